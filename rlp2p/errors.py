@@ -1,0 +1,141 @@
+"""One exception hierarchy for rlp2p.
+
+Everything rlp2p raises on purpose derives from :class:`Rlp2pError`, so an application can catch
+one type at its boundary. Subclasses say what went wrong, not where: the same
+:class:`LimitExceeded` comes from a page decoder, a frame reader or a record check.
+"""
+
+from __future__ import annotations
+
+
+class Rlp2pError(Exception):
+    """Base of every error rlp2p raises on purpose."""
+
+
+# --- bytes in, structure out ---------------------------------------------------------------
+
+
+class DecodeError(Rlp2pError, ValueError):
+    """Bytes that do not parse as what they should be."""
+
+
+class LimitExceeded(DecodeError):
+    """A size or count read from input is over its limit; nothing was allocated for it."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what}: {size} is over the limit of {limit}")
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class AddressError(DecodeError):
+    """Not a CAS address (CIDv1 over sha2-256) that rlp2p accepts."""
+
+
+class PageError(DecodeError):
+    """A RemoteLog page that is malformed or breaks the log's rules (order, seq, hashes)."""
+
+
+# --- integrity -----------------------------------------------------------------------------
+
+
+class IntegrityError(Rlp2pError):
+    """Bytes that parse but are not the bytes that were asked for."""
+
+
+class HashMismatch(IntegrityError):
+    """A block whose hash is not the address it was fetched under."""
+
+
+class MessageIdMismatch(IntegrityError):
+    """A page pair whose message does not hash to the pair's MVDS id (H1)."""
+
+
+# --- signed records ------------------------------------------------------------------------
+
+
+class RecordError(Rlp2pError):
+    """A name-system record that cannot be accepted."""
+
+
+class InvalidRecord(RecordError):
+    """Malformed, forged or altered record: its signature or structure does not check out."""
+
+
+class WrongName(InvalidRecord):
+    """A valid record, but signed by a key other than the name's."""
+
+
+class ExpiredRecord(InvalidRecord):
+    """A record whose validity (EOL) has passed."""
+
+
+class RecordTooLarge(InvalidRecord, LimitExceeded):
+    """A record over the IPNS limit of 10 KiB."""
+
+
+class StaleRecord(RecordError):
+    """A valid record whose sequence does not beat the one already held (a replay or a race)."""
+
+    def __init__(self, message: str, *, have: int, got: int) -> None:
+        super().__init__(message)
+        self.have = have
+        self.got = got
+
+
+# --- keys, storage ---------------------------------------------------------------------------
+
+
+class KeyFileError(Rlp2pError):
+    """A log key file that is missing, unreadable or not an Ed25519 key."""
+
+
+class StoreError(Rlp2pError):
+    """The local store failed or holds something inconsistent."""
+
+
+class NotFound(Rlp2pError, KeyError):
+    """Nothing stored under that key (block, record, log)."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; we want the plain message
+        return str(self.args[0]) if self.args else "not found"
+
+
+# --- the wire --------------------------------------------------------------------------------
+
+
+class ProtocolError(Rlp2pError):
+    """The peer broke the stream protocol (framing, unknown method, unexpected answer)."""
+
+
+class FrameTooLarge(ProtocolError, LimitExceeded):
+    """A length prefix over the frame limit; the stream is closed without reading the frame."""
+
+
+class StreamClosed(ProtocolError):
+    """The stream ended, cleanly or mid-frame, before a whole answer arrived."""
+
+
+class RemoteError(ProtocolError):
+    """The peer answered with a typed error."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.remote_message = message
+
+
+# --- the operations ------------------------------------------------------------------------
+
+
+class PublishError(Rlp2pError):
+    """A publish did not reach its write quorum; what was stored is kept for the next try."""
+
+
+class SyncError(Rlp2pError):
+    """A sync could not complete from any replica; progress made so far is kept."""
+
+
+class NoReplicas(SyncError):
+    """No storage peer for the log could be found or reached."""

@@ -1,0 +1,59 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Address(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: bytes
+    def __init__(self, id: _Optional[bytes] = ...) -> None: ...
+
+class Content(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class CasRequest(_message.Message):
+    __slots__ = ("add", "get")
+    ADD_FIELD_NUMBER: _ClassVar[int]
+    GET_FIELD_NUMBER: _ClassVar[int]
+    add: Content
+    get: Address
+    def __init__(self, add: _Optional[_Union[Content, _Mapping]] = ..., get: _Optional[_Union[Address, _Mapping]] = ...) -> None: ...
+
+class CasResponse(_message.Message):
+    __slots__ = ("address", "content", "error")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    address: Address
+    content: Content
+    error: Error
+    def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("code", "message")
+    class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[Error.Code]
+        BAD_REQUEST: _ClassVar[Error.Code]
+        TOO_LARGE: _ClassVar[Error.Code]
+        NOT_FOUND: _ClassVar[Error.Code]
+        BAD_ADDRESS: _ClassVar[Error.Code]
+        UNAVAILABLE: _ClassVar[Error.Code]
+    UNKNOWN: Error.Code
+    BAD_REQUEST: Error.Code
+    TOO_LARGE: Error.Code
+    NOT_FOUND: Error.Code
+    BAD_ADDRESS: Error.Code
+    UNAVAILABLE: Error.Code
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: Error.Code
+    message: str
+    def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,89 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class NameUpdate(_message.Message):
+    __slots__ = ("name", "content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class Query(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class Content(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class Response(_message.Message):
+    __slots__ = ("data", "status", "error")
+    class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        OK: _ClassVar[Response.Status]
+        INVALID_RECORD: _ClassVar[Response.Status]
+        STALE: _ClassVar[Response.Status]
+        TOO_LARGE: _ClassVar[Response.Status]
+        BAD_REQUEST: _ClassVar[Response.Status]
+        UNAVAILABLE: _ClassVar[Response.Status]
+    OK: Response.Status
+    INVALID_RECORD: Response.Status
+    STALE: Response.Status
+    TOO_LARGE: Response.Status
+    BAD_REQUEST: Response.Status
+    UNAVAILABLE: Response.Status
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    status: Response.Status
+    error: str
+    def __init__(self, data: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class NsRequest(_message.Message):
+    __slots__ = ("update", "fetch")
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    FETCH_FIELD_NUMBER: _ClassVar[int]
+    update: NameUpdate
+    fetch: Query
+    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ...) -> None: ...
+
+class NsResponse(_message.Message):
+    __slots__ = ("response", "content", "error")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    response: Response
+    content: Content
+    error: Error
+    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+
+class Error(_message.Message):
+    __slots__ = ("code", "message")
+    class Code(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[Error.Code]
+        BAD_REQUEST: _ClassVar[Error.Code]
+        TOO_LARGE: _ClassVar[Error.Code]
+        NOT_FOUND: _ClassVar[Error.Code]
+        UNAVAILABLE: _ClassVar[Error.Code]
+    UNKNOWN: Error.Code
+    BAD_REQUEST: Error.Code
+    TOO_LARGE: Error.Code
+    NOT_FOUND: Error.Code
+    UNAVAILABLE: Error.Code
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: Error.Code
+    message: str
+    def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,46 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from rlp2p.core.address import (
+    ADDRESS_SIZE,
+    address_from_text,
+    address_of,
+    address_to_text,
+    parse_address,
+    verify_block,
+)
+from rlp2p.errors import AddressError, HashMismatch
+
+
+def test_known_cid():
+    # `ipfs add --raw-leaves --cid-version 1` of b"hello" gives this CID
+    assert address_to_text(address_of(b"hello")) == "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
+
+
+@given(st.binary(max_size=1024))
+def test_address_verifies_its_bytes(data):
+    address = address_of(data)
+    assert len(address) == ADDRESS_SIZE
+    verify_block(address, data)
+    assert address_from_text(address_to_text(address)) == address
+
+
+def test_other_bytes_do_not_verify():
+    with pytest.raises(HashMismatch):
+        verify_block(address_of(b"a"), b"b")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"", b"\x01" * ADDRESS_SIZE, b"\x01\x70\x12\x20" + b"\x00" * 32, b"\x01\x55\x13\x20" + b"\x00" * 32, b"x" * 100],
+)
+def test_bad_addresses_are_typed_errors(bad):
+    with pytest.raises(AddressError):
+        parse_address(bad)
+
+
+def test_bad_text_is_a_typed_error():
+    with pytest.raises(AddressError):
+        address_from_text("not-a-cid")
+    with pytest.raises(AddressError):
+        address_from_text("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")  # CIDv0, not ours
