@@ -139,3 +139,15 @@ class SyncError(Rlp2pError):
 
 class NoReplicas(SyncError):
     """No storage peer for the log could be found or reached."""
+
+
+class LogRewritten(PageError):
+    """The log is shorter than what the reader already delivered: the publisher rewrote it.
+
+    The head comes from a signed record, so this is the publisher's doing: unlike other page errors,
+    another replica will not help, and the reader must decide what to do with what it delivered."""
+
+    def __init__(self, message: str, *, head_seq: int, delivered_seq: int) -> None:
+        super().__init__(message)
+        self.head_seq = head_seq
+        self.delivered_seq = delivered_seq
