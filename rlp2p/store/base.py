@@ -1,0 +1,215 @@
+"""The storage interface of a node: what the core produces, kept durably.
+
+One :class:`Store` holds everything a node keeps across restarts, whatever its role:
+
+- **blocks**: the content-addressed store (CAS) a storage peer serves and a publisher uploads from;
+- **records**: the best signed name record (IPNS) per log name, which a storage peer serves and
+  republishes;
+- **the publisher's local log**: the messages Alice wrote, her publish state and which blocks each
+  replica already acknowledged;
+- **the reader's sync state**: the newest record Bob accepted and the messages he has delivered.
+
+The interface is synchronous and thread-safe: the node calls it from worker threads
+(``trio.to_thread.run_sync``), never on the trio loop. Every method that writes is one transaction:
+either all of its effect is durable when it returns, or none of it is (on an error, or if the
+process dies half-way).
+
+The store trusts its caller: it does not check that a block hashes to its address, nor that a record
+is signed (the core does both before calling). Addresses are opaque bytes to it. Everything it
+raises on purpose is a :class:`~rlp2p.errors.StoreError` (storage failed or a request breaks an
+invariant), a :class:`~rlp2p.errors.NotFound` or a :class:`~rlp2p.errors.StaleRecord`; a
+:class:`TypeError` or :class:`ValueError` means the caller passed the wrong kind of argument.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+__all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """The record held for a name."""
+
+    #: the signed record, exactly as received
+    record: bytes
+    #: its sequence number (IPNS: uint64)
+    sequence: int
+    #: when it was stored, seconds since the Unix epoch
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublishState:
+    """How far the publisher got with a log: what the replicas were last told."""
+
+    #: sequence of the newest record published (IPNS: uint64)
+    record_seq: int
+    #: address of the head page that record points at; None before the first publish
+    head: bytes | None
+    #: how many messages of the local log (seq 1..published_length) that head covers
+    published_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderState:
+    """How far a reader got with a log. All zero for a log never synced."""
+
+    #: the newest record accepted for the log, None if none yet
+    record: bytes | None = None
+    #: its sequence number, 0 if none
+    record_seq: int = 0
+    #: the head page it points at, None if none
+    head: bytes | None = None
+    #: the newest message seq delivered; messages 1..delivered_seq are in the inbox
+    delivered_seq: int = 0
+
+
+class Store(abc.ABC):
+    """A node's durable storage. See the module documentation for the contract."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the storage. Idempotent; any other call afterwards raises StoreError."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- blocks (CAS) ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def put_blocks(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Store ``(address, data)`` pairs in one transaction; return how many were new.
+
+        Idempotent: an address already held is left as it is (content addressing means its data is
+        the same). The data is not checked against the address; the caller does that.
+        """
+
+    def put_block(self, address: bytes, data: bytes) -> bool:
+        """Store one block; True if it was new."""
+        return self.put_blocks([(address, data)]) == 1
+
+    @abc.abstractmethod
+    def get_block(self, address: bytes) -> bytes:
+        """The data stored under ``address``; :class:`~rlp2p.errors.NotFound` if none."""
+
+    @abc.abstractmethod
+    def get_blocks(self, addresses: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The blocks held among ``addresses``, by address; those not held are left out."""
+
+    @abc.abstractmethod
+    def has_blocks(self, addresses: Iterable[bytes]) -> set[bytes]:
+        """Which of ``addresses`` are held."""
+
+    @abc.abstractmethod
+    def block_stats(self) -> tuple[int, int]:
+        """``(number of blocks, total bytes of their data)``."""
+
+    # --- records (NS) ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_record(self, name: str) -> StoredRecord | None:
+        """The record held for ``name``, or None."""
+
+    @abc.abstractmethod
+    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+        """Keep ``record`` as the best for ``name`` if ``sequence`` beats the one held.
+
+        Raises :class:`~rlp2p.errors.StaleRecord` (``have``, ``got``) unless ``sequence`` is
+        greater than the held one's. The check and the write are one transaction, so of two
+        concurrent writers of the same sequence exactly one wins. The caller has already validated
+        the record's signature and that ``sequence`` is the record's own.
+        """
+
+    @abc.abstractmethod
+    def record_names(self) -> list[str]:
+        """Every name a record is held for, sorted (for republishing and provider announcements)."""
+
+    def logs_held(self) -> list[str]:
+        """The logs a storage peer holds: those it keeps a record for."""
+        return self.record_names()
+
+    # --- the publisher's local log -----------------------------------------------------------
+
+    @abc.abstractmethod
+    def append_messages(self, log: str, datas: Sequence[bytes]) -> list[int]:
+        """Append serialized messages to ``log`` in one transaction; return their seqs.
+
+        Seqs start at 1 and are consecutive: a log of N messages gets N+1, N+2, ...
+        """
+
+    @abc.abstractmethod
+    def log_length(self, log: str) -> int:
+        """How many messages ``log`` holds (its newest seq); 0 for an unknown log."""
+
+    @abc.abstractmethod
+    def log_entries(
+        self, log: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """``(seq, data)`` of the messages after ``after_seq``, in seq order, at most ``limit``."""
+
+    @abc.abstractmethod
+    def get_publish_state(self, log: str) -> PublishState | None:
+        """The publish state of ``log``, or None if it was never set."""
+
+    @abc.abstractmethod
+    def set_publish_state(self, log: str, state: PublishState) -> None:
+        """Replace the publish state of ``log``."""
+
+    @abc.abstractmethod
+    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
+        """Remember, in one transaction, that replica ``peer_id`` acknowledged these blocks."""
+
+    @abc.abstractmethod
+    def replicated(self, log: str, peer_id: str) -> set[bytes]:
+        """The blocks of ``log`` that ``peer_id`` acknowledged."""
+
+    @abc.abstractmethod
+    def forget_replica(self, log: str, peer_id: str) -> None:
+        """Forget every acknowledgement of ``peer_id`` for ``log`` (it lost them, or left)."""
+
+    # --- the reader's sync state -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_reader_state(self, log: str) -> ReaderState:
+        """The reader's state of ``log``; all zero (``ReaderState()``) for an unknown log."""
+
+    @abc.abstractmethod
+    def set_reader_record(
+        self, log: str, record: bytes, record_seq: int, head: bytes | None
+    ) -> None:
+        """Keep ``record`` as the newest accepted for ``log``; delivered messages are untouched.
+
+        Raises :class:`~rlp2p.errors.StaleRecord` if ``record_seq`` is lower than the held one's
+        (equal is allowed, so a reader may store the same record again).
+        """
+
+    @abc.abstractmethod
+    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+        """Deliver ``(seq, message_id, data)`` items in one transaction.
+
+        The seqs must continue exactly from ``delivered_seq + 1``, consecutively; otherwise
+        :class:`~rlp2p.errors.StoreError` is raised and nothing is written. The items go into the
+        inbox and ``delivered_seq`` advances to the last one.
+        """
+
+    @abc.abstractmethod
+    def delivered(
+        self, log: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes, bytes]]:
+        """``(seq, message_id, data)`` of delivered messages after ``after_seq``, in seq order."""

@@ -1,0 +1,566 @@
+"""The embedded default store: one SQLite file (WAL) in the node's data folder.
+
+Design choices, in short:
+
+- **One connection, one lock.** A :class:`SQLiteStore` opens a single connection
+  (``check_same_thread=False``) and serialises every call with a :class:`threading.Lock`. The
+  node calls the store from trio's worker threads, which come and go, so a connection per thread
+  would leak connections or need its own bookkeeping; one connection is simple and correct, and
+  the calls are short.
+- **One transaction per write.** Every method that writes runs ``BEGIN IMMEDIATE ... COMMIT``
+  and rolls back on any error, including an exception raised by the caller's iterable. IMMEDIATE
+  takes the write lock up front, so a read-check-write (a record's sequence, the next log seq,
+  ``delivered_seq``) cannot race with another connection to the same file. Reads run in a deferred
+  transaction so that a read of several statements sees one snapshot.
+- **Durability.** ``journal_mode=WAL`` and, by default, ``synchronous=FULL``: every commit is
+  fsynced before the call returns, because a storage peer acknowledges writes to other peers and
+  a publisher forgets what it believes is replicated. ``synchronous="NORMAL"`` is faster and stays
+  consistent after a crash, but a power loss may drop the last commits; pass it only where that is
+  acceptable (a reader's state, which a re-sync restores).
+- **Schema versioning.** ``PRAGMA user_version`` holds the schema version and
+  ``PRAGMA application_id`` marks the file as rlp2p's. A new file gets the schema on first open; a
+  newer version than this code knows, or somebody else's database, is refused with StoreError
+  rather than misread. Future versions migrate forward inside the opening transaction.
+- **Unsigned sequences.** IPNS sequences are uint64 but SQLite integers are int64, so record
+  sequences are stored as their two's complement int64 (every realistic value reads the same in
+  the file) and compared in Python, never in SQL.
+
+Every :class:`sqlite3.Error` and :class:`OSError` is re-raised as :class:`StoreError` with the
+original chained as its cause.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from rlp2p.errors import NotFound, StaleRecord, StoreError
+from rlp2p.store.base import PublishState, ReaderState, Store, StoredRecord
+
+__all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "open_store"]
+
+#: the database file inside a node's data folder
+DB_FILENAME = "rlp2p.sqlite3"
+#: the schema this code writes and reads (``PRAGMA user_version``)
+SCHEMA_VERSION = 1
+#: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
+APPLICATION_ID = 0x726C7032
+
+Synchronous = Literal["FULL", "NORMAL"]
+
+_U64_LIMIT = 1 << 64
+_I64_LIMIT = 1 << 63
+#: bytes the WAL file is truncated to after a checkpoint
+_WAL_SIZE_LIMIT = 32 * 1024 * 1024
+#: addresses per ``IN (...)`` query, well under SQLite's variable limit on every version (999)
+_CHUNK = 500
+
+#: version 1 of the schema, one statement each (run inside the opening transaction)
+_SCHEMA_V1 = (
+    """CREATE TABLE blocks (
+        address BLOB PRIMARY KEY NOT NULL,
+        data    BLOB NOT NULL,
+        size    INTEGER NOT NULL                -- length(data): block_stats never reads data
+    )""",
+    """CREATE TABLE records (
+        name       TEXT PRIMARY KEY NOT NULL,
+        record     BLOB NOT NULL,
+        sequence   INTEGER NOT NULL,            -- uint64 as two's complement int64
+        updated_at REAL NOT NULL                -- Unix seconds
+    )""",
+    """CREATE TABLE log_messages (
+        log  TEXT NOT NULL,
+        seq  INTEGER NOT NULL CHECK (seq >= 1),
+        data BLOB NOT NULL,
+        PRIMARY KEY (log, seq)
+    )""",
+    """CREATE TABLE publish_state (
+        log              TEXT PRIMARY KEY NOT NULL,
+        record_seq       INTEGER NOT NULL,      -- uint64 as two's complement int64
+        head             BLOB,
+        published_length INTEGER NOT NULL CHECK (published_length >= 0)
+    )""",
+    """CREATE TABLE replicas (
+        log     TEXT NOT NULL,
+        peer_id TEXT NOT NULL,
+        address BLOB NOT NULL,
+        PRIMARY KEY (log, peer_id, address)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE reader_state (
+        log           TEXT PRIMARY KEY NOT NULL,
+        record        BLOB,
+        record_seq    INTEGER NOT NULL DEFAULT 0,  -- uint64 as two's complement int64
+        head          BLOB,
+        delivered_seq INTEGER NOT NULL DEFAULT 0 CHECK (delivered_seq >= 0)
+    )""",
+    """CREATE TABLE inbox (
+        log        TEXT NOT NULL REFERENCES reader_state (log) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL CHECK (seq >= 1),
+        message_id BLOB NOT NULL,
+        data       BLOB NOT NULL,
+        PRIMARY KEY (log, seq)
+    )""",
+)
+
+
+def open_store(
+    data_dir: Path | str,
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout: float = 5.0,
+) -> SQLiteStore:
+    """Open (creating if needed) the store in a node's data folder, ``data_dir/rlp2p.sqlite3``.
+
+    The folder is created owner-only (0700) if missing: a reader's inbox holds private messages.
+    """
+    data_dir = Path(data_dir)
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data folder {data_dir}: {exc}") from exc
+    return SQLiteStore(data_dir / DB_FILENAME, synchronous=synchronous, busy_timeout=busy_timeout)
+
+
+class SQLiteStore(Store):
+    """:class:`~rlp2p.store.base.Store` over one SQLite file. Thread-safe; see the module doc."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        """Open the database file at ``path``, creating it and its schema if needed.
+
+        ``busy_timeout`` (seconds) is how long a write waits for another connection to the same
+        file to release its lock before failing with StoreError.
+        """
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
+        if busy_timeout < 0:
+            raise ValueError(f"busy_timeout must be >= 0, not {busy_timeout}")
+        self.path = Path(path)
+        self.synchronous: Synchronous = synchronous
+        self._lock = threading.Lock()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout,
+                # autocommit at the driver level: we issue BEGIN/COMMIT ourselves
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        try:
+            self._configure(conn, busy_timeout)
+            self._migrate(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    def _configure(self, conn: sqlite3.Connection, busy_timeout: float) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        # the first statement that reads the file: a file that is not a database fails here
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if str(mode).lower() != "wal":  # pragma: no cover - only on filesystems without WAL
+            raise StoreError(f"{self.path}: cannot use WAL (journal mode is {mode!r})")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # a WAL file grown by a big transaction (8 MiB blocks) is truncated back after checkpoints
+        conn.execute(f"PRAGMA journal_size_limit = {_WAL_SIZE_LIMIT}")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create the schema on a new file, refuse what this code cannot read."""
+        conn.execute("BEGIN IMMEDIATE")  # two processes opening a new file: one creates
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+            (tables,) = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            if version == 0 and app_id == 0 and tables == 0:
+                # one by one: executescript() would COMMIT the transaction first
+                for statement in _SCHEMA_V1:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif app_id != APPLICATION_ID:
+                raise StoreError(f"{self.path} is not an rlp2p store (application_id {app_id:#x})")
+            elif version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this rlp2p reads "
+                    f"({SCHEMA_VERSION}); upgrade rlp2p"
+                )
+            elif version < 1:
+                raise StoreError(f"{self.path} has no valid schema version ({version})")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                try:
+                    conn.close()  # the last connection to close checkpoints the WAL
+                except sqlite3.Error as exc:  # pragma: no cover - close only fails on a bug
+                    raise StoreError(f"closing {self.path}: {exc}") from exc
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one transaction; commit on success, roll back on anything else."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreError(f"{self.path}: the store is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite may already have rolled back (e.g. on a full disk); don't fail again
+                if conn.in_transaction:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # pragma: no cover - the original error matters more
+                        pass
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self.path}: {exc}") from exc
+                raise
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(write=True)
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._transaction(write=False)
+
+    # --- blocks (CAS) ------------------------------------------------------------------------
+
+    def put_blocks(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        # built before the transaction: a bad item fails before anything is locked or written
+        rows = [_block_row(address, data) for address, data in items]
+        with self._write() as conn:
+            cur = conn.executemany(
+                "INSERT OR IGNORE INTO blocks (address, data, size) VALUES (?, ?, ?)", rows
+            )
+            # rowcount sums the rows inserted; ignored duplicates count 0
+            return max(cur.rowcount, 0)
+
+    def get_block(self, address: bytes) -> bytes:
+        address = _blob(address, "address")
+        with self._read() as conn:
+            row = _one(conn, "SELECT data FROM blocks WHERE address = ?", (address,))
+        if row is None:
+            raise NotFound(f"no block {address.hex()}")
+        return bytes(row[0])
+
+    def get_blocks(self, addresses: Iterable[bytes]) -> dict[bytes, bytes]:
+        wanted = _unique_blobs(addresses)
+        found: dict[bytes, bytes] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address, data FROM blocks WHERE address IN ({marks})"
+                for address, data in conn.execute(sql, chunk).fetchall():
+                    found[bytes(address)] = bytes(data)
+        return found
+
+    def has_blocks(self, addresses: Iterable[bytes]) -> set[bytes]:
+        wanted = _unique_blobs(addresses)
+        held: set[bytes] = set()
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address FROM blocks WHERE address IN ({marks})"
+                held.update(bytes(a) for (a,) in conn.execute(sql, chunk).fetchall())
+        return held
+
+    def block_stats(self) -> tuple[int, int]:
+        with self._read() as conn:
+            count, total = _one(conn, "SELECT count(*), coalesce(sum(size), 0) FROM blocks")
+        return int(count), int(total)
+
+    # --- records (NS) ------------------------------------------------------------------------
+
+    def get_record(self, name: str) -> StoredRecord | None:
+        name = _text(name, "name")
+        with self._read() as conn:
+            row = _one(
+                conn, "SELECT record, sequence, updated_at FROM records WHERE name = ?", (name,)
+            )
+        if row is None:
+            return None
+        return StoredRecord(bytes(row[0]), _u64_from_db(row[1]), float(row[2]))
+
+    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+        name = _text(name, "name")
+        record = _blob(record, "record")
+        stored_seq = _u64_to_db(sequence, "sequence")
+        with self._write() as conn:
+            row = _one(conn, "SELECT sequence FROM records WHERE name = ?", (name,))
+            if row is not None:
+                have = _u64_from_db(row[0])
+                if sequence <= have:
+                    raise StaleRecord(
+                        f"record for {name}: sequence {sequence} does not beat {have}",
+                        have=have,
+                        got=sequence,
+                    )
+            conn.execute(
+                "INSERT INTO records (name, record, sequence, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
+                "sequence = excluded.sequence, updated_at = excluded.updated_at",
+                (name, record, stored_seq, time.time()),
+            )
+
+    def record_names(self) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT name FROM records ORDER BY name").fetchall()
+        return [name for (name,) in rows]
+
+    # --- the publisher's local log -----------------------------------------------------------
+
+    def append_messages(self, log: str, datas: Sequence[bytes]) -> list[int]:
+        log = _text(log, "log")
+        blobs = [_blob(d, "data") for d in datas]
+        if not blobs:
+            return []
+        with self._write() as conn:
+            (last,) = _one(
+                conn, "SELECT coalesce(max(seq), 0) FROM log_messages WHERE log = ?", (log,)
+            )
+            seqs = list(range(last + 1, last + 1 + len(blobs)))
+            conn.executemany(
+                "INSERT INTO log_messages (log, seq, data) VALUES (?, ?, ?)",
+                [(log, seq, data) for seq, data in zip(seqs, blobs)],
+            )
+        return seqs
+
+    def log_length(self, log: str) -> int:
+        log = _text(log, "log")
+        with self._read() as conn:
+            (last,) = _one(
+                conn, "SELECT coalesce(max(seq), 0) FROM log_messages WHERE log = ?", (log,)
+            )
+        return int(last)
+
+    def log_entries(
+        self, log: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        log = _text(log, "log")
+        after, lim = _int(after_seq, "after_seq"), _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, data FROM log_messages WHERE log = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (log, after, lim),
+            ).fetchall()
+        return [(int(seq), bytes(data)) for seq, data in rows]
+
+    def get_publish_state(self, log: str) -> PublishState | None:
+        log = _text(log, "log")
+        with self._read() as conn:
+            row = _one(
+                conn,
+                "SELECT record_seq, head, published_length FROM publish_state WHERE log = ?",
+                (log,),
+            )
+        if row is None:
+            return None
+        return PublishState(_u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]))
+
+    def set_publish_state(self, log: str, state: PublishState) -> None:
+        log = _text(log, "log")
+        if not isinstance(state, PublishState):
+            raise TypeError(f"state must be a PublishState, not {type(state).__name__}")
+        record_seq = _u64_to_db(state.record_seq, "record_seq")
+        head = None if state.head is None else _blob(state.head, "head")
+        length = _int(state.published_length, "published_length")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO publish_state (log, record_seq, head, published_length) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+                "record_seq = excluded.record_seq, head = excluded.head, "
+                "published_length = excluded.published_length",
+                (log, record_seq, head, length),
+            )
+
+    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
+        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
+        rows = [(log, peer_id, _blob(a, "address")) for a in addresses]
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO replicas (log, peer_id, address) VALUES (?, ?, ?)", rows
+            )
+
+    def replicated(self, log: str, peer_id: str) -> set[bytes]:
+        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT address FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id)
+            ).fetchall()
+        return {bytes(a) for (a,) in rows}
+
+    def forget_replica(self, log: str, peer_id: str) -> None:
+        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
+        with self._write() as conn:
+            conn.execute("DELETE FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id))
+
+    # --- the reader's sync state -------------------------------------------------------------
+
+    def get_reader_state(self, log: str) -> ReaderState:
+        log = _text(log, "log")
+        with self._read() as conn:
+            row = _one(
+                conn,
+                "SELECT record, record_seq, head, delivered_seq FROM reader_state WHERE log = ?",
+                (log,),
+            )
+        if row is None:
+            return ReaderState()
+        return ReaderState(
+            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3])
+        )
+
+    def set_reader_record(
+        self, log: str, record: bytes, record_seq: int, head: bytes | None
+    ) -> None:
+        log = _text(log, "log")
+        record = _blob(record, "record")
+        stored_seq = _u64_to_db(record_seq, "record_seq")
+        head = None if head is None else _blob(head, "head")
+        with self._write() as conn:
+            row = _one(conn, "SELECT record_seq FROM reader_state WHERE log = ?", (log,))
+            have = 0 if row is None else _u64_from_db(row[0])
+            if record_seq < have:
+                raise StaleRecord(
+                    f"reader record for {log}: sequence {record_seq} is older than {have}",
+                    have=have,
+                    got=record_seq,
+                )
+            conn.execute(
+                "INSERT INTO reader_state (log, record, record_seq, head) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (log) DO UPDATE SET record = excluded.record, "
+                "record_seq = excluded.record_seq, head = excluded.head",
+                (log, record, stored_seq, head),
+            )
+
+    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+        log = _text(log, "log")
+        rows = [
+            (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
+            for seq, mid, data in items
+        ]
+        if not rows:
+            return
+        with self._write() as conn:
+            row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
+            delivered = 0 if row is None else int(row[0])
+            for expected, (_, seq, _, _) in enumerate(rows, start=delivered + 1):
+                if seq != expected:
+                    raise StoreError(
+                        f"deliver to {log}: expected seq {expected} (delivered up to "
+                        f"{delivered}), got {seq}; nothing delivered"
+                    )
+            # the inbox row references reader_state: make sure the log has one
+            conn.execute("INSERT OR IGNORE INTO reader_state (log) VALUES (?)", (log,))
+            conn.executemany(
+                "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows
+            )
+            conn.execute(
+                "UPDATE reader_state SET delivered_seq = ? WHERE log = ?", (rows[-1][1], log)
+            )
+
+    def delivered(
+        self, log: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[int, bytes, bytes]]:
+        log = _text(log, "log")
+        after, lim = _int(after_seq, "after_seq"), _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT seq, message_id, data FROM inbox WHERE log = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (log, after, lim),
+            ).fetchall()
+        return [(int(seq), bytes(mid), bytes(data)) for seq, mid, data in rows]
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _one(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
+    """The first row of a query, or None; fetchall so no statement is left half-read."""
+    rows = conn.execute(sql, args).fetchall()
+    return rows[0] if rows else None
+
+
+def _blob(value: Any, what: str) -> bytes:
+    # sqlite3 would store a str as TEXT, which never equals the BLOB of the same bytes
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+
+
+def _block_row(address: Any, data: Any) -> tuple[bytes, bytes, int]:
+    data = _blob(data, "data")
+    return _blob(address, "address"), data, len(data)
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be int, not {type(value).__name__}")
+    if not 0 <= value < _I64_LIMIT:
+        raise ValueError(f"{what} must be in 0..2**63-1, not {value}")
+    return value
+
+
+def _limit(limit: int | None) -> int:
+    return -1 if limit is None else _int(limit, "limit")  # LIMIT -1: no limit
+
+
+def _u64_to_db(value: Any, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be int, not {type(value).__name__}")
+    if not 0 <= value < _U64_LIMIT:
+        raise ValueError(f"{what} must be a uint64, not {value}")
+    return value - _U64_LIMIT if value >= _I64_LIMIT else value
+
+
+def _u64_from_db(value: int) -> int:
+    return value + _U64_LIMIT if value < 0 else value
+
+
+def _opt_bytes(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _unique_blobs(addresses: Iterable[bytes]) -> list[bytes]:
+    return list(dict.fromkeys(_blob(a, "address") for a in addresses))
+
+
+def _chunks(items: list[bytes]) -> Iterator[list[bytes]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
