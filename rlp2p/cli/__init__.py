@@ -1,0 +1,1 @@
+"""The ``rlp2p`` command."""

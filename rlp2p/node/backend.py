@@ -1,0 +1,46 @@
+"""The store, seen from trio: every blocking call runs in a worker thread."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import trio
+
+from rlp2p.core.record import RecordInfo
+from rlp2p.errors import NotFound
+from rlp2p.store import Store
+
+T = TypeVar("T")
+
+
+class AsyncStore:
+    """Async facade over a synchronous :class:`Store`; also the CAS and NS servers' backend."""
+
+    def __init__(self, store: Store, on_new_record: Callable[[RecordInfo], Awaitable[None]] | None = None) -> None:
+        self.store = store
+        self.on_new_record = on_new_record
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await trio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    # BlockBackend
+    async def get_block(self, address: bytes) -> bytes | None:
+        try:
+            return await self.call(self.store.get_block, address)
+        except NotFound:
+            return None
+
+    async def put_block(self, address: bytes, data: bytes) -> None:
+        await self.call(self.store.put_block, address, data)
+
+    # RecordBackend
+    async def get_record(self, name: str) -> bytes | None:
+        stored = await self.call(self.store.get_record, name)
+        return None if stored is None else stored.record
+
+    async def put_record(self, info: RecordInfo) -> None:
+        await self.call(self.store.put_record, info.name, info.raw, info.sequence)
+        if self.on_new_record is not None:
+            await self.on_new_record(info)

@@ -1,0 +1,156 @@
+"""The Kademlia DHT, as rlp2p uses it: bootstrap, log announcements, records.
+
+Every sharp edge of py-libp2p 0.8.1's DHT that rlp2p meets is handled here, each with a comment
+and a test in tests/node/test_dht.py:
+
+1. The DHT must exist before we connect, so identify advertises /ipfs/kad/1.0.0 to the other side
+   (``Discovery`` creates it in ``__init__``; the node connects only after).
+2. There is no bootstrap helper: we connect, ``add_peer`` and refresh ourselves (``bootstrap``).
+3. ``find_providers`` can return the same peer several times: we de-duplicate.
+4. ``provide`` returns True even when servers dropped it (ADD_PROVIDER is limited to 10 per peer
+   per 10 s): we announce each log once (one provider record per log, never per block), and the
+   storage peer's republish loop spaces announcements out.
+5. ``get_value`` answers from the local copy without asking the network, so a node that once saw
+   seq 1 keeps seeing it: ``get_record`` asks the closest peers itself and keeps the best valid
+   record, its own copy included.
+6. Records live 24 h on servers and only the original putter republishes them: storage peers
+   re-put every record they hold (they need no key: a record is self-authenticating).
+7. Keys are text; the standard binary ``/ipns/<multihash>`` key cannot be used through the public
+   API, so records travel under the text key ``/ipns/<base58 name>``, which py-libp2p's IPNS
+   validator accepts. Such a key is longer than the 50 bytes py-libp2p's FIND_NODE accepts for a
+   key that is not a multihash, so multi-hop lookups of it fail between py-libp2p peers; lookups
+   still work from each node's routing table, which covers swarms of up to a few dozen peers.
+   The provider key is a real CID and has no such limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import trio
+from libp2p.abc import IHost
+from libp2p.kad_dht import DHTMode, KadDHT
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+from libp2p.tools.anyio_service import background_trio_service
+
+from rlp2p.core.placement import provider_key
+from rlp2p.core.record import RecordInfo, select_best
+from rlp2p.errors import RecordError
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+
+log = logging.getLogger(__name__)
+
+KAD_PROTOCOL = "/ipfs/kad/1.0.0"
+
+
+def record_key(name: str) -> str:
+    """The DHT key of a log's record (see edge 7 above)."""
+    return f"/ipns/{name}"
+
+
+class Discovery:
+    def __init__(self, host: IHost, *, server: bool, limits: Limits = DEFAULT_LIMITS, timeout: float = 10.0) -> None:
+        self.host = host
+        self.limits = limits
+        self.timeout = timeout
+        # edge 1: created before any connection exists
+        self.dht = KadDHT(host, DHTMode.SERVER if server else DHTMode.CLIENT)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Discovery]:
+        async with background_trio_service(self.dht):
+            yield self
+
+    async def connect(self, info: PeerInfo) -> None:
+        """Connect to a peer and, if it serves the DHT, put it in the routing table."""
+        with trio.fail_after(self.timeout):
+            await self.host.connect(info)
+        # identify runs right after the connection; give it a moment to tell us the protocols
+        with trio.move_on_after(2.0):
+            while not self._serves_kad(info.peer_id):
+                await trio.sleep(0.02)
+        if self._serves_kad(info.peer_id):
+            await self.dht.add_peer(info.peer_id)
+
+    def _serves_kad(self, peer: ID) -> bool:
+        try:
+            return bool(self.host.get_peerstore().supports_protocols(peer, [KAD_PROTOCOL]))
+        except Exception:  # unknown peer
+            return False
+
+    async def bootstrap(self, peers: Iterable[PeerInfo]) -> int:
+        """Edge 2: connect to each bootstrap peer, add it, refresh. Returns how many answered."""
+        reached = 0
+        for info in peers:
+            try:
+                await self.connect(info)
+                reached += 1
+            except Exception as exc:  # one dead bootstrap peer must not stop the others
+                log.warning("bootstrap peer %s unreachable: %s", info.peer_id, exc)
+        if reached:
+            with trio.move_on_after(self.timeout):
+                await self.dht.refresh_routing_table()
+        return reached
+
+    async def announce_log(self, name: str) -> bool:
+        """Edge 4: one provider record per log."""
+        with trio.move_on_after(self.timeout):
+            return await self.dht.provide(provider_key(name))
+        return False
+
+    async def find_log_peers(self, name: str, count: int = 20) -> list[PeerInfo]:
+        """Storage peers that announced the log, de-duplicated (edge 3), ourselves excluded."""
+        found: list[PeerInfo] = []
+        with trio.move_on_after(self.timeout):
+            found = await self.dht.find_providers(provider_key(name), count)
+        unique: dict[ID, PeerInfo] = {}
+        for info in found:
+            if info.peer_id == self.host.get_id():
+                continue
+            if info.peer_id in unique:
+                unique[info.peer_id].addrs.extend(a for a in info.addrs if a not in unique[info.peer_id].addrs)
+            else:
+                unique[info.peer_id] = PeerInfo(info.peer_id, list(info.addrs))
+        return list(unique.values())
+
+    async def put_record(self, info: RecordInfo) -> None:
+        """Put a verified record into the DHT (edge 6: storage peers call this to republish)."""
+        with trio.move_on_after(self.timeout):
+            try:
+                await self.dht.put_value(record_key(info.name), info.raw)
+            except ValueError as exc:  # "Refusing to replace newer value with the older one"
+                log.debug("dht kept a newer record for %s: %s", info.name, exc)
+
+    async def get_record(self, name: str) -> RecordInfo | None:
+        """Edge 5: ask the closest peers ourselves and keep the best valid record."""
+        key = record_key(name).encode("utf-8")
+        values: list[bytes] = []
+        local = self.dht.value_store.get(key)
+        if local is not None:
+            values.append(local.value)
+        with trio.move_on_after(self.timeout):
+            peers = await self.dht.peer_routing.find_closest_peers_network(key)
+
+            async def ask(peer: ID) -> None:
+                with trio.move_on_after(self.timeout / 2):
+                    try:
+                        value = await self.dht.value_store._get_from_peer(peer, key)
+                    except Exception as exc:
+                        log.debug("dht get from %s failed: %s", peer, exc)
+                        return
+                    if isinstance(value, bytes) and value:
+                        values.append(value)
+
+            async with trio.open_nursery() as nursery:
+                for peer in peers[:20]:
+                    if peer != self.host.get_id():
+                        nursery.start_soon(ask, peer)
+        if not values:
+            return None
+        try:
+            return select_best(name, values)
+        except RecordError:
+            return None

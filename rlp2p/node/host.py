@@ -1,0 +1,65 @@
+"""Creating and addressing py-libp2p hosts, with the sharp edges of py-libp2p 0.8.1 handled here.
+
+See ../shared/libp2p-notes.md; each workaround has a test in tests/node/test_host.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import multiaddr
+from libp2p import new_host
+from libp2p.abc import IHost
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+from libp2p.network.config import ConnectionConfig
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+
+from rlp2p.errors import DecodeError
+
+DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+
+
+def make_host(key_pair: KeyPair | None = None) -> IHost:
+    """A host with Noise, yamux and TCP.
+
+    Sharp edge: without ``max_connections_per_peer=1`` every dial waits a fixed 250 ms (a
+    happy-eyeballs delay in py-libp2p's swarm); with it a loopback dial takes about 12 ms.
+    """
+    return new_host(
+        key_pair=key_pair or create_new_key_pair(),
+        connection_config=ConnectionConfig(max_connections_per_peer=1),
+    )
+
+
+def quiet_libp2p_logs(level: int = logging.ERROR) -> None:
+    """Sharp edge: py-libp2p sets its logger to WARNING with no handler, so its noise ("Failed to
+    read DHT message from stream:" on every normal end of stream) reaches stderr whatever the
+    application configured. py-libp2p resets it when first imported, so we set it after that
+    import (this module imports libp2p). Applications may lower it again."""
+    logging.getLogger("libp2p").setLevel(level)
+
+
+def full_addrs(host: IHost) -> list[str]:
+    """The host's listen addresses with ``/p2p/<id>``, as peers dial them."""
+    peer = host.get_id().to_string()
+    out = []
+    for addr in host.get_addrs():
+        text = str(addr)
+        out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
+    return out
+
+
+def parse_peer_addr(addr: str | multiaddr.Multiaddr) -> PeerInfo:
+    """A dialable multiaddr with ``/p2p/``; DecodeError (not a library exception) otherwise."""
+    try:
+        return info_from_p2p_addr(multiaddr.Multiaddr(str(addr)))
+    except Exception as exc:
+        raise DecodeError(f"not a multiaddr with /p2p/: {str(addr)[:200]!r} ({exc})") from exc
+
+
+def parse_listen_addr(addr: str) -> multiaddr.Multiaddr:
+    try:
+        return multiaddr.Multiaddr(addr)
+    except Exception as exc:
+        raise DecodeError(f"not a multiaddr: {addr[:200]!r} ({exc})") from exc

@@ -1,0 +1,299 @@
+"""The node: one object an application opens to take part in remote logs.
+
+``Node`` is an async context manager. It runs on a host it creates, or on a host the application
+already runs (``host=``, and ``dht=`` if the application also runs its own Kademlia DHT), with
+three roles that one node may combine:
+
+- storage peer (``storage=True``): serves /vac/cas/1.0.0 and /vac/ns/1.0.0 from its store,
+  announces each log it holds in the DHT, and republishes the records it holds;
+- publisher: ``node.publisher(key)`` appends to a log and publishes it to replicas;
+- reader: ``node.reader()`` syncs logs from whichever storage peers hold them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+from libp2p.abc import IHost
+from libp2p.crypto.keys import KeyPair
+from libp2p.kad_dht import KadDHT
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
+
+from rlp2p.core.record import RecordInfo
+from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+from rlp2p.node.backend import AsyncStore
+from rlp2p.node.dht import Discovery
+from rlp2p.node.host import DEFAULT_LISTEN, full_addrs, make_host, parse_listen_addr, parse_peer_addr
+from rlp2p.store import Store, open_store
+from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
+from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
+from rlp2p.wire.rpc import RpcStream
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeConfig:
+    #: multiaddrs to listen on when the node creates its host (loopback by default)
+    listen: Sequence[str] = (DEFAULT_LISTEN,)
+    #: multiaddrs with /p2p/ of peers to join the swarm through
+    bootstrap: Sequence[str] = ()
+    #: serve CAS and NS from the store, announce and republish the logs held
+    storage: bool = False
+    #: run the DHT in server mode (default: storage peers are servers, others clients)
+    dht_server: bool | None = None
+    #: seconds for one network operation (a dial, a batch of requests, a DHT query)
+    timeout: float = 10.0
+    #: seconds between a storage peer's republications of its records and announcements
+    republish_interval: float = 3600.0
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+
+class Node:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: NodeConfig | None = None,
+        key_pair: KeyPair | None = None,
+        host: IHost | None = None,
+        dht: KadDHT | None = None,
+    ) -> None:
+        self.config = config or NodeConfig()
+        self.store = store
+        self.astore = AsyncStore(store, on_new_record=self._on_new_record)
+        self._own_host = host is None
+        self.host = host or make_host(key_pair)
+        self._given_dht = dht
+        self.discovery: Discovery | None = None
+        self._stack: AsyncExitStack | None = None
+        self._nursery: trio.Nursery | None = None
+        self.cas_server = CasServer(self.astore, self.config.limits)
+        self.ns_server = NsServer(self.astore, self.config.limits)
+        self._announce_queue: trio.MemorySendChannel[str] | None = None
+
+    @classmethod
+    def open(cls, data_dir: str | Path, **kwargs: Any) -> Node:
+        """A node whose store is the SQLite database in ``data_dir`` (created if missing)."""
+        return cls(open_store(Path(data_dir)), **kwargs)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Node:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            if self._own_host:
+                listen = [parse_listen_addr(a) for a in self.config.listen]
+                await stack.enter_async_context(self.host.run(listen_addrs=listen))
+            server = self.config.storage if self.config.dht_server is None else self.config.dht_server
+            self.discovery = Discovery(self.host, server=server, limits=self.config.limits, timeout=self.config.timeout)
+            if self._given_dht is not None:
+                self.discovery.dht = self._given_dht  # the application runs it
+            else:
+                await stack.enter_async_context(self.discovery.running())
+            if self.config.storage:
+                self.host.set_stream_handler(CAS_PROTOCOL, self.cas_server.handle_stream)
+                self.host.set_stream_handler(NS_PROTOCOL, self.ns_server.handle_stream)
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            if self.config.bootstrap:
+                await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap])
+            if self.config.storage:
+                send, receive = trio.open_memory_channel[str](1024)
+                self._announce_queue = send
+                self._nursery.start_soon(self._announcer, receive)
+                self._nursery.start_soon(self._republish_loop)
+        except BaseException:
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+        if self.config.storage and not self._own_host:
+            for protocol in (CAS_PROTOCOL, NS_PROTOCOL):
+                self.host.remove_stream_handler(protocol)
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            return await stack.__aexit__(*exc)
+        return None
+
+    async def start(self, nursery: trio.Nursery) -> Node:
+        """Run the node in its own task of ``nursery`` until :meth:`stop`.
+
+        For programs that start and stop nodes out of nesting order (a test or demo stopping one
+        storage peer of several): ``async with`` cannot, as trio's scopes must nest.
+        """
+        self._stop_requested = trio.Event()
+        self._stopped = trio.Event()
+
+        async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            try:
+                async with self:
+                    task_status.started()
+                    await self._stop_requested.wait()
+            finally:
+                self._stopped.set()
+
+        await nursery.start(run)
+        return self
+
+    async def stop(self) -> None:
+        """Stop a node started with :meth:`start`, and wait until it is down."""
+        self._stop_requested.set()
+        await self._stopped.wait()
+
+    def close_store(self) -> None:
+        self.store.close()
+
+    # --- identity ----------------------------------------------------------------------------
+
+    @property
+    def peer_id(self) -> ID:
+        return self.host.get_id()
+
+    @property
+    def addrs(self) -> list[str]:
+        return full_addrs(self.host)
+
+    # --- roles -------------------------------------------------------------------------------
+
+    def publisher(self, key_pair: KeyPair, **kwargs: Any) -> Any:
+        from rlp2p.node.publisher import Publisher
+
+        return Publisher(self, key_pair, **kwargs)
+
+    def reader(self, **kwargs: Any) -> Any:
+        from rlp2p.node.reader import Reader
+
+        return Reader(self, **kwargs)
+
+    # --- talking to peers ----------------------------------------------------------------------
+
+    async def connect(self, addr: str | PeerInfo) -> ID:
+        info = addr if isinstance(addr, PeerInfo) else parse_peer_addr(addr)
+        assert self.discovery is not None, "use the node inside `async with`"
+        await self.discovery.connect(info)
+        return info.peer_id
+
+    @asynccontextmanager
+    async def rpc(self, peer: ID, protocol: str) -> AsyncIterator[RpcStream]:
+        """An open request stream to ``peer``; closed on exit."""
+        try:
+            with trio.fail_after(self.config.timeout):
+                stream = await self.host.new_stream(peer, [protocol])
+        except trio.TooSlowError as exc:
+            raise StreamClosed(f"opening {protocol} to {peer} timed out") from exc
+        except Rlp2pError:
+            raise
+        except Exception as exc:  # py-libp2p raises many unrelated types for a failed dial
+            raise StreamClosed(f"cannot open {protocol} to {peer}: {exc!r}") from exc
+        rpc = RpcStream(stream, self.config.limits, timeout=self.config.timeout)
+        try:
+            yield rpc
+        finally:
+            await rpc.aclose()
+
+    @asynccontextmanager
+    async def cas(self, peer: ID) -> AsyncIterator[CasClient]:
+        async with self.rpc(peer, CAS_PROTOCOL) as rpc:
+            yield CasClient(rpc)
+
+    @asynccontextmanager
+    async def ns(self, peer: ID) -> AsyncIterator[NsClient]:
+        async with self.rpc(peer, NS_PROTOCOL) as rpc:
+            yield NsClient(rpc, self.config.limits)
+
+    def serves(self, peer: ID, protocol: str) -> bool:
+        try:
+            return bool(self.host.get_peerstore().supports_protocols(peer, [protocol]))
+        except Exception:
+            return False
+
+    def known_storage_peers(self) -> list[ID]:
+        """Connected or remembered peers that said (through identify) they serve CAS and NS."""
+        peers = set(self.host.get_connected_peers())
+        peers.update(self.host.get_peerstore().peer_ids())
+        peers.discard(self.peer_id)
+        return [p for p in peers if self.serves(p, CAS_PROTOCOL) and self.serves(p, NS_PROTOCOL)]
+
+    async def storage_candidates(self, key: bytes, count: int = 20) -> list[ID]:
+        """Storage peers near ``key`` in the DHT, connected and checked to serve CAS and NS.
+
+        The DHT tells peer ids and addresses, not protocols: we connect to each (identify then
+        says what it serves) and keep those that serve both.
+        """
+        assert self.discovery is not None
+        found: list[ID] = []
+        with trio.move_on_after(self.config.timeout):
+            found = await self.discovery.dht.peer_routing.find_closest_peers_network(key, count)
+        peers = dict.fromkeys(p for p in [*found, *self.known_storage_peers()] if p != self.peer_id)
+
+        async def check(peer: ID) -> None:
+            if self.serves(peer, CAS_PROTOCOL):
+                return
+            addrs = self.host.get_peerstore().addrs(peer)
+            if not addrs:
+                return
+            with trio.move_on_after(self.config.timeout):
+                try:
+                    await self.discovery.connect(PeerInfo(peer, addrs))  # type: ignore[union-attr]
+                except Exception as exc:  # unreachable candidates are simply skipped
+                    log.debug("candidate %s unreachable: %s", peer, exc)
+
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                nursery.start_soon(check, peer)
+        return [p for p in peers if self.serves(p, CAS_PROTOCOL) and self.serves(p, NS_PROTOCOL)]
+
+    # --- storage role --------------------------------------------------------------------------
+
+    async def _on_new_record(self, info: RecordInfo) -> None:
+        if self._announce_queue is not None:
+            try:
+                self._announce_queue.send_nowait(info.name)
+            except trio.WouldBlock:
+                log.warning("announcement queue full; %s waits for the next republish", info.name)
+
+    async def _announce(self, name: str) -> None:
+        assert self.discovery is not None
+        stored = await self.astore.call(self.store.get_record, name)
+        await self.discovery.announce_log(name)
+        if stored is not None:
+            from rlp2p.core.record import verify_record
+
+            try:
+                info = verify_record(name, stored.record, limits=self.config.limits)
+            except Rlp2pError as exc:  # expired since we took it: keep serving it, stop spreading it
+                log.info("not republishing %s: %s", name, exc)
+                return
+            await self.discovery.put_record(info)
+
+    async def _announcer(self, receive: trio.MemoryReceiveChannel[str]) -> None:
+        """Announces logs one at a time, off the request path, so an Update answers at once."""
+        async for name in receive:
+            try:
+                await self._announce(name)
+            except (Rlp2pError, ProtocolError, trio.TooSlowError) as exc:
+                log.info("announcing %s failed: %s", name, exc)
+            except Exception:  # a DHT failure must never stop a storage peer
+                log.exception("announcing %s failed", name)
+
+    async def _republish_loop(self) -> None:
+        """Re-announce and re-put every record held, so logs stay findable while publishers are away."""
+        while True:
+            await trio.sleep(self.config.republish_interval)
+            names = await self.astore.call(self.store.record_names)
+            for name in names:
+                if self._announce_queue is not None:
+                    await self._announce_queue.send(name)

@@ -1,0 +1,202 @@
+"""/vac/cas/1.0.0: Add(Content) -> Address, Get(Address) -> Content over a libp2p stream.
+
+Frames carry ``vac.cas.CasRequest`` / ``vac.cas.CasResponse`` envelopes (proto/vac/cas.proto).
+The server recomputes every address it is given data for and never trusts the client's; the
+client checks every block it gets against the address it asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from google.protobuf.message import DecodeError as _PbDecodeError
+from libp2p.custom_types import TProtocol
+
+from rlp2p.core.address import address_of, address_to_text, parse_address, verify_block
+from rlp2p.errors import (
+    AddressError,
+    DecodeError,
+    FrameTooLarge,
+    HashMismatch,
+    LimitExceeded,
+    ProtocolError,
+    RemoteError,
+    Rlp2pError,
+)
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+from rlp2p.pb.vac import cas_pb2
+from rlp2p.wire.rpc import Reply, RpcStream, serve_stream
+
+log = logging.getLogger(__name__)
+
+CAS_PROTOCOL = TProtocol("/vac/cas/1.0.0")
+Code = cas_pb2.Error.Code
+
+
+# --- codec ---------------------------------------------------------------------------------
+
+
+def encode_add(data: bytes) -> bytes:
+    return cas_pb2.CasRequest(add=cas_pb2.Content(data=data)).SerializeToString()
+
+
+def encode_get(address: bytes) -> bytes:
+    return cas_pb2.CasRequest(get=cas_pb2.Address(id=address)).SerializeToString()
+
+
+def encode_error(code: int, message: str) -> bytes:
+    return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()
+
+
+def error_for(exc: Rlp2pError) -> bytes:
+    """The typed error response for a refusal of the peer's input."""
+    if isinstance(exc, LimitExceeded):
+        return encode_error(Code.TOO_LARGE, str(exc))
+    return encode_error(Code.BAD_REQUEST, str(exc))
+
+
+def decode_request(frame: bytes) -> cas_pb2.CasRequest:
+    request = cas_pb2.CasRequest()
+    try:
+        request.ParseFromString(frame)
+    except _PbDecodeError as exc:
+        raise DecodeError(f"malformed CasRequest: {exc}") from exc
+    return request
+
+
+def decode_response(frame: bytes) -> cas_pb2.CasResponse:
+    response = cas_pb2.CasResponse()
+    try:
+        response.ParseFromString(frame)
+    except _PbDecodeError as exc:
+        raise ProtocolError(f"malformed CasResponse: {exc}") from exc
+    return response
+
+
+def _remote_error(error: cas_pb2.Error) -> RemoteError:
+    return RemoteError(Code.Name(error.code) if error.code in Code.values() else str(error.code), error.message)
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+class BlockBackend(Protocol):
+    async def get_block(self, address: bytes) -> bytes | None: ...
+
+    async def put_block(self, address: bytes, data: bytes) -> None: ...
+
+
+class CasServer:
+    """The stream handler of a storage peer's CAS."""
+
+    def __init__(self, backend: BlockBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.idle_timeout = idle_timeout
+        self.requests_served = 0
+
+    async def handle_stream(self, stream: Any) -> None:
+        self.requests_served += await serve_stream(
+            stream, self.handle_frame, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
+        )
+
+    async def handle_frame(self, frame: bytes) -> Reply:
+        try:
+            request = decode_request(frame)
+        except DecodeError as exc:
+            return Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
+        method = request.WhichOneof("method")
+        if method == "add":
+            return await self._add(request.add.data)
+        if method == "get":
+            return await self._get(request.get.id)
+        # An unknown method leaves the framing intact: answer and keep serving, so a newer client
+        # can fall back.
+        return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
+
+    async def _add(self, data: bytes) -> Reply:
+        if len(data) > self.limits.max_block:
+            return Reply(encode_error(Code.TOO_LARGE, f"block of {len(data)} bytes is over {self.limits.max_block}"))
+        address = address_of(data)  # recomputed: never the client's word
+        try:
+            await self.backend.put_block(address, data)
+        except Rlp2pError as exc:
+            log.warning("cas: storing a block failed: %s", exc)
+            return Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+        return Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=address)).SerializeToString())
+
+    async def _get(self, address: bytes) -> Reply:
+        try:
+            parse_address(address)
+        except AddressError as exc:
+            return Reply(encode_error(Code.BAD_ADDRESS, str(exc)))
+        try:
+            data = await self.backend.get_block(address)
+        except Rlp2pError as exc:
+            log.warning("cas: reading a block failed: %s", exc)
+            return Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+        if data is None:
+            return Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
+        return Reply(cas_pb2.CasResponse(content=cas_pb2.Content(data=data)).SerializeToString())
+
+
+# --- client --------------------------------------------------------------------------------
+
+
+class CasClient:
+    """CAS calls on one open stream to one peer; every answer is checked before it is returned."""
+
+    def __init__(self, rpc: RpcStream) -> None:
+        self.rpc = rpc
+
+    async def get_many(self, addresses: Sequence[bytes]) -> dict[bytes, bytes | Rlp2pError]:
+        """Fetch blocks, pipelined. Per address: the verified bytes, or the error for that one.
+
+        A block that does not hash to its address is reported as HashMismatch, never returned.
+        """
+        frames = await self.rpc.call_many([encode_get(a) for a in addresses])
+        results: dict[bytes, bytes | Rlp2pError] = {}
+        for address, frame in zip(addresses, frames, strict=True):
+            response = decode_response(frame)
+            kind = response.WhichOneof("result")
+            if kind == "content":
+                try:
+                    verify_block(address, response.content.data)
+                except HashMismatch as exc:
+                    results[address] = exc
+                else:
+                    results[address] = response.content.data
+            elif kind == "error":
+                results[address] = _remote_error(response.error)
+            else:
+                results[address] = ProtocolError(f"unexpected answer to get: {kind}")
+        return results
+
+    async def get(self, address: bytes) -> bytes:
+        result = (await self.get_many([address]))[address]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def add_many(self, blocks: Sequence[bytes]) -> list[bytes]:
+        """Store blocks, pipelined; returns their addresses. Raises on the first refusal, and if
+        the server names an address other than the one we compute."""
+        frames = await self.rpc.call_many([encode_add(b) for b in blocks])
+        addresses = []
+        for data, frame in zip(blocks, frames, strict=True):
+            response = decode_response(frame)
+            kind = response.WhichOneof("result")
+            if kind == "error":
+                raise _remote_error(response.error)
+            if kind != "address":
+                raise ProtocolError(f"unexpected answer to add: {kind}")
+            expected = address_of(data)
+            if response.address.id != expected:
+                raise ProtocolError("server named a different address for the block it stored")
+            addresses.append(expected)
+        return addresses
+
+
+__all__ = ["CAS_PROTOCOL", "BlockBackend", "CasClient", "CasServer", "FrameTooLarge"]

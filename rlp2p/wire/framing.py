@@ -1,0 +1,126 @@
+"""Length-prefixed frames, as kad-dht and identify frame their protobufs.
+
+Each frame is an unsigned-varint length followed by that many bytes. :class:`FrameDecoder` is
+sans-I/O: feed it bytes, take whole frames out; it refuses an oversize length as soon as the
+prefix is complete, before buffering the body. :class:`FramedStream` runs it over a libp2p stream
+with our own read loop, because py-libp2p's ``read_varint_prefixed_bytes`` gives up on large
+messages (see ../shared/libp2p-notes.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from libp2p.io.exceptions import IOException
+from libp2p.utils.varint import decode_uvarint, encode_uvarint
+
+from rlp2p.errors import FrameTooLarge, ProtocolError, StreamClosed
+
+#: a uint64 varint is at most 10 bytes
+MAX_VARINT_BYTES = 10
+#: least and most we ask the stream for at once; reads return what is there, up to that, and
+#: bytes past the current frame stay buffered for the next one (pipelined answers)
+READ_CHUNK = 64 * 1024
+MAX_READ = 1024 * 1024
+
+
+def encode_frame(payload: bytes) -> bytes:
+    return encode_uvarint(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Splits a byte stream into frames of at most ``max_frame`` bytes."""
+
+    def __init__(self, max_frame: int) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._expected: int | None = None  # body length of the frame being read
+        self._prefix_len = 0
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def wanted(self) -> int:
+        """How many more bytes the current frame needs (at least 1 while incomplete)."""
+        if self._expected is None:
+            return 1
+        return max(1, self._prefix_len + self._expected - len(self._buffer))
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+        self._parse_prefix()
+
+    def _parse_prefix(self) -> None:
+        if self._expected is not None:
+            return
+        end = next((i for i, b in enumerate(self._buffer[:MAX_VARINT_BYTES]) if b < 0x80), None)
+        if end is None:
+            if len(self._buffer) >= MAX_VARINT_BYTES:
+                raise ProtocolError("frame length prefix is not a valid varint")
+            return
+        try:
+            length = decode_uvarint(bytes(self._buffer[: end + 1]))
+        except Exception as exc:  # libp2p's ParseError on overflow
+            raise ProtocolError(f"frame length prefix is not a valid varint: {exc}") from exc
+        if length > self.max_frame:
+            raise FrameTooLarge("frame length", length, self.max_frame)
+        self._expected = length
+        self._prefix_len = end + 1
+
+    def next_frame(self) -> bytes | None:
+        """The next whole frame, or None if more bytes are needed."""
+        if self._expected is None:
+            return None
+        total = self._prefix_len + self._expected
+        if len(self._buffer) < total:
+            return None
+        frame = bytes(self._buffer[self._prefix_len : total])
+        del self._buffer[:total]
+        self._expected = None
+        self._prefix_len = 0
+        self._parse_prefix()
+        return frame
+
+    def at_boundary(self) -> bool:
+        """True when no partial frame is buffered (a clean place for the stream to end)."""
+        return not self._buffer
+
+
+class FramedStream:
+    """Frames over a libp2p stream (anything with async ``read(n)`` and ``write(data)``)."""
+
+    def __init__(self, stream: Any, max_frame: int) -> None:
+        self.stream = stream
+        self.decoder = FrameDecoder(max_frame)
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    async def read_frame(self) -> bytes | None:
+        """The next frame; None on a clean end of stream between frames.
+
+        Raises StreamClosed if the stream ends or fails mid-frame, FrameTooLarge or ProtocolError
+        on a bad prefix. The loop ends because every read returns at least one byte or raises.
+        """
+        while (frame := self.decoder.next_frame()) is None:
+            try:
+                chunk = await self.stream.read(min(max(READ_CHUNK, self.decoder.wanted()), MAX_READ))
+            except EOFError:  # py-libp2p's StreamEOF
+                chunk = b""
+            except IOException as exc:
+                raise StreamClosed(f"stream failed mid-frame: {exc!r}") from exc
+            if not chunk:
+                if self.decoder.at_boundary():
+                    return None
+                raise StreamClosed(f"stream ended mid-frame ({self.decoder.buffered} bytes buffered)")
+            self.bytes_in += len(chunk)
+            self.decoder.feed(chunk)
+        return frame
+
+    async def write_frame(self, payload: bytes) -> None:
+        data = encode_frame(payload)
+        try:
+            await self.stream.write(data)
+        except IOException as exc:
+            raise StreamClosed(f"stream failed while writing: {exc!r}") from exc
+        self.bytes_out += len(data)

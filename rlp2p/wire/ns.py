@@ -1,0 +1,180 @@
+"""/vac/ns/1.0.0: Update(NameUpdate) -> Response, Fetch(Query) -> Content over a libp2p stream.
+
+Frames carry ``vac.ns.NsRequest`` / ``vac.ns.NsResponse`` envelopes (proto/vac/ns.proto). The
+content of a name is a signed IPNS record. A server accepts an Update only for a record that
+verifies for that name and whose sequence beats the one it holds, and says why when it refuses;
+a client verifies every record it fetches, so a lying server costs a retry, not a wrong log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from google.protobuf.message import DecodeError as _PbDecodeError
+from libp2p.custom_types import TProtocol
+
+from rlp2p.core.record import RecordInfo, verify_record
+from rlp2p.errors import (
+    DecodeError,
+    LimitExceeded,
+    ProtocolError,
+    RecordError,
+    RecordTooLarge,
+    RemoteError,
+    Rlp2pError,
+    StaleRecord,
+)
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+from rlp2p.pb.vac import ns_pb2
+from rlp2p.wire.rpc import Reply, RpcStream, serve_stream
+
+log = logging.getLogger(__name__)
+
+NS_PROTOCOL = TProtocol("/vac/ns/1.0.0")
+Code = ns_pb2.Error.Code
+Status = ns_pb2.Response.Status
+
+
+# --- codec ---------------------------------------------------------------------------------
+
+
+def encode_update(name: str, record: bytes) -> bytes:
+    return ns_pb2.NsRequest(update=ns_pb2.NameUpdate(name=name, content=record)).SerializeToString()
+
+
+def encode_fetch(name: str) -> bytes:
+    return ns_pb2.NsRequest(fetch=ns_pb2.Query(name=name)).SerializeToString()
+
+
+def encode_error(code: int, message: str) -> bytes:
+    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()
+
+
+def encode_status(status: int, message: str = "") -> bytes:
+    response = ns_pb2.Response(status=status, error=message[:500])
+    return ns_pb2.NsResponse(response=response).SerializeToString()
+
+
+def error_for(exc: Rlp2pError) -> bytes:
+    if isinstance(exc, LimitExceeded):
+        return encode_error(Code.TOO_LARGE, str(exc))
+    return encode_error(Code.BAD_REQUEST, str(exc))
+
+
+def decode_request(frame: bytes) -> ns_pb2.NsRequest:
+    request = ns_pb2.NsRequest()
+    try:
+        request.ParseFromString(frame)
+    except _PbDecodeError as exc:
+        raise DecodeError(f"malformed NsRequest: {exc}") from exc
+    return request
+
+
+def decode_response(frame: bytes) -> ns_pb2.NsResponse:
+    response = ns_pb2.NsResponse()
+    try:
+        response.ParseFromString(frame)
+    except _PbDecodeError as exc:
+        raise ProtocolError(f"malformed NsResponse: {exc}") from exc
+    return response
+
+
+# --- server --------------------------------------------------------------------------------
+
+
+class RecordBackend(Protocol):
+    async def get_record(self, name: str) -> bytes | None: ...
+
+    async def put_record(self, info: RecordInfo) -> None:
+        """Persist a verified record; raise StaleRecord unless it beats the one held (atomically)."""
+
+
+class NsServer:
+    """The stream handler of a storage peer's name system."""
+
+    def __init__(self, backend: RecordBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.idle_timeout = idle_timeout
+
+    async def handle_stream(self, stream: Any) -> None:
+        await serve_stream(stream, self.handle_frame, error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+
+    async def handle_frame(self, frame: bytes) -> Reply:
+        try:
+            request = decode_request(frame)
+        except DecodeError as exc:
+            return Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
+        method = request.WhichOneof("method")
+        if method == "update":
+            return Reply(await self._update(request.update.name, request.update.content))
+        if method == "fetch":
+            return Reply(await self._fetch(request.fetch.name))
+        return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
+
+    async def _update(self, name: str, record: bytes) -> bytes:
+        if len(name) > self.limits.max_name:
+            return encode_status(Status.BAD_REQUEST, f"name longer than {self.limits.max_name}")
+        try:
+            info = verify_record(name, record, limits=self.limits)
+        except RecordTooLarge as exc:
+            return encode_status(Status.TOO_LARGE, str(exc))
+        except (RecordError, DecodeError) as exc:
+            return encode_status(Status.INVALID_RECORD, str(exc))
+        try:
+            await self.backend.put_record(info)
+        except StaleRecord as exc:
+            return encode_status(Status.STALE, str(exc))
+        except Rlp2pError as exc:
+            log.warning("ns: storing a record failed: %s", exc)
+            return encode_status(Status.UNAVAILABLE, "storage failed")
+        return encode_status(Status.OK)
+
+    async def _fetch(self, name: str) -> bytes:
+        if len(name) > self.limits.max_name:
+            return encode_error(Code.BAD_REQUEST, f"name longer than {self.limits.max_name}")
+        try:
+            record = await self.backend.get_record(name)
+        except Rlp2pError as exc:
+            log.warning("ns: reading a record failed: %s", exc)
+            return encode_error(Code.UNAVAILABLE, "storage failed")
+        if record is None:
+            return encode_error(Code.NOT_FOUND, f"no record for {name}")
+        return ns_pb2.NsResponse(content=ns_pb2.Content(data=record)).SerializeToString()
+
+
+# --- client --------------------------------------------------------------------------------
+
+
+class NsClient:
+    """NS calls on one open stream to one peer."""
+
+    def __init__(self, rpc: RpcStream, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.rpc = rpc
+        self.limits = limits
+
+    async def update(self, name: str, record: bytes) -> None:
+        """Store a record; raises RemoteError with the server's status name when refused."""
+        response = decode_response(await self.rpc.call(encode_update(name, record)))
+        kind = response.WhichOneof("result")
+        if kind == "error":
+            raise RemoteError(_code_name(Code, response.error.code), response.error.message)
+        if kind != "response":
+            raise ProtocolError(f"unexpected answer to update: {kind}")
+        if response.response.status != Status.OK:
+            raise RemoteError(_code_name(Status, response.response.status), response.response.error)
+
+    async def fetch(self, name: str) -> RecordInfo:
+        """The peer's record for ``name``, verified (signature, name, expiry)."""
+        response = decode_response(await self.rpc.call(encode_fetch(name)))
+        kind = response.WhichOneof("result")
+        if kind == "error":
+            raise RemoteError(_code_name(Code, response.error.code), response.error.message)
+        if kind != "content":
+            raise ProtocolError(f"unexpected answer to fetch: {kind}")
+        return verify_record(name, response.content.data, limits=self.limits)
+
+
+def _code_name(enum: Any, value: int) -> str:
+    return enum.Name(value) if value in enum.values() else str(value)

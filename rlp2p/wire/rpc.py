@@ -1,0 +1,153 @@
+"""Request/response over one libp2p stream, shared by the CAS and NS protocols.
+
+A client may send many requests before reading (pipelining); the server answers each in order.
+The server side is :func:`serve_stream`, which owns the read loop and the error policy; the
+protocol modules only turn one request frame into one response frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from rlp2p.errors import FrameTooLarge, ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.limits import Limits
+from rlp2p.wire.framing import FramedStream
+
+log = logging.getLogger(__name__)
+
+#: requests a client keeps in flight on one stream before it waits for answers
+DEFAULT_WINDOW = 64
+
+
+@dataclass
+class Reply:
+    """What a request handler returns: the response frame, and whether to keep serving."""
+
+    frame: bytes
+    keep_open: bool = True
+
+
+RequestHandler = Callable[[bytes], Awaitable[Reply]]
+ErrorFrame = Callable[[Rlp2pError], bytes]
+
+
+async def _close_quietly(stream: Any, *, reset: bool) -> None:
+    try:
+        if reset:
+            await stream.reset()
+        else:
+            await stream.close()
+    except Exception:  # the peer may be gone already; nothing is left to do
+        log.debug("closing stream failed", exc_info=True)
+
+
+async def serve_stream(
+    stream: Any,
+    handle: RequestHandler,
+    error_frame: ErrorFrame,
+    limits: Limits,
+    *,
+    idle_timeout: float,
+    name: str,
+) -> int:
+    """Answer requests on ``stream`` until the peer closes it; returns how many were served.
+
+    Policy: a malformed request gets a typed error and the stream is closed by the handler's
+    Reply; an oversize or broken length prefix gets a typed error and a reset (the stream can no
+    longer be framed); a stream cut mid-frame or idle for ``idle_timeout`` is reset. Nothing a
+    peer sends escapes as an exception: the node keeps serving everyone else.
+    """
+    framed = FramedStream(stream, limits.max_frame)
+    served = 0
+    reset = False
+    try:
+        while served < limits.max_requests_per_stream:
+            with trio.move_on_after(idle_timeout) as idle:
+                frame = await framed.read_frame()
+            if idle.cancelled_caught:
+                log.debug("%s: idle stream closed after %.0f s", name, idle_timeout)
+                reset = True
+                break
+            if frame is None:
+                break
+            reply = await handle(frame)
+            await framed.write_frame(reply.frame)
+            served += 1
+            if not reply.keep_open:
+                break
+    except (FrameTooLarge, ProtocolError) as exc:
+        if isinstance(exc, StreamClosed):
+            log.debug("%s: %s", name, exc)
+        else:
+            log.info("%s: refusing peer input: %s", name, exc)
+            with trio.move_on_after(idle_timeout):
+                try:
+                    await framed.write_frame(error_frame(exc))
+                except StreamClosed:
+                    pass
+        reset = True
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await _close_quietly(stream, reset=reset)
+    return served
+
+
+class RpcStream:
+    """The client end: pipelined requests on one stream, answers matched by order."""
+
+    def __init__(self, stream: Any, limits: Limits, *, timeout: float, window: int = DEFAULT_WINDOW) -> None:
+        self.stream = stream
+        self.framed = FramedStream(stream, limits.max_frame)
+        self.timeout = timeout
+        self.window = window
+        self.round_trips = 0  # sequential waits for answers, for reports
+
+    @property
+    def bytes_in(self) -> int:
+        return self.framed.bytes_in
+
+    @property
+    def bytes_out(self) -> int:
+        return self.framed.bytes_out
+
+    async def call_many(self, requests: Sequence[bytes]) -> list[bytes]:
+        """Send every request, at most ``window`` ahead of the answers; answers in order.
+
+        ``timeout`` bounds the whole batch; on a timeout or a broken stream the stream is unusable
+        and the caller should close it.
+        """
+        answers: list[bytes] = []
+        if not requests:
+            return answers
+        credit = trio.Semaphore(self.window)
+        with trio.fail_after(self.timeout):
+            async with trio.open_nursery() as nursery:
+
+                async def send_all() -> None:
+                    for request in requests:
+                        await credit.acquire()
+                        await self.framed.write_frame(request)
+
+                nursery.start_soon(send_all)
+                while len(answers) < len(requests):
+                    frame = await self.framed.read_frame()
+                    if frame is None:
+                        raise StreamClosed(
+                            f"peer closed the stream after {len(answers)} of {len(requests)} answers"
+                        )
+                    answers.append(frame)
+                    credit.release()
+        self.round_trips += 1
+        return answers
+
+    async def call(self, request: bytes) -> bytes:
+        return (await self.call_many([request]))[0]
+
+    async def aclose(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await _close_quietly(self.stream, reset=False)
