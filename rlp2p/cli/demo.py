@@ -19,7 +19,7 @@ import trio
 
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
-from rlp2p.node.node import Node, NodeConfig
+from rlp2p.node.swarm import LocalSwarm
 
 
 class _Narrator:
@@ -53,20 +53,17 @@ async def run_demo(args: argparse.Namespace) -> int:
     mode = LogMode.paged(64, embed=16)
     with tempfile.TemporaryDirectory(prefix="rlp2p-demo-") as tmp:
         root = Path(tmp)
-        async with trio.open_nursery() as peers:
-            storage: list[Node] = []
-            for i in range(storage_count):
-                boot = (storage[0].addrs[0],) if storage else ()
-                node = Node.open(root / f"storage{i}", config=NodeConfig(storage=True, bootstrap=boot))
-                storage.append(await node.start(peers))
-            boot = (storage[0].addrs[0],)
+        async with trio.open_nursery() as nursery:
+            swarm = LocalSwarm(root, nursery)
+            storage = await swarm.add_storage(storage_count)
             say(f"{storage_count} storage peers are up", peers=[s.peer_id.to_string() for s in storage])
 
             key = generate_log_key()
-            async with Node.open(root / "alice", config=NodeConfig(bootstrap=boot)) as alice:
-                publisher = alice.publisher(key, mode=mode)
-                await publisher.append(f"hello Bob, message {i}".encode() for i in range(n_first))
-                report = await publisher.publish()
+            alice = await swarm.start_node("alice")
+            publisher = alice.publisher(key, mode=mode)
+            await publisher.append(f"hello Bob, message {i}".encode() for i in range(n_first))
+            report = await publisher.publish()
+            await swarm.stop(alice)
             say(
                 f"Alice published {report.messages} messages to log {publisher.name} ({mode.describe()}) "
                 f"on {len(report.stored_on)} replicas: {report.bytes_sent} bytes in {report.seconds:.2f} s; "
@@ -77,10 +74,10 @@ async def run_demo(args: argparse.Namespace) -> int:
                 seconds=round(report.seconds, 3),
             )
 
-            # Bob joins through another storage peer: he finds the log through the DHT
-            bob_boot = (storage[-1].addrs[0],)
-            async with Node.open(root / "bob", config=NodeConfig(bootstrap=bob_boot)) as bob:
-                first = await bob.reader().sync(publisher.name)
+            # Bob joins through another storage peer and finds the log through the DHT
+            bob = await swarm.start_node("bob", bootstrap=(storage[-1].addrs[0],))
+            first = await bob.reader().sync(publisher.name)
+            await swarm.stop(bob)
             say(
                 f"Bob came online and synced {len(first.delivered)} messages from the storage peers alone: "
                 f"{first.round_trips} round trips, {first.bytes_in} bytes in, {first.seconds:.2f} s; "
@@ -88,10 +85,11 @@ async def run_demo(args: argparse.Namespace) -> int:
                 **_sync_figures(first),
             )
 
-            async with Node.open(root / "alice", config=NodeConfig(bootstrap=boot)) as alice:
-                publisher = alice.publisher(key, mode=mode)
-                await publisher.append(f"while you were away, {i}".encode() for i in range(n_more))
-                report = await publisher.publish()
+            alice = await swarm.start_node("alice")
+            publisher = alice.publisher(key, mode=mode)
+            await publisher.append(f"while you were away, {i}".encode() for i in range(n_more))
+            report = await publisher.publish()
+            await swarm.stop(alice)
             say(
                 f"While Bob was offline, Alice came back, published {n_more} more and left: "
                 f"{report.bytes_sent} bytes sent (only the changed pages and new blocks)",
@@ -99,31 +97,24 @@ async def run_demo(args: argparse.Namespace) -> int:
                 bytes_sent=report.bytes_sent,
             )
 
-            victim = report.stored_on[0]
-            for node in storage:
-                if node.peer_id.to_string() == victim:
-                    await node.stop()
-                    node.close_store()
-                    storage.remove(node)
-                    break
-            say(f"storage peer {victim} went down")
+            victim = next(s for s in storage if s.peer_id.to_string() == report.stored_on[0])
+            await swarm.stop(victim)
+            say(f"storage peer {victim.peer_id} went down")
 
-            async with Node.open(root / "bob", config=NodeConfig(bootstrap=(storage[-1].addrs[0],))) as bob:
-                second = await bob.reader().sync(publisher.name)
-                say(
-                    f"Bob came back and got exactly the {len(second.delivered)} messages he missed "
-                    f"(seq {second.delivered[0].seq}..{second.delivered[-1].seq}): {second.round_trips} round trips, "
-                    f"{second.bytes_in} bytes in, {second.seconds:.2f} s",
-                    **_sync_figures(second),
-                )
-                poll = await bob.reader().sync(publisher.name)
-                say(
-                    f"Bob polled again: up to date in {poll.round_trips} round trip, {poll.bytes_in} bytes in, "
-                    f"{poll.seconds * 1000:.1f} ms",
-                    **_sync_figures(poll),
-                )
-            for node in storage:
-                await node.stop()
-                node.close_store()
+            bob = await swarm.start_node("bob", bootstrap=swarm.bootstrap)
+            second = await bob.reader().sync(publisher.name)
+            say(
+                f"Bob came back and got exactly the {len(second.delivered)} messages he missed "
+                f"(seq {second.delivered[0].seq}..{second.delivered[-1].seq}): {second.round_trips} round trips, "
+                f"{second.bytes_in} bytes in, {second.seconds:.2f} s",
+                **_sync_figures(second),
+            )
+            poll = await bob.reader().sync(publisher.name)
+            say(
+                f"Bob polled again: up to date in {poll.round_trips} round trip, {poll.bytes_in} bytes in, "
+                f"{poll.seconds * 1000:.1f} ms",
+                **_sync_figures(poll),
+            )
+            await swarm.close()
     say("demo finished")
     return 0

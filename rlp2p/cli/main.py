@@ -139,9 +139,13 @@ async def _publish(args: argparse.Namespace) -> int:
 
 async def _sync(args: argparse.Namespace) -> int:
     from rlp2p.core.keys import name_to_peer_id
+    from rlp2p.errors import DecodeError
     from rlp2p.node.node import Node
 
-    name_to_peer_id(args.name)  # a typed error before any network work
+    try:
+        name_to_peer_id(args.name)  # a typed error before any network work
+    except DecodeError as exc:
+        raise DecodeError(f"not a log name (the 12D3KooW... name that `rlp2p keygen` prints): {exc}") from exc
     async with Node.open(args.data, config=_config(args, storage=False)) as node:
         progress = _Progress(args, "syncing", "msg")
 
@@ -249,6 +253,31 @@ def _setup_logging(verbose: int) -> None:
     quiet_libp2p_logs(logging.CRITICAL if verbose < 2 else logging.DEBUG)
 
 
+#: what a command may fail with on purpose: reported in one line, exit status 1, no traceback
+_EXPECTED_ERRORS = (Rlp2pError, ValueError, OSError, trio.TooSlowError)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (possibly nested) exception groups.
+
+    trio's nurseries (py-libp2p's host and services run in them) wrap whatever escapes an
+    ``async with Node`` body in an ExceptionGroup, so a PublishError reaches ``main`` as a group.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
+
+
+def _report_error(args: argparse.Namespace, exc: BaseException) -> int:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, trio.TooSlowError):
+        text = f"timed out (--timeout {getattr(args, 'timeout', '?')} s)"
+    if args.json:
+        print(json.dumps({"error": type(exc).__name__, "message": text}), flush=True)
+    print(f"rlp2p: error: {text}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -256,13 +285,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except (Rlp2pError, ValueError, OSError) as exc:
-        if args.json:
-            print(json.dumps({"error": type(exc).__name__, "message": str(exc)}), flush=True)
-        print(f"rlp2p: error: {exc}", file=sys.stderr)
-        return 1
+    except _EXPECTED_ERRORS as exc:
+        return _report_error(args, exc)
     except KeyboardInterrupt:
         return 130
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        # anything unexpected in the group is a bug: let its traceback show
+        if not all(isinstance(e, (*_EXPECTED_ERRORS, KeyboardInterrupt)) for e in leaves):
+            raise
+        errors = [e for e in leaves if isinstance(e, _EXPECTED_ERRORS)]
+        return _report_error(args, errors[0]) if errors else 130
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ and ``seq`` (rlp2p's field 4). The message bytes ride in ``data`` when the pair 
 * ``embed=None``: every message is embedded (no message blocks at all);
 * ``embed=0``: none is; a reader fetches every message block from the CAS;
 * ``embed=k``: the newest k messages *of the log* are (``seq > N - k``). When the log grows, a pair
-  that slides out of the newest k loses its payload, so an older page may change too; that costs
-  at most ``ceil(k / P) + 1`` re-uploaded pages per publish and is accepted.
+  that slides out of the newest k loses its payload, so an older page may change too. Beside the
+  new pages and the old head, a publish then re-uploads the pages holding the messages that left
+  the newest k: at most ``ceil(k / P) + 1`` of them. Accepted, for a layout that stays pure.
 
 The CAS hint (``cas``, rlp2p's field 3) goes in the head page only: the reader needs it there, and
 keeping it out of older pages means a change of replica set does not change every page. The price
@@ -430,7 +431,8 @@ def build_log(
         chunk = pb_pairs[start : start + page_size]
         chunk.reverse()  # newest first
         last = start + page_size >= n
-        data = _PbRemoteLog(pair=chunk, tail=tail, cas=cas if last else ()).SerializeToString(deterministic=True)
+        pb = _PbRemoteLog(pair=chunk, tail=tail, cas=cas if last else ())
+        data = pb.SerializeToString(deterministic=True)
         if len(data) > limits.max_block:
             raise LimitExceeded(f"page holding seq {start + 1}.. size", len(data), limits.max_block)
         tail = address_of(data)

@@ -13,17 +13,18 @@ takes the messages that became deliverable::
 
 The algorithm, with ``s`` the last seq the reader delivered and ``N`` the head page's newest seq:
 
-1. Fetch the head page. ``N < s`` means the log was rewritten (:class:`LogRewritten`); ``N == s``
-   means nothing is new.
+1. Fetch the head page (always: it is how the reader learns ``N``). ``N < s`` means the log was
+   rewritten (:class:`LogRewritten`); ``N == s`` means nothing is new.
 2. Walk: while the oldest pair of the newest-fetched page has ``seq > s + 1``, fetch its tail. Pages
    are inherently sequential, so at most one page is wanted at a time, and it always comes first in
-   :meth:`SyncPlan.wants`. The walk stops at the page that holds ``s + 1``: a page whose pairs are all
-   ``<= s`` is never fetched. Each tail page must end exactly where the page before it starts (its
-   newest seq is the previous oldest minus one); :meth:`Page.decode` already guarantees that a page
-   without a tail ends at seq 1, so a walk always ends at ``s + 1`` or fails.
+   :meth:`SyncPlan.wants`. The walk stops at the page that holds ``s + 1``: no page but the head
+   whose pairs are all ``<= s`` is fetched. Each tail page must end exactly where the page before it
+   starts (its newest seq is the previous oldest minus one); :meth:`Page.decode` already guarantees
+   that a page without a tail ends at seq 1, so a walk always ends at ``s + 1`` or fails.
 3. Meanwhile, every pair with ``seq > s`` that is not embedded makes its message block wanted, oldest
    first, so the caller can fetch blocks in parallel with the walk. A message that occurs at several
-   seqs (the same bytes, so the same address) is fetched once; an embedded copy satisfies a fetch.
+   seqs (the same bytes, so the same address) is fetched once; an embedded copy satisfies a fetch;
+   the empty message (whose block is ``b""``) is never fetched, its address says it all.
 4. Delivery is in order: ``s + 1`` as soon as it is in, then each next one as soon as it and all
    earlier ones are in. Nothing can be delivered before the walk reaches ``s + 1``, which is why the
    plan can keep every payload it learned during the walk for duplicates without extra memory.
@@ -31,6 +32,8 @@ The algorithm, with ``s`` the last seq the reader delivered and ``N`` the head p
 Every block is checked against the address it was asked for (:class:`HashMismatch`), every message
 against its pair's MVDS id (:class:`MessageIdMismatch`), every page by :meth:`Page.decode`. A failed
 :meth:`SyncPlan.receive` changes nothing, so the caller can try the same address on another replica.
+An answer that comes after its address stopped being needed (a duplicate, or a block an embedded
+copy already supplied) is ignored: :meth:`SyncPlan.receive` returns False.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ class SyncPlan:
         self._in_flight: set[bytes] = set()
         # payloads learned while walking, for a later pair with the same bytes (nothing is
         # delivered before the walk ends, so these are held in _ready anyway)
-        self._known: dict[bytes, tuple[Message, bytes]] = {}
+        self._known: dict[bytes, tuple[Message, bytes, bytes]] = {}  # address -> message, id, data
         self._satisfied: set[bytes] = set()  # addresses no longer needed: late answers are ignored
         self._ready: dict[int, Delivery] = {}
         self.pages_fetched = 0
@@ -231,7 +234,8 @@ class SyncPlan:
         if self._page_expect is None:
             if (newest or 0) < s:
                 raise LogRewritten(
-                    f"the log ends at seq {newest or 0} but {s} messages were delivered: the log was rewritten",
+                    f"the log ends at seq {newest or 0} but {s} messages were delivered: "
+                    "the log was rewritten",
                     head_seq=newest or 0,
                     delivered_seq=s,
                 )
@@ -271,7 +275,7 @@ class SyncPlan:
             address = pair.remote_hash
             waiting, known = self._waiting.get(address), self._known.get(address)
             expected = seen.get(address) or (
-                waiting.local_hash if waiting else known[0].id if known else None
+                waiting.local_hash if waiting else known[1] if known else None
             )
             if expected is not None and expected != pair.local_hash:
                 raise MessageIdMismatch(f"seq {pair.seq}: the same block under two different localHashes")
@@ -280,12 +284,12 @@ class SyncPlan:
     def _add_pair(self, pair: Pair) -> None:
         address, seq = pair.remote_hash, pair.seq
         if pair.data is not None:
-            assert pair.message is not None
-            self._learn(address, pair.message, pair.data, [seq])
+            assert pair.message is not None  # Page.decode checked its id is local_hash
+            self._learn(address, pair.message, pair.local_hash, pair.data, [seq])
         elif address == EMPTY_ADDRESS:
-            self._learn(address, _EMPTY_MESSAGE, b"", [seq])  # the address says it all
+            self._learn(address, _EMPTY_MESSAGE, pair.local_hash, b"", [seq])  # the address says it all
         elif (known := self._known.get(address)) is not None:
-            self._learn(address, known[0], known[1], [seq])
+            self._learn(address, *known, [seq])
         else:
             waiting = self._waiting.get(address)
             if waiting is None:
@@ -301,22 +305,25 @@ class SyncPlan:
             raise LimitExceeded("message size", len(data), limits.max_message)
         verify_checked_block(address, data)  # addresses here are checked already
         message = Message.decode(data, limits)
-        if message.id != self._waiting[address].local_hash:
+        message_id = self._waiting[address].local_hash
+        if message.id != message_id:
             raise MessageIdMismatch(f"block {_text(address)}: the message's id is not its pair's localHash")
         self.blocks_fetched += 1
         self.bytes_received += len(data)
-        self._learn(address, message, data, [])
+        self._learn(address, message, message_id, data, [])
 
-    def _learn(self, address: bytes, message: Message, data: bytes, seqs: list[int]) -> None:
-        """The payload at ``address`` is known: every seq waiting on it becomes ready."""
+    def _learn(
+        self, address: bytes, message: Message, message_id: bytes, data: bytes, seqs: list[int]
+    ) -> None:
+        """The payload at ``address`` is known (and checked against ``message_id``): every seq
+        waiting on it becomes ready."""
         waiting = self._waiting.pop(address, None)
         if waiting is not None:
             seqs = seqs + waiting.seqs
-        message_id = message.id
         for seq in seqs:
             self._ready[seq] = Delivery(seq=seq, message=message, id=message_id, data=data)
         if self._page_want is not None:
-            self._known[address] = (message, data)
+            self._known[address] = (message, message_id, data)
         self._queued.discard(address)
         self._in_flight.discard(address)
         self._satisfied.add(address)

@@ -38,6 +38,10 @@ def quiet_libp2p_logs(level: int = logging.ERROR) -> None:
     application configured. py-libp2p resets it when first imported, so we set it after that
     import (this module imports libp2p). Applications may lower it again."""
     logging.getLogger("libp2p").setLevel(level)
+    # some modules pin their own level (the auto-connector logs at INFO whatever its parent says)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("libp2p.") and isinstance(logger, logging.Logger) and logger.level:
+            logger.setLevel(level)
 
 
 def full_addrs(host: IHost) -> list[str]:

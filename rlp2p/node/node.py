@@ -39,6 +39,9 @@ from rlp2p.wire.rpc import RpcStream
 
 log = logging.getLogger(__name__)
 
+#: the node's own libp2p identity in its data folder (an Ed25519 key, like a log key)
+NODE_KEY_FILE = "node.key"
+
 
 @dataclass
 class NodeConfig:
@@ -82,8 +85,21 @@ class Node:
 
     @classmethod
     def open(cls, data_dir: str | Path, **kwargs: Any) -> Node:
-        """A node whose store is the SQLite database in ``data_dir`` (created if missing)."""
-        return cls(open_store(Path(data_dir)), **kwargs)
+        """A node whose store is the SQLite database in ``data_dir`` (created if missing).
+
+        Unless ``key_pair`` or ``host`` is given, the node's identity is ``data_dir/node.key``,
+        made on first open, so a restarted storage peer keeps its peer id and its replicas.
+        """
+        from rlp2p.core.keys import generate_log_key, load_key, save_key
+
+        data_dir = Path(data_dir)
+        store = open_store(data_dir)
+        if kwargs.get("key_pair") is None and kwargs.get("host") is None:
+            key_file = data_dir / NODE_KEY_FILE
+            if not key_file.exists():
+                save_key(key_file, generate_log_key())
+            kwargs["key_pair"] = load_key(key_file)
+        return cls(store, **kwargs)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -96,7 +96,7 @@ class Reader:
         if not peers:
             raise NoReplicas(f"no storage peer for {name} could be found")
 
-        best, holders = await self._best_record(name, peers, state.record_seq, report)
+        best, holders = await self._best_record(name, peers, report)
         report.record_seq, report.head = best.sequence, best.head
         if best.sequence < state.record_seq:
             raise StaleRecord(
@@ -120,7 +120,7 @@ class Reader:
         return report
 
     async def _best_record(
-        self, name: str, peers: list[ID], held_seq: int, report: SyncReport
+        self, name: str, peers: list[ID], report: SyncReport
     ) -> tuple[RecordInfo, list[ID]]:
         """Ask up to ``fanout`` peers at once; more only if none of them answers with a valid record."""
         found: dict[ID, RecordInfo] = {}
@@ -150,9 +150,11 @@ class Reader:
             raise NoReplicas(f"no storage peer gave a valid record for {name}: {report.peers_bypassed}")
         best_seq = max(info.sequence for info in found.values())
         for peer, info in found.items():
-            if info.sequence < held_seq:
-                report.peers_bypassed[peer.to_string()] = f"record: older (seq {info.sequence} < {held_seq})"
-        holders = [p for p, info in found.items() if info.sequence == best_seq]
+            if info.sequence < best_seq:
+                # still asked for blocks last (blocks are content-addressed), never for the head
+                report.peers_bypassed[peer.to_string()] = f"record: older (seq {info.sequence} < {best_seq})"
+        # in the caller's order, so a given list of storage peers is tried as given
+        holders = [p for p in peers if p in found and found[p].sequence == best_seq]
         best = found[holders[0]]
         return best, holders
 

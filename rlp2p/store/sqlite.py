@@ -5,18 +5,20 @@ Design choices, in short:
 - **One connection, one lock.** A :class:`SQLiteStore` opens a single connection
   (``check_same_thread=False``) and serialises every call with a :class:`threading.Lock`. The
   node calls the store from trio's worker threads, which come and go, so a connection per thread
-  would leak connections or need its own bookkeeping; one connection is simple and correct, and
-  the calls are short.
-- **One transaction per write.** Every method that writes runs ``BEGIN IMMEDIATE ... COMMIT``
-  and rolls back on any error, including an exception raised by the caller's iterable. IMMEDIATE
-  takes the write lock up front, so a read-check-write (a record's sequence, the next log seq,
-  ``delivered_seq``) cannot race with another connection to the same file. Reads run in a deferred
-  transaction so that a read of several statements sees one snapshot.
-- **Durability.** ``journal_mode=WAL`` and, by default, ``synchronous=FULL``: every commit is
-  fsynced before the call returns, because a storage peer acknowledges writes to other peers and
-  a publisher forgets what it believes is replicated. ``synchronous="NORMAL"`` is faster and stays
-  consistent after a crash, but a power loss may drop the last commits; pass it only where that is
-  acceptable (a reader's state, which a re-sync restores).
+  would leak connections or need its own bookkeeping. One connection is simple and correct; the
+  price is that a read waits behind a write's commit, which is fine for calls this short.
+- **One transaction per write.** Every method that writes checks and copies its arguments first,
+  then runs ``BEGIN IMMEDIATE ... COMMIT`` and rolls back on any exception (KeyboardInterrupt
+  included). IMMEDIATE takes the write lock up front, so a read-check-write (a record's sequence,
+  the next log seq, ``delivered_seq``) cannot race with another connection to the same file,
+  whose wait is bounded by ``busy_timeout``. Reads run in a deferred transaction, so a read of
+  several statements sees one snapshot.
+- **Durability.** ``journal_mode=WAL`` and, by default, ``synchronous=FULL``: the WAL is fsynced
+  at every commit, before the call returns. A storage peer acknowledges what it stored to other
+  peers, and a publisher trusts that an appended message or a replica's acknowledgement is kept;
+  an acknowledgement lost to a power cut would be a lie. ``synchronous="NORMAL"`` saves that
+  fsync and is still consistent after any crash, but a power loss may undo the last commits; use
+  it only where that is acceptable (e.g. a reader-only node, whose state a re-sync restores).
 - **Schema versioning.** ``PRAGMA user_version`` holds the schema version and
   ``PRAGMA application_id`` marks the file as rlp2p's. A new file gets the schema on first open; a
   newer version than this code knows, or somebody else's database, is refused with StoreError
@@ -220,6 +222,7 @@ class SQLiteStore(Store):
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` was called."""
         return self._conn is None
 
     @contextmanager

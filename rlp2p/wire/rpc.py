@@ -8,7 +8,8 @@ protocol modules only turn one request frame into one response frame.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,26 @@ async def serve_stream(
     return served
 
 
+@contextmanager
+def _unwrap_group() -> Iterator[None]:
+    """Raise the first real error of a nursery's exception group, so callers catch our types."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
+        if not leaves:
+            raise
+        raise leaves[0] from group
+
+
+def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
 class RpcStream:
     """The client end: pipelined requests on one stream, answers matched by order."""
 
@@ -125,7 +146,7 @@ class RpcStream:
         if not requests:
             return answers
         credit = trio.Semaphore(self.window)
-        with trio.fail_after(self.timeout):
+        with trio.fail_after(self.timeout), _unwrap_group():
             async with trio.open_nursery() as nursery:
 
                 async def send_all() -> None:

@@ -51,7 +51,8 @@ def run_batch(store: SQLiteStore, batch: int, size: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    data_dir, size, max_batches, max_seconds = Path(argv[1]), int(argv[2]), int(argv[3]), float(argv[4])
+    data_dir, size = Path(argv[1]), int(argv[2])
+    max_batches, max_seconds = int(argv[3]), float(argv[4])
     deadline = time.monotonic() + max_seconds
     with open_store(data_dir) as store:
         done = store.get_reader_state(LOG).delivered_seq // size

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,12 +203,12 @@ class FailingConnection:
     def in_transaction(self) -> bool:
         return self.conn.in_transaction
 
-    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if sql.startswith(self.at):
             raise self.exc
         return self.conn.execute(sql, *args)
 
-    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
         if sql.startswith(self.at):
             raise self.exc
         return self.conn.executemany(sql, *args)
@@ -317,9 +318,9 @@ def test_get_and_has_blocks_return_only_those_held(store: SQLiteStore) -> None:
 
 
 def test_bytes_like_accepted_text_refused(store: SQLiteStore) -> None:
-    store.put_blocks([(bytearray(b"addr"), memoryview(b"data"))])
+    store.put_blocks([(bytearray(b"addr"), memoryview(b"data"))])  # type: ignore[list-item]
     assert store.get_block(b"addr") == b"data"
-    assert store.has_blocks([memoryview(b"addr")]) == {b"addr"}
+    assert store.has_blocks([memoryview(b"addr")]) == {b"addr"}  # type: ignore[list-item]
     with pytest.raises(TypeError):
         store.put_block("addr", b"data")  # type: ignore[arg-type]
     with pytest.raises(TypeError):

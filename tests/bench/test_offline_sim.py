@@ -1,0 +1,422 @@
+"""The epoch simulation of MVDS against the remote log: its model, its byte model, its API."""
+
+from __future__ import annotations
+
+import math
+import random
+from itertools import pairwise
+
+import pytest
+
+from rlp2p.bench.offline_sim import (
+    CAS_ADDRESS_BYTES,
+    MVDS,
+    REMOTE_LOG,
+    Result,
+    RunResult,
+    SimConfig,
+    WireModel,
+    creation_epochs,
+    format_table,
+    mvds_backoff,
+    online_draws,
+    run_comparison,
+    schedule,
+    simulate_mvds,
+    simulate_remote_log,
+    summarize,
+)
+from rlp2p.core.address import ADDRESS_SIZE, address_of
+from rlp2p.core.message import Message
+from rlp2p.pb.vac import mvds_pb2, remotelog_pb2
+
+
+def _by_design(results: list[Result], online: float) -> tuple[Result, Result]:
+    mvds = next(r for r in results if r.design == MVDS and r.online == online)
+    log = next(r for r in results if r.design == REMOTE_LOG and r.online == online)
+    return mvds, log
+
+
+def _world(config: SimConfig, online: float, seed: int) -> tuple[list[bool], list[bool], list[int]]:
+    rng = random.Random(seed)
+    draws_a, draws_b = online_draws(config.epochs, rng)
+    created = creation_epochs(config.n_messages, config.window, config.arrivals, rng)
+    return schedule(draws_a, online), schedule(draws_b, online), created
+
+
+def _first_at_or_after(flags: list[bool], start: int) -> int | None:
+    return next((t for t in range(start, len(flags)) if flags[t]), None)
+
+
+# --- presence and arrivals -------------------------------------------------------------------
+
+
+def test_schedules_threshold_the_draws_and_nest_across_fractions():
+    draws = [0.0, 0.25, 0.5, 0.75, 0.999]
+    assert schedule(draws, 0.0) == [False] * 5
+    assert schedule(draws, 0.5) == [True, True, False, False, False]
+    assert schedule(draws, 1.0) == [True] * 5
+    with pytest.raises(ValueError):
+        schedule(draws, 1.5)
+    draws_a, draws_b = online_draws(2000, random.Random(1))
+    assert draws_a != draws_b
+    low, high = schedule(draws_a, 0.1), schedule(draws_a, 0.5)
+    assert all(
+        h for l_, h in zip(low, high, strict=True) if l_
+    )  # online at 0.1 implies online at 0.5
+    assert 150 < sum(low) < 250 and 900 < sum(high) < 1100
+
+
+def test_creation_epochs():
+    assert creation_epochs(4, 10) == [0, 2, 5, 7]
+    spread = creation_epochs(50, 100, "random", random.Random(2))
+    assert spread == sorted(spread) and spread[0] >= 0 and spread[-1] < 100
+    assert len(set(spread)) > 30
+    with pytest.raises(ValueError):
+        creation_epochs(5, 10, "random")
+
+
+# --- determinism -----------------------------------------------------------------------------
+
+
+def test_same_seed_same_results_other_seed_other_results():
+    first = run_comparison((0.1, 0.5), n_messages=50, epochs=400, seed=7, seeds=3)
+    again = run_comparison((0.1, 0.5), n_messages=50, epochs=400, seed=7, seeds=3)
+    other = run_comparison((0.1, 0.5), n_messages=50, epochs=400, seed=8, seeds=3)
+    assert first == again
+    assert first != other
+
+
+def test_comparison_shape_and_order():
+    results = run_comparison((0.25, 1.0), n_messages=20, epochs=100, seeds=2)
+    assert [(r.design, r.online) for r in results] == [
+        (MVDS, 0.25),
+        (REMOTE_LOG, 0.25),
+        (MVDS, 1.0),
+        (REMOTE_LOG, 1.0),
+    ]
+    assert all(r.seeds == 2 and r.messages == 40 for r in results)
+
+
+# --- MVDS ------------------------------------------------------------------------------------
+
+
+def test_mvds_always_online_delivers_everything_at_once_with_one_ack_each():
+    config = SimConfig()
+    wire = WireModel.measure(config.payload_bytes)
+    created = creation_epochs(config.n_messages, config.window)
+    always = [True] * config.epochs
+    run = simulate_mvds(config, always, always, created, wire)
+
+    n = config.n_messages
+    assert run.delivered == n
+    assert run.latencies == [0] * n  # sent and received in its creation epoch
+    assert run.message_sends == n and run.duplicates == 0  # the ack beats the first retransmission
+    # one message per Payload (messages are 5 epochs apart), one ack per Payload
+    assert run.bytes_alice == n * wire.mvds_payload(1, 0)
+    assert run.bytes_bob == n * wire.mvds_payload(0, 1)
+    expected = (wire.mvds_payload(1, 0) + wire.mvds_payload(0, 1)) / config.payload_bytes
+    assert run.multiplier == pytest.approx(expected)
+    assert 1.0 < run.multiplier < 1.4  # message envelope (~20%) plus a 32-byte ack (~14%)
+
+    mvds, _ = _by_design(run_comparison((1.0,), seeds=2), 1.0)
+    assert mvds.delivered_share == 1.0
+    assert mvds.latency_median == 0 and mvds.latency_p95 == 0
+    assert mvds.multiplier == pytest.approx(expected)
+
+
+def test_mvds_with_a_one_epoch_base_retransmits_before_the_ack_arrives():
+    config = SimConfig(n_messages=10, epochs=100, backoff_base=1)
+    created = creation_epochs(config.n_messages, config.window)
+    always = [True] * config.epochs
+    run = simulate_mvds(config, always, always, created)
+    # the ack leaves Bob one epoch after the message arrived, when Alice's retransmission is due
+    assert run.message_sends == 2 * config.n_messages
+    assert run.duplicates == config.n_messages
+    assert run.delivered == config.n_messages
+
+
+def test_mvds_never_delivers_between_peers_that_never_meet():
+    config = SimConfig(n_messages=20, epochs=200)
+    created = creation_epochs(config.n_messages, config.window)
+    alice = [t % 2 == 0 for t in range(config.epochs)]
+    bob = [t % 2 == 1 for t in range(config.epochs)]
+
+    mvds = simulate_mvds(config, alice, bob, created)
+    assert mvds.delivered == 0 and mvds.bytes_to_bob == 0
+    assert mvds.message_sends > 3 * config.n_messages  # she keeps retransmitting into the void
+    assert math.isinf(mvds.multiplier)
+
+    log = simulate_remote_log(config, alice, bob, created)
+    assert log.delivered == config.n_messages
+    assert max(log.latencies) <= 2  # upload when Alice is next online, fetch on Bob's next epoch
+
+
+@pytest.mark.parametrize("online", [0.05, 0.1])
+def test_low_online_fraction_mvds_delivers_less_and_costs_more_than_the_log(online):
+    mvds, log = _by_design(run_comparison((online,), seed=3, seeds=5), online)
+    assert mvds.delivered_share < log.delivered_share
+    assert log.delivered_share > 0.95
+    assert mvds.multiplier > log.multiplier
+    assert mvds.latency_median is not None and log.latency_median is not None
+    assert mvds.latency_median > log.latency_median
+
+
+@pytest.mark.parametrize("alice_hears_the_ack", [True, False])
+def test_an_ack_counts_only_if_alice_is_online_to_hear_it(alice_hears_the_ack):
+    config = SimConfig(n_messages=1, epochs=6, send_window=1)
+    #          t:   0     1                    2     3     4      5
+    alice = [True, alice_hears_the_ack, True, True, False, False]
+    bob = [True, True, True, True, False, False]
+    run = simulate_mvds(config, alice, bob, [0])
+    wire = WireModel.measure()
+    assert run.delivered_at == (0,)
+    if alice_hears_the_ack:  # acked at 1, before the retransmission due at 0 + 2
+        assert (run.message_sends, run.duplicates) == (1, 0)
+        assert run.bytes_bob == wire.mvds_payload(0, 1)
+    else:  # the ack of epoch 1 is lost: resent at 2, acked again at 3
+        assert (run.message_sends, run.duplicates) == (2, 1)
+        assert run.bytes_bob == 2 * wire.mvds_payload(0, 1)
+        assert run.deliveries == ((0, 0),)
+
+
+def test_backoff_formula():
+    assert [mvds_backoff(k, 2, 64) for k in range(1, 9)] == [2, 4, 8, 16, 32, 64, 64, 64]
+    assert [mvds_backoff(k, 2, 64, reset=True) for k in range(1, 9)] == [2, 4, 8, 16, 32, 64, 2, 4]
+    assert [mvds_backoff(k, 3, 20) for k in range(1, 6)] == [3, 6, 12, 20, 20]
+    assert [mvds_backoff(k, 3, 20, reset=True) for k in range(1, 6)] == [3, 6, 12, 3, 6]
+    assert mvds_backoff(10_000, 2, 64) == 64
+    for bad in [(0, 2, 64), (1, 0, 64), (1, 8, 4)]:
+        with pytest.raises(ValueError):
+            mvds_backoff(*bad)
+
+
+# --- remote log ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_log_delivers_exactly_the_messages_bob_can_see_after_their_upload(seed):
+    rng = random.Random(seed)
+    config = SimConfig(n_messages=rng.randint(1, 30), epochs=rng.randint(20, 120))
+    online = rng.choice([0.02, 0.05, 0.2, 0.5])
+    alice, bob, created = _world(config, online, seed)
+    if seed % 4 == 0:  # Bob leaves for good halfway: later uploads must stay undelivered
+        bob[config.epochs // 2 :] = [False] * (config.epochs - config.epochs // 2)
+    run = simulate_remote_log(config, alice, bob, created)
+
+    expected: list[int | None] = []
+    for c in created:
+        upload = _first_at_or_after(alice, c)
+        expected.append(None if upload is None else _first_at_or_after(bob, upload))
+    assert list(run.delivered_at) == expected
+
+
+def test_log_delivers_in_the_upload_epoch_when_bob_is_there():
+    config = SimConfig(n_messages=3, epochs=10, send_window=3)
+    created = [0, 1, 2]
+    alice = [False] * 5 + [True] + [False] * 4  # uploads all three at 5
+    bob = [False] * 5 + [True] + [False] * 4
+    run = simulate_remote_log(config, alice, bob, created)
+    assert run.delivered_at == (5, 5, 5)
+    assert run.latencies == [5, 4, 3]
+
+
+def test_log_bytes_are_every_upload_record_poll_page_and_block():
+    config = SimConfig(n_messages=4, epochs=10, send_window=4)
+    wire = WireModel.measure(config.payload_bytes, config.record_bytes)
+    created = [0, 1, 2, 3]
+    alice = [False, True, False, True] + [False] * 6  # publishes {0, 1} at 1 and {2, 3} at 3
+    bob = [True] + [False] * 4 + [True, True] + [False] * 3  # polls at 0 (nothing), 5 and 6
+    run = simulate_remote_log(config, alice, bob, created, wire)
+
+    pages = [wire.page(1, 2, has_tail=False), wire.page(3, 2, has_tail=True)]
+    assert run.bytes_alice == sum(
+        2 * wire.cas_add_block + wire.cas_add(page) + wire.ns_update_request for page in pages
+    )
+    to_bob = (
+        wire.ns_not_found_response  # epoch 0: no record yet
+        + wire.ns_fetch_response  # epoch 5: the record, both pages, four blocks
+        + sum(wire.cas_content(page) for page in pages)
+        + 4 * wire.cas_get_block
+        + wire.ns_fetch_response  # epoch 6: same head, nothing else
+    )
+    assert run.bytes_to_bob == to_bob
+    answers_to_alice = 2 * (3 * wire.cas_address_response + wire.ns_update_response)
+    assert run.bytes_storage == to_bob + answers_to_alice
+    assert run.bytes_bob == 3 * wire.ns_fetch_request + (2 + 4) * wire.cas_get_request
+    assert run.delivered_at == (5, 5, 5, 5)
+    assert wire.ns_fetch_response > config.record_bytes  # the record travels on every poll
+
+
+def test_poll_interval_and_replicas_move_the_bytes_they_should():
+    base = SimConfig(n_messages=20, epochs=200)
+    created = creation_epochs(base.n_messages, base.window)
+    always = [True] * base.epochs
+    every = simulate_remote_log(base, always, always, created)
+    sparse_config = SimConfig(n_messages=20, epochs=200, poll_interval=10)
+    sparse = simulate_remote_log(sparse_config, always, always, created)
+    assert sparse.delivered == every.delivered == 20
+    assert sparse.bytes_bob < every.bytes_bob
+    assert max(sparse.latencies) > max(every.latencies) == 0
+
+    three_config = SimConfig(n_messages=20, epochs=200, replicas=3)
+    three = simulate_remote_log(three_config, always, always, created)
+    assert three.bytes_alice == 3 * every.bytes_alice
+    assert three.message_sends == 3 * every.message_sends
+    assert three.bytes_to_bob == every.bytes_to_bob
+
+
+# --- both ------------------------------------------------------------------------------------
+
+
+def _assert_delivered_once(run: RunResult) -> None:
+    indices = [i for i, _ in run.deliveries]
+    assert len(indices) == len(set(indices)) == run.delivered
+    for i, epoch in run.deliveries:
+        assert run.delivered_at[i] == epoch
+        assert epoch >= run.created[i]
+
+
+def test_no_message_is_delivered_twice_even_when_copies_arrive_twice():
+    config = SimConfig(n_messages=60, epochs=600)
+    duplicates = 0
+    for seed in range(6):
+        for online in (0.1, 0.3, 0.6):
+            alice, bob, created = _world(config, online, seed)
+            mvds = simulate_mvds(config, alice, bob, created)
+            _assert_delivered_once(mvds)
+            _assert_delivered_once(simulate_remote_log(config, alice, bob, created))
+            duplicates += mvds.duplicates
+    assert duplicates > 0  # lost acks did make Alice resend messages Bob already had
+
+
+def _run(design: str, created: list[int], delivered_at: list[int | None], sent: int) -> RunResult:
+    return RunResult(
+        design=design,
+        payload_bytes=100,
+        created=tuple(created),
+        delivered_at=tuple(delivered_at),
+        deliveries=tuple((i, d) for i, d in enumerate(delivered_at) if d is not None),
+        bytes_alice=sent,
+        bytes_bob=0,
+        bytes_storage=0,
+        bytes_to_bob=0,
+        message_sends=len(created),
+        duplicates=0,
+    )
+
+
+def test_summary_pools_seeds_nearest_rank_p95_and_ratio_of_sums():
+    # latencies 1..20 over two runs, plus an undelivered message
+    first = _run(MVDS, [0] * 5, list(range(1, 6)), sent=1000)  # multiplier 2.0
+    second = _run(MVDS, [0] * 16, [*range(6, 21), None], sent=5000)  # multiplier 3.33
+    result = summarize(0.5, [first, second])
+    assert (result.messages, result.delivered, result.seeds) == (21, 20, 2)
+    assert result.delivered_share == pytest.approx(20 / 21)
+    assert result.latency_median == 10.5
+    assert result.latency_p95 == 19  # nearest rank: the ceil(0.95 * 20) = 19th smallest
+    assert result.multiplier == pytest.approx(6000 / (20 * 100))  # not the mean of 2.0 and 3.33
+    empty = summarize(0.5, [_run(REMOTE_LOG, [0], [None], sent=10)])
+    assert empty.latency_median is None and empty.latency_p95 is None
+    assert math.isinf(empty.multiplier)
+    with pytest.raises(ValueError):  # one design at a time
+        summarize(0.5, [first, _run(REMOTE_LOG, [0], [0], sent=1)])
+
+
+# --- byte model ------------------------------------------------------------------------------
+
+
+def _real_payload(n_messages: int, n_acks: int, size: int = 256) -> bytes:
+    messages = [
+        mvds_pb2.Message(group_id=bytes([i]) * 32, timestamp=1_700_000_000 + i, body=bytes(size))
+        for i in range(n_messages)
+    ]
+    acks = [Message(b"\xaa" * 32, 1_700_000_000, bytes([i])).id for i in range(n_acks)]
+    payload = mvds_pb2.Payload(acks=acks, messages=messages)
+    return payload.SerializeToString()
+
+
+def test_a_payload_grows_with_its_messages_and_the_model_matches_it():
+    sizes = [len(_real_payload(m, 0)) for m in range(5)]
+    assert sizes == sorted(set(sizes))  # strictly increasing
+    assert sizes[0] == 0
+    assert all(b - a > 256 for a, b in pairwise(sizes))  # body plus envelope each
+    wire = WireModel.measure(256)
+    for m, a in [(0, 1), (1, 0), (1, 1), (3, 7), (20, 0), (0, 40)]:
+        body = len(_real_payload(m, a))
+        prefix = 1 if body < 128 else 2 if body < 16384 else 3
+        assert wire.mvds_payload(m, a) == body + prefix
+
+
+def test_page_model_matches_a_real_page_and_costs_about_75_bytes_a_pair():
+    assert CAS_ADDRESS_BYTES == ADDRESS_SIZE
+    wire = WireModel.measure()
+    blocks = [Message(b"g" * 32, 1_700_000_000 + i, b"x" * 256) for i in range(12)]
+    pairs = [
+        remotelog_pb2.RemoteLog.Pair(remoteHash=address_of(m.encode()), localHash=m.id, seq=i + 1)
+        for i, m in enumerate(blocks)
+    ][::-1]
+    tail = address_of(b"previous page")
+    real = remotelog_pb2.RemoteLog(pair=pairs, tail=tail).SerializeToString()
+    assert wire.page(1, 12, has_tail=True) == len(real)
+    per_pair = (wire.page(1, 12, True) - wire.page(1, 2, True)) / 10
+    assert 70 <= per_pair <= 80
+    assert wire.page(1, 1, False) < wire.page(1, 1, True) < wire.page(1, 2, True)
+    assert wire.message_block == len(blocks[0].encode())
+
+
+# --- table and configuration -----------------------------------------------------------------
+
+
+def test_format_table_has_a_row_per_result_and_prints_inf():
+    config = SimConfig(n_messages=5, epochs=50)
+    created = creation_epochs(config.n_messages, config.window)
+    never = [False] * config.epochs
+    results = run_comparison((0.0, 1.0), seeds=1, config=config)
+    text = format_table(results)
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(results)
+    assert lines[2].split()[:3] == [MVDS, "0", "0.0%"]
+    assert "inf" in lines[2] and "-" in lines[2].split()
+    assert lines[-1].split()[:3] == [REMOTE_LOG, "1", "100.0%"]
+    assert simulate_mvds(config, never, never, created).delivered == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"epochs": 0},
+        {"epochs": 100, "send_window": 101},
+        {"backoff_base": 0},
+        {"backoff_base": 8, "backoff_cap": 4},
+        {"poll_interval": 0},
+        {"replicas": 0},
+        {"arrivals": "poisson"},
+    ],
+)
+def test_bad_configurations_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        SimConfig(**kwargs)
+
+
+def test_schedules_must_cover_the_horizon():
+    config = SimConfig(n_messages=2, epochs=10)
+    with pytest.raises(ValueError):
+        simulate_mvds(config, [True] * 9, [True] * 10, [0, 1])
+    with pytest.raises(ValueError):
+        simulate_remote_log(config, [True] * 10, [True] * 10, [3, 1])
+
+
+def test_command_line_prints_the_table(capsys):
+    from rlp2p.bench.offline_sim import main
+
+    args = ["--online", "0.2", "1", "--messages", "10", "--epochs", "100", "--seeds", "2"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines()[2:6]] == [
+        [MVDS, "0.2"],
+        [REMOTE_LOG, "0.2"],
+        [MVDS, "1"],
+        [REMOTE_LOG, "1"],
+    ]
+    assert "10 messages of 256 B" in out and "2 seeds pooled" in out
