@@ -64,10 +64,20 @@ OnMessage = Callable[[Delivery], Awaitable[None] | None]
 
 
 class Reader:
-    def __init__(self, node: "Node", *, fanout: int = 3, storage_peers: list[ID] | None = None) -> None:  # noqa: F821
+    def __init__(
+        self,
+        node: "Node",  # noqa: F821 (import cycle; only for typing)
+        *,
+        fanout: int = 3,
+        storage_peers: list[ID] | None = None,
+        batch: int = FETCH_BATCH,
+    ) -> None:
+        if fanout < 1 or batch < 1:
+            raise ValueError("fanout and batch must be at least 1")
         self.node = node
         self.fanout = fanout
         self.storage_peers = storage_peers
+        self.batch = batch
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -176,7 +186,7 @@ class Reader:
             for _ in range(max_rounds):
                 if plan.done:
                     break
-                wants = plan.wants(limit=FETCH_BATCH)
+                wants = plan.wants(limit=self.batch)
                 if not wants:
                     raise SyncError(f"sync of {name} stalled with nothing left to fetch")
                 cached = await astore.call(store.get_blocks, wants)

@@ -1,0 +1,63 @@
+"""Bob's sync: resuming after a cut, and what a caught-up poll costs."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlp2p.core.keys import generate_log_key
+from rlp2p.core.page import LogMode
+from rlp2p.errors import SyncError
+
+
+class ServesOnly:
+    """A CAS backend that stops serving after `budget` gets: a replica going away mid-sync."""
+
+    def __init__(self, inner, budget: int):
+        self.inner = inner
+        self.budget = budget
+
+    async def get_block(self, address):
+        self.budget -= 1
+        return await self.inner.get_block(address) if self.budget >= 0 else None
+
+    async def put_block(self, address, data):
+        await self.inner.put_block(address, data)
+
+
+async def test_a_sync_cut_off_halfway_resumes_where_it_stopped(swarm):
+    (storage,) = await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(10, embed=0), replicas=1)
+    bodies = [f"m{i}".encode() for i in range(50)]
+    await publisher.append(bodies)
+    await publisher.publish()
+    await swarm.stop(alice)
+
+    honest = storage.cas_server.backend
+    storage.cas_server.backend = ServesOnly(honest, budget=40)
+    bob = await swarm.start_node("bob")
+    seen: list[int] = []
+    with pytest.raises(SyncError):
+        await bob.reader(batch=8).sync(publisher.name, on_message=lambda d: seen.append(d.seq))
+    cut_at = bob.store.get_reader_state(publisher.name).delivered_seq
+    assert 0 < cut_at < 50 and seen == list(range(1, cut_at + 1))
+
+    storage.cas_server.backend = honest
+    rest = await bob.reader(batch=8).sync(publisher.name, on_message=lambda d: seen.append(d.seq))
+    assert seen == list(range(1, 51))
+    assert [d.message.body for d in rest.delivered] == bodies[cut_at:]
+    # every page and every block fetched before the cut came from Bob's own store this time
+    assert rest.requests <= 50 - cut_at
+
+
+async def test_a_caught_up_poll_is_one_round_trip(swarm):
+    await swarm.add_storage(3)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key())
+    await publisher.append([b"only"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    await bob.reader().sync(publisher.name)
+    poll = await bob.reader().sync(publisher.name)
+    assert poll.up_to_date and poll.round_trips == 1 and poll.blocks == 0
+    assert poll.requests == 3  # the record from each replica, in parallel
