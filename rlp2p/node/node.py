@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import multiaddr
 import trio
 from libp2p.abc import IHost
 from libp2p.crypto.keys import KeyPair
@@ -235,6 +236,29 @@ class Node:
             return bool(self.host.get_peerstore().supports_protocols(peer, [protocol]))
         except Exception:
             return False
+
+    def multiaddrs_of(self, peers: Sequence[ID]) -> list[bytes]:
+        """Binary multiaddrs with /p2p/ of ``peers``, as the peerstore knows them (one each)."""
+        out = []
+        for peer in peers:
+            addrs = self.host.get_peerstore().addrs(peer)
+            if addrs:
+                out.append(multiaddr.Multiaddr(f"{addrs[0]}/p2p/{peer.to_string()}").to_bytes())
+        return out
+
+    def peers_from_multiaddrs(self, hints: Sequence[bytes]) -> list[ID]:
+        """Peers named by binary multiaddrs (a page's CAS hint), added to the peerstore."""
+        out = []
+        for raw in hints:
+            try:
+                info = parse_peer_addr(multiaddr.Multiaddr(raw))
+            except Exception as exc:  # a hint is untrusted input: skip what does not parse
+                log.debug("ignoring a CAS hint: %s", exc)
+                continue
+            if info.peer_id != self.peer_id:
+                self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
+                out.append(info.peer_id)
+        return out
 
     def known_storage_peers(self) -> list[ID]:
         """Connected or remembered peers that said (through identify) they serve CAS and NS."""

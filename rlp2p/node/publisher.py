@@ -128,20 +128,25 @@ class Publisher:
         started = time.monotonic()
         store, astore = self.node.store, self.node.astore
         rows = await astore.call(store.log_entries, self.name)
-        entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
-        built = await trio.to_thread.run_sync(lambda: build_log(entries, self.mode, limits=self.node.config.limits))
-        if built.head is None:
+        if not rows:
             raise PublishError("the log is empty: append messages before publishing")
-        state = await astore.call(store.get_publish_state, self.name)
-        sequence = (state.record_seq if state else 0) + 1
-        record = create_record(self.key_pair, built.head, sequence)
-        report = PublishReport(self.name, built.n, sequence, built.head)
-
         candidates = await self.candidates()
         if len(candidates) < self.write_quorum:
             raise PublishError(
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
             )
+        entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
+        # the head page names the intended replicas (the spec's CAS multiaddr), as a hint for readers
+        hint = self.node.multiaddrs_of(candidates[: self.replicas])
+        built = await trio.to_thread.run_sync(
+            lambda: build_log(entries, self.mode, hint, limits=self.node.config.limits)
+        )
+        assert built.head is not None
+        state = await astore.call(store.get_publish_state, self.name)
+        sequence = (state.record_seq if state else 0) + 1
+        record = create_record(self.key_pair, built.head, sequence)
+        report = PublishReport(self.name, built.n, sequence, built.head)
+
         total = len(built.blocks) * min(self.replicas, len(candidates))
         done = [0]
 

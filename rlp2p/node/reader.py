@@ -182,6 +182,7 @@ class Reader:
             current: CasClient | None = None
             current_peer: ID | None = None
             remaining = list(peers)
+            hinted = False
             max_rounds = 4 * (self.node.config.limits.max_pages_walk + 1)
             for _ in range(max_rounds):
                 if plan.done:
@@ -200,6 +201,10 @@ class Reader:
                         plan.receive(address, data)
                     except (Rlp2pError, ValueError):
                         missing.append(address)  # a bad cached copy: fetch it again
+                if plan.cas and not hinted:
+                    # the head page names the CAS peers that hold the log: fall-overs of last resort
+                    hinted = True
+                    remaining.extend(p for p in self.node.peers_from_multiaddrs(plan.cas) if p not in peers)
                 if missing:
                     while current is None:
                         if not remaining:

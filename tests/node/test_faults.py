@@ -6,6 +6,7 @@ import pytest
 
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
+from rlp2p.core.record import verify_record
 from rlp2p.errors import NoReplicas, PublishError, StaleRecord, SyncError
 
 
@@ -84,8 +85,9 @@ async def test_publisher_restart_does_not_upload_again(swarm):
     publisher = alice.publisher(key, mode=LogMode.paged(10, embed=0))
     await publisher.append(bodies(40, 1))
     second = await publisher.publish()
-    # one new message block and the one new page, on each replica; nothing old again
-    assert [r.blocks_sent for r in second.replicas] == [2, 2, 2]
+    # on each replica: the new message block, the new head page, and the old head page, which
+    # loses the CAS hint only heads carry; nothing else again
+    assert [r.blocks_sent for r in second.replicas] == [3, 3, 3]
     assert second.sequence == first.sequence + 1
 
 
@@ -105,14 +107,15 @@ def generate_log_key_name() -> str:
 
 
 class WrongBytes:
-    """A CAS backend that serves other bytes than it stored."""
+    """A CAS backend that serves other bytes than it stored (but for the `spare` addresses)."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, spare=frozenset()):
         self.inner = inner
+        self.spare = spare
 
     async def get_block(self, address):
         data = await self.inner.get_block(address)
-        return None if data is None else data + b"!"
+        return data if data is None or address in self.spare else data + b"!"
 
     async def put_block(self, address, data):
         await self.inner.put_block(address, data)
@@ -196,3 +199,17 @@ async def test_every_replica_lying_ends_in_a_typed_error_and_keeps_progress(swar
     with pytest.raises(SyncError):
         await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name)
     assert bob.store.get_reader_state(name).delivered_seq == 0
+
+
+async def test_the_head_pages_cas_hint_leads_bob_to_other_replicas(swarm):
+    storage, name, _ = await _published_twice(swarm)
+    only_known = storage[0]
+    head = verify_record(name, only_known.store.get_record(name).record).head
+    only_known.cas_server.backend = WrongBytes(only_known.cas_server.backend, spare={head})
+    bob = await swarm.start_node("bob", bootstrap=(only_known.addrs[0],))
+    # Bob knows one storage peer; it serves the head page right and every other block wrong, and
+    # the head page names the other replicas
+    result = await bob.reader(storage_peers=[only_known.peer_id]).sync(name)
+    assert [d.message.body for d in result.delivered] == bodies(0, 15)
+    assert set(result.peers_used[1:]) <= {s.peer_id.to_string() for s in storage[1:]}
+    assert len(result.peers_used) >= 2
