@@ -1,1 +1,3 @@
-"""Benchmarks and simulations: pure models, no network, for the docs and the bench runner."""
+"""Benchmarks and simulations: ``rlp2p bench`` (:mod:`rlp2p.bench.runner`) measures the node on a
+local swarm beside its baselines; :mod:`rlp2p.bench.offline_sim` is the pure epoch model of MVDS
+against the remote log."""

@@ -5,7 +5,8 @@ and a test in tests/node/test_dht.py:
 
 1. The DHT must exist before we connect, so identify advertises /ipfs/kad/1.0.0 to the other side
    (``Discovery`` creates it in ``__init__``; the node connects only after).
-2. There is no bootstrap helper: we connect, ``add_peer`` and refresh ourselves (``bootstrap``).
+2. There is no bootstrap helper: we connect, ``add_peer`` and refresh ourselves (``bootstrap``,
+   ``refresh``).
 3. ``find_providers`` can return the same peer several times: we de-duplicate.
 4. ``provide`` returns True even when servers dropped it (ADD_PROVIDER is limited to 10 per peer
    per 10 s): we announce each log once (one provider record per log, never per block), and the
@@ -21,6 +22,8 @@ and a test in tests/node/test_dht.py:
    key that is not a multihash, so multi-hop lookups of it fail between py-libp2p peers; lookups
    still work from each node's routing table, which covers swarms of up to a few dozen peers.
    The provider key is a real CID and has no such limit.
+8. Every peer that opens a KAD stream is put in the routing table, DHT clients included: we
+   refuse those that identify says do not serve kad (``_guard_routing_table``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from rlp2p.limits import DEFAULT_LIMITS, Limits
 log = logging.getLogger(__name__)
 
 KAD_PROTOCOL = "/ipfs/kad/1.0.0"
+#: seconds to wait for identify after a new connection
+IDENTIFY_WAIT = 2.0
 
 
 def record_key(name: str) -> str:
@@ -58,6 +63,21 @@ class Discovery:
         self.timeout = timeout
         # edge 1: created before any connection exists
         self.dht = KadDHT(host, DHTMode.SERVER if server else DHTMode.CLIENT)
+        self._guard_routing_table()
+
+    def _guard_routing_table(self) -> None:
+        """Edge 8: py-libp2p adds every peer that opens a KAD stream to the routing table,
+        skipping the server-mode check, so DHT clients (every phone that publishes or reads) end
+        up there and lookups later dial them long after they left. We keep the check for peers
+        whose identify already said they do not serve kad."""
+        add_peer = self.dht.add_peer
+
+        async def guarded(peer_id: ID, *, skip_server_mode_check: bool = False) -> bool:
+            if skip_server_mode_check and self._identified(peer_id) and not self._serves_kad(peer_id):
+                return False
+            return await add_peer(peer_id, skip_server_mode_check=skip_server_mode_check)
+
+        self.dht.add_peer = guarded  # type: ignore[method-assign]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Discovery]:
@@ -65,15 +85,27 @@ class Discovery:
             yield self
 
     async def connect(self, info: PeerInfo) -> None:
-        """Connect to a peer and, if it serves the DHT, put it in the routing table."""
+        """Connect to a peer and, if it serves the DHT, put it in the routing table.
+
+        Raises ConnectionError if no connection came up.
+        """
         with trio.fail_after(self.timeout):
             await self.host.connect(info)
-        # identify runs right after the connection; give it a moment to tell us the protocols
-        with trio.move_on_after(2.0):
-            while not self._serves_kad(info.peer_id):
-                await trio.sleep(0.02)
+        if info.peer_id not in self.host.get_connected_peers():
+            raise ConnectionError(f"no connection to {info.peer_id}")
+        # identify runs right after the connection: wait (briefly) until it told us the protocols,
+        # not until the peer serves kad, which a DHT client never will
+        with trio.move_on_after(IDENTIFY_WAIT):
+            while not self._identified(info.peer_id):
+                await trio.sleep(0.01)
         if self._serves_kad(info.peer_id):
             await self.dht.add_peer(info.peer_id)
+
+    def _identified(self, peer: ID) -> bool:
+        try:
+            return bool(self.host.get_peerstore().get_protocols(peer))
+        except Exception:  # unknown peer
+            return False
 
     def _serves_kad(self, peer: ID) -> bool:
         try:
@@ -82,7 +114,11 @@ class Discovery:
             return False
 
     async def bootstrap(self, peers: Iterable[PeerInfo]) -> int:
-        """Edge 2: connect to each bootstrap peer, add it, refresh. Returns how many answered."""
+        """Edge 2: connect to each bootstrap peer and add it. Returns how many answered.
+
+        The routing-table refresh that should follow is :meth:`refresh`, which the node runs in
+        the background: lookups are iterative, so nothing waits for it.
+        """
         reached = 0
         for info in peers:
             try:
@@ -90,10 +126,14 @@ class Discovery:
                 reached += 1
             except Exception as exc:  # one dead bootstrap peer must not stop the others
                 log.warning("bootstrap peer %s unreachable: %s", info.peer_id, exc)
-        if reached:
-            with trio.move_on_after(self.timeout):
-                await self.dht.refresh_routing_table()
         return reached
+
+    async def refresh(self) -> None:
+        with trio.move_on_after(self.timeout):
+            try:
+                await self.dht.refresh_routing_table()
+            except Exception as exc:  # a failed refresh leaves the table as it was
+                log.info("routing table refresh failed: %s", exc)
 
     async def announce_log(self, name: str) -> bool:
         """Edge 4: one provider record per log."""

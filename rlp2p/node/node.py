@@ -32,7 +32,7 @@ from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
-from rlp2p.node.host import DEFAULT_LISTEN, full_addrs, make_host, parse_listen_addr, parse_peer_addr
+from rlp2p.node.host import DEFAULT_LISTEN, close_listeners, full_addrs, make_host, parse_listen_addr, parse_peer_addr
 from rlp2p.store import Store, open_store
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
@@ -56,9 +56,19 @@ class NodeConfig:
     dht_server: bool | None = None
     #: seconds for one network operation (a dial, a batch of requests, a DHT query)
     timeout: float = 10.0
+    #: retries of a failed dial (py-libp2p's default is 3 with back-off); a reader or publisher
+    #: falls over to another replica instead of waiting on a dead one
+    dial_retries: int = 1
     #: seconds between a storage peer's republications of its records and announcements
     republish_interval: float = 3600.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 class Node:
@@ -75,7 +85,7 @@ class Node:
         self.store = store
         self.astore = AsyncStore(store, on_new_record=self._on_new_record)
         self._own_host = host is None
-        self.host = host or make_host(key_pair)
+        self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries)
         self._given_dht = dht
         self.discovery: Discovery | None = None
         self._stack: AsyncExitStack | None = None
@@ -122,7 +132,8 @@ class Node:
                 self.host.set_stream_handler(NS_PROTOCOL, self.ns_server.handle_stream)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
-                await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap])
+                if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
+                    self._nursery.start_soon(self.discovery.refresh)
             if self.config.storage:
                 send, receive = trio.open_memory_channel[str](1024)
                 self._announce_queue = send
@@ -137,13 +148,23 @@ class Node:
     async def __aexit__(self, *exc: Any) -> bool | None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+        if self._own_host and self._stack is not None:
+            await close_listeners(self.host)
         if self.config.storage and not self._own_host:
             for protocol in (CAS_PROTOCOL, NS_PROTOCOL):
                 self.host.remove_stream_handler(protocol)
         stack, self._stack = self._stack, None
-        if stack is not None:
+        if stack is None:
+            return None
+        try:
             return await stack.__aexit__(*exc)
-        return None
+        except BaseExceptionGroup as group:
+            # py-libp2p's nurseries wrap an error of the `async with` body in exception groups;
+            # give the application back the error it raised
+            body_error = exc[1]
+            if body_error is not None and all(leaf is body_error for leaf in _leaves(group)):
+                raise body_error from None
+            raise
 
     async def start(self, nursery: trio.Nursery) -> Node:
         """Run the node in its own task of ``nursery`` until :meth:`stop`.
@@ -205,7 +226,12 @@ class Node:
 
     @asynccontextmanager
     async def rpc(self, peer: ID, protocol: str) -> AsyncIterator[RpcStream]:
-        """An open request stream to ``peer``; closed on exit."""
+        """An open request stream to ``peer``; closed on exit.
+
+        A peer known by id only (a configured replica, a provider record without addresses) is
+        looked up in the DHT first.
+        """
+        await self._ensure_addrs(peer)
         try:
             with trio.fail_after(self.config.timeout):
                 stream = await self.host.new_stream(peer, [protocol])
@@ -221,6 +247,20 @@ class Node:
         finally:
             await rpc.aclose()
 
+    async def _ensure_addrs(self, peer: ID) -> None:
+        if peer in self.host.get_connected_peers() or self.peer_addrs(peer):
+            return
+        if self.discovery is None:
+            return
+        with trio.move_on_after(self.config.timeout):
+            try:
+                info = await self.discovery.dht.find_peer(peer)
+            except Exception as exc:  # not found is reported by the dial that follows
+                log.debug("finding %s in the DHT failed: %s", peer, exc)
+                return
+            if info is not None and info.addrs:
+                self.host.get_peerstore().add_addrs(peer, info.addrs, 3600)
+
     @asynccontextmanager
     async def cas(self, peer: ID) -> AsyncIterator[CasClient]:
         async with self.rpc(peer, CAS_PROTOCOL) as rpc:
@@ -230,6 +270,13 @@ class Node:
     async def ns(self, peer: ID) -> AsyncIterator[NsClient]:
         async with self.rpc(peer, NS_PROTOCOL) as rpc:
             yield NsClient(rpc, self.config.limits)
+
+    def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
+        """The addresses the peerstore holds for ``peer`` (none for an unknown peer)."""
+        try:
+            return list(self.host.get_peerstore().addrs(peer))
+        except Exception:  # py-libp2p raises PeerStoreError for a peer it never saw
+            return []
 
     def serves(self, peer: ID, protocol: str) -> bool:
         try:
@@ -241,7 +288,7 @@ class Node:
         """Binary multiaddrs with /p2p/ of ``peers``, as the peerstore knows them (one each)."""
         out = []
         for peer in peers:
-            addrs = self.host.get_peerstore().addrs(peer)
+            addrs = self.peer_addrs(peer)
             if addrs:
                 out.append(multiaddr.Multiaddr(f"{addrs[0]}/p2p/{peer.to_string()}").to_bytes())
         return out
@@ -282,7 +329,7 @@ class Node:
         async def check(peer: ID) -> None:
             if self.serves(peer, CAS_PROTOCOL):
                 return
-            addrs = self.host.get_peerstore().addrs(peer)
+            addrs = self.peer_addrs(peer)
             if not addrs:
                 return
             with trio.move_on_after(self.config.timeout):

@@ -45,14 +45,15 @@ class Driver:
         self.retried: set[bytes] = set()
         self.delivered: list[Delivery] = []
 
-    def run(self, max_rounds: int = 100_000) -> list[Delivery]:
+    def run(self, max_rounds: int = 10_000) -> list[Delivery]:
         plan, rng = self.plan, self.rng
         for _ in range(max_rounds):
             if plan.done:
                 break
             limit = rng.choice([None, 1, 2, 5]) if rng else None
             wants = plan.wants(limit)
-            assert wants == [] or set(wants) <= plan.in_flight
+            assert wants or plan.in_flight, "stalled: nothing to fetch, nothing in flight, not done"
+            assert set(wants) <= plan.in_flight
             assert plan.wants(0) == []
             for address in wants:
                 assert address in self.blocks, "asked for a block the CAS does not hold"
@@ -97,7 +98,9 @@ def check_plan(es: list[LogEntry], mode: LogMode, built: BuiltLog, s: int, drive
     # pages: exactly those holding something newer than s
     pages = [Page.decode(data) for _, data in built.pages]
     # (the head is always fetched: it is how the reader learns N)
-    needed_pages = {a for (a, _), p in zip(built.pages, pages) if p.newest_seq > s} | ({built.head} if n else set())
+    needed_pages = {a for (a, _), p in zip(built.pages, pages) if p.newest_seq > s}
+    if n:
+        needed_pages.add(built.head)
     asked_pages = {a for a in driver.requested if a in dict(built.pages)}
     assert asked_pages == needed_pages
     # blocks: only messages newer than s that their page does not embed
@@ -142,12 +145,14 @@ def test_plan_delivers_exactly_what_is_missing(scenario):
 
 
 @settings(max_examples=100, deadline=None)
-@given(scenarios(), st.randoms(use_true_random=False))
-def test_any_order_and_retries_give_the_same_result(scenario, rng):
+@given(scenarios(), st.integers(0, 2**32))
+def test_any_order_and_retries_give_the_same_result(scenario, seed):
     es, mode, s = scenario
     built = build_log(es, mode, cas=[b"/hint"])
     plan = SyncPlan(built.head, s)
-    driver = Driver(plan, built.blocks, rng)
+    # a plain Random: hypothesis' own randoms draw from its buffer, and a long run that exhausts it
+    # is silently discarded instead of failing
+    driver = Driver(plan, built.blocks, random.Random(seed))
     driver.run()
     check_plan(es, mode, built, s, driver)
     assert plan.cas == ((b"/hint",) if es else ())
@@ -348,7 +353,8 @@ def test_same_block_under_two_ids_is_refused():
     with pytest.raises(MessageIdMismatch):
         plan.receive(tail, blocks[tail])
     # across pages: first embedded, then as a reference with another id
-    head, blocks = chain(Page((Pair(a.remote_hash, msg(9).id, 1),)), Page((Pair(a.remote_hash, m.id, 2, m.encode()),)))
+    embedded = Pair(a.remote_hash, m.id, 2, m.encode())
+    head, blocks = chain(Page((Pair(a.remote_hash, msg(9).id, 1),)), Page((embedded,)))
     plan = SyncPlan(head, 0)
     plan.receive(head, blocks[head])
     (tail,) = plan.wants(1)
@@ -369,9 +375,31 @@ def test_a_repeated_message_is_fetched_once():
     assert same_address in built.blocks
 
 
+def test_a_block_in_flight_is_not_handed_out_again_for_an_older_copy():
+    same = Message(b"g", 1, b"again")
+    es = entries_of([msg(1), same, msg(3), same])
+    built = build_log(es, LogMode.paged(2))
+    plan = SyncPlan(built.head, 0)
+    plan.receive(built.head, built.blocks[built.head])
+    tail, block = built.pages[0][0], es[3].remote_hash
+    assert plan.wants() == [tail, es[2].remote_hash, block]
+    plan.receive(tail, built.blocks[tail])  # seq 2 needs the block that is in flight for seq 4
+    assert plan.wants() == [es[0].remote_hash]
+    plan.retry(block)
+    assert plan.wants() == [block]  # now for seq 2: it is the oldest
+    plan.receive(block, same.encode())
+    plan.receive(es[0].remote_hash, es[0].data)
+    assert [d.seq for d in plan.ready()] == [1, 2]  # seq 3 is still in flight
+    assert plan.wants() == []
+    plan.receive(es[2].remote_hash, es[2].data)
+    assert [d.seq for d in plan.ready()] == [3, 4] and plan.done
+    assert plan.blocks_fetched == 3
+
+
 def test_an_embedded_copy_satisfies_a_block_in_flight():
     m = msg(1)
-    head, blocks = chain(Page(pairs(1, embed=True, message=lambda _: m)), Page((Pair(address_of(m.encode()), m.id, 2),)))
+    older = Page(pairs(1, embed=True, message=lambda _: m))
+    head, blocks = chain(older, Page((Pair(address_of(m.encode()), m.id, 2),)))
     plan = SyncPlan(head, 0)
     plan.receive(head, blocks[head])
     wants = plan.wants()

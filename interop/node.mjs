@@ -1,0 +1,427 @@
+// A js-libp2p peer for rlp2p's interop tests, driven over stdin/stdout.
+//
+//   node --import ./polyfill.mjs node.mjs [--timeout-ms N] [--ns NAME]... [--echo-protocol P]
+//
+// It listens on /ip4/127.0.0.1/tcp/0 only (TCP + noise + yamux, identify, ping, kad-dht as a
+// server), prints one JSON line {"ready": true, "peerId": ..., "addrs": [...]} on stdout, then
+// reads one JSON command a line from stdin, {"id": n, "cmd": "...", ...}, and answers each with
+// one JSON line {"id": n, "ok": true, ...} or {"id": n, "ok": false, "error": "..."}. Commands
+// run concurrently; answers may come in any order, matched by id. Every command has a timeout
+// (--timeout-ms, or "timeout_ms" in the command). Logs go to stderr only. It stops when stdin
+// closes, on SIGTERM / SIGINT, or on the "stop" command. README.md lists the commands.
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ipnsSelector } from 'ipns/selector'
+import { ipnsValidator } from 'ipns/validator'
+import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+
+const { values: opts } = parseArgs({
+  options: {
+    'timeout-ms': { type: 'string', default: '20000' },
+    // extra DHT namespaces whose records are accepted as they are (the first record is kept)
+    ns: { type: 'string', multiple: true, default: [] },
+    'echo-protocol': { type: 'string', default: '/rlp2p/echo/1.0.0' },
+    'max-frame': { type: 'string', default: String(4 * 1024 * 1024) }
+  },
+  strict: true
+})
+
+const DEFAULT_TIMEOUT_MS = positiveInt(opts['timeout-ms'], 'timeout-ms')
+const MAX_FRAME = positiveInt(opts['max-frame'], 'max-frame')
+const ECHO_PROTOCOL = opts['echo-protocol']
+// bounds on what one command or one echo stream may do
+const MAX_ECHO_FRAMES = 10_000
+const ECHO_IDLE_MS = 30_000
+const MAX_RESULTS = 1000
+const STOP_TIMEOUT_MS = 5000
+
+function positiveInt (text, name) {
+  const n = Number(text)
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new Error(`--${name} must be a positive integer, not ${text}`)
+  }
+  return n
+}
+
+function log (...args) {
+  console.error('[js-node]', ...args)
+}
+
+function toB64 (bytes) {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+function fromB64 (text, name) {
+  if (typeof text !== 'string') {
+    throw new Error(`"${name}" must be a base64 string`)
+  }
+  return new Uint8Array(Buffer.from(text, 'base64'))
+}
+
+function requireString (cmd, name) {
+  const v = cmd[name]
+  if (typeof v !== 'string' || v.length === 0) {
+    throw new Error(`"${name}" must be a non-empty string`)
+  }
+  return v
+}
+
+// a multiaddr ("/ip4/...") or a peer id
+function parseTarget (text) {
+  return text.startsWith('/') ? multiaddr(text) : peerIdFromString(text)
+}
+
+// the peer id of a peer id, or the last /p2p/ component of a multiaddr
+function peerIdOf (target) {
+  if (typeof target.getComponents !== 'function') return target
+  const p2p = target.getComponents().filter(c => c.name === 'p2p')
+  if (p2p.length === 0 || p2p[p2p.length - 1].value == null) {
+    throw new Error(`multiaddr ${target} has no /p2p/ peer id`)
+  }
+  return peerIdFromString(p2p[p2p.length - 1].value)
+}
+
+function errorText (err) {
+  if (err == null) return 'unknown error'
+  const name = err.name ?? 'Error'
+  return `${name}: ${err.message ?? String(err)}`
+}
+
+// ---- the echo protocol: unsigned-varint length-prefixed frames, each sent back as it came ----
+
+async function handleEcho (stream) {
+  const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
+  try {
+    for (let i = 0; i < MAX_ECHO_FRAMES; i++) {
+      let frame
+      try {
+        frame = await lp.read({ signal: AbortSignal.timeout(ECHO_IDLE_MS) })
+      } catch (err) {
+        if (err.name === 'UnexpectedEOFError') break // the remote closed its side
+        throw err
+      }
+      await lp.write(frame, { signal: AbortSignal.timeout(ECHO_IDLE_MS) })
+    }
+    await stream.close({ signal: AbortSignal.timeout(ECHO_IDLE_MS) })
+  } catch (err) {
+    log('echo stream failed:', errorText(err))
+    stream.abort(err)
+  }
+}
+
+// ---- the node ----
+
+const permissive = Object.fromEntries(opts.ns.map(ns => [ns, async () => {}]))
+const keepFirst = Object.fromEntries(opts.ns.map(ns => [ns, () => 0]))
+
+const node = await createLibp2p({
+  addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  services: {
+    // js-libp2p allows one inbound identify stream per connection; py-libp2p runs identify on
+    // connect by itself, so a test's own identify stream could be refused while that one runs
+    identify: identify({ maxInboundStreams: 8 }),
+    ping: ping(),
+    dht: kadDHT({
+      clientMode: false,
+      peerInfoMapper: passthroughMapper,
+      validators: { ...permissive, ipns: ipnsValidator },
+      selectors: { ...keepFirst, ipns: ipnsSelector }
+    })
+  }
+})
+await node.handle(ECHO_PROTOCOL, (stream) => handleEcho(stream))
+
+function selfAddrs () {
+  const id = node.peerId.toString()
+  return node.getMultiaddrs().map(ma => {
+    const text = ma.toString()
+    return text.includes('/p2p/') ? text : `${text}/p2p/${id}`
+  })
+}
+
+// ---- commands ----
+
+async function dhtEvents (iterable, signal, onEvent) {
+  for await (const event of iterable) {
+    if (signal.aborted) throw signal.reason
+    if (onEvent(event) === false) break
+  }
+}
+
+const commands = {
+  async dial (cmd, signal) {
+    const conn = await node.dial(parseTarget(requireString(cmd, 'addr')), { signal })
+    return connectionInfo(conn)
+  },
+
+  async ping (cmd, signal) {
+    const text = cmd.addr ?? cmd.peerId
+    if (typeof text !== 'string') throw new Error('"addr" or "peerId" is required')
+    const start = performance.now()
+    const rtt = await node.services.ping.ping(parseTarget(text), { signal })
+    // js-libp2p measures with Date.now() (whole ms, often 0 on loopback); rtt_ms is the same
+    // round trip (plus the dial if there was none) timed with the monotonic high-resolution clock
+    return { rtt, rtt_ms: performance.now() - start }
+  },
+
+  async identify (cmd, signal) {
+    const target = parseTarget(cmd.peerId ?? cmd.addr ?? '')
+    const peerId = peerIdOf(target)
+    let conn = node.getConnections(peerId).find(c => c.status === 'open')
+    if (conn == null) {
+      conn = await node.dial(target, { signal })
+    }
+    const r = await node.services.identify.identify(conn, { signal })
+    return {
+      peerId: r.peerId.toString(),
+      protocols: [...r.protocols].sort(),
+      agentVersion: r.agentVersion ?? null,
+      protocolVersion: r.protocolVersion ?? null,
+      listenAddrs: r.listenAddrs.map(String),
+      observedAddr: r.observedAddr?.toString() ?? null
+    }
+  },
+
+  async peers () {
+    return {
+      peers: node.getPeers().map(id => ({
+        peerId: id.toString(),
+        connections: node.getConnections(id).map(connectionInfo)
+      }))
+    }
+  },
+
+  async protocols () {
+    return { protocols: [...node.getProtocols()].sort() }
+  },
+
+  async echo_call (cmd, signal) {
+    const target = parseTarget(requireString(cmd, 'addr'))
+    const frames = cmd.frames_b64 ?? [cmd.data_b64]
+    if (!Array.isArray(frames) || frames.length === 0 || frames.length > MAX_ECHO_FRAMES) {
+      throw new Error(`"data_b64" or "frames_b64" (1 to ${MAX_ECHO_FRAMES} frames) is required`)
+    }
+    const payloads = frames.map((f, i) => fromB64(f, `frames_b64[${i}]`))
+    const stream = await node.dialProtocol(target, cmd.protocol ?? ECHO_PROTOCOL, { signal })
+    try {
+      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
+      // all frames first, then all answers: the peer must cope with pipelined frames
+      await lp.writeV(payloads, { signal })
+      const answers = []
+      for (let i = 0; i < payloads.length; i++) {
+        answers.push(toB64((await lp.read({ signal })).subarray()))
+      }
+      await stream.close({ signal })
+      return { protocol: stream.protocol, data_b64: answers[0], frames_b64: answers }
+    } catch (err) {
+      stream.abort(err)
+      throw err
+    }
+  },
+
+  async add_peer (cmd, signal) {
+    const addr = multiaddr(requireString(cmd, 'addr'))
+    const peerId = peerIdOf(addr)
+    await node.peerStore.merge(peerId, { multiaddrs: [addr.decapsulate('/p2p/' + peerId.toString())] }, { signal })
+    const conn = await node.dial(addr, { signal })
+    await node.services.dht.routingTable.add(peerId, { signal })
+    const found = await node.services.dht.routingTable.find(peerId, { signal })
+    if (found == null) throw new Error(`${peerId} was not added to the routing table`)
+    return { ...connectionInfo(conn), routingTableSize: node.services.dht.routingTable.size }
+  },
+
+  async dht_put (cmd, signal) {
+    const key = fromB64(cmd.key_b64, 'key_b64')
+    const value = fromB64(cmd.value_b64, 'value_b64')
+    const storedAt = new Set()
+    const errors = []
+    await dhtEvents(node.services.dht.put(key, value, { signal }), signal, (event) => {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') {
+        storedAt.add(event.from.toString())
+      } else if (event.name === 'QUERY_ERROR' && errors.length < MAX_RESULTS) {
+        errors.push({ from: event.from?.toString() ?? null, error: errorText(event.error) })
+      }
+    })
+    // a peer whose answer did not echo the record shows up in both lists
+    return { stored_at: [...storedAt].sort(), errors }
+  },
+
+  async dht_get (cmd, signal) {
+    const key = fromB64(cmd.key_b64, 'key_b64')
+    const self = node.peerId.toString()
+    const values = []
+    await dhtEvents(node.services.dht.get(key, { signal }), signal, (event) => {
+      if (event.name === 'VALUE' && values.length < MAX_RESULTS) {
+        values.push({ from: event.from.toString(), value_b64: toB64(event.value) })
+      }
+    })
+    if (values.length === 0) throw new Error('NotFoundError: no value for this key')
+    // kad-dht yields every value it received, then the best one (its selector's pick) last
+    const best = values[values.length - 1]
+    return { value_b64: best.value_b64, from: best.from, local: best.from === self, values }
+  },
+
+  async provide (cmd, signal) {
+    const cid = CID.parse(requireString(cmd, 'cid'))
+    const sentTo = new Set()
+    const errors = []
+    await dhtEvents(node.services.dht.provide(cid, { signal }), signal, (event) => {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') {
+        sentTo.add(event.from.toString())
+      } else if (event.name === 'QUERY_ERROR' && errors.length < MAX_RESULTS) {
+        errors.push({ from: event.from?.toString() ?? null, error: errorText(event.error) })
+      }
+    })
+    return { sent_to: [...sentTo].sort(), errors }
+  },
+
+  async find_providers (cmd, signal) {
+    const cid = CID.parse(requireString(cmd, 'cid'))
+    const limit = cmd.limit == null ? MAX_RESULTS : Math.min(positiveInt(cmd.limit, 'limit'), MAX_RESULTS)
+    const providers = new Map()
+    await dhtEvents(node.services.dht.findProviders(cid, { signal }), signal, (event) => {
+      if (event.name !== 'PROVIDER') return true
+      for (const p of event.providers) {
+        const id = p.id.toString()
+        const addrs = new Set(providers.get(id)?.addrs ?? [])
+        p.multiaddrs.forEach(ma => addrs.add(ma.toString()))
+        providers.set(id, { peerId: id, addrs: [...addrs] })
+      }
+      return providers.size < limit
+    })
+    return { providers: [...providers.values()] }
+  }
+}
+
+function connectionInfo (conn) {
+  return {
+    peerId: conn.remotePeer.toString(),
+    remoteAddr: conn.remoteAddr.toString(),
+    direction: conn.direction,
+    encryption: conn.encryption ?? null,
+    multiplexer: conn.multiplexer ?? null,
+    status: conn.status
+  }
+}
+
+// ---- the JSON-line loop ----
+
+let stopping = false
+
+function send (obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n')
+}
+
+async function stopWithin (ms) {
+  let timer
+  try {
+    await Promise.race([
+      node.stop(),
+      new Promise((resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`libp2p did not stop within ${ms} ms`)), ms)
+      })
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function shutdown (code, reason) {
+  if (stopping) return
+  stopping = true
+  log(`stopping (${reason})`)
+  try {
+    await stopWithin(STOP_TIMEOUT_MS)
+  } catch (err) {
+    log('stop failed:', errorText(err))
+    code = code === 0 ? 1 : code
+  }
+  process.exit(code)
+}
+
+async function run (line) {
+  let cmd
+  try {
+    cmd = JSON.parse(line)
+  } catch (err) {
+    send({ id: null, ok: false, error: `bad JSON: ${err.message}` })
+    return
+  }
+  const id = cmd?.id ?? null
+  if (cmd == null || typeof cmd !== 'object' || typeof cmd.cmd !== 'string') {
+    send({ id, ok: false, error: 'a command is an object with a string "cmd"' })
+    return
+  }
+  if (cmd.cmd === 'stop') {
+    if (stopping) {
+      send({ id, ok: false, error: 'already stopping' })
+      return
+    }
+    stopping = true
+    try {
+      await stopWithin(STOP_TIMEOUT_MS)
+      send({ id, ok: true })
+      process.exit(0)
+    } catch (err) {
+      send({ id, ok: false, error: errorText(err) })
+      process.exit(1)
+    }
+  }
+  const handler = Object.hasOwn(commands, cmd.cmd) ? commands[cmd.cmd] : null
+  if (handler == null) {
+    send({ id, ok: false, error: `unknown command "${cmd.cmd}"` })
+    return
+  }
+  if (stopping) {
+    send({ id, ok: false, error: 'stopping' })
+    return
+  }
+  let timeoutMs = DEFAULT_TIMEOUT_MS
+  let timer
+  try {
+    if (cmd.timeout_ms != null) timeoutMs = positiveInt(cmd.timeout_ms, 'timeout_ms')
+    const controller = new AbortController()
+    // the handler gets a signal; the race answers even if something ignores it
+    const timedOut = new Promise((resolve, reject) => {
+      timer = setTimeout(() => {
+        const err = new Error(`"${cmd.cmd}" timed out after ${timeoutMs} ms`)
+        err.name = 'TimeoutError'
+        controller.abort(err)
+        reject(err)
+      }, timeoutMs)
+    })
+    const result = await Promise.race([handler(cmd, controller.signal), timedOut])
+    send({ id, ok: true, ...result })
+  } catch (err) {
+    send({ id, ok: false, error: errorText(err) })
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+process.on('unhandledRejection', (err) => log('unhandled rejection:', errorText(err)))
+process.on('SIGTERM', () => { void shutdown(0, 'SIGTERM') })
+process.on('SIGINT', () => { void shutdown(0, 'SIGINT') })
+
+send({ ready: true, peerId: node.peerId.toString(), addrs: selfAddrs() })
+log('ready', node.peerId.toString(), selfAddrs().join(' '))
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity })
+lines.on('line', (line) => {
+  if (line.trim() === '') return
+  void run(line)
+})
+lines.on('close', () => { void shutdown(0, 'stdin closed') })
