@@ -8,6 +8,8 @@ that fail are replaced by the next-closest candidates.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import hashlib
 import logging
 import time
@@ -25,6 +27,9 @@ from rlp2p.core.placement import log_key, order_candidates
 from rlp2p.core.record import create_record, verify_record
 from rlp2p.errors import PublishError, RemoteError, Rlp2pError
 from rlp2p.store import PublishState
+
+if TYPE_CHECKING:
+    from rlp2p.node.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,7 @@ Progress = Callable[[int, int], None]
 class Publisher:
     def __init__(
         self,
-        node: "Node",  # noqa: F821 (import cycle; only for typing)
+        node: Node,
         key_pair: KeyPair,
         *,
         mode: LogMode = DEFAULT_MODE,

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +36,9 @@ from rlp2p.errors import (
     SyncError,
 )
 from rlp2p.wire.cas import CasClient
+
+if TYPE_CHECKING:
+    from rlp2p.node.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,7 @@ OnMessage = Callable[[Delivery], Awaitable[None] | None]
 class Reader:
     def __init__(
         self,
-        node: "Node",  # noqa: F821 (import cycle; only for typing)
+        node: Node,
         *,
         fanout: int = 3,
         storage_peers: list[ID] | None = None,

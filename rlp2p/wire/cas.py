@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from google.protobuf.message import DecodeError as _PbDecodeError
 from libp2p.custom_types import TProtocol
 
 from rlp2p.core.address import address_of, address_to_text, parse_address, verify_block
@@ -20,14 +19,13 @@ from rlp2p.errors import (
     DecodeError,
     FrameTooLarge,
     HashMismatch,
-    LimitExceeded,
     ProtocolError,
     RemoteError,
     Rlp2pError,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2
-from rlp2p.wire.rpc import Reply, RpcStream, serve_stream
+from rlp2p.wire.rpc import Reply, RpcStream, enum_name, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
 
@@ -50,33 +48,19 @@ def encode_error(code: int, message: str) -> bytes:
     return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()
 
 
-def error_for(exc: Rlp2pError) -> bytes:
-    """The typed error response for a refusal of the peer's input."""
-    if isinstance(exc, LimitExceeded):
-        return encode_error(Code.TOO_LARGE, str(exc))
-    return encode_error(Code.BAD_REQUEST, str(exc))
+error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST)
 
 
 def decode_request(frame: bytes) -> cas_pb2.CasRequest:
-    request = cas_pb2.CasRequest()
-    try:
-        request.ParseFromString(frame)
-    except _PbDecodeError as exc:
-        raise DecodeError(f"malformed CasRequest: {exc}") from exc
-    return request
+    return parse_frame(cas_pb2.CasRequest, frame, DecodeError)
 
 
 def decode_response(frame: bytes) -> cas_pb2.CasResponse:
-    response = cas_pb2.CasResponse()
-    try:
-        response.ParseFromString(frame)
-    except _PbDecodeError as exc:
-        raise ProtocolError(f"malformed CasResponse: {exc}") from exc
-    return response
+    return parse_frame(cas_pb2.CasResponse, frame, ProtocolError)
 
 
 def _remote_error(error: cas_pb2.Error) -> RemoteError:
-    return RemoteError(Code.Name(error.code) if error.code in Code.values() else str(error.code), error.message)
+    return RemoteError(enum_name(Code, error.code), error.message)
 
 
 # --- server --------------------------------------------------------------------------------

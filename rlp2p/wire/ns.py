@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from google.protobuf.message import DecodeError as _PbDecodeError
 from libp2p.custom_types import TProtocol
 
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import (
     DecodeError,
-    LimitExceeded,
     ProtocolError,
     RecordError,
     RecordTooLarge,
@@ -27,7 +25,7 @@ from rlp2p.errors import (
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import ns_pb2
-from rlp2p.wire.rpc import Reply, RpcStream, serve_stream
+from rlp2p.wire.rpc import Reply, RpcStream, enum_name, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +54,15 @@ def encode_status(status: int, message: str = "") -> bytes:
     return ns_pb2.NsResponse(response=response).SerializeToString()
 
 
-def error_for(exc: Rlp2pError) -> bytes:
-    if isinstance(exc, LimitExceeded):
-        return encode_error(Code.TOO_LARGE, str(exc))
-    return encode_error(Code.BAD_REQUEST, str(exc))
+error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST)
 
 
 def decode_request(frame: bytes) -> ns_pb2.NsRequest:
-    request = ns_pb2.NsRequest()
-    try:
-        request.ParseFromString(frame)
-    except _PbDecodeError as exc:
-        raise DecodeError(f"malformed NsRequest: {exc}") from exc
-    return request
+    return parse_frame(ns_pb2.NsRequest, frame, DecodeError)
 
 
 def decode_response(frame: bytes) -> ns_pb2.NsResponse:
-    response = ns_pb2.NsResponse()
-    try:
-        response.ParseFromString(frame)
-    except _PbDecodeError as exc:
-        raise ProtocolError(f"malformed NsResponse: {exc}") from exc
-    return response
+    return parse_frame(ns_pb2.NsResponse, frame, ProtocolError)
 
 
 # --- server --------------------------------------------------------------------------------
@@ -159,22 +144,19 @@ class NsClient:
         response = decode_response(await self.rpc.call(encode_update(name, record)))
         kind = response.WhichOneof("result")
         if kind == "error":
-            raise RemoteError(_code_name(Code, response.error.code), response.error.message)
+            raise RemoteError(enum_name(Code, response.error.code), response.error.message)
         if kind != "response":
             raise ProtocolError(f"unexpected answer to update: {kind}")
         if response.response.status != Status.OK:
-            raise RemoteError(_code_name(Status, response.response.status), response.response.error)
+            raise RemoteError(enum_name(Status, response.response.status), response.response.error)
 
     async def fetch(self, name: str) -> RecordInfo:
         """The peer's record for ``name``, verified (signature, name, expiry)."""
         response = decode_response(await self.rpc.call(encode_fetch(name)))
         kind = response.WhichOneof("result")
         if kind == "error":
-            raise RemoteError(_code_name(Code, response.error.code), response.error.message)
+            raise RemoteError(enum_name(Code, response.error.code), response.error.message)
         if kind != "content":
             raise ProtocolError(f"unexpected answer to fetch: {kind}")
         return verify_record(name, response.content.data, limits=self.limits)
 
-
-def _code_name(enum: Any, value: int) -> str:
-    return enum.Name(value) if value in enum.values() else str(value)

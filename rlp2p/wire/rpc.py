@@ -11,15 +11,19 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
+from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.message import Message as _PbMessage
 
-from rlp2p.errors import FrameTooLarge, ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.errors import FrameTooLarge, LimitExceeded, ProtocolError, Rlp2pError, StreamClosed
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=_PbMessage)
 
 #: requests a client keeps in flight on one stream before it waits for answers
 DEFAULT_WINDOW = 64
@@ -116,6 +120,30 @@ def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
             yield from _leaves(exc)
         else:
             yield exc
+
+
+def parse_frame(message_type: type[M], frame: bytes, error: type[Rlp2pError]) -> M:
+    """Parse one protobuf frame; a malformed one raises ``error`` (never protobuf's own)."""
+    message = message_type()
+    try:
+        message.ParseFromString(frame)
+    except _PbDecodeError as exc:
+        raise error(f"malformed {message_type.DESCRIPTOR.name}: {exc}") from exc
+    return message
+
+
+def refusal(encode_error: Callable[[int, str], bytes], too_large: int, bad_request: int) -> ErrorFrame:
+    """The error frame for input refused before it could be parsed (see :func:`serve_stream`)."""
+
+    def frame(exc: Rlp2pError) -> bytes:
+        return encode_error(too_large if isinstance(exc, LimitExceeded) else bad_request, str(exc))
+
+    return frame
+
+
+def enum_name(enum: Any, value: int) -> str:
+    """A protobuf enum value's name, or its number when this version does not know it."""
+    return enum.Name(value) if value in enum.values() else str(value)
 
 
 class RpcStream:
