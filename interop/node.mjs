@@ -130,9 +130,10 @@ const node = await createLibp2p({
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
   services: {
-    // js-libp2p allows one inbound identify stream per connection; py-libp2p runs identify on
-    // connect by itself, so a test's own identify stream could be refused while that one runs
-    identify: identify({ maxInboundStreams: 8 }),
+    // js-libp2p allows one identify stream each way per connection; both sides run identify on
+    // connect by themselves, so a test's own identify stream (either way) could be refused while
+    // that one runs
+    identify: identify({ maxInboundStreams: 8, maxOutboundStreams: 8 }),
     ping: ping(),
     dht: kadDHT({
       clientMode: false,
