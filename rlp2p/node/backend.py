@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 import trio
 
 from rlp2p.core.record import RecordInfo
-from rlp2p.errors import NotFound
 from rlp2p.store import Store
 
 T = TypeVar("T")
@@ -26,14 +25,11 @@ class AsyncStore:
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
     # BlockBackend
-    async def get_block(self, address: bytes) -> bytes | None:
-        try:
-            return await self.call(self.store.get_block, address)
-        except NotFound:
-            return None
+    async def get_blocks(self, addresses: list[bytes]) -> dict[bytes, bytes]:
+        return await self.call(self.store.get_blocks, addresses)
 
-    async def put_block(self, address: bytes, data: bytes) -> None:
-        await self.call(self.store.put_block, address, data)
+    async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        await self.call(self.store.put_blocks, items)
 
     # RecordBackend
     async def get_record(self, name: str) -> bytes | None:

@@ -67,13 +67,19 @@ def _remote_error(error: cas_pb2.Error) -> RemoteError:
 
 
 class BlockBackend(Protocol):
-    async def get_block(self, address: bytes) -> bytes | None: ...
+    async def get_blocks(self, addresses: list[bytes]) -> dict[bytes, bytes]:
+        """The blocks held among ``addresses`` (absent ones are left out)."""
 
-    async def put_block(self, address: bytes, data: bytes) -> None: ...
+    async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Store (address, data) pairs, all or none."""
 
 
 class CasServer:
-    """The stream handler of a storage peer's CAS."""
+    """The stream handler of a storage peer's CAS.
+
+    Pipelined requests are served as a batch: every Add of the batch is stored in one
+    transaction, every Get read in one query.
+    """
 
     def __init__(self, backend: BlockBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
         self.backend = backend
@@ -83,47 +89,73 @@ class CasServer:
 
     async def handle_stream(self, stream: Any) -> None:
         self.requests_served += await serve_stream(
-            stream, self.handle_frame, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
+            stream, self.handle_frames, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
         )
 
-    async def handle_frame(self, frame: bytes) -> Reply:
-        try:
-            request = decode_request(frame)
-        except DecodeError as exc:
-            return Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
-        method = request.WhichOneof("method")
-        if method == "add":
-            return await self._add(request.add.data)
-        if method == "get":
-            return await self._get(request.get.id)
-        # An unknown method leaves the framing intact: answer and keep serving, so a newer client
-        # can fall back.
-        return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
+    async def handle_frames(self, frames: list[bytes]) -> list[Reply]:
+        replies: list[Reply | None] = []
+        adds: dict[int, tuple[bytes, bytes]] = {}
+        gets: dict[int, bytes] = {}
+        for frame in frames:
+            i = len(replies)
+            replies.append(None)
+            try:
+                request = decode_request(frame)
+            except DecodeError as exc:
+                replies[i] = Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
+                break  # what follows a malformed request is not answered
+            method = request.WhichOneof("method")
+            if method == "add":
+                data = request.add.data
+                if len(data) > self.limits.max_block:
+                    message = f"block of {len(data)} bytes is over {self.limits.max_block}"
+                    replies[i] = Reply(encode_error(Code.TOO_LARGE, message))
+                else:
+                    adds[i] = (address_of(data), data)  # recomputed: never the client's word
+            elif method == "get":
+                try:
+                    parse_address(request.get.id)
+                except AddressError as exc:
+                    replies[i] = Reply(encode_error(Code.BAD_ADDRESS, str(exc)))
+                else:
+                    gets[i] = request.get.id
+            else:
+                # an unknown method leaves the framing intact: answer and keep serving, so a
+                # newer client can fall back
+                replies[i] = Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
+        await self._store(adds, replies)
+        await self._load(gets, replies)
+        return [r for r in replies if r is not None]
 
-    async def _add(self, data: bytes) -> Reply:
-        if len(data) > self.limits.max_block:
-            return Reply(encode_error(Code.TOO_LARGE, f"block of {len(data)} bytes is over {self.limits.max_block}"))
-        address = address_of(data)  # recomputed: never the client's word
+    async def _store(self, adds: dict[int, tuple[bytes, bytes]], replies: list[Reply | None]) -> None:
+        if not adds:
+            return
         try:
-            await self.backend.put_block(address, data)
+            await self.backend.put_blocks(list(adds.values()))
         except Rlp2pError as exc:
-            log.warning("cas: storing a block failed: %s", exc)
-            return Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-        return Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=address)).SerializeToString())
+            log.warning("cas: storing blocks failed: %s", exc)
+            for i in adds:
+                replies[i] = Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+            return
+        for i, (address, _) in adds.items():
+            replies[i] = Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=address)).SerializeToString())
 
-    async def _get(self, address: bytes) -> Reply:
+    async def _load(self, gets: dict[int, bytes], replies: list[Reply | None]) -> None:
+        if not gets:
+            return
         try:
-            parse_address(address)
-        except AddressError as exc:
-            return Reply(encode_error(Code.BAD_ADDRESS, str(exc)))
-        try:
-            data = await self.backend.get_block(address)
+            found = await self.backend.get_blocks(list(gets.values()))
         except Rlp2pError as exc:
-            log.warning("cas: reading a block failed: %s", exc)
-            return Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-        if data is None:
-            return Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
-        return Reply(cas_pb2.CasResponse(content=cas_pb2.Content(data=data)).SerializeToString())
+            log.warning("cas: reading blocks failed: %s", exc)
+            for i in gets:
+                replies[i] = Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+            return
+        for i, address in gets.items():
+            data = found.get(address)
+            if data is None:
+                replies[i] = Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
+            else:
+                replies[i] = Reply(cas_pb2.CasResponse(content=cas_pb2.Content(data=data)).SerializeToString())
 
 
 # --- client --------------------------------------------------------------------------------

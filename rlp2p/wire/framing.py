@@ -49,7 +49,8 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
-        self._parse_prefix()
+        if self._expected is None and len(self._buffer) == len(data):
+            self._parse_prefix()  # a fresh frame: refuse an oversize prefix before buffering more
 
     def _parse_prefix(self) -> None:
         if self._expected is not None:
@@ -69,7 +70,12 @@ class FrameDecoder:
         self._prefix_len = end + 1
 
     def next_frame(self) -> bytes | None:
-        """The next whole frame, or None if more bytes are needed."""
+        """The next whole frame, or None if more bytes are needed.
+
+        The prefix of a frame is parsed only when that frame is asked for, so the frames before
+        a bad prefix are all handed out before its error is raised.
+        """
+        self._parse_prefix()
         if self._expected is None:
             return None
         total = self._prefix_len + self._expected
@@ -79,7 +85,6 @@ class FrameDecoder:
         del self._buffer[:total]
         self._expected = None
         self._prefix_len = 0
-        self._parse_prefix()
         return frame
 
     def at_boundary(self) -> bool:
@@ -118,7 +123,11 @@ class FramedStream:
         return frame
 
     async def write_frame(self, payload: bytes) -> None:
-        data = encode_frame(payload)
+        await self.write_frames([payload])
+
+    async def write_frames(self, payloads: list[bytes]) -> None:
+        """Several frames in one write: one yamux data frame instead of one each."""
+        data = b"".join(encode_frame(p) for p in payloads)
         try:
             await self.stream.write(data)
         except IOException as exc:

@@ -25,7 +25,7 @@ from rlp2p.errors import (
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import ns_pb2
-from rlp2p.wire.rpc import Reply, RpcStream, enum_name, parse_frame, refusal, serve_stream
+from rlp2p.wire.rpc import Reply, RpcStream, enum_name, one_at_a_time, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class NsServer:
         self.idle_timeout = idle_timeout
 
     async def handle_stream(self, stream: Any) -> None:
-        await serve_stream(stream, self.handle_frame, error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+        await serve_stream(stream, one_at_a_time(self.handle_frame), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
 
     async def handle_frame(self, frame: bytes) -> Reply:
         try:

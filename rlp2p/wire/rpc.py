@@ -17,7 +17,7 @@ import trio
 from google.protobuf.message import DecodeError as _PbDecodeError
 from google.protobuf.message import Message as _PbMessage
 
-from rlp2p.errors import FrameTooLarge, LimitExceeded, ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, StreamClosed
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream
 
@@ -38,7 +38,26 @@ class Reply:
 
 
 RequestHandler = Callable[[bytes], Awaitable[Reply]]
+#: answers a batch of pipelined requests, in order (it may stop early at a reply that closes)
+BatchHandler = Callable[[list[bytes]], Awaitable[list[Reply]]]
 ErrorFrame = Callable[[Rlp2pError], bytes]
+#: frames a client writes at once while pipelining
+WRITE_BATCH = 16
+
+
+def one_at_a_time(handle: RequestHandler) -> BatchHandler:
+    """A batch handler that answers each request in turn, for protocols with nothing to batch."""
+
+    async def batch(frames: list[bytes]) -> list[Reply]:
+        replies = []
+        for frame in frames:
+            reply = await handle(frame)
+            replies.append(reply)
+            if not reply.keep_open:
+                break
+        return replies
+
+    return batch
 
 
 async def _close_quietly(stream: Any, *, reset: bool) -> None:
@@ -53,7 +72,7 @@ async def _close_quietly(stream: Any, *, reset: bool) -> None:
 
 async def serve_stream(
     stream: Any,
-    handle: RequestHandler,
+    handle: BatchHandler,
     error_frame: ErrorFrame,
     limits: Limits,
     *,
@@ -61,6 +80,10 @@ async def serve_stream(
     name: str,
 ) -> int:
     """Answer requests on ``stream`` until the peer closes it; returns how many were served.
+
+    Requests a client pipelined arrive together: every whole frame already read (up to
+    ``limits.max_pipeline``) goes to ``handle`` as one batch, so a store can serve them in one
+    transaction, and the answers go back in one write.
 
     Policy: a malformed request gets a typed error and the stream is closed by the handler's
     Reply; an oversize or broken length prefix gets a typed error and a reset (the stream can no
@@ -80,12 +103,21 @@ async def serve_stream(
                 break
             if frame is None:
                 break
-            reply = await handle(frame)
-            await framed.write_frame(reply.frame)
-            served += 1
-            if not reply.keep_open:
+            frames = [frame]
+            bad_prefix: ProtocolError | None = None
+            try:
+                while len(frames) < limits.max_pipeline and (more := framed.decoder.next_frame()) is not None:
+                    frames.append(more)
+            except ProtocolError as exc:  # answer what came before it, then refuse it
+                bad_prefix = exc
+            replies = await handle(frames)
+            await framed.write_frames([r.frame for r in replies])
+            served += len(replies)
+            if bad_prefix is not None:
+                raise bad_prefix
+            if replies and not replies[-1].keep_open:
                 break
-    except (FrameTooLarge, ProtocolError) as exc:
+    except ProtocolError as exc:
         if isinstance(exc, StreamClosed):
             log.debug("%s: %s", name, exc)
         else:
@@ -178,9 +210,12 @@ class RpcStream:
             async with trio.open_nursery() as nursery:
 
                 async def send_all() -> None:
-                    for request in requests:
-                        await credit.acquire()
-                        await self.framed.write_frame(request)
+                    step = min(WRITE_BATCH, self.window)  # never wait for credit a chunk holds
+                    for start in range(0, len(requests), step):
+                        chunk = list(requests[start : start + step])
+                        for _ in chunk:
+                            await credit.acquire()
+                        await self.framed.write_frames(chunk)
 
                 nursery.start_soon(send_all)
                 while len(answers) < len(requests):

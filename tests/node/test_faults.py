@@ -113,12 +113,12 @@ class WrongBytes:
         self.inner = inner
         self.spare = spare
 
-    async def get_block(self, address):
-        data = await self.inner.get_block(address)
-        return data if data is None or address in self.spare else data + b"!"
+    async def get_blocks(self, addresses):
+        found = await self.inner.get_blocks(addresses)
+        return {a: d if a in self.spare else d + b"!" for a, d in found.items()}
 
-    async def put_block(self, address, data):
-        await self.inner.put_block(address, data)
+    async def put_blocks(self, items):
+        await self.inner.put_blocks(items)
 
 
 class FixedRecord:

@@ -16,12 +16,13 @@ class ServesOnly:
         self.inner = inner
         self.budget = budget
 
-    async def get_block(self, address):
-        self.budget -= 1
-        return await self.inner.get_block(address) if self.budget >= 0 else None
+    async def get_blocks(self, addresses):
+        served = addresses[: max(0, self.budget)]
+        self.budget -= len(addresses)
+        return await self.inner.get_blocks(served)
 
-    async def put_block(self, address, data):
-        await self.inner.put_block(address, data)
+    async def put_blocks(self, items):
+        await self.inner.put_blocks(items)
 
 
 async def test_a_sync_cut_off_halfway_resumes_where_it_stopped(swarm):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import trio
 
+from libp2p.utils.varint import encode_uvarint
+
 from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key, log_name
 from rlp2p.core.record import create_record
@@ -65,7 +67,7 @@ async def test_oversize_length_prefix_gets_too_large_and_a_reset(peers):
     storage, client = peers
     stream = await raw_stream(client, storage, CAS_PROTOCOL)
     limit = storage.config.limits.max_frame
-    await stream.write(encode_frame(b"")[:0] + __import__("libp2p.utils.varint", fromlist=["x"]).encode_uvarint(limit + 1))
+    await stream.write(encode_uvarint(limit + 1))
     framed = FramedStream(stream, 1 << 20)
     assert cas_error(await framed.read_frame()).code == cas_pb2.Error.TOO_LARGE
     await assert_still_serves(client, storage)
@@ -168,3 +170,53 @@ async def test_client_sees_a_server_that_hangs_up(peers):
     with pytest.raises(StreamClosed):
         # a malformed request makes the server answer then close: the second answer never comes
         await rpc.call_many([b"\xff\xff", encode_get(address_of(b"x"))])
+
+
+class CountingBackend:
+    def __init__(self, inner):
+        self.inner = inner
+        self.put_calls = 0
+        self.get_calls = 0
+
+    async def get_blocks(self, addresses):
+        self.get_calls += 1
+        return await self.inner.get_blocks(addresses)
+
+    async def put_blocks(self, items):
+        self.put_calls += 1
+        await self.inner.put_blocks(items)
+
+
+async def test_pipelined_requests_are_served_as_batches(peers):
+    storage, client = peers
+    counting = storage.cas_server.backend = CountingBackend(storage.cas_server.backend)
+    stream = await raw_stream(client, storage, CAS_PROTOCOL)
+    framed = FramedStream(stream, 1 << 20)
+    blocks = [f"b{i}".encode() for i in range(50)]
+    await stream.write(b"".join(encode_frame(encode_add(b)) for b in blocks))  # one write: one batch
+    answers = [cas_pb2.CasResponse.FromString(await framed.read_frame()) for _ in blocks]
+    assert [a.address.id for a in answers] == [address_of(b) for b in blocks]
+    assert counting.put_calls < len(blocks)  # batched: one transaction per arriving batch
+    await stream.close()
+
+
+async def test_requests_before_a_malformed_one_are_answered_and_none_after(peers):
+    storage, client = peers
+    stream = await raw_stream(client, storage, CAS_PROTOCOL)
+    framed = FramedStream(stream, 1 << 20)
+    await stream.write(encode_frame(encode_add(b"first")) + encode_frame(b"\xff\xff") + encode_frame(encode_add(b"never")))
+    assert cas_pb2.CasResponse.FromString(await framed.read_frame()).address.id == address_of(b"first")
+    assert cas_error(await framed.read_frame()).code == cas_pb2.Error.BAD_REQUEST
+    assert await read_all(stream) == b""
+    assert storage.store.get_blocks([address_of(b"never")]) == {}
+
+
+async def test_requests_before_an_oversize_prefix_are_answered(peers):
+    from libp2p.utils.varint import encode_uvarint
+
+    storage, client = peers
+    stream = await raw_stream(client, storage, CAS_PROTOCOL)
+    framed = FramedStream(stream, 1 << 20)
+    await stream.write(encode_frame(encode_add(b"kept")) + encode_uvarint(storage.config.limits.max_frame + 1))
+    assert cas_pb2.CasResponse.FromString(await framed.read_frame()).address.id == address_of(b"kept")
+    assert cas_error(await framed.read_frame()).code == cas_pb2.Error.TOO_LARGE
