@@ -12,6 +12,17 @@ class Rlp2pError(Exception):
     """Base of every error rlp2p raises on purpose."""
 
 
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (possibly nested) exception groups; ``[exc]`` for a plain one.
+
+    trio's nurseries (ours and py-libp2p's) wrap errors in groups; callers unwrap them here to
+    hand applications the typed error that was raised.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
+    return [exc]
+
+
 # --- bytes in, structure out ---------------------------------------------------------------
 
 

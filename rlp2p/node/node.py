@@ -28,7 +28,7 @@ from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
 from rlp2p.core.record import RecordInfo
-from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
@@ -62,13 +62,6 @@ class NodeConfig:
     #: seconds between a storage peer's republications of its records and announcements
     republish_interval: float = 3600.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
-
-
-def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return out
 
 
 class Node:
@@ -162,7 +155,7 @@ class Node:
             # py-libp2p's nurseries wrap an error of the `async with` body in exception groups;
             # give the application back the error it raised
             body_error = exc[1]
-            if body_error is not None and all(leaf is body_error for leaf in _leaves(group)):
+            if body_error is not None and all(leaf is body_error for leaf in leaves(group)):
                 raise body_error from None
             raise
 

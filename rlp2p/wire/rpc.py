@@ -17,7 +17,7 @@ import trio
 from google.protobuf.message import DecodeError as _PbDecodeError
 from google.protobuf.message import Message as _PbMessage
 
-from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, StreamClosed
+from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream
 
@@ -140,18 +140,10 @@ def _unwrap_group() -> Iterator[None]:
     try:
         yield
     except BaseExceptionGroup as group:
-        leaves = [e for e in _leaves(group) if not isinstance(e, trio.Cancelled)]
-        if not leaves:
+        real = [e for e in leaves(group) if not isinstance(e, trio.Cancelled)]
+        if not real:
             raise
-        raise leaves[0] from group
-
-
-def _leaves(group: BaseExceptionGroup) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
+        raise real[0] from group
 
 
 def parse_frame(message_type: type[M], frame: bytes, error: type[Rlp2pError]) -> M:
