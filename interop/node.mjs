@@ -1,6 +1,6 @@
 // A js-libp2p peer for rlp2p's interop tests, driven over stdin/stdout.
 //
-//   node --import ./polyfill.mjs node.mjs [--timeout-ms N] [--ns NAME]... [--echo-protocol P]
+//   node --import ./polyfill.mjs node.mjs [--timeout-ms N] [--ns NAME]... [--echo-protocol P] [--storage]
 //
 // It listens on /ip4/127.0.0.1/tcp/0 only (TCP + noise + yamux, identify, ping, kad-dht as a
 // server), prints one JSON line {"ready": true, "peerId": ..., "addrs": [...]} on stdout, then
@@ -9,21 +9,33 @@
 // run concurrently; answers may come in any order, matched by id. Every command has a timeout
 // (--timeout-ms, or "timeout_ms" in the command). Logs go to stderr only. It stops when stdin
 // closes, on SIGTERM / SIGINT, or on the "stop" command. README.md lists the commands.
+//
+// It also speaks rlp2p's protocols as a second implementation, from ../proto/ only: IPNS record
+// commands (js `ipns`), a reader of remote logs over /vac/cas/1.0.0 and /vac/ns/1.0.0
+// (rlp2p-client.mjs), and with --storage a storage peer serving both (rlp2p-storage.mjs).
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPairFromSeed, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import protobuf from 'protobufjs'
+import { createIPNSRecord, createIPNSRecordWithExpiration, marshalIPNSRecord, unmarshalIPNSRecord } from 'ipns'
 import { ipnsSelector } from 'ipns/selector'
-import { ipnsValidator } from 'ipns/validator'
+import { ipnsValidator, validate as ipnsValidate } from 'ipns/validator'
 import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { syncLog } from './rlp2p-client.mjs'
+import { MemoryStore, casHandler, nsHandler } from './rlp2p-storage.mjs'
+import { CAS_PROTOCOL, NS_PROTOCOL, describeRecord, parseHeadValue, routingKeyOf } from './rlp2p-wire.mjs'
 
 const { values: opts } = parseArgs({
   options: {
@@ -31,7 +43,9 @@ const { values: opts } = parseArgs({
     // extra DHT namespaces whose records are accepted as they are (the first record is kept)
     ns: { type: 'string', multiple: true, default: [] },
     'echo-protocol': { type: 'string', default: '/rlp2p/echo/1.0.0' },
-    'max-frame': { type: 'string', default: String(4 * 1024 * 1024) }
+    'max-frame': { type: 'string', default: String(4 * 1024 * 1024) },
+    // serve /vac/cas/1.0.0 and /vac/ns/1.0.0 from memory, and announce the logs it holds
+    storage: { type: 'boolean', default: false }
   },
   strict: true
 })
@@ -144,6 +158,35 @@ const node = await createLibp2p({
   }
 })
 await node.handle(ECHO_PROTOCOL, (stream) => handleEcho(stream))
+
+// ---- rlp2p storage (--storage) ----
+
+// rlp2p's provider key of a log (rlp2p/core/placement.py): CIDv1 raw sha2-256 of "/rlp2p/log/<name>"
+function providerKey (name) {
+  return CID.createV1(raw.code, sha256.digest(new TextEncoder().encode(`/rlp2p/log/${name}`)))
+}
+
+const storage = opts.storage ? new MemoryStore() : null
+const announced = new Set()
+if (storage != null) {
+  // a storage peer announces each log it holds once, in the background (one provider record per log)
+  const announce = (name) => {
+    if (announced.has(name)) return
+    announced.add(name)
+    void (async () => {
+      try {
+        for await (const event of node.services.dht.provide(providerKey(name), { signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) })) {
+          if (event.name === 'QUERY_ERROR') log('announcing', name, 'to', event.from?.toString(), 'failed:', errorText(event.error))
+        }
+      } catch (err) {
+        log('announcing', name, 'failed:', errorText(err))
+      }
+    })()
+  }
+  const streamOpts = { maxInboundStreams: 64, maxOutboundStreams: 64 }
+  await node.handle(CAS_PROTOCOL, casHandler(storage, log), streamOpts)
+  await node.handle(NS_PROTOCOL, nsHandler(storage, log, announce), streamOpts)
+}
 
 function selfAddrs () {
   const id = node.peerId.toString()
@@ -304,6 +347,95 @@ const commands = {
       return providers.size < limit
     })
     return { providers: [...providers.values()] }
+  }
+}
+
+// ---- IPNS records and rlp2p logs ----
+
+Object.assign(commands, {
+  // validate a record as the js ipns package does, for the log (IPNS) name `name`
+  async ipns_validate (cmd) {
+    const name = requireString(cmd, 'name')
+    const bytes = fromB64(cmd.record_b64, 'record_b64')
+    const routingKey = routingKeyOf(name)
+    let record
+    try {
+      record = unmarshalIPNSRecord(bytes)
+      // the DHT validator: size, key against the routing key, then validate() (signature V2,
+      // CBOR data against the V1 fields, validity type and expiry)
+      await ipnsValidator(routingKey, bytes)
+      // and validate() against the public key the name holds, as a resolver does
+      await ipnsValidate(peerIdFromString(name).publicKey, bytes)
+    } catch (err) {
+      return { valid: false, error: errorText(err) }
+    }
+    let head = null
+    try {
+      head = CID.decode(parseHeadValue(record.value)).toString()
+    } catch {}
+    return { valid: true, record: describeRecord(record), head }
+  },
+
+  // create a record with js ipns for a libp2p-protobuf private key (base64): the same log key
+  // on both sides
+  async ipns_create (cmd) {
+    const { key, protobufImport } = await importPrivateKey(fromB64(cmd.private_key_b64, 'private_key_b64'))
+    const value = requireString(cmd, 'value')
+    const seq = BigInt(cmd.seq ?? 0)
+    const options = { v1Compatible: cmd.v1_compatible ?? true }
+    if (cmd.ttl_ns != null) options.ttlNs = BigInt(cmd.ttl_ns)
+    const record = typeof cmd.validity === 'string'
+      ? await createIPNSRecordWithExpiration(key, value, seq, cmd.validity, options)
+      : await createIPNSRecord(key, value, seq, positiveInt(cmd.lifetime_ms ?? 3_600_000, 'lifetime_ms'), options)
+    const peerId = peerIdFromPrivateKey(key)
+    return {
+      protobuf_import: protobufImport,
+      name: peerId.toString(),
+      routing_key_b64: toB64(routingKeyOf(peerId.toString())),
+      record_b64: toB64(marshalIPNSRecord(record)),
+      record: describeRecord(record)
+    }
+  },
+
+  // rlp2p's provider key of a log, computed here from its definition
+  async provider_key (cmd) {
+    return { cid: providerKey(requireString(cmd, 'name')).toString() }
+  },
+
+  // sync a log from rlp2p storage peers with the JavaScript client (rlp2p-client.mjs)
+  async rl_sync (cmd, signal) {
+    return await syncLog(node, {
+      name: requireString(cmd, 'name'),
+      peers: cmd.peers,
+      deliveredSeq: cmd.delivered_seq ?? 0,
+      signal
+    })
+  },
+
+  // what the --storage peer holds
+  async storage_info () {
+    if (storage == null) throw new Error('not a storage peer (start with --storage)')
+    return { ...storage.info(), announced: [...announced].sort() }
+  }
+})
+
+// libp2p's crypto.proto PrivateKey, to read the key form js's privateKeyFromProtobuf refuses
+const PrivateKeyPb = protobuf.parse(
+  'syntax = "proto2"; message PrivateKey { required int32 Type = 1; required bytes Data = 2; }'
+).root.lookupType('PrivateKey')
+const ED25519 = 1
+
+// A libp2p-protobuf private key. js (like go) wants an Ed25519 key's Data as 64 bytes, seed then
+// public key; py-libp2p's PrivateKey.serialize(), hence rlp2p's key files, write the 32-byte
+// seed alone. Take both, and say which path was used: protobufImport is "ok" when js's own
+// privateKeyFromProtobuf took the bytes, else its error.
+async function importPrivateKey (bytes) {
+  try {
+    return { key: privateKeyFromProtobuf(bytes), protobufImport: 'ok' }
+  } catch (err) {
+    const pbKey = PrivateKeyPb.decode(bytes)
+    if (pbKey.Type !== ED25519 || pbKey.Data.byteLength !== 32) throw err
+    return { key: await generateKeyPairFromSeed('Ed25519', pbKey.Data), protobufImport: errorText(err) }
   }
 }
 

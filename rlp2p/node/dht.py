@@ -17,13 +17,33 @@ and a test in tests/node/test_dht.py:
 6. Records live 24 h on servers and only the original putter republishes them: storage peers
    re-put every record they hold (they need no key: a record is self-authenticating).
 7. Keys are text; the standard binary ``/ipns/<multihash>`` key cannot be used through the public
-   API, so records travel under the text key ``/ipns/<base58 name>``, which py-libp2p's IPNS
-   validator accepts. Such a key is longer than the 50 bytes py-libp2p's FIND_NODE accepts for a
-   key that is not a multihash, so multi-hop lookups of it fail between py-libp2p peers; lookups
-   still work from each node's routing table, which covers swarms of up to a few dozen peers.
-   The provider key is a real CID and has no such limit.
+   API, so between py-libp2p peers records travel under the text key ``/ipns/<base58 name>``,
+   which py-libp2p's IPNS validator accepts. Such a key is longer than the 50 bytes py-libp2p's
+   FIND_NODE accepts for a key that is not a multihash, so multi-hop lookups of it fail between
+   py-libp2p peers; lookups still work from each node's routing table, which covers swarms of up
+   to a few dozen peers. The provider key is a real CID and has no such limit.
 8. Every peer that opens a KAD stream is put in the routing table, DHT clients included: we
    refuse those that identify says do not serve kad (``_guard_routing_table``).
+9. go and js peers keep IPNS records only under the standard binary key ``b"/ipns/" + binary
+   multihash`` (:func:`binary_record_key`): their IPNS validator refuses the text key of edge 7,
+   and they look records up under the binary key only. py-libp2p's public ``put_value`` /
+   ``get_value`` take ``str`` keys and encode them as UTF-8, so they cannot send that key; and
+   its PUT_VALUE handler decodes every key as UTF-8 before validating, so a py-libp2p server
+   refuses (resets) a binary-key put. Workaround, with no patch to py-libp2p:
+   :meth:`Discovery.put_record_to_peers` and :meth:`Discovery.get_record_from_peers` send the
+   binary key themselves with py-libp2p's private ``value_store._store_at_peer`` /
+   ``value_store._get_from_peer`` (which take ``bytes`` keys) to the peers that
+   ``peer_routing.find_closest_peers_network(binary key)`` finds (FIND_NODE takes the 44-byte key:
+   under py-libp2p's 50-byte limit). :meth:`put_record` puts both forms: the text key through
+   ``put_value`` as before (py-libp2p servers keep it; go and js refuse it) and the binary key to
+   the closest peers (go and js keep it). Identify does not tell us which implementation a peer
+   runs (py-libp2p does not keep the agent version), so the binary put goes to every closest
+   peer; a py-libp2p server refuses it at the cost of one stream, and a peer that refused (a
+   reset stream on a live connection) is not sent binary keys again for
+   ``BINARY_REFUSAL_MEMORY`` seconds. :meth:`get_record` asks under
+   both keys and keeps the best valid record. The private functions are those of libp2p 0.8.1;
+   tests/interop/test_records.py (py-libp2p refusing the binary key, js keeping it, both ways)
+   fails if they change.
 """
 
 from __future__ import annotations
@@ -37,10 +57,11 @@ from libp2p.abc import IHost
 from libp2p.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
+from libp2p.records.record import make_signed_put_record
 from libp2p.tools.anyio_service import background_trio_service
 
 from rlp2p.core.placement import provider_key
-from rlp2p.core.record import RecordInfo, select_best
+from rlp2p.core.record import RecordInfo, ipns_dht_key, select_best
 from rlp2p.errors import RecordError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
@@ -49,11 +70,22 @@ log = logging.getLogger(__name__)
 KAD_PROTOCOL = "/ipfs/kad/1.0.0"
 #: seconds to wait for identify after a new connection
 IDENTIFY_WAIT = 2.0
+#: most peers one record put or get asks (Kademlia's k)
+MAX_RECORD_PEERS = 20
+#: seconds a peer that refused a binary-key put is not sent one again (edge 9)
+BINARY_REFUSAL_MEMORY = 6 * 3600.0
+#: most such peers remembered
+MAX_REMEMBERED_REFUSALS = 4096
 
 
 def record_key(name: str) -> str:
-    """The DHT key of a log's record (see edge 7 above)."""
+    """The text DHT key of a log's record, for py-libp2p peers (see edge 7 above)."""
     return f"/ipns/{name}"
+
+
+def binary_record_key(name: str) -> bytes:
+    """The standard IPNS DHT key of a log's record, for go and js peers (see edge 9 above)."""
+    return ipns_dht_key(name)
 
 
 class Discovery:
@@ -64,6 +96,8 @@ class Discovery:
         # edge 1: created before any connection exists
         self.dht = KadDHT(host, DHTMode.SERVER if server else DHTMode.CLIENT)
         self._guard_routing_table()
+        # edge 9: peers that refused a binary-key put, and when (trio clock)
+        self._binary_refusals: dict[ID, float] = {}
 
     def _guard_routing_table(self) -> None:
         """Edge 8: py-libp2p adds every peer that opens a KAD stream to the routing table,
@@ -157,37 +191,131 @@ class Discovery:
         return list(unique.values())
 
     async def put_record(self, info: RecordInfo) -> None:
-        """Put a verified record into the DHT (edge 6: storage peers call this to republish)."""
+        """Put a verified record into the DHT (edge 6: storage peers call this to republish).
+
+        Under both keys (edge 9): the text key for py-libp2p peers, the binary key for go and js.
+        """
+
+        async def text() -> None:
+            with trio.move_on_after(self.timeout):
+                try:
+                    await self.dht.put_value(record_key(info.name), info.raw)
+                except ValueError as exc:  # "Refusing to replace newer value with the older one"
+                    log.debug("dht kept a newer record for %s: %s", info.name, exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(text)
+            nursery.start_soon(self.put_record_to_peers, info)
+
+    async def put_record_to_peers(self, info: RecordInfo, peers: Iterable[ID] | None = None) -> list[ID]:
+        """Edge 9: put a verified record under the standard binary key; returns the peers that kept it.
+
+        ``peers`` defaults to the closest peers to the key in the network, less those that
+        refused a binary key recently (py-libp2p servers always do); peers given by the caller
+        are all asked.
+        """
+        key = binary_record_key(info.name)
+        stored: list[ID] = []
+        # our own signature over the DHT record (go and js ignore it; the IPNS record inside is
+        # what is validated), made here so that no copy in the local store is sent instead
+        record = make_signed_put_record(key, info.raw, self.host.get_private_key())
         with trio.move_on_after(self.timeout):
-            try:
-                await self.dht.put_value(record_key(info.name), info.raw)
-            except ValueError as exc:  # "Refusing to replace newer value with the older one"
-                log.debug("dht kept a newer record for %s: %s", info.name, exc)
+            if peers is None:
+                found = await self.dht.peer_routing.find_closest_peers_network(key, MAX_RECORD_PEERS)
+                targets = [p for p in found if not self._refused_binary_key(p)]
+            else:
+                targets = list(peers)
+            targets = [p for p in dict.fromkeys(targets) if p != self.host.get_id()][:MAX_RECORD_PEERS]
+
+            async def store(peer: ID) -> None:
+                ok = False
+                with trio.move_on_after(self.timeout / 2) as slow:
+                    try:
+                        ok = await self.dht.value_store._store_at_peer(peer, key, info.raw, record=record)
+                    except Exception as exc:  # it logs and returns False itself; this is belt and braces
+                        log.debug("binary-key put to %s failed: %s", peer, exc)
+                if ok:
+                    stored.append(peer)
+                    self._binary_refusals.pop(peer, None)
+                elif not slow.cancelled_caught and peer in self.host.get_connected_peers():
+                    # a refusal (the stream was reset, the connection is up), not an unreachable
+                    # or slow peer: _store_at_peer reports all three as False
+                    self._remember_refusal(peer)
+
+            async with trio.open_nursery() as nursery:
+                for peer in targets:
+                    nursery.start_soon(store, peer)
+        return stored
+
+    def _refused_binary_key(self, peer: ID) -> bool:
+        when = self._binary_refusals.get(peer)
+        if when is None:
+            return False
+        if trio.current_time() - when > BINARY_REFUSAL_MEMORY:
+            del self._binary_refusals[peer]
+            return False
+        return True
+
+    def _remember_refusal(self, peer: ID) -> None:
+        if peer not in self._binary_refusals and len(self._binary_refusals) >= MAX_REMEMBERED_REFUSALS:
+            del self._binary_refusals[next(iter(self._binary_refusals))]  # the oldest
+        self._binary_refusals[peer] = trio.current_time()
+
+    async def get_record_from_peers(self, name: str, peers: Iterable[ID] | None = None) -> dict[ID, bytes]:
+        """Edge 9: the raw values (not yet verified) that peers hold under the binary key.
+
+        ``peers`` defaults to the closest peers to the key in the network. py-libp2p peers answer
+        "not found" (they cannot have stored a binary key), which costs nothing more.
+        """
+        key = binary_record_key(name)
+        values: dict[ID, bytes] = {}
+        with trio.move_on_after(self.timeout):
+            if peers is None:
+                peers = await self.dht.peer_routing.find_closest_peers_network(key, MAX_RECORD_PEERS)
+            targets = [p for p in dict.fromkeys(peers) if p != self.host.get_id()][:MAX_RECORD_PEERS]
+            await self._ask_peers(key, targets, values)
+        return values
+
+    async def _ask_peers(self, key: bytes, peers: list[ID], values: dict[ID, bytes]) -> None:
+        async def ask(peer: ID) -> None:
+            with trio.move_on_after(self.timeout / 2):
+                try:
+                    value = await self.dht.value_store._get_from_peer(peer, key)
+                except Exception as exc:
+                    log.debug("dht get from %s failed: %s", peer, exc)
+                    return
+                if isinstance(value, bytes) and value:
+                    values[peer] = value
+
+        async with trio.open_nursery() as nursery:
+            for peer in peers:
+                nursery.start_soon(ask, peer)
 
     async def get_record(self, name: str) -> RecordInfo | None:
-        """Edge 5: ask the closest peers ourselves and keep the best valid record."""
+        """Edge 5: ask the closest peers ourselves and keep the best valid record.
+
+        Under both keys (edge 9): the text key (py-libp2p peers) and the binary key (go and js).
+        """
         key = record_key(name).encode("utf-8")
         values: list[bytes] = []
         local = self.dht.value_store.get(key)
         if local is not None:
             values.append(local.value)
-        with trio.move_on_after(self.timeout):
-            peers = await self.dht.peer_routing.find_closest_peers_network(key)
 
-            async def ask(peer: ID) -> None:
-                with trio.move_on_after(self.timeout / 2):
-                    try:
-                        value = await self.dht.value_store._get_from_peer(peer, key)
-                    except Exception as exc:
-                        log.debug("dht get from %s failed: %s", peer, exc)
-                        return
-                    if isinstance(value, bytes) and value:
-                        values.append(value)
+        async def text() -> None:
+            found: dict[ID, bytes] = {}
+            with trio.move_on_after(self.timeout):
+                peers = await self.dht.peer_routing.find_closest_peers_network(key)
+                targets = [p for p in peers[:MAX_RECORD_PEERS] if p != self.host.get_id()]
+                await self._ask_peers(key, targets, found)
+            values.extend(found.values())
 
-            async with trio.open_nursery() as nursery:
-                for peer in peers[:20]:
-                    if peer != self.host.get_id():
-                        nursery.start_soon(ask, peer)
+        async def binary() -> None:
+            values.extend((await self.get_record_from_peers(name)).values())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(text)
+            nursery.start_soon(binary)
         if not values:
             return None
         try:
