@@ -19,6 +19,7 @@ import base58
 import multihash
 from google.protobuf.message import DecodeError as _PbDecodeError
 from libp2p.crypto.ed25519 import Ed25519PrivateKey, create_new_key_pair
+from libp2p.crypto.pb import crypto_pb2
 from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey, PublicKey
 from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.peer.id import ID
@@ -91,7 +92,12 @@ def save_key(path: str | os.PathLike[str], keypair: KeyPair, *, overwrite: bool 
         raise KeyFileError(f"log keys are Ed25519, got {private_key.get_type().name}")
     if keypair.public_key != private_key.get_public_key():
         raise KeyFileError("key pair's public key does not belong to its private key")
-    data = private_key.serialize()
+    # the 64-byte Ed25519 form (seed then public key) that go and js write and read; py-libp2p's
+    # own serialize() writes the seed alone, which go and js refuse
+    data = crypto_pb2.PrivateKey(
+        key_type=crypto_pb2.KeyType.Ed25519,
+        data=private_key.to_bytes() + keypair.public_key.to_bytes(),
+    ).SerializeToString()
     target = Path(path)
     tmp_name: str | None = None
     try:
@@ -119,10 +125,10 @@ def save_key(path: str | os.PathLike[str], keypair: KeyPair, *, overwrite: bool 
 
 
 def load_key(path: str | os.PathLike[str]) -> KeyPair:
-    """Read a log key written by :func:`save_key`.
+    """Read a log key written by :func:`save_key` (or by go-libp2p or js-libp2p).
 
-    Also accepts the 64-byte Ed25519 form (seed then public key) that go-libp2p and js-libp2p
-    write, so a key exported from them can be imported. Raises :class:`KeyFileError` for a file
+    Takes the 64-byte Ed25519 form (seed then public key) that save_key, go and js write, and
+    the 32-byte seed that py-libp2p's ``serialize()`` writes. Raises :class:`KeyFileError` for a file
     that is missing, unreadable, too big or not an Ed25519 private key.
     """
     target = Path(path)

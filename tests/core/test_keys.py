@@ -104,9 +104,20 @@ def test_save_load_round_trip(tmp_path):
     assert log_name(loaded.public_key) == log_name(keypair.public_key)
     message = b"signed by the same key"
     assert keypair.public_key.verify(message, loaded.private_key.sign(message))
-    # exactly libp2p's serialization, no temp file left behind
-    assert path.read_bytes() == keypair.private_key.serialize()
+    # libp2p's protobuf PrivateKey with the 64-byte Ed25519 data go and js use; no temp file left
+    from libp2p.crypto.pb import crypto_pb2
+
+    envelope = crypto_pb2.PrivateKey.FromString(path.read_bytes())
+    assert envelope.key_type == crypto_pb2.KeyType.Ed25519
+    assert envelope.data == keypair.private_key.to_bytes() + keypair.public_key.to_bytes()
     assert os.listdir(tmp_path) == ["log.key"]
+
+
+def test_py_libp2p_seed_only_key_files_still_load(tmp_path):
+    keypair = generate_log_key()
+    path = tmp_path / "old.key"
+    path.write_bytes(keypair.private_key.serialize())  # py-libp2p's 32-byte form
+    assert load_key(path).public_key == keypair.public_key
 
 
 def test_key_file_mode_is_0600(tmp_path):

@@ -148,21 +148,23 @@ async def test_rlp2p_accepts_records_js_ipns_makes_for_a_log_key(js_node):
         IPNSValidator().validate(ipns_validator_key(name), raw)
 
 
-async def test_rlp2p_key_files_need_converting_for_js(js_node):
-    """rlp2p's key files hold py-libp2p's 32-byte Ed25519 form, which js's privateKeyFromProtobuf
-    refuses (go's UnmarshalPrivateKey wants 64 or 96 bytes as well); node.mjs then rebuilds the
-    key from the seed, and the record is the same log's."""
+async def test_rlp2p_key_files_import_into_js_as_they_are(js_node, tmp_path):
+    """rlp2p's key files hold the 64-byte Ed25519 form go and js write, so js's own
+    privateKeyFromProtobuf takes them, and js signs for the same log."""
+    from rlp2p.core.keys import save_key
+
     key = generate_log_key()
     name = log_name(key.public_key)
+    save_key(tmp_path / "log.key", key)
     head = address_of(b"head")
     made = await js_node.call(
         "ipns_create",
-        private_key_b64=b64(key.private_key.serialize()),
+        private_key_b64=b64((tmp_path / "log.key").read_bytes()),
         value=f"/ipfs/{address_to_text(head)}",
         seq="1",
         lifetime_ms=60_000,
     )
-    assert "length 64" in made["protobuf_import"]
+    assert made["protobuf_import"] == "ok"
     assert made["name"] == name
     assert verify_record(name, unb64(made["record_b64"])).head == head
 
