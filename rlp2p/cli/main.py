@@ -18,7 +18,9 @@ from typing import Any
 
 import trio
 
+from rlp2p.bench.options import add_arguments as add_bench_arguments
 from rlp2p.errors import Rlp2pError
+from rlp2p.errors import leaves as exception_leaves
 
 log = logging.getLogger("rlp2p.cli")
 
@@ -188,6 +190,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return trio.run(run_demo, args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rlp2p.bench.runner import run_from_args
+
+    return run_from_args(args)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 
@@ -237,6 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--messages", type=int, default=200)
     p.add_argument("--storage-peers", type=int, default=4)
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("bench", parents=[common], help="measure sync, publish and DHT costs beside their baselines (local swarm)")
+    add_bench_arguments(p)
+    p.set_defaults(run=cmd_bench)
     return parser
 
 
@@ -255,17 +267,6 @@ def _setup_logging(verbose: int) -> None:
 
 #: what a command may fail with on purpose: reported in one line, exit status 1, no traceback
 _EXPECTED_ERRORS = (Rlp2pError, ValueError, OSError, trio.TooSlowError)
-
-
-def _leaves(exc: BaseException) -> list[BaseException]:
-    """The exceptions inside (possibly nested) exception groups.
-
-    trio's nurseries (py-libp2p's host and services run in them) wrap whatever escapes an
-    ``async with Node`` body in an ExceptionGroup, so a PublishError reaches ``main`` as a group.
-    """
-    if isinstance(exc, BaseExceptionGroup):
-        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
-    return [exc]
 
 
 def _report_error(args: argparse.Namespace, exc: BaseException) -> int:
@@ -290,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BaseExceptionGroup as group:
-        leaves = _leaves(group)
+        leaves = exception_leaves(group)
         # anything unexpected in the group is a bug: let its traceback show
         if not all(isinstance(e, (*_EXPECTED_ERRORS, KeyboardInterrupt)) for e in leaves):
             raise

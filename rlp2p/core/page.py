@@ -48,12 +48,11 @@ from functools import cached_property
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
-from rlp2p.core.address import ADDRESS_SIZE, DIGEST_SIZE, address_of, address_to_text, parse_address
+from rlp2p.core.address import address_of, check_address, verify_checked_block
 from rlp2p.core.message import MESSAGE_ID_SIZE, Message
 from rlp2p.errors import (
     AddressError,
     DecodeError,
-    HashMismatch,
     LimitExceeded,
     MessageIdMismatch,
     PageError,
@@ -68,23 +67,6 @@ _PbPair = remotelog_pb2.RemoteLog.Pair
 EMPTY_ADDRESS = address_of(b"")
 #: the MVDS id of the empty message (what a pair with remoteHash EMPTY_ADDRESS must carry)
 EMPTY_MESSAGE_ID = Message(b"", 0, b"").id
-# every address parse_address accepts is this prefix (CIDv1, raw, sha2-256, 32) and a digest
-_ADDRESS_PREFIX = EMPTY_ADDRESS[:-DIGEST_SIZE]
-
-
-def check_address(address: bytes) -> None:
-    """:func:`parse_address`, with a fast path for the one CID form it accepts.
-
-    py-cid parses a CID in tens of microseconds; a 10,000-pair page would spend most of its decode
-    there. Anything that does not match the prefix goes to parse_address for its exact error."""
-    if len(address) != ADDRESS_SIZE or not address.startswith(_ADDRESS_PREFIX):
-        parse_address(address)
-
-
-def verify_checked_block(address: bytes, data: bytes) -> None:
-    """:func:`verify_block` for an address already checked: hash and compare (no CID parsing)."""
-    if address_of(data) != address:
-        raise HashMismatch(f"block does not hash to {address_to_text(address)}")
 
 
 # --- modes ------------------------------------------------------------------------------------

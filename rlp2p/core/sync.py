@@ -43,7 +43,8 @@ from dataclasses import dataclass
 
 from rlp2p.core.address import address_to_text, parse_address
 from rlp2p.core.message import Message
-from rlp2p.core.page import EMPTY_ADDRESS, Page, Pair, verify_checked_block
+from rlp2p.core.address import verify_checked_block
+from rlp2p.core.page import EMPTY_ADDRESS, Page, Pair
 from rlp2p.errors import AddressError, LimitExceeded, LogRewritten, MessageIdMismatch, PageError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 

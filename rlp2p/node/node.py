@@ -13,7 +13,7 @@ three roles that one node may combine:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,6 +335,22 @@ class Node:
             for peer in peers:
                 nursery.start_soon(check, peer)
         return [p for p in peers if self.serves(p, CAS_PROTOCOL) and self.serves(p, NS_PROTOCOL)]
+
+    def in_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the node's nursery, bounded by the timeout; failures are logged.
+
+        For work nobody waits for (a redundant DHT put); it is cancelled when the node stops.
+        """
+
+        async def run() -> None:
+            with trio.move_on_after(self.config.timeout):
+                try:
+                    await fn(*args)
+                except Exception:  # background work must never take the node down
+                    log.exception("background %s failed", getattr(fn, "__qualname__", fn))
+
+        assert self._nursery is not None, "use the node inside `async with`"
+        self._nursery.start_soon(run)
 
     # --- storage role --------------------------------------------------------------------------
 

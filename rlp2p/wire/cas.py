@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
 
-from rlp2p.core.address import address_of, address_to_text, parse_address, verify_block
+from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
 from rlp2p.errors import (
     AddressError,
     DecodeError,
@@ -114,7 +114,7 @@ class CasServer:
                     adds[i] = (address_of(data), data)  # recomputed: never the client's word
             elif method == "get":
                 try:
-                    parse_address(request.get.id)
+                    check_address(request.get.id)
                 except AddressError as exc:
                     replies[i] = Reply(encode_error(Code.BAD_ADDRESS, str(exc)))
                 else:

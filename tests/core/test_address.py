@@ -25,6 +25,13 @@ def test_address_verifies_its_bytes(data):
     assert address_from_text(address_to_text(address)) == address
 
 
+@given(st.binary(max_size=512))
+def test_fast_address_is_the_library_cid(data):
+    from rlp2p.core.address import _library_address
+
+    assert address_of(data) == _library_address(data)
+
+
 def test_other_bytes_do_not_verify():
     with pytest.raises(HashMismatch):
         verify_block(address_of(b"a"), b"b")

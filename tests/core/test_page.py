@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
+from rlp2p.core.address import check_address
 from rlp2p.core.page import (
     EMPTY_ADDRESS,
     LogEntry,
@@ -14,7 +15,6 @@ from rlp2p.core.page import (
     Page,
     Pair,
     build_log,
-    check_address,
 )
 from rlp2p.errors import (
     AddressError,

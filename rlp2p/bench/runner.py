@@ -1,0 +1,264 @@
+"""``rlp2p bench``: the benchmark suite, every figure beside its baseline, in one run.
+
+One process, one local swarm on 127.0.0.1 (``storage_peers`` storage peers and a client node,
+plus the Alices, Bobs and DHT clients that sections start and stop), in a temporary folder that
+is removed at the end. Sections run in order; each prints its tables as soon as it is done and
+``results.json`` is rewritten after each, so an interrupted run keeps what it measured. A section
+that fails is reported as an error and the others still run. Plots come last, when matplotlib is
+installed.
+
+1. transport: bulk CAS Get against raw yamux throughput; round trips on open and new streams
+2. sync: Bob's cost to sync N messages by mode, against the messages' bytes and one round trip
+3. poll: a caught-up reader's poll, against one record fetch
+4. publish: append and publish one message with 1, 3, 5 replicas; batch throughput
+5. offline: plain MVDS against the remote log between mostly-offline peers (epoch simulation)
+6. dht: put/get latency among py nodes, and beside js-libp2p's in the same swarm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from rlp2p.bench import dht, offline, publishing, sync_cost, transport
+from rlp2p.bench.common import BenchConfig, Context
+from rlp2p.bench.measure import finite
+from rlp2p.bench.options import SECTION_NAMES, add_arguments
+
+SectionRun = Callable[[Context], Awaitable[dict[str, Any]]]
+SectionRender = Callable[[dict[str, Any]], list[str]]
+
+SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
+    ("transport", transport.run, transport.render),
+    ("sync", sync_cost.run_sync, sync_cost.render_sync),
+    ("poll", sync_cost.run_poll, sync_cost.render_poll),
+    ("publish", publishing.run, publishing.render),
+    ("offline", offline.run, offline.render),
+    ("dht", dht.run, dht.render),
+]
+RESULTS_FILE = "results.json"
+assert [name for name, _, _ in SECTIONS] == SECTION_NAMES
+
+
+def code_state() -> dict[str, Any]:
+    """The commit of the source checkout measured, and its uncommitted changes under rlp2p/
+    (read-only git commands; None where git or the checkout is missing)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    status = git("status", "--porcelain", "--", "rlp2p") if commit else None
+    changed = None if status is None else [line[3:] for line in status.splitlines()]
+    return {
+        "source": str(root),
+        "commit": commit,
+        # the code measured: the suite's own files (rlp2p/bench/) are left out
+        "uncommitted_in_rlp2p": None if changed is None else [p for p in changed if not p.startswith("rlp2p/bench/")],
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("rlp2p", "libp2p", "trio"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    try:
+        nproc = len(os.sched_getaffinity(0))
+    except AttributeError:
+        nproc = os.cpu_count() or 0
+    return {
+        "nproc": nproc,
+        "cpu_model": cpu or platform.processor(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def _command_line() -> str:
+    if not sys.argv:
+        return ""
+    program = "python -m rlp2p.bench" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    return " ".join([program, *sys.argv[1:]])
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> Path:
+    path = out_dir / RESULTS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(finite(results), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def render_section(name: str, result: dict[str, Any]) -> str:
+    status = result.get("status")
+    if status == "skipped":
+        return f"{name}: skipped: {result.get('reason', '')}"
+    if status == "error":
+        return f"{name}: error: {result.get('error', '')}"
+    render = {n: r for n, _, r in SECTIONS}[name]
+    return "\n".join(render(result)) + f"\n   ({name}: {result.get('seconds', 0):.1f} s)"
+
+
+async def run_suite(
+    config: BenchConfig,
+    out_dir: Path,
+    *,
+    only: Sequence[str] | None = None,
+    echo: Callable[[str], None] | None = print,
+    quiet: bool = False,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Run the suite; returns the results (also written to ``out_dir/results.json``).
+
+    ``echo`` gets each section's tables as text (None: print nothing); progress goes to stderr
+    unless ``quiet``.
+    """
+    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p.node.swarm import LocalSwarm
+
+    quiet_libp2p_logs(logging.CRITICAL)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "meta": {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "quick": config.quick,
+            "command": _command_line(),
+            "machine": machine(),
+            "code": code_state(),
+            "config": config.describe(),
+        },
+        "sections": {},
+    }
+
+    def emit(text: str) -> None:
+        if echo is not None:
+            echo(text + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="rlp2p-bench-") as tmp:
+        async with trio.open_nursery() as nursery:
+            swarm = LocalSwarm(Path(tmp), nursery, timeout=config.node_timeout)
+            try:
+                ctx = Context(config=config, swarm=swarm, storage=[], client=None, quiet=quiet)  # type: ignore[arg-type]
+                ctx.started = started
+                ctx.say(f"starting {config.storage_peers} storage peers and a client on 127.0.0.1")
+                for _ in range(config.storage_peers):
+                    ctx.storage.append(await ctx.start_node("storage", storage=True))
+                ctx.client = await ctx.start_node("client")
+                for name, run, _ in SECTIONS:
+                    if only and name not in only:
+                        results["sections"][name] = {"status": "skipped", "reason": "not selected (--only)"}
+                        continue
+                    section_start = time.monotonic()
+                    try:
+                        result = await run(ctx)
+                    except Exception as exc:  # one failed section must not lose the others
+                        result = {
+                            "status": "error",
+                            "error": f"{type(exc).__name__}: {exc}"[:2000],
+                            "traceback": traceback.format_exc()[-6000:],
+                        }
+                    result["seconds"] = round(time.monotonic() - section_start, 2)
+                    results["sections"][name] = result
+                    emit(render_section(name, result))
+                    results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+                    write_results(results, out_dir)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await swarm.close()
+    if plots:
+        paths, reason = _draw(results, out_dir)
+        results["plots"] = paths
+        if reason:
+            results["plots_skipped"] = reason
+            emit(f"plots skipped: {reason}")
+        elif paths:
+            emit("plots: " + ", ".join(paths))
+    else:
+        results["plots"] = []
+        results["plots_skipped"] = "--no-plots"
+    results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
+    path = write_results(results, out_dir)
+    failed = [n for n, s in results["sections"].items() if s.get("status") == "error"]
+    emit(
+        f"total {results['meta']['total_seconds']:.1f} s on {results['meta']['machine']['nproc']} cores "
+        f"({results['meta']['machine']['cpu_model']}, Python {results['meta']['machine']['python']}); "
+        f"results in {path}" + (f"; sections that failed: {', '.join(failed)}" if failed else "")
+    )
+    return results
+
+
+def _draw(results: dict[str, Any], out_dir: Path) -> tuple[list[str], str | None]:
+    from rlp2p.bench.plots import draw
+
+    try:
+        return draw(results, out_dir)
+    except Exception as exc:  # a plotting bug must not lose the measurements
+        return [], f"plotting failed: {type(exc).__name__}: {exc}"
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run as ``rlp2p bench`` asks; exit status 1 if a section failed."""
+    config = BenchConfig.quick_run(js=not args.no_js) if args.quick else BenchConfig.full(js=not args.no_js)
+    as_json = bool(getattr(args, "json", False))
+
+    def echo(text: str) -> None:
+        print(text, flush=True)
+
+    results = trio.run(
+        lambda: run_suite(config, args.out, only=args.only, echo=None if as_json else echo, plots=not args.no_plots)
+    )
+    if as_json:
+        print(json.dumps(finite(results), allow_nan=False), flush=True)
+    return 1 if any(s.get("status") == "error" for s in results["sections"].values()) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rlp2p.bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON object instead of tables")
+    args = parser.parse_args(argv)
+    from rlp2p.node.host import quiet_libp2p_logs
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    quiet_libp2p_logs(logging.CRITICAL)
+    return run_from_args(args)

@@ -1,0 +1,164 @@
+"""``rlp2p bench --quick``, run in-process: every section is there and well formed.
+
+This keeps the suite working; it asserts nothing about speed (the machine may be slow or busy):
+only that each figure was measured (positive where it must be), that every ratio is the one its
+own measured numbers give, and that results.json holds what the run returned.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rlp2p.bench.common import BenchConfig, mode_label
+from rlp2p.bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
+
+
+def approx(value: float, digits: int) -> object:
+    """Equal to ``value`` up to the rounding the suite applies (``digits`` decimals)."""
+    return pytest.approx(value, rel=1e-6, abs=10 ** -digits)
+
+
+def positive(*values: object) -> bool:
+    return all(isinstance(v, (int, float)) and v > 0 for v in values)
+
+
+@pytest.fixture(scope="module")
+def config() -> BenchConfig:
+    return BenchConfig.quick_run()
+
+
+async def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchConfig) -> None:
+    printed: list[str] = []
+    results = await run_suite(config, tmp_path, echo=printed.append, quiet=True)
+    sections = results["sections"]
+    assert list(sections) == SECTION_NAMES
+    for name, section in sections.items():
+        assert section["status"] == "ok", f"{name}: {section.get('error')}\n{section.get('traceback', '')}"
+        assert section["seconds"] >= 0
+
+    # results.json is what the run returned (strict JSON: no inf or nan)
+    on_disk = json.loads((tmp_path / RESULTS_FILE).read_text())
+    assert on_disk["sections"].keys() == sections.keys()
+    assert on_disk["meta"]["quick"] is True
+    machine = on_disk["meta"]["machine"]
+    assert machine["nproc"] >= 1 and machine["python"]
+    assert on_disk["meta"]["total_seconds"] > 0
+    assert on_disk["sections"]["sync"]["cells"] == sections["sync"]["cells"]
+
+    text = "\n".join(printed)
+    for heading in ("1a.", "1b.", "1c.", "2.", "3.", "4a.", "4b.", "5.", "6.", "total"):
+        assert heading in text
+
+    check_transport(sections["transport"], config)
+    check_sync(sections["sync"], sections["transport"], config)
+    check_poll(sections["poll"])
+    check_publish(sections["publish"], sections["transport"], config)
+    check_offline(sections["offline"], config)
+    check_dht(sections["dht"], config)
+
+    # plots: drawn when matplotlib is installed, otherwise skipped with the reason
+    if results.get("plots_skipped"):
+        assert "matplotlib" in results["plots_skipped"] and "plots skipped" in text
+    else:
+        assert results["plots"] and all(Path(p).is_file() for p in results["plots"])
+
+
+def check_transport(t: dict, config: BenchConfig) -> None:
+    for entry in t["throughput"].values():
+        assert entry["bytes"] >= config.transfer_bytes
+        assert entry["mb_s"]["n"] == config.throughput_rounds and positive(entry["mb_s"]["median"])
+    assert set(t["ratios"]) == {str(s) for s in config.block_sizes}
+    for r in t["ratios"].values():
+        assert positive(r["cas_mb_s"], r["raw_mb_s"], r["raw_same_writes_mb_s"])
+        assert r["cas_over_raw"] == approx(r["cas_mb_s"] / r["raw_mb_s"], 3)
+        assert r["cas_over_raw_same_writes"] == approx(r["cas_mb_s"] / r["raw_same_writes_mb_s"], 3)
+    rtt = t["rtt"]
+    assert rtt["raw_open_ms"]["n"] == config.rtt_open_samples
+    assert rtt["raw_new_stream_ms"]["n"] == config.rtt_new_samples
+    assert positive(*(v["median"] for v in rtt.values()))
+    assert t["rtt_ratios"]["cas_open_over_raw_open"] == approx(rtt["cas_open_ms"]["median"] / rtt["raw_open_ms"]["median"], 3)
+    assert t["rtt_ratios"]["cas_new_over_raw_new"] == approx(
+        rtt["cas_new_stream_ms"]["median"] / rtt["raw_new_stream_ms"]["median"], 3
+    )
+
+
+def check_sync(s: dict, transport: dict, config: BenchConfig) -> None:
+    grid = {(n, mode_label(m)) for n in config.sync_sizes for m in config.sync_modes}
+    measured = {(c["n"], c["mode"]) for c in s["cells"]}
+    skipped = {(x["n"], x["mode"]) for x in s["skipped"]}
+    assert measured | skipped == grid and not measured & skipped
+    assert all(x["reason"] for x in s["skipped"])
+    assert s["cells"], "no cell of the sync grid was measured"
+    raw_mb_s = transport["ratios"][str(config.block_sizes[-1])]["raw_mb_s"]
+    assert s["raw_mb_s"] == raw_mb_s
+    for c in s["cells"]:
+        assert c["delivered"] == c["n"]
+        assert positive(c["seconds"], c["round_trips"], c["requests"], c["streams"], c["bytes_in"], c["bytes_out"])
+        assert c["message_bytes"] > c["body_bytes"] == c["n"] * config.body_bytes
+        assert c["bytes_in_over_message_bytes"] == approx(c["bytes_in"] / c["message_bytes"], 3)
+        assert c["round_trips_over_minimum"] == c["round_trips"]
+        floor = c["probe_rtt_open_ms"] / 1e3 + c["message_bytes"] / (raw_mb_s * 1e6)
+        assert c["floor_seconds"] == approx(floor, 5)
+        assert c["seconds_over_floor"] == approx(c["seconds"] / c["floor_seconds"], 1)
+
+
+def check_poll(p: dict) -> None:
+    assert positive(p["record_bytes"], p["raw_new_stream_ms"]["median"], p["raw_open_ms"]["median"])
+    assert p["polls"]
+    for poll in p["polls"].values():
+        assert poll["round_trips"] >= 1 and positive(poll["bytes_in"], poll["bytes_out"], poll["ms"]["median"])
+        assert poll["bytes_in_over_record"] == approx(poll["bytes_in"] / p["record_bytes"], 3)
+        assert poll["round_trips_over_minimum"] == poll["round_trips"]
+        assert poll["ms_over_raw_new_stream"] == approx(poll["ms"]["median"] / p["raw_new_stream_ms"]["median"], 3)
+
+
+def check_publish(p: dict, transport: dict, config: BenchConfig) -> None:
+    expected = {(placement, r) for placement in config.publish_placements for r in config.publish_replicas if r <= config.storage_peers}
+    assert {(r["placement"], r["replicas"]) for r in p["one_message"]} == expected
+    assert positive(p["rtt_open_ms"], p["rtt_new_stream_ms"])
+    for r in p["one_message"]:
+        assert r["publish_ms"]["n"] == config.publish_reps
+        assert positive(r["append_ms"]["median"], r["publish_ms"]["median"], r["total_ms"]["median"], r["bytes_sent"])
+        assert r["total_over_rtt_open"] == approx(r["total_ms"]["median"] / p["rtt_open_ms"], 1)
+    b = p["batch"]
+    assert b["messages"] == config.batch_messages
+    assert positive(b["messages_per_second"], b["seconds"], b["bytes_sent"], b["floor_seconds"])
+    assert b["messages_per_second"] == approx(b["messages"] / b["seconds"], 0)
+    raw_mb_s = transport["ratios"][str(config.block_sizes[-1])]["raw_mb_s"]
+    assert b["floor_seconds"] == approx(b["bytes_sent"] / (raw_mb_s * 1e6), 4)
+    assert b["seconds_over_floor"] == approx(b["seconds"] / b["floor_seconds"], 1)
+
+
+def check_offline(o: dict, config: BenchConfig) -> None:
+    assert [c["online"] for c in o["compare"]] == list(config.offline_fractions)
+    assert len(o["results"]) == 2 * len(config.offline_fractions)
+    for c in o["compare"]:
+        assert 0 < c["mvds_delivered_share"] <= 1 and 0 < c["log_delivered_share"] <= 1
+        assert c["delivered_log_over_mvds"] == approx(c["log_delivered_share"] / c["mvds_delivered_share"], 2)
+        assert positive(c["mvds_multiplier"], c["log_multiplier"])
+        assert c["multiplier_mvds_over_log"] == approx(c["mvds_multiplier"] / c["log_multiplier"], 2)
+
+
+def check_dht(d: dict, config: BenchConfig) -> None:
+    py = d["py"]
+    assert py["put_ms"]["n"] == py["get_ms"]["n"] == config.dht_keys
+    assert positive(py["put_ms"]["median"], py["get_ms"]["median"])
+    js = d["js"]
+    assert js["status"] in ("ok", "skipped"), js
+    if js["status"] == "skipped":
+        assert js["reason"]
+        return
+    ms = js["ms"]
+    assert all(v["n"] == config.dht_keys and positive(v["median"]) for v in ms.values())
+    assert js["js_put_over_py_put_server"] == approx(ms["js_put"]["median"] / ms["py_put_server"]["median"], 3)
+    assert js["js_get_over_py_get"] == approx(ms["js_get"]["median"] / ms["py_get_of_js"]["median"], 3)
+
+
+def test_the_command_has_a_bench_subcommand() -> None:
+    from rlp2p.cli.main import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere", "--no-js"])
+    assert args.quick and args.no_js and str(args.out) == "somewhere"
