@@ -59,11 +59,17 @@ async def run_demo(args: argparse.Namespace) -> int:
             say(f"{storage_count} storage peers are up", peers=[s.peer_id.to_string() for s in storage])
 
             key = generate_log_key()
-            alice = await swarm.start_node("alice")
-            publisher = alice.publisher(key, mode=mode)
-            await publisher.append(f"hello Bob, message {i}".encode() for i in range(n_first))
-            report = await publisher.publish()
-            await swarm.stop(alice)
+
+            async def alice_publishes(bodies: list[bytes]) -> tuple[Any, Any]:
+                """Alice comes online (from her data folder), publishes, and leaves."""
+                alice = await swarm.start_node("alice")
+                publisher = alice.publisher(key, mode=mode)
+                await publisher.append(bodies)
+                report = await publisher.publish()
+                await swarm.stop(alice)
+                return publisher, report
+
+            publisher, report = await alice_publishes([f"hello Bob, message {i}".encode() for i in range(n_first)])
             say(
                 f"Alice published {report.messages} messages to log {publisher.name} ({mode.describe()}) "
                 f"on {len(report.stored_on)} replicas: {report.bytes_sent} bytes in {report.seconds:.2f} s; "
@@ -85,11 +91,7 @@ async def run_demo(args: argparse.Namespace) -> int:
                 **_sync_figures(first),
             )
 
-            alice = await swarm.start_node("alice")
-            publisher = alice.publisher(key, mode=mode)
-            await publisher.append(f"while you were away, {i}".encode() for i in range(n_more))
-            report = await publisher.publish()
-            await swarm.stop(alice)
+            publisher, report = await alice_publishes([f"while you were away, {i}".encode() for i in range(n_more)])
             say(
                 f"While Bob was offline, Alice came back, published {n_more} more and left: "
                 f"{report.bytes_sent} bytes sent (only the changed pages and new blocks)",
