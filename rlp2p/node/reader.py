@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: addresses handed to one replica per pipelined batch
 FETCH_BATCH = 256
+#: most CAS peers taken from a head page's hint
+MAX_HINTS = 16
 
 
 @dataclass
@@ -209,7 +211,9 @@ class Reader:
                 if plan.cas and not hinted:
                     # the head page names the CAS peers that hold the log: fall-overs of last resort
                     hinted = True
-                    remaining.extend(p for p in self.node.peers_from_multiaddrs(plan.cas) if p not in peers)
+                    # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
+                    hinted_peers = self.node.peers_from_multiaddrs(plan.cas[:MAX_HINTS])
+                    remaining.extend(p for p in hinted_peers if p not in peers)
                 if missing:
                     while current is None:
                         if not remaining:
