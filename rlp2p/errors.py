@@ -127,6 +127,9 @@ class FrameTooLarge(ProtocolError, LimitExceeded):
 class StreamClosed(ProtocolError):
     """The stream ended, cleanly or mid-frame, before a whole answer arrived."""
 
+    #: answers that had arrived on the stream before it ended (a client call sets it)
+    answers: int = 0
+
 
 class RemoteError(ProtocolError):
     """The peer answered with a typed error."""

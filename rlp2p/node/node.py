@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 #: the node's own libp2p identity in its data folder (an Ed25519 key, like a log key)
 NODE_KEY_FILE = "node.key"
+#: seconds an idle request stream is kept for reuse (servers close idle streams after 30 s)
+POOL_IDLE = 20.0
+#: idle request streams kept per peer and protocol
+POOL_PER_PEER = 2
 
 
 @dataclass
@@ -86,6 +91,8 @@ class Node:
         self.cas_server = CasServer(self.astore, self.config.limits)
         self.ns_server = NsServer(self.astore, self.config.limits)
         self._announce_queue: trio.MemorySendChannel[str] | None = None
+        # idle request streams, by peer and protocol, with the trio time they came back
+        self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
 
     @classmethod
     def open(cls, data_dir: str | Path, **kwargs: Any) -> Node:
@@ -141,6 +148,8 @@ class Node:
     async def __aexit__(self, *exc: Any) -> bool | None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
+            self._nursery = None
+        self._pool.clear()  # their streams end with the host's connections
         if self._own_host and self._stack is not None:
             await close_listeners(self.host)
         if self.config.storage and not self._own_host:
@@ -219,26 +228,56 @@ class Node:
 
     @asynccontextmanager
     async def rpc(self, peer: ID, protocol: str) -> AsyncIterator[RpcStream]:
-        """An open request stream to ``peer``; closed on exit.
+        """A request stream to ``peer``, kept for the next caller when this one is done with it.
 
-        A peer known by id only (a configured replica, a provider record without addresses) is
-        looked up in the DHT first.
+        A new stream costs a protocol negotiation (about five open-stream round trips on
+        py-libp2p), so a stream that served its caller well goes back to a small pool for
+        ``POOL_IDLE`` seconds (less than the servers' idle timeout); one the server closed in
+        the meantime is replaced on its first call (:class:`RpcStream`). A peer known by id only
+        is looked up in the DHT first.
         """
+        rpc = self._take_pooled(peer, protocol)
+        if rpc is None:
+            rpc = RpcStream(
+                await self._open_stream(peer, protocol),
+                self.config.limits,
+                timeout=self.config.timeout,
+                reopen=partial(self._open_stream, peer, protocol),
+            )
+        done = False
+        try:
+            yield rpc
+            done = True
+        finally:
+            pool = self._pool.setdefault((peer, protocol), [])
+            if done and not rpc.broken and self._nursery is not None and len(pool) < POOL_PER_PEER:
+                pool.append((rpc, trio.current_time()))
+            else:
+                await rpc.aclose()
+
+    def _take_pooled(self, peer: ID, protocol: str) -> RpcStream | None:
+        pool = self._pool.get((peer, protocol))
+        now = trio.current_time()
+        while pool:
+            rpc, since = pool.pop()
+            if now - since < POOL_IDLE:
+                rpc.reset_counters()
+                rpc.reused = True
+                return rpc
+            self.in_background(rpc.aclose)  # too old: the server may have closed it already
+        return None
+
+    async def _open_stream(self, peer: ID, protocol: str) -> Any:
         await self._ensure_addrs(peer)
         try:
             with trio.fail_after(self.config.timeout):
-                stream = await self.host.new_stream(peer, [protocol])
+                return await self.host.new_stream(peer, [protocol])
         except trio.TooSlowError as exc:
             raise StreamClosed(f"opening {protocol} to {peer} timed out") from exc
         except Rlp2pError:
             raise
         except Exception as exc:  # py-libp2p raises many unrelated types for a failed dial
             raise StreamClosed(f"cannot open {protocol} to {peer}: {exc!r}") from exc
-        rpc = RpcStream(stream, self.config.limits, timeout=self.config.timeout)
-        try:
-            yield rpc
-        finally:
-            await rpc.aclose()
 
     async def _ensure_addrs(self, peer: ID) -> None:
         if peer in self.host.get_connected_peers() or self.peer_addrs(peer):

@@ -147,10 +147,10 @@ class Reader:
             async def ask(peer: ID) -> None:
                 try:
                     async with self.node.ns(peer) as ns:
-                        report.streams += 1
                         try:
                             found[peer] = await ns.fetch(name)
                         finally:
+                            report.streams += ns.rpc.new_streams
                             report.bytes_in += ns.rpc.bytes_in
                             report.bytes_out += ns.rpc.bytes_out
                             report.requests += 1
@@ -225,7 +225,7 @@ class Reader:
                         current_peer = remaining.pop(0)
                         try:
                             current = await stack.enter_async_context(self.node.cas(current_peer))
-                            report.streams += 1
+                            report.streams += current.rpc.new_streams
                             report.peers_used.append(current_peer.to_string())
                         except (Rlp2pError, trio.TooSlowError) as exc:
                             report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
@@ -252,7 +252,8 @@ class Reader:
 
     async def _fetch(self, plan: SyncPlan, cas: CasClient, addresses: list[bytes], report: SyncReport) -> str:
         """Fetch ``addresses`` from one replica; returns why it failed ("" if it did not)."""
-        before_in, before_out = cas.rpc.bytes_in, cas.rpc.bytes_out
+        rpc = cas.rpc
+        before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
         try:
             results = await cas.get_many(addresses)
         except (Rlp2pError, trio.TooSlowError) as exc:
@@ -260,8 +261,9 @@ class Reader:
                 plan.retry(address)
             return f"cas: {type(exc).__name__}: {exc}"
         finally:
-            report.bytes_in += cas.rpc.bytes_in - before_in
-            report.bytes_out += cas.rpc.bytes_out - before_out
+            report.bytes_in += rpc.bytes_in - before[0]
+            report.bytes_out += rpc.bytes_out - before[1]
+            report.streams += rpc.new_streams - before[2]
             report.requests += len(addresses)
         report.round_trips += 1
         failure = ""

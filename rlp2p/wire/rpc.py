@@ -170,54 +170,117 @@ def enum_name(enum: Any, value: int) -> str:
     return enum.Name(value) if value in enum.values() else str(value)
 
 
-class RpcStream:
-    """The client end: pipelined requests on one stream, answers matched by order."""
+Opener = Callable[[], Awaitable[Any]]
 
-    def __init__(self, stream: Any, limits: Limits, *, timeout: float, window: int = DEFAULT_WINDOW) -> None:
-        self.stream = stream
-        self.framed = FramedStream(stream, limits.max_frame)
+
+class RpcStream:
+    """The client end: pipelined requests on one stream, answers matched by order.
+
+    A stream may be kept open and used again for later calls (see ``Node.rpc``). If the server
+    closed it meanwhile (servers close idle streams), the first call on it fails before any
+    answer; with a ``reopen`` function the call is then made once more on a new stream. Every
+    request of the CAS and NS protocols is idempotent, so sending one twice is harmless.
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        limits: Limits,
+        *,
+        timeout: float,
+        window: int = DEFAULT_WINDOW,
+        reopen: Opener | None = None,
+    ) -> None:
+        self.limits = limits
         self.timeout = timeout
         self.window = window
+        self.reopen = reopen
+        self._use(stream)
+        self.reused = False  # set by a pool that hands this stream out again
+        self.broken = False  # a call failed: the stream must not be used again
+        self.reset_counters()
+        self.new_streams = 1
+
+    def _use(self, stream: Any) -> None:
+        self.stream = stream
+        self.framed = FramedStream(stream, self.limits.max_frame)
+
+    def reset_counters(self) -> None:
+        """Start counting afresh (a pooled stream handed to a new user)."""
+        self._in_base = -self.framed.bytes_in
+        self._out_base = -self.framed.bytes_out
         self.round_trips = 0  # sequential waits for answers, for reports
+        self.new_streams = 0  # streams opened for this user (protocol negotiations)
 
     @property
     def bytes_in(self) -> int:
-        return self.framed.bytes_in
+        return self._in_base + self.framed.bytes_in
 
     @property
     def bytes_out(self) -> int:
-        return self.framed.bytes_out
+        return self._out_base + self.framed.bytes_out
 
     async def call_many(self, requests: Sequence[bytes]) -> list[bytes]:
         """Send every request, at most ``window`` ahead of the answers; answers in order.
 
         ``timeout`` bounds the whole batch; on a timeout or a broken stream the stream is unusable
-        and the caller should close it.
+        (``broken``) and the caller should close it.
         """
-        answers: list[bytes] = []
         if not requests:
+            return []
+        try:
+            answers = await self._call_many(requests)
+        except StreamClosed as exc:
+            if not (self.reused and self.reopen is not None and exc.answers == 0):
+                self.broken = True
+                raise
+        else:
+            self.reused = False  # it works: later failures on it are real ones
             return answers
+        # the kept stream had been closed by the server: once more on a new one
+        self.reused = False
+        old = self.framed
+        await _close_quietly(self.stream, reset=True)
+        self._use(await self.reopen())  # type: ignore[misc]
+        self._in_base += old.bytes_in
+        self._out_base += old.bytes_out
+        self.new_streams += 1
+        try:
+            return await self._call_many(requests)
+        except BaseException:
+            self.broken = True
+            raise
+
+    async def _call_many(self, requests: Sequence[bytes]) -> list[bytes]:
+        answers: list[bytes] = []
         credit = trio.Semaphore(self.window)
-        with trio.fail_after(self.timeout), _unwrap_group():
-            async with trio.open_nursery() as nursery:
+        try:
+            with trio.fail_after(self.timeout), _unwrap_group():
+                async with trio.open_nursery() as nursery:
 
-                async def send_all() -> None:
-                    step = min(WRITE_BATCH, self.window)  # never wait for credit a chunk holds
-                    for start in range(0, len(requests), step):
-                        chunk = list(requests[start : start + step])
-                        for _ in chunk:
-                            await credit.acquire()
-                        await self.framed.write_frames(chunk)
+                    async def send_all() -> None:
+                        step = min(WRITE_BATCH, self.window)  # never wait for credit a chunk holds
+                        for start in range(0, len(requests), step):
+                            chunk = list(requests[start : start + step])
+                            for _ in chunk:
+                                await credit.acquire()
+                            await self.framed.write_frames(chunk)
 
-                nursery.start_soon(send_all)
-                while len(answers) < len(requests):
-                    frame = await self.framed.read_frame()
-                    if frame is None:
-                        raise StreamClosed(
-                            f"peer closed the stream after {len(answers)} of {len(requests)} answers"
-                        )
-                    answers.append(frame)
-                    credit.release()
+                    nursery.start_soon(send_all)
+                    while len(answers) < len(requests):
+                        frame = await self.framed.read_frame()
+                        if frame is None:
+                            raise StreamClosed(
+                                f"peer closed the stream after {len(answers)} of {len(requests)} answers"
+                            )
+                        answers.append(frame)
+                        credit.release()
+        except StreamClosed as exc:
+            exc.answers = len(answers)
+            raise
+        except BaseException:
+            self.broken = True
+            raise
         self.round_trips += 1
         return answers
 

@@ -62,3 +62,37 @@ async def test_a_caught_up_poll_is_one_round_trip(swarm):
     poll = await bob.reader().sync(publisher.name)
     assert poll.up_to_date and poll.round_trips == 1 and poll.blocks == 0
     assert poll.requests == 3  # the record from each replica, in parallel
+
+
+async def test_a_long_running_reader_polls_on_kept_streams(swarm):
+    await swarm.add_storage(3)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key())
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    first = await bob.reader().sync(publisher.name)
+    assert first.streams >= 3  # the record from each replica, then blocks: new streams
+    poll = await bob.reader().sync(publisher.name)
+    assert poll.up_to_date and poll.round_trips == 1 and poll.streams == 0  # all kept from before
+
+
+async def test_a_kept_stream_the_server_closed_is_replaced(swarm):
+    import trio
+
+    storage = await swarm.add_storage(3)
+    for node in storage:
+        node.ns_server.idle_timeout = 0.2  # servers close idle streams; these do it soon
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key())
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    await bob.reader().sync(publisher.name)
+    await publisher.append([b"two"])
+    await publisher.publish()
+    await trio.sleep(1.0)  # well past the servers' idle timeout: Bob's kept NS streams are closed
+    again = await bob.reader().sync(publisher.name)
+    assert [d.message.body for d in again.delivered] == [b"two"]
+    assert not again.peers_bypassed  # no replica was taken for dead
+    assert again.streams >= 3  # each kept NS stream was replaced on its first call
