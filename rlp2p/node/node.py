@@ -227,16 +227,17 @@ class Node:
         return info.peer_id
 
     @asynccontextmanager
-    async def rpc(self, peer: ID, protocol: str) -> AsyncIterator[RpcStream]:
+    async def rpc(self, peer: ID, protocol: str, *, fresh: bool = False) -> AsyncIterator[RpcStream]:
         """A request stream to ``peer``, kept for the next caller when this one is done with it.
 
         A new stream costs a protocol negotiation (about five open-stream round trips on
         py-libp2p), so a stream that served its caller well goes back to a small pool for
         ``POOL_IDLE`` seconds (less than the servers' idle timeout); one the server closed in
         the meantime is replaced on its first call (:class:`RpcStream`). A peer known by id only
-        is looked up in the DHT first.
+        is looked up in the DHT first. ``fresh`` opens a stream of its own and closes it after
+        (to measure what a new stream costs).
         """
-        rpc = self._take_pooled(peer, protocol)
+        rpc = None if fresh else self._take_pooled(peer, protocol)
         if rpc is None:
             rpc = RpcStream(
                 await self._open_stream(peer, protocol),
@@ -250,7 +251,7 @@ class Node:
             done = True
         finally:
             pool = self._pool.setdefault((peer, protocol), [])
-            if done and not rpc.broken and self._nursery is not None and len(pool) < POOL_PER_PEER:
+            if done and not fresh and not rpc.broken and self._nursery is not None and len(pool) < POOL_PER_PEER:
                 pool.append((rpc, trio.current_time()))
             else:
                 await rpc.aclose()
@@ -294,13 +295,13 @@ class Node:
                 self.host.get_peerstore().add_addrs(peer, info.addrs, 3600)
 
     @asynccontextmanager
-    async def cas(self, peer: ID) -> AsyncIterator[CasClient]:
-        async with self.rpc(peer, CAS_PROTOCOL) as rpc:
+    async def cas(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[CasClient]:
+        async with self.rpc(peer, CAS_PROTOCOL, fresh=fresh) as rpc:
             yield CasClient(rpc)
 
     @asynccontextmanager
-    async def ns(self, peer: ID) -> AsyncIterator[NsClient]:
-        async with self.rpc(peer, NS_PROTOCOL) as rpc:
+    async def ns(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[NsClient]:
+        async with self.rpc(peer, NS_PROTOCOL, fresh=fresh) as rpc:
             yield NsClient(rpc, self.config.limits)
 
     def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
