@@ -51,44 +51,34 @@ async def test_a_sync_cut_off_halfway_resumes_where_it_stopped(swarm):
     assert rest.requests <= 50 - cut_at
 
 
-async def test_a_caught_up_poll_is_one_round_trip(swarm):
-    await swarm.add_storage(3)
+async def alice_and_bob(swarm, first_body: bytes, *, ns_idle_timeout: float | None = None):
+    """Three storage peers, a log Alice published with one message, and Bob, synced."""
+    storage = await swarm.add_storage(3)
+    for node in storage:
+        if ns_idle_timeout is not None:  # servers close idle streams; these do it soon
+            node.ns_server.idle_timeout = ns_idle_timeout
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key())
-    await publisher.append([b"only"])
-    await publisher.publish()
-    bob = await swarm.start_node("bob")
-    await bob.reader().sync(publisher.name)
-    poll = await bob.reader().sync(publisher.name)
-    assert poll.up_to_date and poll.round_trips == 1 and poll.blocks == 0
-    assert poll.requests == 3  # the record from each replica, in parallel
-
-
-async def test_a_long_running_reader_polls_on_kept_streams(swarm):
-    await swarm.add_storage(3)
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key())
-    await publisher.append([b"one"])
+    await publisher.append([first_body])
     await publisher.publish()
     bob = await swarm.start_node("bob")
     first = await bob.reader().sync(publisher.name)
+    return storage, publisher, bob, first
+
+
+async def test_a_caught_up_poll_is_one_round_trip_on_kept_streams(swarm):
+    _, publisher, bob, first = await alice_and_bob(swarm, b"one")
     assert first.streams >= 3  # the record from each replica, then blocks: new streams
     poll = await bob.reader().sync(publisher.name)
-    assert poll.up_to_date and poll.round_trips == 1 and poll.streams == 0  # all kept from before
+    assert poll.up_to_date and poll.round_trips == 1 and poll.blocks == 0
+    assert poll.requests == 3  # the record from each replica, in parallel
+    assert poll.streams == 0  # all kept from before
 
 
 async def test_a_kept_stream_the_server_closed_is_replaced(swarm):
     import trio
 
-    storage = await swarm.add_storage(3)
-    for node in storage:
-        node.ns_server.idle_timeout = 0.2  # servers close idle streams; these do it soon
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key())
-    await publisher.append([b"one"])
-    await publisher.publish()
-    bob = await swarm.start_node("bob")
-    await bob.reader().sync(publisher.name)
+    _, publisher, bob, _ = await alice_and_bob(swarm, b"one", ns_idle_timeout=0.2)
     await publisher.append([b"two"])
     await publisher.publish()
     await trio.sleep(1.0)  # well past the servers' idle timeout: Bob's kept NS streams are closed
