@@ -63,6 +63,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import RecordInfo, ipns_dht_key, select_best
 from rlp2p.errors import RecordError
+from rlp2p.node.host import serves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
@@ -142,10 +143,7 @@ class Discovery:
             return False
 
     def _serves_kad(self, peer: ID) -> bool:
-        try:
-            return bool(self.host.get_peerstore().supports_protocols(peer, [KAD_PROTOCOL]))
-        except Exception:  # unknown peer
-            return False
+        return serves(self.host, peer, KAD_PROTOCOL)
 
     async def bootstrap(self, peers: Iterable[PeerInfo]) -> int:
         """Edge 2: connect to each bootstrap peer and add it. Returns how many answered.

@@ -14,6 +14,7 @@ from libp2p.abc import IHost
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
 from rlp2p.errors import DecodeError
@@ -65,6 +66,14 @@ def full_addrs(host: IHost) -> list[str]:
         text = str(addr)
         out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
     return out
+
+
+def serves(host: IHost, peer: ID, protocol: str) -> bool:
+    """Whether identify told ``host`` that ``peer`` serves ``protocol`` (False for an unknown peer)."""
+    try:
+        return bool(host.get_peerstore().supports_protocols(peer, [protocol]))
+    except Exception:  # py-libp2p raises PeerStoreError for a peer it never saw
+        return False
 
 
 def parse_peer_addr(addr: str | multiaddr.Multiaddr) -> PeerInfo:

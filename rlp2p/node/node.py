@@ -28,12 +28,12 @@ from libp2p.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
-from rlp2p.core.record import RecordInfo
+from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
-from rlp2p.node.host import DEFAULT_LISTEN, close_listeners, full_addrs, make_host, parse_listen_addr, parse_peer_addr
+from rlp2p.node.host import DEFAULT_LISTEN, close_listeners, full_addrs, serves, make_host, parse_listen_addr, parse_peer_addr
 from rlp2p.store import Store, open_store
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
@@ -312,10 +312,7 @@ class Node:
             return []
 
     def serves(self, peer: ID, protocol: str) -> bool:
-        try:
-            return bool(self.host.get_peerstore().supports_protocols(peer, [protocol]))
-        except Exception:
-            return False
+        return serves(self.host, peer, protocol)
 
     def multiaddrs_of(self, peers: Sequence[ID]) -> list[bytes]:
         """Binary multiaddrs with /p2p/ of ``peers``, as the peerstore knows them (one each)."""
@@ -406,8 +403,6 @@ class Node:
         stored = await self.astore.call(self.store.get_record, name)
         await self.discovery.announce_log(name)
         if stored is not None:
-            from rlp2p.core.record import verify_record
-
             try:
                 info = verify_record(name, stored.record, limits=self.config.limits)
             except Rlp2pError as exc:  # expired since we took it: keep serving it, stop spreading it

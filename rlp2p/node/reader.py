@@ -26,11 +26,7 @@ from libp2p.peer.id import ID
 from rlp2p.core.record import RecordInfo
 from rlp2p.core.sync import Delivery, SyncPlan
 from rlp2p.errors import (
-    IntegrityError,
     NoReplicas,
-    ProtocolError,
-    RecordError,
-    RemoteError,
     Rlp2pError,
     StaleRecord,
     SyncError,
@@ -274,7 +270,7 @@ class Reader:
                     plan.receive(address, result)
                     good.append((address, result))
                     continue
-                except (IntegrityError, RecordError, Rlp2pError) as exc:
+                except Rlp2pError as exc:
                     failure = failure or f"bad block: {type(exc).__name__}: {exc}"
             else:
                 failure = failure or f"{type(result).__name__}: {result}"
@@ -285,4 +281,4 @@ class Reader:
         return failure
 
 
-__all__ = ["Reader", "SyncReport", "ProtocolError", "RemoteError"]
+__all__ = ["Reader", "SyncReport"]

@@ -17,7 +17,6 @@ from rlp2p.core.address import address_of, address_to_text, check_address, verif
 from rlp2p.errors import (
     AddressError,
     DecodeError,
-    FrameTooLarge,
     HashMismatch,
     ProtocolError,
     RemoteError,
@@ -215,4 +214,4 @@ class CasClient:
         return addresses
 
 
-__all__ = ["CAS_PROTOCOL", "BlockBackend", "CasClient", "CasServer", "FrameTooLarge"]
+__all__ = ["CAS_PROTOCOL", "BlockBackend", "CasClient", "CasServer"]
