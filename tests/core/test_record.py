@@ -42,12 +42,19 @@ KEY_B = generate_log_key()
 NAME_A = log_name(KEY_A.public_key)
 NAME_B = log_name(KEY_B.public_key)
 HEAD = address_of(b"head page")
+# A fixed instant for everything judged against an injected clock. py-libp2p's IPNSValidator reads
+# the real clock, so records handed to it are made at the real clock (fresh()), never at NOW.
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
 EOL_TEXT = b"2026-11-28T09:00:00.000000000Z"  # NOW + DEFAULT_VALIDITY
 
 
 def record(sequence=1, *, key=KEY_A, head=HEAD, now=NOW, **kwargs) -> bytes:
     return create_record(key, head, sequence, now=now, **kwargs)
+
+
+def fresh(sequence=1, **kwargs) -> bytes:
+    """A record valid at the real clock, for code that reads it (py-libp2p's validator)."""
+    return record(sequence, now=datetime.now(timezone.utc), **kwargs)
 
 
 def parse(raw: bytes) -> IpnsEntry:
@@ -105,7 +112,7 @@ def test_dht_and_validator_keys():
     # identity multihash (0x00, 36 bytes) of the protobuf Ed25519 key (08 01 12 20 + 32 bytes)
     assert ipns_dht_key(NAME_A).startswith(b"/ipns/\x00\x24\x08\x01\x12\x20")
     assert ipns_validator_key(NAME_A) == "/ipns/" + NAME_A
-    IPNSValidator().validate(ipns_validator_key(NAME_A), record())
+    IPNSValidator().validate(ipns_validator_key(NAME_A), fresh())
     with pytest.raises(DecodeError):
         ipns_dht_key("nope")
 
@@ -134,7 +141,7 @@ def test_bad_validity_text(bad):
 
 
 def test_created_record_passes_libp2p_validator_with_both_key_forms():
-    raw = record(5)
+    raw = fresh(5)
     hex_key = "/ipns/" + name_to_peer_id(NAME_A).to_bytes().hex()
     IPNSValidator().validate("/ipns/" + NAME_A, raw)
     IPNSValidator().validate(hex_key, raw)
@@ -194,12 +201,12 @@ def test_v1_fields_match_the_signed_data():
 
 
 def test_v2_only_record():
-    raw = record(3, v1_compatible=False)
+    raw = fresh(3, v1_compatible=False)
     presence = _IpnsEntry.FromString(raw)
     for field in ("value", "validity", "validityType", "sequence", "ttl", "signatureV1"):
         assert not presence.HasField(field), field
     IPNSValidator().validate("/ipns/" + NAME_A, raw)
-    assert verify_record(NAME_A, raw, now=NOW).sequence == 3
+    assert verify_record(NAME_A, raw).sequence == 3
 
 
 def test_cbor_key_order_is_canonical():
