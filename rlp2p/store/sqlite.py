@@ -22,7 +22,9 @@ Design choices, in short:
 - **Schema versioning.** ``PRAGMA user_version`` holds the schema version and
   ``PRAGMA application_id`` marks the file as rlp2p's. A new file gets the schema on first open; a
   newer version than this code knows, or somebody else's database, is refused with StoreError
-  rather than misread. Future versions migrate forward inside the opening transaction.
+  rather than misread. An older file migrates forward inside the opening transaction, one step of
+  ``_MIGRATIONS`` per version, so a data folder written by any earlier release opens and keeps
+  working (a crash mid-migration leaves the old version, which migrates again on the next open).
 - **Unsigned sequences.** IPNS sequences are uint64 but SQLite integers are int64, so record
   sequences are stored as their two's complement int64 (every realistic value reads the same in
   the file) and compared in Python, never in SQL.
@@ -110,6 +112,13 @@ _SCHEMA_V1 = (
 )
 
 
+#: forward migrations: ``_MIGRATIONS[i]`` takes a file from version ``i + 1`` to ``i + 2``, one
+#: statement each, run inside the opening transaction. A step is never edited once released.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+
+assert SCHEMA_VERSION == len(_MIGRATIONS) + 1, "every schema version needs its migration step"
+
+
 def open_store(
     data_dir: Path | str,
     *,
@@ -193,16 +202,22 @@ class SQLiteStore(Store):
                 for statement in _SCHEMA_V1:
                     conn.execute(statement)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif app_id != APPLICATION_ID:
+                version, app_id = 1, APPLICATION_ID
+            if app_id != APPLICATION_ID:
                 raise StoreError(f"{self.path} is not an rlp2p store (application_id {app_id:#x})")
-            elif version > SCHEMA_VERSION:
+            if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} has schema version {version}, newer than this rlp2p reads "
                     f"({SCHEMA_VERSION}); upgrade rlp2p"
                 )
-            elif version < 1:
+            if version < 1:
                 raise StoreError(f"{self.path} has no valid schema version ({version})")
+            # a new file is created at version 1 and migrated like an old one, so both end equal
+            for step in _MIGRATIONS[version - 1 :]:
+                for statement in step:
+                    conn.execute(statement)
+            if version != SCHEMA_VERSION or tables == 0:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
