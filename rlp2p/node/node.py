@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,11 @@ POOL_IDLE = 20.0
 POOL_PER_PEER = 2
 
 
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware: the default :attr:`NodeConfig.clock`."""
+    return datetime.now(timezone.utc)
+
+
 @dataclass
 class NodeConfig:
     #: multiaddrs to listen on when the node creates its host (loopback by default)
@@ -67,6 +73,9 @@ class NodeConfig:
     #: seconds between a storage peer's republications of its records and announcements
     republish_interval: float = 3600.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    #: the wall clock every part of the node reads (record validity, expiry, retention): time is
+    #: an input, so tests and simulations can move it
+    clock: Callable[[], datetime] = utc_now
 
 
 class Node:
