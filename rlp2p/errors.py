@@ -131,6 +131,11 @@ class StreamClosed(ProtocolError):
     answers: int = 0
 
 
+class ServerBusy(ProtocolError):
+    """A server cannot set memory aside for this request now (its budget is spent); try later or
+    another replica."""
+
+
 class RemoteError(ProtocolError):
     """The peer answered with a typed error."""
 

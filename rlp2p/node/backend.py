@@ -31,6 +31,9 @@ class AsyncStore:
     async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         await self.call(self.store.put_blocks, items)
 
+    async def block_sizes(self, addresses: list[bytes]) -> dict[bytes, int]:
+        return await self.call(self.store.block_sizes, addresses)
+
     # RecordBackend
     async def get_record(self, name: str) -> bytes | None:
         stored = await self.call(self.store.get_record, name)

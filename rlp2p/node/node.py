@@ -98,7 +98,7 @@ class Node:
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
-        self.ns_server = NsServer(self.astore, self.config.limits)
+        self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
         self._announce_queue: trio.MemorySendChannel[str] | None = None
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}

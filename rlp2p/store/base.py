@@ -116,6 +116,10 @@ class Store(abc.ABC):
     def has_blocks(self, addresses: Iterable[bytes]) -> set[bytes]:
         """Which of ``addresses`` are held."""
 
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        """The size of each block held among ``addresses`` (a server plans its answers by it)."""
+        return {a: len(d) for a, d in self.get_blocks(addresses).items()}
+
     @abc.abstractmethod
     def block_stats(self) -> tuple[int, int]:
         """``(number of blocks, total bytes of their data)``."""

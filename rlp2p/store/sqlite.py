@@ -299,6 +299,16 @@ class SQLiteStore(Store):
                     found[bytes(address)] = bytes(data)
         return found
 
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        wanted = _unique_blobs(addresses)
+        sizes: dict[bytes, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address, size FROM blocks WHERE address IN ({marks})"
+                sizes.update((bytes(a), int(n)) for a, n in conn.execute(sql, chunk).fetchall())
+        return sizes
+
     def has_blocks(self, addresses: Iterable[bytes]) -> set[bytes]:
         wanted = _unique_blobs(addresses)
         held: set[bytes] = set()

@@ -8,10 +8,12 @@ client checks every block it gets against the address it asked for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
+from libp2p.utils.varint import encode_uvarint
 
 from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
 from rlp2p.errors import (
@@ -24,7 +26,17 @@ from rlp2p.errors import (
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2
-from rlp2p.wire.rpc import Reply, RpcStream, enum_name, parse_frame, refusal, serve_stream
+from rlp2p.wire.rpc import (
+    MemoryBudget,
+    Reply,
+    RpcStream,
+    budget_for,
+    enum_name,
+    parse_frame,
+    refusal,
+    serve_stream,
+    stream_peer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +59,17 @@ def encode_error(code: int, message: str) -> bytes:
     return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()
 
 
-error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST)
+def encode_content(data: bytes) -> bytes:
+    """``CasResponse(content=Content(data=data))`` serialized, with one copy of ``data`` rather
+    than protobuf's two (the bytes are the same: a test compares them)."""
+    if not data:
+        return b"\x12\x00"
+    data_len = encode_uvarint(len(data))
+    inner = 1 + len(data_len) + len(data)
+    return b"".join((b"\x12", encode_uvarint(inner), b"\x0a", data_len, data))
+
+
+error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST, Code.UNAVAILABLE)
 
 
 def decode_request(frame: bytes) -> cas_pb2.CasRequest:
@@ -72,89 +94,151 @@ class BlockBackend(Protocol):
     async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         """Store (address, data) pairs, all or none."""
 
+    # optional: ``async def block_sizes(addresses) -> dict[bytes, int]`` (sizes of the blocks held
+    # among them), so a server loads a batch of Gets a few MiB at a time; without it, one a time
+
 
 class CasServer:
     """The stream handler of a storage peer's CAS.
 
-    Pipelined requests are served as a batch: every Add of the batch is stored in one
-    transaction, every Get read in one query.
+    Pipelined requests are served as a batch: each run of Adds is stored in one transaction, each
+    run of Gets read a few MiB at a time (``limits.max_answer_bytes_per_stream``, sizes first),
+    every answer built only when the stream has taken the ones before. Answer bytes not yet taken
+    are charged to ``budget`` (per peer and in all), as are large Adds being received.
     """
 
-    def __init__(self, backend: BlockBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        backend: BlockBackend,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        idle_timeout: float = 30.0,
+        budget: MemoryBudget | None = None,
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self.idle_timeout = idle_timeout
+        self.budget = budget or budget_for(limits)
         self.requests_served = 0
 
     async def handle_stream(self, stream: Any) -> None:
         self.requests_served += await serve_stream(
-            stream, self.handle_frames, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
+            stream,
+            partial(self.handle_frames, peer=stream_peer(stream)),
+            error_for,
+            self.limits,
+            idle_timeout=self.idle_timeout,
+            name="cas",
+            budget=self.budget,
         )
 
-    async def handle_frames(self, frames: list[bytes]) -> list[Reply]:
-        replies: list[Reply | None] = []
-        adds: dict[int, tuple[bytes, bytes]] = {}
-        gets: dict[int, bytes] = {}
+    async def handle_frames(self, frames: list[bytes], peer: Any = None) -> AsyncIterator[Reply]:
+        """The replies to ``frames``, in order, each produced when the previous one was taken."""
+        # runs of one kind: ("add", [(address, data)]), ("get", [address]), ("reply", [Reply])
+        runs: list[tuple[str, list[Any]]] = []
+
+        def push(kind: str, item: Any) -> None:
+            if runs and runs[-1][0] == kind:
+                runs[-1][1].append(item)
+            else:
+                runs.append((kind, [item]))
+
         for frame in frames:
-            i = len(replies)
-            replies.append(None)
             try:
                 request = decode_request(frame)
             except DecodeError as exc:
-                replies[i] = Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
+                push("reply", Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False))
                 break  # what follows a malformed request is not answered
             method = request.WhichOneof("method")
             if method == "add":
                 data = request.add.data
                 if len(data) > self.limits.max_block:
                     message = f"block of {len(data)} bytes is over {self.limits.max_block}"
-                    replies[i] = Reply(encode_error(Code.TOO_LARGE, message))
+                    push("reply", Reply(encode_error(Code.TOO_LARGE, message)))
                 else:
-                    adds[i] = (address_of(data), data)  # recomputed: never the client's word
+                    push("add", (address_of(data), data))  # recomputed: never the client's word
             elif method == "get":
                 try:
                     check_address(request.get.id)
                 except AddressError as exc:
-                    replies[i] = Reply(encode_error(Code.BAD_ADDRESS, str(exc)))
+                    push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
                 else:
-                    gets[i] = request.get.id
+                    push("get", request.get.id)
             else:
                 # an unknown method leaves the framing intact: answer and keep serving, so a
                 # newer client can fall back
-                replies[i] = Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
-        await self._store(adds, replies)
-        await self._load(gets, replies)
-        return [r for r in replies if r is not None]
+                push("reply", Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method")))
+        del frames
+        for kind, items in runs:
+            if kind == "add":
+                for reply in await self._store(items):
+                    yield reply
+            elif kind == "get":
+                async for reply in self._load(items, peer):
+                    yield reply
+            else:
+                for reply in items:
+                    yield reply
 
-    async def _store(self, adds: dict[int, tuple[bytes, bytes]], replies: list[Reply | None]) -> None:
-        if not adds:
-            return
+    async def _store(self, adds: list[tuple[bytes, bytes]]) -> list[Reply]:
         try:
-            await self.backend.put_blocks(list(adds.values()))
+            await self.backend.put_blocks(adds)
         except Rlp2pError as exc:
             log.warning("cas: storing blocks failed: %s", exc)
-            for i in adds:
-                replies[i] = Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-            return
-        for i, (address, _) in adds.items():
-            replies[i] = Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=address)).SerializeToString())
+            return [Reply(encode_error(Code.UNAVAILABLE, "storage failed")) for _ in adds]
+        return [Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=a)).SerializeToString()) for a, _ in adds]
 
-    async def _load(self, gets: dict[int, bytes], replies: list[Reply | None]) -> None:
-        if not gets:
-            return
+    async def _load(self, gets: list[bytes], peer: Any) -> AsyncIterator[Reply]:
+        """Answers to Gets, loaded in chunks of at most ``max_answer_bytes_per_stream`` (a larger
+        block alone), each chunk's bytes held in the budget until its answers are taken."""
+        cap = self.limits.max_answer_bytes_per_stream
+        block_sizes = getattr(self.backend, "block_sizes", None)
+        if block_sizes is None:
+            sizes = {a: cap for a in gets}  # unknown: one block a chunk
+        else:
+            try:
+                sizes = await block_sizes(list(dict.fromkeys(gets)))
+            except Rlp2pError as exc:
+                log.warning("cas: reading block sizes failed: %s", exc)
+                for _ in gets:
+                    yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+                return
+        chunk: list[bytes] = []
+        chunk_bytes = 0
+        for address in gets:
+            size = sizes.get(address, 0)
+            if chunk and chunk_bytes + size > cap:
+                async for reply in self._load_chunk(chunk, chunk_bytes, peer):
+                    yield reply
+                chunk, chunk_bytes = [], 0
+            chunk.append(address)
+            chunk_bytes += size
+        if chunk:
+            async for reply in self._load_chunk(chunk, chunk_bytes, peer):
+                yield reply
+
+    async def _load_chunk(self, chunk: list[bytes], size: int, peer: Any) -> AsyncIterator[Reply]:
+        await self.budget.acquire(peer, size, self.idle_timeout / 2)
         try:
-            found = await self.backend.get_blocks(list(gets.values()))
-        except Rlp2pError as exc:
-            log.warning("cas: reading blocks failed: %s", exc)
-            for i in gets:
-                replies[i] = Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-            return
-        for i, address in gets.items():
-            data = found.get(address)
-            if data is None:
-                replies[i] = Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
-            else:
-                replies[i] = Reply(cas_pb2.CasResponse(content=cas_pb2.Content(data=data)).SerializeToString())
+            try:
+                found = await self.backend.get_blocks(list(dict.fromkeys(chunk)))
+            except Rlp2pError as exc:
+                log.warning("cas: reading blocks failed: %s", exc)
+                for _ in chunk:
+                    yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+                return
+            last = {address: i for i, address in enumerate(chunk)}
+            for i, address in enumerate(chunk):
+                # the last answer naming a block drops our reference to it
+                data = found.pop(address, None) if last[address] == i else found.get(address)
+                if data is None:
+                    yield Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
+                else:
+                    frame = encode_content(data)
+                    del data
+                    yield Reply(frame)
+        finally:
+            self.budget.release(peer, size)
 
 
 # --- client --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ messages (see ../shared/libp2p-notes.md).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from libp2p.io.exceptions import IOException
@@ -28,6 +29,11 @@ def encode_frame(payload: bytes) -> bytes:
     return encode_uvarint(len(payload)) + payload
 
 
+#: frames up to this size are joined into one write; a larger one is written after its prefix,
+#: without copying it again
+COALESCE = 64 * 1024
+
+
 class FrameDecoder:
     """Splits a byte stream into frames of at most ``max_frame`` bytes."""
 
@@ -40,6 +46,11 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+    def declared(self) -> int | None:
+        """The body length the frame being read declares, once its prefix is parsed."""
+        self._parse_prefix()
+        return self._expected
 
     def wanted(self) -> int:
         """How many more bytes the current frame needs (at least 1 while incomplete)."""
@@ -81,8 +92,10 @@ class FrameDecoder:
         total = self._prefix_len + self._expected
         if len(self._buffer) < total:
             return None
-        frame = bytes(self._buffer[self._prefix_len : total])
-        del self._buffer[:total]
+        with memoryview(self._buffer) as view:
+            frame = bytes(view[self._prefix_len : total])  # one copy, not a slice and a copy
+        # a new buffer rather than a deleted prefix: a bytearray keeps its largest size
+        self._buffer = self._buffer[total:] if len(self._buffer) > total else bytearray()
         self._expected = None
         self._prefix_len = 0
         return frame
@@ -95,11 +108,24 @@ class FrameDecoder:
 class FramedStream:
     """Frames over a libp2p stream (anything with async ``read(n)`` and ``write(data)``)."""
 
-    def __init__(self, stream: Any, max_frame: int) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        max_frame: int,
+        *,
+        large_frame: int | None = None,
+        reserve: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
         self.stream = stream
         self.decoder = FrameDecoder(max_frame)
         self.bytes_in = 0
         self.bytes_out = 0
+        # a frame declared over ``large_frame`` bytes is read only after ``reserve(size)``
+        # returned: a peer cannot make us buffer what it merely announces
+        self.large_frame = large_frame
+        self.reserve = reserve
+        self.reserved = 0  # bytes reserved so far; the owner gives them back
+        self._reserved_for: int | None = None  # bytes_in at the frame the last reservation is for
 
     async def read_frame(self) -> bytes | None:
         """The next frame; None on a clean end of stream between frames.
@@ -108,6 +134,7 @@ class FramedStream:
         on a bad prefix. The loop ends because every read returns at least one byte or raises.
         """
         while (frame := self.decoder.next_frame()) is None:
+            await self._reserve_large()
             try:
                 chunk = await self.stream.read(min(max(READ_CHUNK, self.decoder.wanted()), MAX_READ))
             except EOFError:  # py-libp2p's StreamEOF
@@ -122,12 +149,43 @@ class FramedStream:
             self.decoder.feed(chunk)
         return frame
 
+    async def _reserve_large(self) -> None:
+        if self.reserve is None or self.large_frame is None:
+            return
+        size = self.decoder.declared()
+        if size is None or size <= self.large_frame:
+            return
+        start = self.bytes_in - self.decoder.buffered  # where this frame began on the stream
+        if self._reserved_for == start:
+            return
+        await self.reserve(size)
+        self.reserved += size
+        self._reserved_for = start
+
     async def write_frame(self, payload: bytes) -> None:
         await self.write_frames([payload])
 
     async def write_frames(self, payloads: list[bytes]) -> None:
-        """Several frames in one write: one yamux data frame instead of one each."""
-        data = b"".join(encode_frame(p) for p in payloads)
+        """Several frames in as few writes as can be without copying a large one again: small
+        frames go out joined (one yamux data frame instead of one each)."""
+        parts: list[bytes] = []
+        size = 0
+        for payload in payloads:
+            parts.append(encode_uvarint(len(payload)))
+            if len(payload) > COALESCE:
+                await self._write(b"".join(parts))
+                await self._write(payload)
+                parts, size = [], 0
+                continue
+            parts.append(payload)
+            size += len(payload)
+            if size > COALESCE:
+                await self._write(b"".join(parts))
+                parts, size = [], 0
+        if parts:
+            await self._write(b"".join(parts))
+
+    async def _write(self, data: bytes) -> None:
         try:
             await self.stream.write(data)
         except IOException as exc:

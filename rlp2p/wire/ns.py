@@ -9,10 +9,13 @@ a client verifies every record it fetches, so a lying server costs a retry, not 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
 
+from rlp2p.core.bounds import check_record_bounds
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import (
     DecodeError,
@@ -25,7 +28,17 @@ from rlp2p.errors import (
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import ns_pb2
-from rlp2p.wire.rpc import Reply, RpcStream, enum_name, one_at_a_time, parse_frame, refusal, serve_stream
+from rlp2p.wire.rpc import (
+    MemoryBudget,
+    Reply,
+    RpcStream,
+    budget_for,
+    enum_name,
+    one_at_a_time,
+    parse_frame,
+    refusal,
+    serve_stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +67,14 @@ def encode_status(status: int, message: str = "") -> bytes:
     return ns_pb2.NsResponse(response=response).SerializeToString()
 
 
-error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST)
+error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST, Code.UNAVAILABLE)
+
+
+def max_request_frame(limits: Limits) -> int:
+    """The largest NS request a server reads: ``large_frame`` (64 KiB), well over an Update with a
+    record and a name of the largest sizes, so an oversize record still gets its TOO_LARGE status
+    on an open stream; never a CAS-sized frame (8 MiB)."""
+    return max(limits.large_frame, limits.max_record + limits.max_name + 64)
 
 
 def decode_request(frame: bytes) -> ns_pb2.NsRequest:
@@ -78,13 +98,33 @@ class RecordBackend(Protocol):
 class NsServer:
     """The stream handler of a storage peer's name system."""
 
-    def __init__(self, backend: RecordBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        backend: RecordBackend,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        idle_timeout: float = 30.0,
+        budget: MemoryBudget | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self.idle_timeout = idle_timeout
+        self.budget = budget or budget_for(limits)
+        #: the storage peer's wall clock, for the bounds on a record's validity
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     async def handle_stream(self, stream: Any) -> None:
-        await serve_stream(stream, one_at_a_time(self.handle_frame), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+        await serve_stream(
+            stream,
+            one_at_a_time(self.handle_frame),
+            error_for,
+            self.limits,
+            idle_timeout=self.idle_timeout,
+            name="ns",
+            budget=self.budget,
+            max_frame=max_request_frame(self.limits),
+        )
 
     async def handle_frame(self, frame: bytes) -> Reply:
         try:
@@ -106,6 +146,10 @@ class NsServer:
         except RecordTooLarge as exc:
             return encode_status(Status.TOO_LARGE, str(exc))
         except (RecordError, DecodeError) as exc:
+            return encode_status(Status.INVALID_RECORD, str(exc))
+        try:
+            check_record_bounds(info, self.clock(), self.limits)  # so a record cannot pin itself
+        except RecordError as exc:
             return encode_status(Status.INVALID_RECORD, str(exc))
         try:
             await self.backend.put_record(info)

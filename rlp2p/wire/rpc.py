@@ -8,8 +8,8 @@ protocol modules only turn one request frame into one response frame.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,7 +17,7 @@ import trio
 from google.protobuf.message import DecodeError as _PbDecodeError
 from google.protobuf.message import Message as _PbMessage
 
-from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, StreamClosed, leaves
+from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, ServerBusy, StreamClosed, leaves
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream
 
@@ -38,26 +38,100 @@ class Reply:
 
 
 RequestHandler = Callable[[bytes], Awaitable[Reply]]
-#: answers a batch of pipelined requests, in order (it may stop early at a reply that closes)
-BatchHandler = Callable[[list[bytes]], Awaitable[list[Reply]]]
+#: answers a batch of pipelined requests, in order, one reply at a time as the stream takes them
+#: (it may stop early at a reply that closes); ``serve_stream`` closes it if the stream fails
+BatchHandler = Callable[[list[bytes]], AsyncIterator[Reply]]
 ErrorFrame = Callable[[Rlp2pError], bytes]
 #: frames a client writes at once while pipelining
 WRITE_BATCH = 16
+#: answer bytes ``serve_stream`` joins into one write before it asks the handler for more
+WRITE_COALESCE = 64 * 1024
 
 
 def one_at_a_time(handle: RequestHandler) -> BatchHandler:
     """A batch handler that answers each request in turn, for protocols with nothing to batch."""
 
-    async def batch(frames: list[bytes]) -> list[Reply]:
-        replies = []
+    async def batch(frames: list[bytes]) -> AsyncIterator[Reply]:
         for frame in frames:
             reply = await handle(frame)
-            replies.append(reply)
+            yield reply
             if not reply.keep_open:
                 break
-        return replies
 
     return batch
+
+
+class MemoryBudget:
+    """Bytes a server sets aside, per peer and in all, for what it buffers on peers' behalf:
+    large request frames being received and answers the client has not read yet. Also counts
+    each peer's open streams.
+
+    ``acquire`` waits (back-pressure: the stream is not read or answered meanwhile) and raises
+    ServerBusy after ``timeout``. One holder alone may always take what it asks for, so a request
+    larger than a share is slow, never stuck. py-libp2p's ``rcmgr`` has memory accounting, but
+    nothing in py-libp2p 0.8.1 charges it, it is global only and it cannot wait (docs/upstream.md).
+    """
+
+    def __init__(self, per_peer: int, total: int, max_streams_per_peer: int) -> None:
+        self.per_peer = per_peer
+        self.total = total
+        self.max_streams_per_peer = max_streams_per_peer
+        self.used = 0
+        self._used: dict[Any, int] = {}
+        self._streams: dict[Any, int] = {}
+        self._changed = trio.Event()
+
+    def used_by(self, peer: Any) -> int:
+        return self._used.get(peer, 0)
+
+    def _fits(self, peer: Any, size: int) -> bool:
+        mine = self._used.get(peer, 0)
+        return (mine == 0 or mine + size <= self.per_peer) and (self.used == 0 or self.used + size <= self.total)
+
+    async def acquire(self, peer: Any, size: int, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while not self._fits(peer, size):
+                await self._changed.wait()
+            self.used += size
+            self._used[peer] = self._used.get(peer, 0) + size
+            return
+        raise ServerBusy(f"no memory for {size} bytes within {timeout:.0f} s; try later or another replica")
+
+    def release(self, peer: Any, size: int) -> None:
+        if size <= 0:
+            return
+        self.used -= size
+        left = self._used.get(peer, 0) - size
+        if left > 0:
+            self._used[peer] = left
+        else:
+            self._used.pop(peer, None)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def open_stream(self, peer: Any) -> bool:
+        count = self._streams.get(peer, 0)
+        if count >= self.max_streams_per_peer:
+            return False
+        self._streams[peer] = count + 1
+        return True
+
+    def close_stream(self, peer: Any) -> None:
+        count = self._streams.get(peer, 0) - 1
+        if count > 0:
+            self._streams[peer] = count
+        else:
+            self._streams.pop(peer, None)
+
+
+def budget_for(limits: Limits) -> MemoryBudget:
+    return MemoryBudget(limits.max_server_bytes_per_peer, limits.max_server_bytes, limits.max_streams_per_peer)
+
+
+def stream_peer(stream: Any) -> Any:
+    """The remote peer id of a libp2p stream (None for a stream that has no connection)."""
+    conn = getattr(stream, "muxed_conn", None)
+    return getattr(conn, "peer_id", None)
 
 
 async def _close_quietly(stream: Any, *, reset: bool) -> None:
@@ -78,19 +152,45 @@ async def serve_stream(
     *,
     idle_timeout: float,
     name: str,
+    budget: MemoryBudget | None = None,
+    max_frame: int | None = None,
 ) -> int:
     """Answer requests on ``stream`` until the peer closes it; returns how many were served.
 
     Requests a client pipelined arrive together: every whole frame already read (up to
     ``limits.max_pipeline``) goes to ``handle`` as one batch, so a store can serve them in one
-    transaction, and the answers go back in one write.
+    transaction. Answers are written as the handler produces them, small ones joined into one
+    write, so the handler builds the next ones only once the stream took the previous ones
+    (yamux's flow control holds a write until the client reads).
+
+    Memory: ``budget`` (per peer and in all) covers large request frames before their bodies
+    are read; the peer's streams past ``limits.max_streams_per_peer`` are reset at once.
+    ``max_frame`` (default ``limits.max_frame``) is the largest request this protocol accepts.
 
     Policy: a malformed request gets a typed error and the stream is closed by the handler's
     Reply; an oversize or broken length prefix gets a typed error and a reset (the stream can no
-    longer be framed); a stream cut mid-frame or idle for ``idle_timeout`` is reset. Nothing a
-    peer sends escapes as an exception: the node keeps serving everyone else.
+    longer be framed); a stream cut mid-frame or idle for ``idle_timeout`` is reset; a large
+    request the budget cannot take within ``idle_timeout`` gets a typed error and a reset.
+    Nothing a peer sends escapes as an exception: the node keeps serving everyone else.
     """
-    framed = FramedStream(stream, limits.max_frame)
+    peer = stream_peer(stream)
+    if budget is not None and not budget.open_stream(peer):
+        log.info("%s: more than %d streams from %s; resetting", name, budget.max_streams_per_peer, peer)
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await _close_quietly(stream, reset=True)
+        return 0
+
+    async def reserve(size: int) -> None:
+        assert budget is not None
+        # shorter than the idle timeout around the read, so the peer hears why
+        await budget.acquire(peer, size, idle_timeout / 2)
+
+    framed = FramedStream(
+        stream,
+        max_frame or limits.max_frame,
+        large_frame=limits.large_frame,
+        reserve=reserve if budget is not None else None,
+    )
     served = 0
     reset = False
     try:
@@ -110,12 +210,30 @@ async def serve_stream(
                     frames.append(more)
             except ProtocolError as exc:  # answer what came before it, then refuse it
                 bad_prefix = exc
-            replies = await handle(frames)
-            await framed.write_frames([r.frame for r in replies])
-            served += len(replies)
+            keep_open = True
+            pending: list[bytes] = []
+            pending_bytes = 0
+            async with aclosing(handle(frames)) as replies:
+                async for reply in replies:
+                    if len(frames) == 1:
+                        frames.clear()  # the request's bytes are not needed while it is answered
+                    if budget is not None and framed.reserved:
+                        budget.release(peer, framed.reserved)  # the large request is handled
+                        framed.reserved = 0
+                    pending.append(reply.frame)
+                    pending_bytes += len(reply.frame)
+                    served += 1
+                    keep_open = reply.keep_open
+                    if pending_bytes >= WRITE_COALESCE:
+                        await framed.write_frames(pending)
+                        pending, pending_bytes = [], 0
+                    if not keep_open:
+                        break
+            if pending:
+                await framed.write_frames(pending)
             if bad_prefix is not None:
                 raise bad_prefix
-            if replies and not replies[-1].keep_open:
+            if not keep_open:
                 break
     except ProtocolError as exc:
         if isinstance(exc, StreamClosed):
@@ -129,6 +247,9 @@ async def serve_stream(
                     pass
         reset = True
     finally:
+        if budget is not None:
+            budget.release(peer, framed.reserved)
+            budget.close_stream(peer)
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await _close_quietly(stream, reset=reset)
     return served
@@ -156,10 +277,12 @@ def parse_frame(message_type: type[M], frame: bytes, error: type[Rlp2pError]) ->
     return message
 
 
-def refusal(encode_error: Callable[[int, str], bytes], too_large: int, bad_request: int) -> ErrorFrame:
+def refusal(encode_error: Callable[[int, str], bytes], too_large: int, bad_request: int, unavailable: int) -> ErrorFrame:
     """The error frame for input refused before it could be parsed (see :func:`serve_stream`)."""
 
     def frame(exc: Rlp2pError) -> bytes:
+        if isinstance(exc, ServerBusy):
+            return encode_error(unavailable, str(exc))
         return encode_error(too_large if isinstance(exc, LimitExceeded) else bad_request, str(exc))
 
     return frame
