@@ -6,36 +6,138 @@ See ../shared/libp2p-notes.md; each workaround has a test in tests/node/test_hos
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import multiaddr
 import trio
 from libp2p import new_host
-from libp2p.abc import IHost
+from libp2p.abc import IHost, IMuxedConn
 from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
+from libp2p.rcmgr import ResourceLimits, ResourceManager
+from libp2p.rcmgr.connection_limits import ConnectionLimits
 
 from rlp2p.errors import DecodeError
+from rlp2p.limits import DEFAULT_HOST_LIMITS, HostLimits
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 
 
-def make_host(key_pair: KeyPair | None = None, *, dial_retries: int = 1) -> IHost:
-    """A host with Noise, yamux and TCP.
+def make_host(
+    key_pair: KeyPair | None = None,
+    *,
+    dial_retries: int = 1,
+    limits: HostLimits = DEFAULT_HOST_LIMITS,
+) -> IHost:
+    """A host with Noise, yamux and TCP, and connection and stream limits (``limits``).
 
     Sharp edges: without ``max_connections_per_peer=1`` every dial waits a fixed 250 ms (a
     happy-eyeballs delay in py-libp2p's swarm); with it a loopback dial takes about 12 ms. And a
     dial to a dead peer is retried 3 times with back-off (0.1, 0.2, 0.4 s) by default, which
-    stalls every DHT lookup that meets one; ``dial_retries`` sets that.
+    stalls every DHT lookup that meets one; ``dial_retries`` sets that. And an inbound
+    connection's slot comes back only when the swarm stops (see :func:`_give_inbound_slots_back`).
     """
     host = new_host(
         key_pair=key_pair or create_new_key_pair(),
-        connection_config=ConnectionConfig(max_connections_per_peer=1),
+        connection_config=ConnectionConfig(
+            max_connections_per_peer=1,  # the dial setting above, not a limit on inbound ones
+            max_connections=limits.max_connections,
+            high_watermark=limits.max_connections,  # prune only past our own limit
+        ),
+        resource_manager=resource_manager(limits),
     )
-    host.get_network().retry_config = RetryConfig(max_retries=dial_retries)
+    network = host.get_network()
+    network.retry_config = RetryConfig(max_retries=dial_retries)
+    if isinstance(network, Swarm):
+        # its inbound slots would be max_connections - min_connections, and min_connections also
+        # sets how many connections the auto-connector keeps up: set the slots directly
+        network._inbound_limiter = trio.CapacityLimiter(limits.max_inbound_connections)
+        _give_inbound_slots_back(network)
     return host
+
+
+def resource_manager(limits: HostLimits = DEFAULT_HOST_LIMITS) -> ResourceManager:
+    """py-libp2p's resource manager with our limits. In 0.8.1 what it enforces is: connections
+    in all, established inbound, per peer and in all, pending inbound, new connections a second
+    per peer (checked in the swarm's ``upgrade_inbound_raw_conn`` and ``add_conn``), and streams
+    in all (a semaphore: streams past it wait). Its memory limit is charged by nothing in
+    py-libp2p, and it has no per-peer stream limit on the data path: the CAS and NS servers
+    bound both themselves (``rlp2p.wire.rpc.MemoryBudget``). docs/upstream.md has the details."""
+    return ResourceManager(
+        limits=ResourceLimits(max_connections=limits.max_connections, max_streams=limits.max_streams),
+        connection_limits=ConnectionLimits(
+            max_pending_inbound=limits.max_pending_inbound,
+            max_pending_outbound=limits.max_pending_inbound,
+            max_established_inbound=limits.max_inbound_connections,
+            max_established_outbound=limits.max_connections,
+            max_established_per_peer=limits.max_connections_per_peer,
+            max_established_total=limits.max_connections,
+        ),
+        connections_per_peer_per_sec=limits.connections_per_peer_per_s,
+        burst_connections_per_peer=limits.connection_burst_per_peer,
+        enable_memory_pooling=False,  # pre-allocates 1 MiB blocks that nothing uses
+    )
+
+
+def _give_inbound_slots_back(swarm: Swarm) -> None:
+    """Sharp edge: py-libp2p 0.8.1 takes one of ``max_connections - min_connections`` inbound
+    slots per accepted TCP connection and gives it back when the inbound handler returns, which,
+    after a successful upgrade, waits for the whole swarm to stop (``manager.wait_finished()``),
+    not for the connection to close. So after that many connections in its life (250 by
+    default) a listener refuses everyone, with none open. This replaces, on this swarm only, the
+    handler's TCP path with one that waits for its own connection to close (the listener closes
+    the socket when the handler returns, so it must wait for something). Written up with a
+    reproduction in docs/upstream.md; remove when py-libp2p releases the slot on close.
+    """
+    upstream = swarm._do_handle_inbound_connection
+
+    async def handle(read_write_closer: Any, maddr: multiaddr.Multiaddr, failure_event: Any) -> None:
+        if isinstance(read_write_closer, IMuxedConn):  # QUIC and the like: not used by rlp2p
+            await upstream(read_write_closer, maddr, failure_event)
+            return
+        remote = swarm._build_remote_multiaddr(read_write_closer)
+        if remote is not None and not await swarm.connection_gate.is_allowed(remote):
+            await _close_quietly(read_write_closer)
+            return
+        raw_conn = RawConnection(read_write_closer, False)
+        try:
+            muxed = await swarm.upgrade_inbound_raw_conn(raw_conn, maddr)
+        except Exception as exc:  # refused by a limit, or a failed handshake: py-libp2p closed it
+            log.debug("inbound connection from %s not upgraded: %s", remote, exc)
+            await _close_quietly(raw_conn)
+            return
+        await _until_closed(swarm, muxed)
+
+    swarm._do_handle_inbound_connection = handle  # type: ignore[method-assign]
+
+
+async def _until_closed(swarm: Swarm, muxed: Any) -> None:
+    """Until the swarm connection over ``muxed`` closes, or the swarm stops."""
+    conn = next((c for c in swarm.connections.get(muxed.peer_id, []) if c.muxed_conn is muxed), None)
+    if conn is None:  # closed already (or never registered)
+        return
+    async with trio.open_nursery() as nursery:
+
+        async def first(wait: Any) -> None:
+            await wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(first, conn.event_closed.wait)
+        nursery.start_soon(first, swarm.manager.wait_finished)
+
+
+async def _close_quietly(closer: Any) -> None:
+    try:
+        await closer.close()
+    except Exception:  # already closed by py-libp2p
+        pass
 
 
 async def close_listeners(host: IHost) -> None:

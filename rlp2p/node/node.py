@@ -31,7 +31,7 @@ from libp2p.peer.peerinfo import PeerInfo
 
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
-from rlp2p.limits import DEFAULT_LIMITS, Limits
+from rlp2p.limits import DEFAULT_HOST_LIMITS, DEFAULT_LIMITS, HostLimits, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
 from rlp2p.node.host import DEFAULT_LISTEN, close_listeners, full_addrs, serves, make_host, parse_listen_addr, parse_peer_addr
@@ -73,6 +73,10 @@ class NodeConfig:
     #: seconds between a storage peer's republications of its records and announcements
     republish_interval: float = 3600.0
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    #: connection and stream limits of the host the node creates (rlp2p.limits.HostLimits:
+    #: 512 connections, 384 inbound, 4 per peer, 4,096 streams, 10 new connections a second per
+    #: peer); not applied to a host the application passes in
+    host_limits: HostLimits = field(default_factory=lambda: DEFAULT_HOST_LIMITS)
     #: the wall clock every part of the node reads (record validity, expiry, retention): time is
     #: an input, so tests and simulations can move it
     clock: Callable[[], datetime] = utc_now
@@ -92,7 +96,7 @@ class Node:
         self.store = store
         self.astore = AsyncStore(store, on_new_record=self._on_new_record)
         self._own_host = host is None
-        self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries)
+        self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries, limits=self.config.host_limits)
         self._given_dht = dht
         self.discovery: Discovery | None = None
         self._stack: AsyncExitStack | None = None
