@@ -46,7 +46,7 @@ class Limits:
     #: the same for all peers together (one server; the CAS and NS servers have one each)
     max_server_bytes: int = 32 * MiB
     #: CAS or NS streams a server serves at once for one peer; more are reset
-    max_streams_per_peer: int = 16
+    max_streams_per_peer: int = 8
     #: longest record TTL a storage peer accepts (IPNS TTL is a caching hint; default 1 minute)
     max_record_ttl_s: int = 24 * 3600
     #: furthest a record's validity may lie ahead of the storage peer's clock (default 7 days)
@@ -71,6 +71,9 @@ class HostLimits:
     max_connections_per_peer: int = 4
     #: streams in all, every protocol (rcmgr's stream limit; py-libp2p queues streams past it)
     max_streams: int = 4096
+    #: most bytes a yamux stream's receive window grows to (py-libp2p 0.8.1 grows it to 16 MiB
+    #: per stream as soon as the application reads, whether or not it reads on; process-wide)
+    max_stream_window: int = 1024 * KiB
     #: new connections a second from one peer, and the burst allowed (rcmgr's rate limiter)
     connections_per_peer_per_s: float = 10.0
     connection_burst_per_peer: float = 50.0

@@ -53,6 +53,7 @@ def make_host(
         ),
         resource_manager=resource_manager(limits),
     )
+    _cap_yamux_window(limits.max_stream_window)
     network = host.get_network()
     network.retry_config = RetryConfig(max_retries=dial_retries)
     if isinstance(network, Swarm):
@@ -84,6 +85,20 @@ def resource_manager(limits: HostLimits = DEFAULT_HOST_LIMITS) -> ResourceManage
         burst_connections_per_peer=limits.connection_burst_per_peer,
         enable_memory_pooling=False,  # pre-allocates 1 MiB blocks that nothing uses
     )
+
+
+def _cap_yamux_window(size: int) -> None:
+    """Sharp edge: py-libp2p 0.8.1's yamux doubles a stream's receive window (up to 16 MiB) on
+    each read made soon after the previous one, so a server that read a few bytes of a stream and
+    then waits (for memory, say) may have granted the sender megabytes it then buffers: 1-2 MiB a
+    stream measured. The cap is a module constant, so it applies to every yamux connection in
+    the process (the larger of the calls wins, so a test's small host cannot shrink a node's)."""
+    import libp2p.stream_muxer.yamux.yamux as yamux
+
+    default = yamux.DEFAULT_WINDOW_SIZE
+    if not getattr(yamux, "_rlp2p_capped", False) or size > yamux.MAX_WINDOW_SIZE:
+        yamux.MAX_WINDOW_SIZE = max(size, default)
+        yamux._rlp2p_capped = True  # type: ignore[attr-defined]
 
 
 def _give_inbound_slots_back(swarm: Swarm) -> None:

@@ -164,3 +164,41 @@ async def legit_get(host: IHost, proc: ServeProcess, addresses: Sequence[bytes],
         assert isinstance(result, bytes), f"legitimate read refused: {result!r}"
         out[address] = result
     return out
+
+
+RLP2P = [sys.executable, "-m", "rlp2p.cli.main"]
+
+
+async def _run(args: Sequence[str], stdin: bytes = b"", timeout: float = 60.0) -> str:
+    with trio.fail_after(timeout):
+        done = await trio.run_process(
+            [*RLP2P, *args], stdin=stdin, capture_stdout=True, capture_stderr=True, check=False
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, f"rlp2p {' '.join(args)} -> {done.returncode}\n{out}\n{done.stderr.decode()}"
+    return out
+
+
+async def publish_log(tmp: Path, addr: str, bodies: Sequence[bytes]) -> str:
+    """Alice publishes ``bodies`` to the one storage peer at ``addr`` (rlp2p publish); the log's name."""
+    key = tmp / "alice.key"
+    name = (await _run(["keygen", "--out", str(key)])).strip()
+    await _run(
+        ["publish", "--key", str(key), "--data", str(tmp / "alice"), "--bootstrap", addr, "--replicas", "1", "--quorum", "1"],
+        stdin=b"".join(b + b"\n" for b in bodies),
+    )
+    return name
+
+
+async def sync_log(data: Path, addr: str, name: str) -> list[bytes]:
+    """A reader syncs the log from the storage peer (rlp2p sync --json); the bodies it got."""
+    import base64
+    import json
+
+    out = await _run(["sync", name, "--data", str(data), "--bootstrap", addr, "--json"])
+    bodies = []
+    for line in out.splitlines():
+        event = json.loads(line)
+        if "body" in event:
+            bodies.append(base64.b64decode(event["body"]))
+    return bodies

@@ -17,7 +17,7 @@ from rlp2p.limits import DEFAULT_LIMITS
 from rlp2p.wire.cas import CAS_PROTOCOL, encode_add, encode_get
 from rlp2p.wire.framing import encode_frame
 
-from attack_util import MiB, RssWatch, client_host, legit_get, seed_blocks, serve
+from attack_util import MiB, RssWatch, client_host, legit_get, publish_log, seed_blocks, serve, sync_log
 
 #: the issue's target: no attack moves a storage peer's RSS by more than this
 RSS_BOUND = 64 * MiB
@@ -28,12 +28,15 @@ def _report(name: str, watch: RssWatch) -> None:
 
 
 async def _attack(tmp_path, blocks, attack, name: str) -> RssWatch:
-    """Start a server holding ``blocks``, warm it with a legitimate read, run ``attack`` and a
-    legitimate read at the same time, and return the RSS watch."""
+    """Start a server holding ``blocks`` and Alice's log, run ``attack`` while Bob syncs the log
+    (``rlp2p sync``) and a client reads blocks, and return the RSS watch."""
     addresses = seed_blocks(tmp_path / "server", blocks)
     small = seed_blocks(tmp_path / "server", [os.urandom(300) for _ in range(20)])
+    bodies = [f"message {i}".encode() for i in range(30)]
     async with serve(tmp_path / "server") as proc, client_host() as reader, client_host() as attacker:
-        # warm up: the server has served a reader once (imports, caches) before the baseline
+        # warm up: the server has taken a publish and served a reader (imports, caches) before
+        # the baseline
+        log = await publish_log(tmp_path, proc.addr, bodies)
         await legit_get(reader, proc, small + addresses[:1])
         watch = RssWatch(proc)
         async with trio.open_nursery() as nursery:
@@ -50,6 +53,8 @@ async def _attack(tmp_path, blocks, attack, name: str) -> RssWatch:
             await trio.sleep(1.0)  # the attack is under way
             got = await legit_get(reader, proc, small + addresses[:2])
             assert got.keys() == set(small + addresses[:2])
+            assert await sync_log(tmp_path / "bob", proc.addr, log) == bodies
+            assert not attack_done.is_set(), "the attack ended before the reader was served"
             with trio.fail_after(60):
                 await attack_done.wait()
             await trio.sleep(0.3)
