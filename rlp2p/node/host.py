@@ -83,7 +83,7 @@ def resource_manager(limits: HostLimits = DEFAULT_HOST_LIMITS) -> ResourceManage
         ),
         connections_per_peer_per_sec=limits.connections_per_peer_per_s,
         burst_connections_per_peer=limits.connection_burst_per_peer,
-        enable_memory_pooling=False,  # pre-allocates 1 MiB blocks that nothing uses
+        enable_memory_pooling=False,  # a pool nothing on the data path takes from
     )
 
 
