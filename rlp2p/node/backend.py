@@ -31,8 +31,22 @@ class AsyncStore:
     async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         await self.call(self.store.put_blocks, items)
 
-    async def block_sizes(self, addresses: list[bytes]) -> dict[bytes, int]:
-        return await self.call(self.store.block_sizes, addresses)
+    async def get_blocks_within(self, addresses: list[bytes], max_bytes: int) -> tuple[dict[bytes, bytes], int, int]:
+        """The blocks of the longest prefix of ``addresses`` whose sizes add up to at most
+        ``max_bytes`` (absent blocks count 0), in one trip to the store's thread: ``(blocks,
+        how many addresses the prefix has, the size of the first address left out or 0)``."""
+
+        def run() -> tuple[dict[bytes, bytes], int, int]:
+            sizes = self.store.block_sizes(addresses)
+            total = 0
+            for taken, address in enumerate(addresses):
+                size = sizes.get(address, 0)
+                if total + size > max_bytes:
+                    return self.store.get_blocks(addresses[:taken]) if taken else {}, taken, size
+                total += size
+            return self.store.get_blocks(addresses), len(addresses), 0
+
+        return await self.call(run)
 
     # RecordBackend
     async def get_record(self, name: str) -> bytes | None:

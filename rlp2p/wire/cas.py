@@ -94,16 +94,16 @@ class BlockBackend(Protocol):
     async def put_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         """Store (address, data) pairs, all or none."""
 
-    # optional: ``async def block_sizes(addresses) -> dict[bytes, int]`` (sizes of the blocks held
-    # among them), so a server loads a batch of Gets a few MiB at a time; without it, one a time
+    # optional: ``async def get_blocks_within(addresses, max_bytes)`` (see AsyncStore), so a
+    # server loads a batch of Gets a few MiB at a time in one call; without it, one block a call
 
 
 class CasServer:
     """The stream handler of a storage peer's CAS.
 
     Pipelined requests are served as a batch: each run of Adds is stored in one transaction, each
-    run of Gets read a few MiB at a time (``limits.max_answer_bytes_per_stream``, sizes first),
-    every answer built only when the stream has taken the ones before. Answer bytes not yet taken
+    run of Gets read a few MiB at a time (``limits.max_answer_bytes_per_stream``; sizes and data in
+    one trip to the store), every answer built only when the stream has taken the ones before. Answer bytes not yet taken
     are charged to ``budget`` (per peer and in all), as are large Adds being received.
     """
 
@@ -190,55 +190,51 @@ class CasServer:
 
     async def _load(self, gets: list[bytes], peer: Any) -> AsyncIterator[Reply]:
         """Answers to Gets, loaded in chunks of at most ``max_answer_bytes_per_stream`` (a larger
-        block alone), each chunk's bytes held in the budget until its answers are taken."""
+        block alone), each chunk's bytes held in the budget until its answers are taken: a
+        chunk's worth is reserved before the store is asked, what the chunk did not use given
+        back at once."""
         cap = self.limits.max_answer_bytes_per_stream
-        block_sizes = getattr(self.backend, "block_sizes", None)
-        if block_sizes is None:
-            sizes = {a: cap for a in gets}  # unknown: one block a chunk
-        else:
+        within = getattr(self.backend, "get_blocks_within", None)
+        start = 0
+        while start < len(gets):
+            held = cap
+            await self.budget.acquire(peer, held, self.idle_timeout / 2)
             try:
-                sizes = await block_sizes(list(dict.fromkeys(gets)))
-            except Rlp2pError as exc:
-                log.warning("cas: reading block sizes failed: %s", exc)
-                for _ in gets:
-                    yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-                return
-        chunk: list[bytes] = []
-        chunk_bytes = 0
-        for address in gets:
-            size = sizes.get(address, 0)
-            if chunk and chunk_bytes + size > cap:
-                async for reply in self._load_chunk(chunk, chunk_bytes, peer):
-                    yield reply
-                chunk, chunk_bytes = [], 0
-            chunk.append(address)
-            chunk_bytes += size
-        if chunk:
-            async for reply in self._load_chunk(chunk, chunk_bytes, peer):
-                yield reply
-
-    async def _load_chunk(self, chunk: list[bytes], size: int, peer: Any) -> AsyncIterator[Reply]:
-        await self.budget.acquire(peer, size, self.idle_timeout / 2)
-        try:
-            try:
-                found = await self.backend.get_blocks(list(dict.fromkeys(chunk)))
-            except Rlp2pError as exc:
-                log.warning("cas: reading blocks failed: %s", exc)
-                for _ in chunk:
-                    yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
-                return
-            last = {address: i for i, address in enumerate(chunk)}
-            for i, address in enumerate(chunk):
-                # the last answer naming a block drops our reference to it
-                data = found.pop(address, None) if last[address] == i else found.get(address)
-                if data is None:
-                    yield Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
-                else:
-                    frame = encode_content(data)
-                    del data
-                    yield Reply(frame)
-        finally:
-            self.budget.release(peer, size)
+                rest = gets[start:]
+                try:
+                    if within is not None:
+                        found, taken, next_size = await within(rest, cap)
+                        if taken == 0:  # one block over the cap: reserve its size, load it alone
+                            self.budget.release(peer, held)
+                            held = 0
+                            await self.budget.acquire(peer, next_size, self.idle_timeout / 2)
+                            held = next_size
+                            found, taken = await self.backend.get_blocks(rest[:1]), 1
+                    else:
+                        found, taken = await self.backend.get_blocks(rest[:1]), 1
+                except Rlp2pError as exc:
+                    log.warning("cas: reading blocks failed: %s", exc)
+                    for _ in rest:
+                        yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+                    return
+                chunk = rest[:taken]
+                used = sum(len(found.get(a, b"")) for a in chunk)  # each answer is built anew
+                if used < held:
+                    self.budget.release(peer, held - used)
+                    held = used
+                last = {address: i for i, address in enumerate(chunk)}
+                for i, address in enumerate(chunk):
+                    # the last answer naming a block drops our reference to it
+                    data = found.pop(address, None) if last[address] == i else found.get(address)
+                    if data is None:
+                        yield Reply(encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}"))
+                    else:
+                        frame = encode_content(data)
+                        del data
+                        yield Reply(frame)
+            finally:
+                self.budget.release(peer, held)
+            start += taken
 
 
 # --- client --------------------------------------------------------------------------------

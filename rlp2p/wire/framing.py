@@ -29,9 +29,9 @@ def encode_frame(payload: bytes) -> bytes:
     return encode_uvarint(len(payload)) + payload
 
 
-#: frames up to this size are joined into one write; a larger one is written after its prefix,
-#: without copying it again
-COALESCE = 64 * 1024
+#: frames up to this size are joined into one write (a yamux write costs more than a copy); a
+#: larger one is written after its prefix, without copying it again
+COALESCE = 1024 * 1024
 
 
 class FrameDecoder:
@@ -94,8 +94,10 @@ class FrameDecoder:
             return None
         with memoryview(self._buffer) as view:
             frame = bytes(view[self._prefix_len : total])  # one copy, not a slice and a copy
-        # a new buffer rather than a deleted prefix: a bytearray keeps its largest size
-        self._buffer = self._buffer[total:] if len(self._buffer) > total else bytearray()
+        if len(self._buffer) == total:
+            self._buffer = bytearray()  # do not keep a large frame's allocation
+        else:
+            del self._buffer[:total]  # cheap at the front (CPython moves the start, shrinks by half)
         self._expected = None
         self._prefix_len = 0
         return frame

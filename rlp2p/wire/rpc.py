@@ -45,7 +45,7 @@ ErrorFrame = Callable[[Rlp2pError], bytes]
 #: frames a client writes at once while pipelining
 WRITE_BATCH = 16
 #: answer bytes ``serve_stream`` joins into one write before it asks the handler for more
-WRITE_COALESCE = 64 * 1024
+WRITE_COALESCE = 1024 * 1024
 
 
 def one_at_a_time(handle: RequestHandler) -> BatchHandler:
