@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import trio
 from libp2p.utils.varint import encode_uvarint
 
