@@ -38,13 +38,20 @@ async def _attack(tmp_path, blocks, attack, name: str) -> RssWatch:
         log = await publish_log(tmp_path, proc.addr, bodies)
         await legit_get(reader, proc, small + addresses[:1])
         watch = RssWatch(proc)
+        reader_done = trio.Event()
+
+        async def hold() -> None:
+            """The attacker keeps up the attack until the reader is done (30 s at most)."""
+            with trio.move_on_after(30):
+                await reader_done.wait()
+
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch.run)
             attack_done = trio.Event()
 
             async def run_attack() -> None:
                 try:
-                    await attack(attacker, proc, addresses)
+                    await attack(attacker, proc, addresses, hold)
                 finally:
                     attack_done.set()
 
@@ -54,6 +61,8 @@ async def _attack(tmp_path, blocks, attack, name: str) -> RssWatch:
             assert got.keys() == set(small + addresses[:2])
             assert await sync_log(tmp_path / "bob", proc.addr, log) == bodies
             assert not attack_done.is_set(), "the attack ended before the reader was served"
+            await trio.sleep(0.5)  # the attack goes on a little past the reader
+            reader_done.set()
             with trio.fail_after(60):
                 await attack_done.wait()
             await trio.sleep(0.3)
@@ -71,12 +80,11 @@ async def _open_cas(attacker, proc):
 async def test_pipelined_gets_never_read(tmp_path) -> None:
     """10,000 pipelined Gets of a 1 MiB block whose answers are never read."""
 
-    async def attack(attacker, proc, addresses):
+    async def attack(attacker, proc, addresses, hold):
         stream = await _open_cas(attacker, proc)
         data = b"".join(encode_frame(encode_get(addresses[0])) for _ in range(10_000))
-        with trio.move_on_after(8):
-            await stream.write(data)
-            await trio.sleep(8)  # never read: the answers pile up on the server's side, if anywhere
+        await stream.write(data)  # 400 KB of requests: yamux lets them through
+        await hold()  # never read: the answers pile up on the server's side, if anywhere
         with trio.CancelScope(shield=True):
             await stream.reset()
 
@@ -87,7 +95,7 @@ async def test_pipelined_gets_never_read(tmp_path) -> None:
 async def test_one_write_naming_many_large_blocks(tmp_path) -> None:
     """One 30 KiB write of Gets naming 8 distinct 2 MiB blocks over and over (about 750 Gets)."""
 
-    async def attack(attacker, proc, addresses):
+    async def attack(attacker, proc, addresses, hold):
         stream = await _open_cas(attacker, proc)
         frames = []
         size = 0
@@ -97,9 +105,8 @@ async def test_one_write_naming_many_large_blocks(tmp_path) -> None:
             frames.append(frame)
             size += len(frame)
             i += 1
-        with trio.move_on_after(8):
-            await stream.write(b"".join(frames))
-            await trio.sleep(8)
+        await stream.write(b"".join(frames))
+        await hold()
         with trio.CancelScope(shield=True):
             await stream.reset()
 
@@ -113,7 +120,7 @@ async def test_stalled_partial_frames(tmp_path) -> None:
     bound; the unfixed server holds all of it.)"""
     body_sent = 3 * MiB
 
-    async def attack(attacker, proc, addresses):
+    async def attack(attacker, proc, addresses, hold):
         await attacker.connect(proc.peer)
         prefix = encode_uvarint(DEFAULT_LIMITS.max_frame)
         payload = encode_add(os.urandom(DEFAULT_LIMITS.max_frame - 16))[: body_sent]
@@ -121,11 +128,13 @@ async def test_stalled_partial_frames(tmp_path) -> None:
         async def one() -> None:
             try:
                 stream = await attacker.new_stream(proc.peer.peer_id, [CAS_PROTOCOL])
-                with trio.move_on_after(8):  # a server that does not read holds our writes back
-                    await stream.write(prefix + payload)
+                async with trio.open_nursery() as both:
+                    # a server that does not read holds our write back: stall until the end
+                    both.start_soon(stream.write, prefix + payload)
+                    await hold()
+                    both.cancel_scope.cancel()
             except Exception:  # the server may reset streams past its per-peer limit
                 return
-            await trio.sleep(2)
             with trio.CancelScope(shield=True):
                 try:
                     await stream.reset()
