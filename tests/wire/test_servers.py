@@ -220,3 +220,27 @@ async def test_requests_before_an_oversize_prefix_are_answered(peers):
     await stream.write(encode_frame(encode_add(b"kept")) + encode_uvarint(storage.config.limits.max_frame + 1))
     assert cas_pb2.CasResponse.FromString(await framed.read_frame()).address.id == address_of(b"kept")
     assert cas_error(await framed.read_frame()).code == cas_pb2.Error.TOO_LARGE
+
+
+async def test_large_adds_pass_through_the_memory_budget_on_several_streams(peers):
+    """Adds over ``large_frame`` are read only once budgeted (one 8 MiB frame per peer at a
+    time); pipelined and on parallel streams they all get stored and read back."""
+    import os
+
+    storage, client = peers
+    blocks = [[os.urandom(3 * 1024 * 1024 + i) for i in range(3)] for _ in range(3)]
+    stored: list[list[bytes]] = []
+
+    async def upload(mine: list[bytes]) -> None:
+        async with client.cas(storage.peer_id, fresh=True) as cas:
+            stored.append(await cas.add_many(mine))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for mine in blocks:
+                nursery.start_soon(upload, mine)
+        async with client.cas(storage.peer_id) as cas:
+            everything = [b for mine in blocks for b in mine]
+            got = await cas.get_many([address_of(b) for b in everything])
+    assert [got[address_of(b)] for b in everything] == everything
+    assert storage.cas_server.budget.used == 0
