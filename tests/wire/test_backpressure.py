@@ -152,3 +152,25 @@ async def test_a_large_frame_is_read_only_once_reserved() -> None:
         assert reserved == [len(body)] and framed.decoder.buffered <= 64 * 1024 + 8  # waiting
         gate.set()
     assert got == [body, b"small"] and framed.reserved == len(body)
+
+
+async def test_get_blocks_within_on_a_real_store(tmp_path) -> None:
+    from rlp2p.node.backend import AsyncStore
+    from rlp2p.store import open_store
+
+    store = open_store(tmp_path)
+    try:
+        blocks = [os.urandom(n) for n in (100, 200, 300, 5000)]
+        store.put_blocks([(address_of(b), b) for b in blocks])
+        addresses = [address_of(b) for b in blocks]
+        missing = address_of(b"not stored")
+        assert store.block_sizes(addresses + [missing]) == {address_of(b): len(b) for b in blocks}
+        backend = AsyncStore(store)
+        found, taken, next_size = await backend.get_blocks_within([addresses[0], missing, *addresses[1:]], 600)
+        assert (taken, next_size) == (4, 5000) and set(found) == set(addresses[:3])
+        found, taken, next_size = await backend.get_blocks_within(addresses[3:], 600)
+        assert (found, taken, next_size) == ({}, 0, 5000)  # alone over the cap: the caller decides
+        found, taken, next_size = await backend.get_blocks_within(addresses, 10_000)
+        assert (len(found), taken, next_size) == (4, 4, 0)
+    finally:
+        store.close()
