@@ -118,7 +118,7 @@ async def serve(data_dir: Path, extra: Sequence[str] = ()) -> AsyncIterator[Serv
 @asynccontextmanager
 async def client_host() -> AsyncIterator[IHost]:
     """A plain py-libp2p host on 127.0.0.1 (not rlp2p's make_host: the attacker is a stranger)."""
-    host = new_host(key_pair=create_new_key_pair(), connection_config=ConnectionConfig(max_connections_per_peer=1))
+    host = new_host(key_pair=create_new_key_pair(), connection_config=ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0))
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         try:
             yield host
