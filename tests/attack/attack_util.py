@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import multiaddr
 import trio
@@ -116,9 +117,10 @@ async def serve(data_dir: Path, extra: Sequence[str] = ()) -> AsyncIterator[Serv
 
 
 @asynccontextmanager
-async def client_host() -> AsyncIterator[IHost]:
+async def client_host(key_pair: Any = None) -> AsyncIterator[IHost]:
     """A plain py-libp2p host on 127.0.0.1 (not rlp2p's make_host: the attacker is a stranger)."""
-    host = new_host(key_pair=create_new_key_pair(), connection_config=ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0))
+    config = ConnectionConfig(max_connections_per_peer=1, min_connections=0, low_watermark=0)
+    host = new_host(key_pair=key_pair or create_new_key_pair(), connection_config=config)
     async with host.run(listen_addrs=[multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]):
         try:
             yield host
