@@ -63,9 +63,16 @@ def full_addrs(host: IHost) -> list[str]:
     peer = host.get_id().to_string()
     out = []
     for addr in host.get_addrs():
-        text = str(addr)
-        out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
+        out.append(with_peer_id(addr, peer))
     return out
+
+
+def with_peer_id(addr: multiaddr.Multiaddr | str, peer: str) -> str:
+    """``addr`` ending in exactly one ``/p2p/<peer>``: the peerstore may hold addresses with or
+    without it, and js-libp2p refuses to dial an address that names the peer twice."""
+    text = str(addr)
+    suffix = f"/p2p/{peer}"
+    return text if text.endswith(suffix) else text + suffix
 
 
 def serves(host: IHost, peer: ID, protocol: str) -> bool:

@@ -34,7 +34,16 @@ from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
-from rlp2p.node.host import DEFAULT_LISTEN, close_listeners, full_addrs, serves, make_host, parse_listen_addr, parse_peer_addr
+from rlp2p.node.host import (
+    DEFAULT_LISTEN,
+    close_listeners,
+    full_addrs,
+    make_host,
+    parse_listen_addr,
+    parse_peer_addr,
+    serves,
+    with_peer_id,
+)
 from rlp2p.store import Store, open_store
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
@@ -329,7 +338,7 @@ class Node:
         for peer in peers:
             addrs = self.peer_addrs(peer)
             if addrs:
-                out.append(multiaddr.Multiaddr(f"{addrs[0]}/p2p/{peer.to_string()}").to_bytes())
+                out.append(multiaddr.Multiaddr(with_peer_id(addrs[0], peer.to_string())).to_bytes())
         return out
 
     def peers_from_multiaddrs(self, hints: Sequence[bytes]) -> list[ID]:

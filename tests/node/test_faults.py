@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import multiaddr
 import pytest
 
 from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
+from rlp2p.core.page import LogMode, Page
 from rlp2p.core.record import verify_record
 from rlp2p.errors import NoReplicas, PublishError, StaleRecord, SyncError
 
@@ -213,3 +214,15 @@ async def test_the_head_pages_cas_hint_leads_bob_to_other_replicas(swarm):
     assert [d.message.body for d in result.delivered] == bodies(0, 15)
     assert set(result.peers_used[1:]) <= {s.peer_id.to_string() for s in storage[1:]}
     assert len(result.peers_used) >= 2
+
+
+async def test_the_cas_hint_names_each_peer_once(swarm):
+    storage, name, _ = await _published_twice(swarm)
+    head = verify_record(name, storage[0].store.get_record(name).record).head
+    hints = Page.decode(storage[0].store.get_block(head)).cas
+    assert hints
+    peers = {s.peer_id.to_string() for s in storage}
+    for raw in hints:
+        text = str(multiaddr.Multiaddr(raw))
+        assert text.count("/p2p/") == 1, text  # js-libp2p refuses an address naming its peer twice
+        assert text.rsplit("/p2p/", 1)[1] in peers
