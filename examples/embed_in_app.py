@@ -29,12 +29,8 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
-from rlp2p.node.host import full_addrs, quiet_libp2p_logs
-from rlp2p.node.node import Node, NodeConfig
-from rlp2p.node.swarm import LocalSwarm
-from rlp2p.store import open_store
+from rlp2p import LogMode, Node, NodeConfig, full_addrs, generate_log_key, open_store, quiet_libp2p_logs
+from rlp2p.testing import LocalSwarm
 
 CHAT = TProtocol("/chat/1.0.0")
 MAX_CHAT = 4096  # bytes a chat message may have; the handler stops reading beyond it

@@ -101,6 +101,8 @@ class Node:
         self.store = store
         self.astore = AsyncStore(store, on_new_record=self._on_new_record)
         self._own_host = host is None
+        #: a store :meth:`open` made is the node's to close; one the caller passed is the caller's
+        self._own_store = False
         self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries)
         self._given_dht = dht
         self.discovery: Discovery | None = None
@@ -128,7 +130,9 @@ class Node:
             if not key_file.exists():
                 save_key(key_file, generate_log_key())
             kwargs["key_pair"] = load_key(key_file)
-        return cls(store, **kwargs)
+        node = cls(store, **kwargs)
+        node._own_store = True
+        return node
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -185,6 +189,9 @@ class Node:
             if body_error is not None and all(leaf is body_error for leaf in leaves(group)):
                 raise body_error from None
             raise
+        finally:
+            if self._own_store:
+                self.store.close()
 
     async def start(self, nursery: trio.Nursery) -> Node:
         """Run the node in its own task of ``nursery`` until :meth:`stop`.
@@ -212,6 +219,7 @@ class Node:
         await self._stopped.wait()
 
     def close_store(self) -> None:
+        """Close the store (idempotent). A node made by :meth:`open` closes it on exit itself."""
         self.store.close()
 
     # --- identity ----------------------------------------------------------------------------
