@@ -62,8 +62,19 @@ async def alice_and_bob(swarm, first_body: bytes, *, ns_idle_timeout: float | No
     await publisher.append([first_body])
     await publisher.publish()
     bob = await swarm.start_node("bob")
+    # Bob finds the replicas through provider records the storage peers announce in the
+    # background; on a loaded machine a sync right away may find only the bootstrap peer
+    await wait_until_found(bob, publisher.name, len(storage))
     first = await bob.reader().sync(publisher.name)
     return storage, publisher, bob, first
+
+
+async def wait_until_found(node, name: str, count: int, timeout: float = 20.0) -> None:
+    import trio
+
+    with trio.fail_after(timeout):
+        while len(await node.reader().find_peers(name)) < count:
+            await trio.sleep(0.1)
 
 
 async def test_a_caught_up_poll_is_one_round_trip_on_kept_streams(swarm):
