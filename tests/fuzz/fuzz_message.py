@@ -1,0 +1,24 @@
+"""Messages: Message.decode of a serialized vac.mvds.Message (an embedded payload or a block)."""
+
+from __future__ import annotations
+
+from rlp2p.core.message import MESSAGE_ID_SIZE, Message
+from rlp2p.errors import DecodeError
+from rlp2p.limits import Limits
+from tests.fuzz import seeds
+from tests.fuzz._common import Target
+
+LIMITS = Limits(max_message=2048)
+
+
+def one_input(data: bytes) -> None:
+    message = Message.decode(data, LIMITS)
+    assert len(message.id) == MESSAGE_ID_SIZE
+    assert Message.decode(message.encode(), Limits(max_message=len(data) + 64)) == message
+
+
+def _seeds() -> list[bytes]:
+    return [m.encode() for m in seeds.messages()]
+
+
+TARGET = Target("message", one_input, allowed=(DecodeError,), seeds=_seeds, max_len=1024)
