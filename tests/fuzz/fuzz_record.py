@@ -83,4 +83,4 @@ def _seeds() -> list[bytes]:
     return out
 
 
-TARGET = Target("record", one_input, allowed=(), seeds=_seeds, max_len=2048)
+TARGET = Target("record", one_input, allowed=(), seeds=_seeds, max_len=11 * 1024)
