@@ -12,7 +12,7 @@ from tests.fuzz import seeds
 from tests.fuzz._common import Target, drive
 
 #: small, so inputs reach both sides of the limit
-MAX_FRAME = 256
+MAX_FRAME = 100
 
 
 class _ChunkedStream:
@@ -71,4 +71,4 @@ def _seeds() -> list[bytes]:
     return out
 
 
-TARGET = Target("frames", one_input, allowed=(), seeds=_seeds, max_len=512)
+TARGET = Target("frames", one_input, allowed=(), seeds=_seeds, max_len=256)

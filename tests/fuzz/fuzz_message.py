@@ -40,4 +40,4 @@ def _seeds() -> list[bytes]:
     return [m.encode() for m in seeds.messages()]
 
 
-TARGET = Target("message", one_input, allowed=(DecodeError,), seeds=_seeds, max_len=1024)
+TARGET = Target("message", one_input, allowed=(DecodeError,), seeds=_seeds, max_len=1024, instrument=(_shape,))
