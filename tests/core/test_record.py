@@ -542,3 +542,19 @@ def test_check_newer_refuses_mixing_logs():
     b = verify_record(NAME_B, record(2, key=KEY_B), now=NOW)
     with pytest.raises(ValueError):
         check_newer(a, b)
+
+
+def test_a_pubkey_other_than_ed25519_is_refused_before_it_is_parsed():
+    # fuzzing regression: an 8 KiB record carrying a 64,000-bit RSA pubKey cost 0.8 s of CPU in
+    # pycryptodome's ASN.1 decoder (parsed by the validator, then again to look for the signer)
+    from libp2p.crypto.pb import crypto_pb2
+
+    entry = parse(record(2))
+    for key_type, data in [(crypto_pb2.RSA, b"\x30" * 6000), (crypto_pb2.Secp256k1, b"\x02" * 33), (crypto_pb2.Ed25519, b"\x00" * 33)]:
+        entry.pubKey = crypto_pb2.PublicKey(key_type=key_type, data=data).SerializeToString()
+        with pytest.raises(InvalidRecord, match="not an Ed25519 key") as caught:
+            verify_record(NAME_A, entry.SerializeToString(), now=NOW)
+        assert type(caught.value) is InvalidRecord
+    entry.pubKey = b"\xff junk"
+    with pytest.raises(InvalidRecord, match="not a key"):
+        verify_record(NAME_A, entry.SerializeToString(), now=NOW)
