@@ -186,3 +186,21 @@ async def test_a_storage_peer_refuses_an_update_with_an_expired_record_and_keeps
         served = await ns.fetch(publisher.name, allow_expired=True)
     assert served.raw == head.record and served.is_expired(clock())
     assert storage.store.get_record(publisher.name).sequence == 1
+
+
+
+async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
+    from rlp2p.core.address import address_of
+    from rlp2p.core.keys import log_name
+    from rlp2p.node.dht import record_key
+
+    node = await swarm.start_node("storage", storage=True)
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    raw = create_record(key, address_of(b"head"), 1, now=clock())  # at the real clock: py-libp2p keeps it
+    node.discovery.dht.value_store.put(record_key(name).encode(), raw)
+    assert (await node.discovery.get_record(name)).raw == raw
+    clock.offset = LATER
+    assert await node.discovery.get_record(name) is None
+    found = await node.discovery.get_record(name, allow_expired=True)
+    assert found.raw == raw and found.is_expired(clock())
