@@ -4,7 +4,7 @@
 2. Fetch the record from up to ``fanout`` of them at once (one round trip), verify each, keep the
    best (:func:`~rlp2p.core.record.best_record`: higher sequence, then later validity); a peer
    whose record is invalid or older than one already accepted is bypassed. An expired record is
-   still accepted, as no fresh one is offered (more peers are asked first): its history is
+   still accepted when no fresh one is offered (more peers are asked first): its history is
    authentic, and the report says the head may be stale (``expired_at``). ``require_fresh``
    refuses it instead, as IPNS does.
 3. Same head as last time: done. Otherwise drive the sans-I/O :class:`SyncPlan`: blocks come from
