@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import trio
+from libp2p.records.pb.ipns_pb2 import IpnsEntry
 
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
@@ -127,28 +128,34 @@ async def test_forged_wrong_name_and_older_records_are_refused_as_before_when_ex
     storage = [await swarm.start_node(f"storage{i}", storage=True) for i in range(4)]
     key = generate_log_key()
     alice = await swarm.start_node("alice")
-    publisher = alice.publisher(key, mode=LogMode.paged(5, embed=0), replicas=4, write_quorum=4)
+    for node in storage[1:]:
+        await alice.connect(node.addrs[0])
+    peers = [s.peer_id for s in storage]
+    publisher = alice.publisher(key, mode=LogMode.paged(5, embed=0), replicas=4, write_quorum=4, replica_peers=peers)
     name = publisher.name
     await publisher.append(bodies(0, 6))
     await publisher.publish()
     old = storage[0].store.get_record(name).record
     await publisher.append(bodies(6, 4))
     await publisher.publish()
-    await swarm.stop(alice)
     newest = storage[0].store.get_record(name).record
     clock.offset = LATER
 
-    forged = bytearray(newest)
-    forged[-5] ^= 0xFF  # inside a signature: no longer Alice's
+    # Alice's record, signed by someone else (pubKey still hers)
+    entry = IpnsEntry.FromString(newest)
+    entry.signatureV2 = generate_log_key().private_key.sign(b"ipns-signature:" + entry.data)
+    forged = entry.SerializeToString()
     head = verify_record(name, newest, allow_expired=True, now=clock()).head
     other = create_record(generate_log_key(), head, 9, now=clock())
     forger, impostor, laggard, honest = storage
-    forger.ns_server.backend = FixedRecord(forger.ns_server.backend, bytes(forged))
+    forger.ns_server.backend = FixedRecord(forger.ns_server.backend, forged)
     impostor.ns_server.backend = FixedRecord(impostor.ns_server.backend, other)  # fresh, but another key's
     laggard.ns_server.backend = FixedRecord(laggard.ns_server.backend, old)
 
     bob = await swarm.start_node("bob")
-    reader = bob.reader(storage_peers=[s.peer_id for s in storage], fanout=4)
+    for node in storage[1:]:
+        await bob.connect(node.addrs[0])
+    reader = bob.reader(storage_peers=peers, fanout=4)
     report = await reader.sync(name)
     assert [d.message.body for d in report.delivered] == bodies(0, 10)
     assert report.record_seq == 2 and report.maybe_stale
