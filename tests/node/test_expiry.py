@@ -211,3 +211,26 @@ async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
     assert await node.discovery.get_record(name) is None
     found = await node.discovery.get_record(name, allow_expired=True)
     assert found.raw == raw and found.is_expired(clock())
+
+
+async def test_a_storage_peer_announces_an_expired_log_but_does_not_put_its_record_into_the_dht(swarm, clock):
+    from rlp2p.core.address import address_of
+    from rlp2p.core.keys import log_name
+    from rlp2p.node.dht import record_key
+
+    holder = await swarm.start_node("holder", storage=True)
+    bystander = await swarm.start_node("bystander", storage=True)
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    raw = create_record(key, address_of(b"head"), 1, now=clock())
+    holder.store.put_record(name, raw, 1)  # held since before; no announcement queued
+    dht_key = record_key(name).encode()
+
+    clock.offset = LATER
+    await holder._announce(name)  # what the republish loop does for each log held
+    assert holder.peer_id in [p.peer_id for p in await bystander.discovery.find_log_peers(name)]
+    assert bystander.discovery.dht.value_store.get(dht_key) is None
+
+    clock.offset = timedelta(0)  # the same record, fresh: it goes into the DHT
+    await holder._announce(name)
+    assert bystander.discovery.dht.value_store.get(dht_key).value == raw
