@@ -20,9 +20,11 @@ Choices worth knowing:
   IPNS does. Storage peers keep serving and announcing what they hold after expiry; they do not
   put expired records into the DHT (its IPNS validators refuse them), nor accept one in an NS
   Update (see :mod:`rlp2p.wire.ns`).
-* One rule chooses among records, everywhere (:func:`best_record`, :func:`select_best`; the NS
-  client and server, the reader and the DHT wrapper use it): IPNS's, higher sequence wins, then the
-  later validity, then the first offered. Expiry does not enter the order: a valid record beats an
+* One rule chooses among records offered (:func:`best_record`, :func:`select_best`; the reader
+  and the DHT wrapper use it): IPNS's, higher sequence wins, then the later validity, then the
+  first offered. Against a record already held, sequences alone decide: a storage peer keeps a
+  new record only if its sequence beats the held one's (the store checks it in one transaction),
+  a reader refuses one below the sequence it accepted. Expiry does not enter the order: a valid record beats an
   expired one only when its sequence is at least as high (at an equal sequence the valid one has
   the later validity, so it wins by the rule itself). An expired record with a higher sequence
   proves that a newer head existed; a lower valid one (a publisher that chose a long validity,
