@@ -148,10 +148,13 @@ async def _sync(args: argparse.Namespace) -> int:
         name_to_peer_id(args.name)  # a typed error before any network work
     except DecodeError as exc:
         raise DecodeError(f"not a log name (the 12D3KooW... name that `rlp2p keygen` prints): {exc}") from exc
+    delivered = 0
     async with Node.open(args.data, config=_config(args, storage=False)) as node:
         progress = _Progress(args, "syncing", "msg")
 
         def show(delivery: Any) -> None:
+            nonlocal delivered
+            delivered += 1
             m = delivery.message
             if args.json:
                 print(
@@ -170,10 +173,13 @@ async def _sync(args: argparse.Namespace) -> int:
                 print(f"{delivery.seq:>6}  {m.body.decode('utf-8', 'replace')}", flush=True)
 
         try:
-            report = await node.reader().sync(args.name, on_message=show, progress=progress)
+            reader = node.reader(require_fresh=args.require_fresh)
+            report = await reader.sync(args.name, on_message=show, progress=progress)
         finally:
             progress.close()
+        now = node.config.clock()
     node.close_store()
+    _report_staleness(args, report, delivered, now)
     if not args.json:
         status = "up to date" if report.up_to_date else f"{len(report.delivered)} new"
         print(
@@ -182,6 +188,24 @@ async def _sync(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _report_staleness(args: argparse.Namespace, report: Any, delivered: int, now: Any) -> None:
+    """Stderr: one warning line when the record had expired; with ``--json``, a summary line last
+    (stderr, so that stdout stays one message a line)."""
+    expired_at = None
+    if report.expired_at is not None:
+        expired_at = report.expired_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+        days = (now - report.expired_at).days
+        print(
+            f"warning: the newest record of {args.name} expired at {expired_at} ({days} days ago); "
+            "newer messages may exist that no storage peer has",
+            file=sys.stderr,
+            flush=True,
+        )
+    if args.json:
+        summary = {"record_seq": report.record_seq, "delivered": delivered, "up_to_date": report.up_to_date, "expired_at": expired_at}
+        print(json.dumps({"summary": summary}), file=sys.stderr, flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -238,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync", parents=[common], help="print what is new in a log")
     p.add_argument("name")
+    p.add_argument("--require-fresh", action="store_true", help="refuse a log whose newest record has expired (default: read it, warn)")
     _network_options(p)
     p.set_defaults(run=lambda a: trio.run(_sync, a))
 

@@ -109,7 +109,7 @@ class Node:
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
-        self.ns_server = NsServer(self.astore, self.config.limits)
+        self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
         self._announce_queue: trio.MemorySendChannel[str] | None = None
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
@@ -144,7 +144,9 @@ class Node:
                 listen = [parse_listen_addr(a) for a in self.config.listen]
                 await stack.enter_async_context(self.host.run(listen_addrs=listen))
             server = self.config.storage if self.config.dht_server is None else self.config.dht_server
-            self.discovery = Discovery(self.host, server=server, limits=self.config.limits, timeout=self.config.timeout)
+            self.discovery = Discovery(
+                self.host, server=server, limits=self.config.limits, timeout=self.config.timeout, clock=self.config.clock
+            )
             if self._given_dht is not None:
                 self.discovery.dht = self._given_dht  # the application runs it
             else:
@@ -328,7 +330,7 @@ class Node:
     @asynccontextmanager
     async def ns(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[NsClient]:
         async with self.rpc(peer, NS_PROTOCOL, fresh=fresh) as rpc:
-            yield NsClient(rpc, self.config.limits)
+            yield NsClient(rpc, self.config.limits, clock=self.config.clock)
 
     def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
         """The addresses the peerstore holds for ``peer`` (none for an unknown peer)."""
@@ -425,14 +427,24 @@ class Node:
                 log.warning("announcement queue full; %s waits for the next republish", info.name)
 
     async def _announce(self, name: str) -> None:
+        """Announce a log held (a provider record), and put its record into the DHT while fresh.
+
+        A record that expired since we took it is still served and the log still announced:
+        readers find storage peers through provider records, fetch the record over NS and
+        accept it as maybe stale. Only the DHT put stops, as IPNS validators refuse it.
+        """
         assert self.discovery is not None
         stored = await self.astore.call(self.store.get_record, name)
         await self.discovery.announce_log(name)
         if stored is not None:
+            now = self.config.clock()
             try:
-                info = verify_record(name, stored.record, limits=self.config.limits)
-            except Rlp2pError as exc:  # expired since we took it: keep serving it, stop spreading it
-                log.info("not republishing %s: %s", name, exc)
+                info = verify_record(name, stored.record, now=now, limits=self.config.limits, allow_expired=True)
+            except Rlp2pError as exc:  # verified when stored: only a changed rule gets here
+                log.warning("not republishing %s: %s", name, exc)
+                return
+            if info.is_expired(now):
+                log.debug("record of %s expired at %s: announced, not put into the DHT", name, info.validity)
                 return
             await self.discovery.put_record(info)
 
@@ -447,10 +459,14 @@ class Node:
                 log.exception("announcing %s failed", name)
 
     async def _republish_loop(self) -> None:
-        """Re-announce and re-put every record held, so logs stay findable while publishers are away."""
+        """Re-announce and re-put every record held, so logs stay findable while publishers are away.
+
+        The first round runs at start: a restarted storage peer (a DHT server loses the provider
+        records it held) is findable again at once, not one interval later.
+        """
         while True:
-            await trio.sleep(self.config.republish_interval)
             names = await self.astore.call(self.store.record_names)
             for name in names:
                 if self._announce_queue is not None:
                     await self._announce_queue.send(name)
+            await trio.sleep(self.config.republish_interval)

@@ -2,7 +2,11 @@
 
 1. Find the log's storage peers (DHT provider records, plus peers already known to serve CAS/NS).
 2. Fetch the record from up to ``fanout`` of them at once (one round trip), verify each, keep the
-   best; a peer whose record is invalid or older than one already accepted is bypassed.
+   best (:func:`~rlp2p.core.record.best_record`: higher sequence, then later validity); a peer
+   whose record is invalid or older than one already accepted is bypassed. An expired record is
+   still accepted when no fresh one is offered (more peers are asked first): its history is
+   authentic, and the report says the head may be stale (``expired_at``). ``require_fresh``
+   refuses it instead, as IPNS does.
 3. Same head as last time: done. Otherwise drive the sans-I/O :class:`SyncPlan`: blocks come from
    the local cache first, then from one replica over one pipelined stream, falling over to the
    next replica on any failure (a refused, missing or wrong block, a dead stream).
@@ -19,11 +23,12 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import trio
 from libp2p.peer.id import ID
 
-from rlp2p.core.record import RecordInfo
+from rlp2p.core.record import RecordInfo, best_record, record_order
 from rlp2p.core.sync import Delivery, SyncPlan
 from rlp2p.errors import (
     NoReplicas,
@@ -61,6 +66,15 @@ class SyncReport:
     peers_used: list[str] = field(default_factory=list)
     peers_bypassed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    #: the validity end of the record synced to, when it had already expired at sync time (by the
+    #: node's clock); None when it was fresh
+    expired_at: datetime | None = None
+
+    @property
+    def maybe_stale(self) -> bool:
+        """The newest record any peer offered had expired: what was delivered is authentic, but
+        newer messages may exist that no storage peer reached has."""
+        return self.expired_at is not None
 
 
 OnMessage = Callable[[Delivery], Awaitable[None] | None]
@@ -74,6 +88,7 @@ class Reader:
         fanout: int = 3,
         storage_peers: list[ID] | None = None,
         batch: int = FETCH_BATCH,
+        require_fresh: bool = False,
     ) -> None:
         if fanout < 1 or batch < 1:
             raise ValueError("fanout and batch must be at least 1")
@@ -81,6 +96,8 @@ class Reader:
         self.fanout = fanout
         self.storage_peers = storage_peers
         self.batch = batch
+        #: refuse expired records (ExpiredRecord from each peer, then NoReplicas), as IPNS does
+        self.require_fresh = require_fresh
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -109,8 +126,11 @@ class Reader:
         if not peers:
             raise NoReplicas(f"no storage peer for {name} could be found")
 
-        best, holders = await self._best_record(name, peers, report)
+        now = self.node.config.clock()  # one reading: every record is judged at the same instant
+        best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
+        if best.is_expired(now):
+            report.expired_at = best.validity
         if best.sequence < state.record_seq:
             raise StaleRecord(
                 f"every reachable replica of {name} is behind what this reader accepted",
@@ -133,10 +153,15 @@ class Reader:
         return report
 
     async def _best_record(
-        self, name: str, peers: list[ID], report: SyncReport
+        self, name: str, peers: list[ID], report: SyncReport, now: datetime
     ) -> tuple[RecordInfo, list[ID]]:
-        """Ask up to ``fanout`` peers at once; more only if none of them answers with a valid record."""
+        """Ask up to ``fanout`` peers at once; more only if none of them answers with a fresh record.
+
+        Returns the best record (ties go to the first peer in ``peers``) and the peers whose
+        record names the same head, in the order of ``peers``.
+        """
         found: dict[ID, RecordInfo] = {}
+        allow_expired = not self.require_fresh
         for start in range(0, len(peers), self.fanout):
             batch = peers[start : start + self.fanout]
 
@@ -144,7 +169,7 @@ class Reader:
                 try:
                     async with self.node.ns(peer) as ns:
                         try:
-                            found[peer] = await ns.fetch(name)
+                            found[peer] = await ns.fetch(name, now=now, allow_expired=allow_expired)
                         finally:
                             report.streams += ns.rpc.new_streams
                             report.bytes_in += ns.rpc.bytes_in
@@ -157,18 +182,24 @@ class Reader:
                 for peer in batch:
                     nursery.start_soon(ask, peer)
             report.round_trips += 1
-            if found:
+            # an expired record only if no peer has a fresh one: ask the next batch first
+            if any(not info.is_expired(now) for info in found.values()):
                 break
         if not found:
             raise NoReplicas(f"no storage peer gave a valid record for {name}: {report.peers_bypassed}")
-        best_seq = max(info.sequence for info in found.values())
-        for peer, info in found.items():
-            if info.sequence < best_seq:
-                # still asked for blocks last (blocks are content-addressed), never for the head
-                report.peers_bypassed[peer.to_string()] = f"record: older (seq {info.sequence} < {best_seq})"
         # in the caller's order, so a given list of storage peers is tried as given
-        holders = [p for p in peers if p in found and found[p].sequence == best_seq]
-        best = found[holders[0]]
+        answered = [p for p in peers if p in found]
+        best = best_record(found[p] for p in answered)
+        for peer in answered:
+            info = found[peer]
+            if info.head != best.head and record_order(info) < record_order(best):
+                # still asked for blocks last (blocks are content-addressed), never for the head
+                why = f"seq {info.sequence} < {best.sequence}"
+                if info.sequence == best.sequence:
+                    why = f"seq {info.sequence}, validity {info.validity.isoformat()} < {best.validity.isoformat()}"
+                report.peers_bypassed[peer.to_string()] = f"record: older ({why})"
+        # a peer with an older record of the same head (one that missed a renewal) holds its blocks
+        holders = [p for p in answered if found[p].head == best.head]
         return best, holders
 
     async def _drive(

@@ -10,8 +10,8 @@ Input: one byte choosing the side, then the bytes of a stream (length-prefixed f
 
 from __future__ import annotations
 
-from rlp2p.core.record import RecordInfo, check_newer
-from rlp2p.errors import ProtocolError, RecordError
+from rlp2p.core.record import RecordInfo, record_order
+from rlp2p.errors import ProtocolError, RecordError, StaleRecord
 from rlp2p.limits import Limits
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.ns import NsClient, NsServer
@@ -31,7 +31,9 @@ class MemoryRecords:
         return None if info is None else info.raw
 
     async def put_record(self, info: RecordInfo) -> None:
-        check_newer(self.held.get(info.name), info)
+        held = self.held.get(info.name)
+        if held is not None and record_order(info) <= record_order(held):
+            raise StaleRecord("not newer than the record held", have=held.sequence, got=info.sequence)
         self.held[info.name] = info
 
 
