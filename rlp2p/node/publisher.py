@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MODE = LogMode.paged(64, embed=None)
 #: blocks per pipelined batch while uploading
 UPLOAD_BATCH = 256
+#: messages below which a build or a plan runs on the trio thread (a worker thread's hop costs more)
+INLINE_ENTRIES = 2048
 #: publish attempts with a new sequence when replicas hold a higher one of ours (lost state)
 SEQUENCE_RETRIES = 1
 
@@ -246,6 +248,8 @@ class Publisher:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
             return _Build(build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits), entries)
 
+        if len(rows) <= INLINE_ENTRIES:
+            return lay_out()
         return await trio.to_thread.run_sync(lay_out)
 
     async def _replicate_all(
@@ -289,7 +293,10 @@ class Publisher:
         built = build.built
         result = ReplicaResult(peer=peer.to_string(), ok=False)
         try:
-            missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
+            if len(build.entries) <= INLINE_ENTRIES:
+                missing = lacking(have, built, build.entries, self.mode)
+            else:
+                missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
             tick(0, len(missing))
             if missing:
                 async with self.node.cas(peer) as cas:
