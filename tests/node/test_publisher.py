@@ -157,3 +157,30 @@ async def test_a_fully_replicated_log_over_the_block_limit_is_refused_before_sen
         await publisher.publish()
     assert storage[0].store.get_record(publisher.name) is None
     assert storage[0].store.block_stats() == (0, 0)
+
+
+async def test_a_publisher_restored_from_an_old_backup_publishes_above_what_replicas_hold(swarm):
+    import shutil
+
+    await swarm.add_storage(2)
+    key = generate_log_key()
+    mode = LogMode.paged(4, embed=0)
+    alice = await swarm.start_node("alice")
+    await alice.publisher(key, mode=mode, replicas=2).append(bodies(0, 5))
+    await alice.publisher(key, mode=mode, replicas=2).publish()
+    await swarm.stop(alice)
+    shutil.copytree(swarm.root / "alice", swarm.root / "backup")
+
+    alice = await swarm.start_node("alice")
+    assert (await alice.publisher(key, mode=mode, replicas=2).publish()).sequence == 2  # a refresh
+    await swarm.stop(alice)
+    shutil.rmtree(swarm.root / "alice")
+    shutil.copytree(swarm.root / "backup", swarm.root / "alice")  # the data folder of before it
+
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(key, mode=mode, replicas=2)
+    await publisher.append(bodies(5, 2))
+    report = await publisher.publish()  # sequence 2 is refused as STALE: it signs 3
+    assert report.sequence == 3 and len(report.stored_on) == 2
+    assert alice.store.get_publish_state(publisher.name).reserved_seq == 3
+    assert await read_all(swarm, publisher.name, swarm.storage) == bodies(0, 7)
