@@ -22,6 +22,10 @@ and ``seq`` (rlp2p's field 4). The message bytes ride in ``data`` when the pair 
   new pages and the old head, a publish then re-uploads the pages holding the messages that left
   the newest k: at most ``ceil(k / P) + 1`` of them. Accepted, for a layout that stays pure.
 
+A publisher need not lay out the whole log again: pages before :func:`first_open_page` never change
+as the log grows, so :func:`build_pages` lays out only the pages from there on, given the address
+of the page before, and produces exactly the bytes :func:`build_log` would.
+
 The CAS hint (``cas``, rlp2p's field 3) goes in the head page only: the reader needs it there, and
 keeping it out of older pages means a change of replica set does not change every page. The price
 is that the previous head page changes once when a new page is started.
