@@ -186,8 +186,9 @@ def bodies(count: int, size: int, seed: int) -> list[bytes]:
 
 
 async def preload_message_blocks(alice: Node, publisher: Any, storage: list[Node]) -> int:
-    """Put the log's message blocks straight into ``storage``'s stores and tell Alice's store
-    they are replicated there, so the publish that follows uploads only pages and the record.
+    """Put the log's blocks straight into ``storage``'s stores and tell Alice's publisher they
+    hold them, so the publish that follows uploads only the head page (it gains the CAS hint)
+    and the record.
 
     Set-up only: the blocks are byte-for-byte what a publish would upload (content addressed),
     and section 4 measures publishing itself. Returns how many blocks were preloaded.
@@ -195,15 +196,12 @@ async def preload_message_blocks(alice: Node, publisher: Any, storage: list[Node
     rows = await alice.astore.call(alice.store.log_entries, publisher.name)
     entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
     built = build_log(entries, publisher.mode, limits=alice.config.limits)
-    pages = {address for address, _ in built.pages}
-    items = [(a, d) for a, d in built.blocks.items() if a not in pages]
+    items = list(built.blocks.items())
     if not items:
         return 0
     for node in storage:
         await node.astore.call(node.store.put_blocks, items)
-        await alice.astore.call(
-            alice.store.mark_replicated, publisher.name, node.peer_id.to_string(), [a for a, _ in items]
-        )
+        await publisher.assume_held(node.peer_id, built)
     return len(items)
 
 

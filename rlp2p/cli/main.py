@@ -11,8 +11,10 @@ import argparse
 import base64
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,18 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+_DURATION = re.compile(r"([0-9]+)([dhms])")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``15m``, ``90s`` or a sum of them (``1d12h``): for --validity and --ttl."""
+    parts = _DURATION.findall(text.strip().lower())
+    if not parts or "".join(n + u for n, u in parts) != text.strip().lower():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a duration such as 30d, 12h, 15m, 90s or 1d12h")
+    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in parts))
+
+
 async def _publish(args: argparse.Namespace) -> int:
     from rlp2p.core.keys import load_key
     from rlp2p.core.page import LogMode
@@ -116,7 +130,9 @@ async def _publish(args: argparse.Namespace) -> int:
     mode = LogMode.parse(args.layout, args.embed)
     bodies = [line.rstrip(b"\r\n") for line in sys.stdin.buffer]
     async with Node.open(args.data, config=_config(args, storage=False)) as node:
-        publisher = node.publisher(key, mode=mode, replicas=args.replicas, write_quorum=args.quorum)
+        # unset: the publisher's defaults (7 days, 60 s)
+        times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
+        publisher = node.publisher(key, mode=mode, replicas=args.replicas, write_quorum=args.quorum, **times)
         seqs = await publisher.append(bodies) if bodies else []
         progress = _Progress(args, "uploading", "block")
         try:
@@ -258,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed", default="all", help="none | all | newest:K (default all)")
     p.add_argument("--replicas", type=int, default=3)
     p.add_argument("--quorum", type=int, default=None, help="replicas that must store it (default: a majority)")
+    p.add_argument(
+        "--validity", type=_duration, default=None,
+        help="how long the record stays valid: 30d, 12h, 15m, 90s or a sum like 1d12h (default 7d)",
+    )
+    p.add_argument(
+        "--ttl", type=_duration, default=None,
+        help="how long readers may cache the record, same syntax (default 60s)",
+    )
     p.set_defaults(run=lambda a: trio.run(_publish, a))
 
     p = sub.add_parser("sync", parents=[common], help="print what is new in a log")

@@ -44,3 +44,43 @@ def test_v1_folders_open_and_keep_their_contents(v1):
             assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         finally:
             conn.close()
+
+
+def test_v1_publisher_state_becomes_holdings_and_a_reserved_sequence(v1):
+    name = (v1 / "name.txt").read_text().strip()
+    with open_store(v1 / "storage0") as storage:
+        replica = storage.get_record(name)
+    with open_store(v1 / "alice") as alice:
+        state = alice.get_publish_state(name)
+        assert state is not None and state.reserved_seq == state.record_seq == 1
+        # the per-block acknowledgements are dropped: "nothing held", one re-upload, correct
+        assert alice.replica_holding(name, "anyone") is None
+    conn = sqlite3.connect(v1 / "alice" / DB_FILENAME)
+    try:
+        tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert "replicas" not in tables and "replica_holdings" in tables
+    assert replica is not None
+
+
+async def test_v1_publisher_appends_and_publishes_and_its_reader_gets_the_rest(v1, nursery):
+    from rlp2p.core.keys import load_key
+    from rlp2p.core.page import LogMode
+    from rlp2p.node.swarm import LocalSwarm
+
+    name = (v1 / "name.txt").read_text().strip()
+    swarm = LocalSwarm(v1, nursery, timeout=5.0)
+    try:
+        storage = await swarm.start_node("storage0", storage=True, bootstrap=())
+        alice = await swarm.start_node("alice")
+        publisher = alice.publisher(load_key(v1 / "alice.key"), mode=LogMode.paged(2, embed=1), replicas=1)
+        assert publisher.name == name
+        assert await publisher.append([b"m6"], timestamp=1_700_000_000) == [6]
+        report = await publisher.publish()
+        assert report.sequence == 2 and report.stored_on == [storage.peer_id.to_string()]
+        bob = await swarm.start_node("bob")
+        result = await bob.reader().sync(name)
+        assert [(d.seq, d.message.body) for d in result.delivered] == [(6, b"m6")]
+    finally:
+        await swarm.close()
