@@ -117,6 +117,12 @@ def test_sync_60_days_later_warns_and_summarises_and_require_fresh_refuses(tmp_p
     assert summary["record_seq"] == 1 and summary["delivered"] == 2 and not summary["up_to_date"]
     assert summary["expired_at"] in warning[0]
 
+    # a poll in human mode: nothing new, the same warning, no JSON
+    poll = run(["sync", name, "--data", str(tmp_path / "bob"), "--bootstrap", addr], tmp_path, prefix=LATER)
+    assert poll.returncode == 0 and poll.stdout == "", poll.stderr
+    assert warning[0] in poll.stderr.splitlines() and "up to date" in poll.stderr
+    assert "summary" not in poll.stderr
+
     # strict: the same log is refused, as before
     strict = run(
         ["sync", name, "--data", str(tmp_path / "carol"), "--bootstrap", addr, "--require-fresh"], tmp_path, prefix=LATER
