@@ -34,7 +34,7 @@ from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
 from rlp2p.core.record import RecordInfo
-from rlp2p.core.sync import Delivery, SyncPlan
+from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
     NoReplicas,
     Rlp2pError,
@@ -56,6 +56,8 @@ FETCH_BATCH = 256
 MAX_HINTS = 16
 #: most messages one :meth:`Reader.inbox` call returns
 MAX_INBOX_BATCH = 10_000
+#: extra local-cache lookups per round, while pages from the cache open more to fetch
+CACHE_PASSES = 16
 
 
 @dataclass
@@ -112,13 +114,16 @@ class Reader:
         fanout: int = 3,
         storage_peers: list[ID] | None = None,
         batch: int = FETCH_BATCH,
+        window: int = DEFAULT_WINDOW,
     ) -> None:
-        if fanout < 1 or batch < 1:
-            raise ValueError("fanout and batch must be at least 1")
+        if fanout < 1 or batch < 1 or window < 1:
+            raise ValueError("fanout, batch and window must be at least 1")
         self.node = node
         self.fanout = fanout
         self.storage_peers = storage_peers
         self.batch = batch
+        #: messages a sync holds in memory at most (plus a page): see rlp2p.core.sync
+        self.window = window
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -198,7 +203,7 @@ class Reader:
             report.up_to_date = True
             return
 
-        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits)
+        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits, window=self.window)
         # replicas with the best record first, then the rest: blocks are content-addressed, so an
         # older replica may still hold most of them
         order = holders + [p for p in peers if p not in holders]
@@ -317,6 +322,7 @@ class Reader:
             current_peer: ID | None = None
             remaining = list(peers)
             hinted = False
+            fetched: list[tuple[bytes, bytes]] = []  # message blocks fetched this round
             max_rounds = 4 * (self.node.config.limits.max_pages_walk + 1)
             for _ in range(max_rounds):
                 if plan.done:
@@ -324,17 +330,17 @@ class Reader:
                 wants = plan.wants(limit=self.batch)
                 if not wants:
                     raise SyncError(f"sync of {name} stalled with nothing left to fetch")
-                cached = await astore.call(store.get_blocks, wants)
-                missing = []
-                for address in wants:
-                    data = cached.get(address)
-                    if data is None:
-                        missing.append(address)
-                        continue
-                    try:
-                        plan.receive(address, data)
-                    except (Rlp2pError, ValueError):
-                        missing.append(address)  # a bad cached copy: fetch it again
+                missing, hits = await self._from_cache(plan, wants)
+                # pages from the cache (a replay, a resumed walk) make more wanted at once: fill
+                # this round's batch before going to the network
+                for _ in range(CACHE_PASSES):
+                    if not hits or len(missing) >= self.batch:
+                        break
+                    more = plan.wants(limit=self.batch - len(missing))
+                    if not more:
+                        break
+                    more_missing, hits = await self._from_cache(plan, more)
+                    missing += more_missing
                 if plan.cas and not hinted:
                     # the head page names the CAS peers that hold the log: fall-overs of last resort
                     hinted = True
@@ -357,12 +363,18 @@ class Reader:
                         except (Rlp2pError, trio.TooSlowError) as exc:
                             report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
                     assert current_peer is not None
-                    failed = await self._fetch(plan, current, missing, report)
+                    failed = await self._fetch(plan, current, missing, report, fetched)
                     if failed:
                         report.peers_bypassed[current_peer.to_string()] = failed
                         log.info("bypassing %s for %s: %s", current_peer, name, failed)
                         current = None  # its stream closes with the stack; next replica
                 ready = plan.ready()
+                # a fetched block that waits for an older message is cached, so a sync cut off
+                # now does not fetch it again; one delivered already is not (the inbox has it)
+                waiting = [item for item in fetched if plan.holds(item[0])]
+                fetched.clear()
+                if waiting:
+                    await astore.call(store.put_blocks, waiting)
                 if ready:
                     items = [(d.seq, d.id, d.data) for d in ready]
                     if auto_ack and on_message is None:
@@ -386,7 +398,29 @@ class Reader:
             if not plan.done:
                 raise SyncError(f"sync of {name} did not finish within {max_rounds} rounds")
 
-    async def _fetch(self, plan: SyncPlan, cas: CasClient, addresses: list[bytes], report: SyncReport) -> str:
+    async def _from_cache(self, plan: SyncPlan, wants: list[bytes]) -> tuple[list[bytes], int]:
+        """Hand the plan what the local store holds of ``wants``: (what is still missing, hits)."""
+        cached = await self.node.astore.call(self.node.store.get_blocks, wants)
+        missing = []
+        for address in wants:
+            data = cached.get(address)
+            if data is None:
+                missing.append(address)
+                continue
+            try:
+                plan.receive(address, data)
+            except (Rlp2pError, ValueError):
+                missing.append(address)  # a bad cached copy: fetch it again
+        return missing, len(wants) - len(missing)
+
+    async def _fetch(
+        self,
+        plan: SyncPlan,
+        cas: CasClient,
+        addresses: list[bytes],
+        report: SyncReport,
+        fetched: list[tuple[bytes, bytes]],
+    ) -> str:
         """Fetch ``addresses`` from one replica; returns why it failed ("" if it did not)."""
         rpc = cas.rpc
         before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
@@ -407,8 +441,9 @@ class Reader:
         for address, result in results.items():
             if isinstance(result, bytes):
                 try:
+                    page = plan.is_page(address)
                     plan.receive(address, result)
-                    good.append((address, result))
+                    (good if page else fetched).append((address, result))
                     continue
                 except Rlp2pError as exc:
                     failure = failure or f"bad block: {type(exc).__name__}: {exc}"
@@ -416,7 +451,8 @@ class Reader:
                 failure = failure or f"{type(result).__name__}: {result}"
             plan.retry(address)
         if good:
-            # cache what we fetched so a sync cut off here resumes without fetching it again
+            # pages are cached: a replay takes them again from here, and a sync cut off here
+            # resumes without fetching them again (message blocks: see _drive)
             await self.node.astore.call(self.node.store.put_blocks, good)
         return failure
 

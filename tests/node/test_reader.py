@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.errors import StoreError, SyncError
@@ -80,10 +81,14 @@ async def test_a_caught_up_poll_is_one_round_trip_on_kept_streams(swarm):
 async def test_a_kept_stream_the_server_closed_is_replaced(swarm):
     import trio
 
-    _, publisher, bob, _ = await alice_and_bob(swarm, b"one", ns_idle_timeout=0.2)
+    storage, publisher, bob, _ = await alice_and_bob(swarm, b"one", ns_idle_timeout=0.2)
     await publisher.append([b"two"])
     await publisher.publish()
     await trio.sleep(1.0)  # well past the servers' idle timeout: Bob's kept NS streams are closed
+    for node in storage:
+        # the streams that replace them get the usual timeout: on a busy machine a new stream
+        # can sit longer than 0.2 s between its negotiation and its first request
+        node.ns_server.idle_timeout = 30.0
     again_got: list = []
     again = await bob.reader().sync(publisher.name, on_message=again_got.append)
     assert [d.message.body for d in again_got] == [b"two"]
@@ -169,3 +174,51 @@ async def test_the_inbox_rereads_what_the_reader_holds(swarm):
     assert str(held[0]) == f"#8 {held[0].id.hex()[:8]} m8"
     with pytest.raises(ValueError):
         await reader.inbox(name, limit=0)
+
+
+# --- a long sync holds a window of messages, not the log ---------------------------------------
+
+
+async def test_a_long_sync_takes_walked_pages_from_its_cache_not_the_network(swarm):
+    (storage,) = await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(4, embed=0), replicas=1)
+    bodies = [f"m{i}".encode() for i in range(1, 51)]
+    await publisher.append(bodies)
+    await publisher.publish()
+    await swarm.stop(alice)
+
+    bob = await swarm.start_node("bob")
+    got: list = []
+    report = await bob.reader(window=8, batch=8).sync(publisher.name, on_message=got.append)
+    assert [d.message.body for d in got] == bodies
+    assert report.pages == 13 and report.blocks == 50
+    assert report.requests == 1 + 13 + 50  # the record, each page once, each block once
+    # message blocks delivered in the round they came are not kept: the inbox has them
+    held = bob.store.get_blocks([address_of(d.data) for d in got])
+    assert len(held) < 8
+
+
+async def test_a_long_sync_cut_off_resumes_without_fetching_again(swarm):
+    (storage,) = await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(4, embed=0), replicas=1)
+    bodies = [f"m{i}".encode() for i in range(1, 51)]
+    await publisher.append(bodies)
+    await publisher.publish()
+    await swarm.stop(alice)
+
+    honest = storage.cas_server.backend
+    storage.cas_server.backend = ServesOnly(honest, budget=13 + 20)  # the walk and 20 blocks
+    bob = await swarm.start_node("bob")
+    seen: list[int] = []
+    with pytest.raises(SyncError):
+        await bob.reader(window=8, batch=8).sync(publisher.name, on_message=lambda d: seen.append(d.seq))
+    cut_at = bob.store.get_reader_state(publisher.name).delivered_seq
+    assert 0 < cut_at < 50 and seen == list(range(1, cut_at + 1))
+
+    storage.cas_server.backend = honest
+    rest = await bob.reader(window=8, batch=8).sync(publisher.name, on_message=lambda d: seen.append(d.seq))
+    assert seen == list(range(1, 51))
+    # no page again (they are in Bob's store), and only the blocks not delivered before the cut
+    assert rest.requests <= 1 + 50 - cut_at
