@@ -21,6 +21,16 @@ from rlp2p.node.swarm import LocalSwarm
 TIMESTAMP = 1_700_000_000
 
 
+#: the scale section's log sizes; ``--scale-max`` takes those up to it
+SCALE_SIZES = (1_000, 100_000, 1_000_000)
+#: the largest the full run takes by default (a million takes several minutes: opt in)
+SCALE_MAX = 100_000
+
+
+def scale_sizes(scale_max: int) -> tuple[int, ...]:
+    return tuple(n for n in SCALE_SIZES if n <= scale_max)
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """How much each section measures. :meth:`full` is ``rlp2p bench``; :meth:`quick` is ``--quick``."""
@@ -56,6 +66,8 @@ class BenchConfig:
     # 6. DHT
     dht_keys: int
     js: bool = True
+    # 7. scale: log sizes N, the first is the baseline (empty: the section is off)
+    scale_sizes: tuple[int, ...] = ()
     #: storage peers in the swarm (publishing measures up to 5 replicas)
     storage_peers: int = 5
     #: replicas of the logs Bob syncs in sections 2 and 3
@@ -99,6 +111,7 @@ class BenchConfig:
             offline_fractions=(0.05, 0.1, 0.25, 0.5, 0.9, 1.0),
             offline_seeds=10,
             dht_keys=10,
+            scale_sizes=scale_sizes(SCALE_MAX),
         )
         settings.update(overrides)
         return cls(**settings)

@@ -197,7 +197,7 @@ async def _sync(args: argparse.Namespace) -> int:
     node.close_store()
     _report_staleness(args, report, delivered, now)
     if not args.json:
-        status = "up to date" if report.up_to_date else f"{len(report.delivered)} new"
+        status = "up to date" if report.up_to_date else f"{report.new_messages} new"
         print(
             f"{args.name}: {status}, record seq {report.record_seq}, {report.round_trips} round trips, "
             f"{report.bytes_in} bytes in, {report.seconds:.2f} s",

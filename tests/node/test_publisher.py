@@ -36,9 +36,10 @@ async def read_all(swarm, name: str, peers) -> list[bytes]:
     """What a fresh reader gets from ``peers`` alone."""
     readers = sum(1 for p in swarm.root.iterdir() if p.name.startswith("bob"))
     bob = await swarm.start_node(f"bob{readers}", bootstrap=(peers[0].addrs[0],))
-    result = await bob.reader(storage_peers=[p.peer_id for p in peers]).sync(name)
+    got: list = []
+    await bob.reader(storage_peers=[p.peer_id for p in peers]).sync(name, on_message=got.append)
     await swarm.stop(bob)
-    return [d.message.body for d in result.delivered]
+    return [d.message.body for d in got]
 
 
 async def test_a_publisher_recovers_from_replicas_that_crashed_around_its_publishes(swarm):

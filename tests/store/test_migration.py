@@ -20,7 +20,7 @@ def v1(tmp_path):
 
 
 def test_v1_fixture_is_version_1():
-    conn = sqlite3.connect(f"file:{V1 / 'alice' / DB_FILENAME}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{V1 / 'alice' / DB_FILENAME}?mode=ro&immutable=1", uri=True)
     try:
         assert conn.execute("PRAGMA user_version").fetchone() == (1,)
     finally:
@@ -37,7 +37,9 @@ def test_v1_folders_open_and_keep_their_contents(v1):
         held = storage.get_record(name)
         assert held is not None and held.sequence == 1
     with open_store(v1 / "bob") as bob:
-        assert bob.get_reader_state(name).delivered_seq == 5
+        state = bob.get_reader_state(name)
+        # version 2: what a reader delivered before counts as acknowledged by the application
+        assert (state.delivered_seq, state.acked_seq) == (5, 5)
     for who in ("alice", "storage0", "bob"):
         conn = sqlite3.connect(v1 / who / DB_FILENAME)
         try:
@@ -64,7 +66,9 @@ def test_v1_publisher_state_becomes_holdings_and_a_reserved_sequence(v1):
     assert replica is not None
 
 
-async def test_v1_publisher_appends_and_publishes_and_its_reader_gets_the_rest(v1, nursery):
+async def test_v1_folders_publish_and_sync_on(v1, nursery):
+    """Alice (her v1 folder) publishes two more through the v1 storage peer; Bob, opened from his
+    v1 folder, gets exactly those: nothing handed over again, nothing fetched that he holds."""
     from rlp2p.core.keys import load_key
     from rlp2p.core.page import LogMode
     from rlp2p.node.swarm import LocalSwarm
@@ -76,11 +80,15 @@ async def test_v1_publisher_appends_and_publishes_and_its_reader_gets_the_rest(v
         alice = await swarm.start_node("alice")
         publisher = alice.publisher(load_key(v1 / "alice.key"), mode=LogMode.paged(2, embed=1), replicas=1)
         assert publisher.name == name
-        assert await publisher.append([b"m6"], timestamp=1_700_000_000) == [6]
-        report = await publisher.publish()
-        assert report.sequence == 2 and report.stored_on == [storage.peer_id.to_string()]
+        assert await publisher.append([b"m6", b"m7"]) == [6, 7]
+        published = await publisher.publish()
+        assert published.sequence == 2 and published.stored_on == [storage.peer_id.to_string()]
+        await swarm.stop(alice)
         bob = await swarm.start_node("bob")
-        result = await bob.reader().sync(name)
-        assert [(d.seq, d.message.body) for d in result.delivered] == [(6, b"m6")]
+        got: list = []
+        report = await bob.reader().sync(name, on_message=got.append)
+        assert [(d.seq, d.message.body) for d in got] == [(6, b"m6"), (7, b"m7")]
+        assert report.redelivered == 0 and (report.delivered_seq, report.acked_seq) == (7, 7)
+        assert [seq for seq, _, _ in bob.store.delivered(name)] == list(range(1, 8))
     finally:
         await swarm.close()
