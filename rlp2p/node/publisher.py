@@ -328,7 +328,9 @@ class Publisher:
                             await cas.add_many([built.blocks[a] for a in chunk])
                             result.blocks_sent += len(chunk)
                             tick(len(chunk))
-                            have = await self._note_progress(peer, have, built, [pages[a] for a in chunk if a in pages])
+                            if start + UPLOAD_BATCH < len(missing):  # after the last, the record says more
+                                done = [pages[a] for a in chunk if a in pages]
+                                have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
             async with self.node.ns(peer) as ns:
