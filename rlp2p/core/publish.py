@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, first_open_page
 
-__all__ = ["Holding", "build_start", "holding_after", "lacking", "mode_key", "next_sequence"]
+__all__ = [
+    "Holding",
+    "build_start",
+    "holding_after",
+    "lacking",
+    "mode_key",
+    "next_sequence",
+    "partial_holding",
+    "usable",
+]
 
 
 def mode_key(mode: LogMode) -> str:
@@ -85,49 +94,77 @@ def _block_needed(mode: LogMode, entry: LogEntry, n: int) -> bool:
     return entry.data == b"" or not mode.embeds(entry.seq, n)
 
 
+def _page_of(mode: LogMode, seq: int) -> int:
+    return 0 if mode.page_size is None else (seq - 1) // mode.page_size
+
+
 def lacking(
     have: Holding | None, built: BuiltLog, entries: Sequence[LogEntry], mode: LogMode
 ) -> list[bytes]:
     """Addresses of the blocks of ``built`` that a replica holding ``have`` may lack.
 
-    Message blocks first, then pages oldest first (the record goes after all of them). ``have``
-    must be what :func:`usable` returned; ``built`` must start at or before its open page and
-    ``entries`` be the messages ``built`` was made from. A superset at worst by a page or two
-    (sending a block a replica holds is harmless); never a block it lacks.
+    Oldest page first, each page after the message blocks its pairs name (so an upload cut short
+    leaves whole pages behind, see :func:`partial_holding`); the record goes after all of them.
+    ``have`` must be what :func:`usable` returned; ``built`` must start at or before its open
+    page and ``entries`` be the messages ``built`` was made from. A superset at worst by a page or
+    two (sending a block a replica holds is harmless); never a block it lacks.
     """
-    if have is None:
-        if built.first_page:
-            raise ValueError("a replica holding nothing needs the log from page 0")
-        return list(built.blocks)
-    if have.open_page < built.first_page:
+    if have is not None and have.open_page < built.first_page:
         raise ValueError(f"build starts at page {built.first_page}, the replica needs {have.open_page}")
-    if have.head == built.head:
+    if have is None and built.first_page:
+        raise ValueError("a replica holding nothing needs the log from page 0")
+    if have is not None and have.head == built.head:
         return []
-    m, n = have.length, built.n
-    out: list[bytes] = []
-    seen: set[bytes] = set()
+    n = built.n
+    m = 0 if have is None else have.length
+    # the first page that differs: the old head page (it grew or its hint changed) or the oldest
+    # page a message whose payload left the newest K sits in
+    changed = 0
+    if have is not None and mode.page_size is not None:
+        changed = (m - 1) // mode.page_size
+        if mode.embed and max(n - mode.embed, 0) > max(m - mode.embed, 0):
+            changed = min(changed, max(m - mode.embed, 0) // mode.page_size)
+    messages: dict[int, list[bytes]] = {}
     for entry in entries:
         if not _block_needed(mode, entry, n):
             continue
         if entry.seq <= m and _block_needed(mode, entry, m):
             continue  # the replica's log had this message as a block already
-        address = entry.remote_hash
+        messages.setdefault(_page_of(mode, entry.seq), []).append(entry.remote_hash)
+    out: list[bytes] = []
+    seen: set[bytes] = set()
+
+    def emit(address: bytes) -> None:
         if address not in seen:
             seen.add(address)
             out.append(address)
-    # the first page that differs: the old head page (it grew or its hint changed) or the oldest
-    # page a message whose payload left the newest K sits in
-    if mode.page_size is None:
-        changed = 0
-    else:
-        changed = (m - 1) // mode.page_size
-        if mode.embed and max(n - mode.embed, 0) > max(m - mode.embed, 0):
-            changed = min(changed, max(m - mode.embed, 0) // mode.page_size)
+
+    # (every lacking message sits in a page >= changed; this keeps them even if not)
+    for page in sorted(p for p in messages if p < max(changed, built.first_page)):
+        for address in messages[page]:
+            emit(address)
     for index, (address, _) in enumerate(built.pages, start=built.first_page):
-        if index >= changed and address not in seen:
-            seen.add(address)
-            out.append(address)
+        if index >= changed:
+            for message in messages.get(index, ()):
+                emit(message)
+            emit(address)
     return out
+
+
+def partial_holding(built: BuiltLog, mode: LogMode, page: int) -> Holding | None:
+    """What a replica holds once an upload in :func:`lacking`'s order got through page ``page``
+    of ``built`` (and no further): the log of the messages up to the end of that page, with a head
+    that is no real head (so the next publish sends that page again). None for the last page (the
+    record's acknowledgement says more) or the fully replicated layout (one page)."""
+    if mode.page_size is None or not built.first_page <= page < built.first_page + len(built.pages) - 1:
+        return None
+    length = (page + 1) * mode.page_size
+    open_page = first_open_page(mode, length)
+    if open_page < built.first_page:
+        return None  # the build does not know the tail it would need; nothing gained anyway
+    addresses = [a for a, _ in built.pages]
+    tail = built.tail if open_page == built.first_page else addresses[open_page - built.first_page - 1]
+    return Holding(mode_key(mode), length, addresses[page - built.first_page], open_page, tail)
 
 
 def next_sequence(published: int, reserved: int) -> int:

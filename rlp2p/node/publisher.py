@@ -32,7 +32,15 @@ from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
 from rlp2p.core.placement import log_key, order_candidates
-from rlp2p.core.publish import Holding, build_start, holding_after, lacking, next_sequence, usable
+from rlp2p.core.publish import (
+    Holding,
+    build_start,
+    holding_after,
+    lacking,
+    next_sequence,
+    partial_holding,
+    usable,
+)
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
 from rlp2p.errors import PublishError, RemoteError, Rlp2pError
 from rlp2p.store import PublishState
@@ -237,6 +245,15 @@ class Publisher:
         holding = holding_after(built, self.mode)
         await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), holding)
 
+    async def _note_progress(self, peer: ID, have: Holding | None, built: BuiltLog, pages: list[int]) -> Holding | None:
+        """After whole pages of a long upload went through: remember them, so an upload cut short
+        (a crash, a lost link) resumes after them rather than from the replica's last record."""
+        partial = partial_holding(built, self.mode, max(pages)) if pages else None
+        if partial is None or (have is not None and partial.length <= have.length):
+            return have
+        await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), partial)
+        return partial
+
     async def _holding(self, peer: ID, length: int) -> Holding | None:
         have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
@@ -302,6 +319,7 @@ class Publisher:
                 missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
             tick(0, len(missing))
             if missing:
+                pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
                 async with self.node.cas(peer) as cas:
                     before = cas.rpc.bytes_out  # a kept stream counts what earlier callers sent
                     try:
@@ -310,6 +328,9 @@ class Publisher:
                             await cas.add_many([built.blocks[a] for a in chunk])
                             result.blocks_sent += len(chunk)
                             tick(len(chunk))
+                            if start + UPLOAD_BATCH < len(missing):  # after the last, the record says more
+                                done = [pages[a] for a in chunk if a in pages]
+                                have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
             async with self.node.ns(peer) as ns:

@@ -7,7 +7,16 @@ from hypothesis import given, settings, strategies as st
 
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, LogMode, build_log, build_pages, first_open_page
-from rlp2p.core.publish import Holding, build_start, holding_after, lacking, mode_key, next_sequence, usable
+from rlp2p.core.publish import (
+    Holding,
+    build_start,
+    holding_after,
+    lacking,
+    mode_key,
+    next_sequence,
+    partial_holding,
+    usable,
+)
 
 MODES = [
     LogMode.fully_replicated(),
@@ -74,6 +83,35 @@ def test_incremental_build_equals_the_whole_build(mode, batches, hints):
             bound = k + 2 * mode.page_size + (mode.embed or 0)
             assert len(part) <= bound
         have = holding_after(built, mode)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    mode=st.sampled_from([m for m in MODES if m.page_size is not None]),
+    batches=st.lists(st.lists(st.sampled_from([b"a", b"bb", b"", b"ccc" * 20]), min_size=1, max_size=9), min_size=1, max_size=6),
+    data=st.data(),
+)
+def test_an_upload_cut_short_resumes_from_the_last_whole_page(mode, batches, data):
+    log: list[LogEntry] = []
+    held: set[bytes] = set()  # what the replica really holds
+    have: Holding | None = None  # what the publisher knows of it
+    for bodies in batches:
+        grow(log, bodies)
+        built, part = incremental(log, have, mode, (b"/h",))
+        whole = build_log(log, mode, (b"/h",))
+        sent = lacking(have, built, part, mode)
+        assert set(whole.blocks) - held <= set(sent)
+        pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
+        cuts = [k for k, a in enumerate(sent) if a in pages]
+        cut = data.draw(st.sampled_from([None, *cuts]))
+        if cut is None:  # the whole upload and the record went through
+            held |= set(sent)
+            have = holding_after(built, mode)
+            continue
+        held |= set(sent[: cut + 1])
+        partial = partial_holding(built, mode, pages[sent[cut]])
+        if partial is not None and partial.length > (have.length if have else 0):
+            have = partial
 
 
 @pytest.mark.parametrize("mode", MODES, ids=mode_key)

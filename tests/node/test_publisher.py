@@ -9,9 +9,10 @@ import pytest
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
-from rlp2p.errors import LimitExceeded, PublishError
+from rlp2p.errors import LimitExceeded, PublishError, StoreError
 from rlp2p.limits import Limits
 from rlp2p.node.host import parse_peer_addr
+from rlp2p.node.publisher import UPLOAD_BATCH
 
 
 def bodies(start: int, count: int) -> list[bytes]:
@@ -185,3 +186,40 @@ async def test_a_publisher_restored_from_an_old_backup_publishes_above_what_repl
     assert report.sequence == 3 and len(report.stored_on) == 2
     assert alice.store.get_publish_state(publisher.name).reserved_seq == 3
     assert await read_all(swarm, publisher.name, swarm.storage) == bodies(0, 7)
+
+
+class RefuseWritesAfter:
+    """A CAS backend that stores ``allowed`` batches, then fails every write (a disk that filled
+    up, a link that dropped: the upload stops half-way)."""
+
+    def __init__(self, inner, allowed: int):
+        self.inner = inner
+        self.allowed = allowed
+
+    async def get_blocks(self, addresses):
+        return await self.inner.get_blocks(addresses)
+
+    async def put_blocks(self, items):
+        if self.allowed <= 0:
+            raise StoreError("disk full")
+        self.allowed -= 1
+        await self.inner.put_blocks(items)
+
+
+async def test_an_upload_cut_short_resumes_after_the_whole_pages_it_sent(swarm):
+    [storage] = await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(10, embed=0), replicas=1)
+    await publisher.append(bodies(0, 1000))  # 1,000 message blocks and 100 pages
+    backend = storage.cas_server.backend
+    storage.cas_server.backend = RefuseWritesAfter(backend, allowed=12)  # the server writes in batches
+    with pytest.raises(PublishError):
+        await publisher.publish()
+    stored, _ = storage.store.block_stats()
+    assert UPLOAD_BATCH < stored < 1100
+    storage.cas_server.backend = backend
+    report = await publisher.publish()
+    # what went through before the failure, up to its last whole page in an acknowledged upload
+    # batch, is not sent again
+    assert 1100 - stored <= report.replicas[0].blocks_sent <= 1100 - stored + UPLOAD_BATCH + 11
+    assert await read_all(swarm, publisher.name, [storage]) == bodies(0, 1000)
