@@ -489,6 +489,8 @@ class Reader:
 
 
 async def _call(on_message: OnMessage, delivery: Delivery) -> None:
+    # a cancelled sync stops handing over at once, also to a callback that never awaits
+    await trio.lowlevel.checkpoint_if_cancelled()
     outcome = on_message(delivery)
     if outcome is not None:
         await outcome

@@ -528,3 +528,16 @@ def test_a_cache_can_answer_before_wants():
     assert plan.needs(es[3].remote_hash)
     plan.receive(es[3].remote_hash, es[3].data)
     assert es[3].remote_hash not in plan.wants()
+
+
+def test_a_delivery_reads_as_one_line():
+    def delivery(body: bytes) -> Delivery:
+        m = Message(b"g", 1, body)
+        return Delivery(7, m, m.id, m.encode())
+
+    d = delivery(b"hello")
+    assert str(d) == f"#7 {d.id.hex()[:8]} hello"
+    assert str(delivery("line one\nline two \u00e9".encode())).endswith("line one\\nline two \u00e9")
+    assert str(delivery(b"\xff\xfe\x00")).endswith("<3 bytes>")
+    long = str(delivery(b"x" * 100))
+    assert long.endswith("x\u2026") and len(long.split(" ", 2)[2]) == 60

@@ -233,3 +233,25 @@ async def test_a_long_sync_cut_off_resumes_without_fetching_again(swarm):
     assert seen == list(range(1, 51))
     # no page again (they are in Bob's store), and only the blocks not delivered before the cut
     assert rest.requests <= 1 + 50 - cut_at
+
+
+async def test_a_cancelled_sync_keeps_the_acknowledgements_it_made(swarm):
+    import trio
+
+    name = await ten_messages(swarm)
+    bob = await swarm.start_node("bob")
+    seen: list[int] = []
+
+    with trio.CancelScope() as scope:
+
+        def cancel_after_3(d):
+            seen.append(d.seq)
+            if d.seq == 3:
+                scope.cancel()  # e.g. the application shutting down; on_message returned for 3
+
+        await bob.reader().sync(name, on_message=cancel_after_3)
+    assert scope.cancelled_caught and seen == [1, 2, 3]
+    assert bob.store.get_reader_state(name).acked_seq == 3  # committed although cancelled
+
+    await bob.reader().sync(name, on_message=lambda d: seen.append(d.seq))
+    assert seen == list(range(1, 11))
