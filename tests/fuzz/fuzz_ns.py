@@ -66,4 +66,4 @@ def _seeds() -> list[bytes]:
     return out
 
 
-TARGET = Target("ns", one_input, allowed=(), seeds=_seeds, max_len=11 * 1024)
+TARGET = Target("ns", one_input, allowed=(), seeds=_seeds, max_len=4096)
