@@ -23,6 +23,7 @@ from rlp2p.core.record import (
 )
 from rlp2p.errors import DecodeError, RecordError
 from tests.fuzz import seeds
+from tests.fuzz.validator import VALIDATOR_STEPS
 from tests.fuzz._common import Target
 
 WHEN = seeds.NOW + timedelta(seconds=1)
@@ -83,4 +84,4 @@ def _seeds() -> list[bytes]:
     return out
 
 
-TARGET = Target("record", one_input, allowed=(), seeds=_seeds, max_len=11 * 1024)
+TARGET = Target("record", one_input, allowed=(), seeds=_seeds, instrument=VALIDATOR_STEPS, max_len=11 * 1024)
