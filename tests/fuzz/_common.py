@@ -121,7 +121,6 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-
 def main(argv: list[str]) -> None:
     """``python -m tests.fuzz <target> [libFuzzer flags]``: fuzz one target with atheris."""
     import importlib
