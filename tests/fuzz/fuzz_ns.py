@@ -16,6 +16,7 @@ from rlp2p.limits import Limits
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.ns import NsClient, NsServer
 from tests.fuzz import seeds
+from tests.fuzz.validator import VALIDATOR_STEPS
 from tests.fuzz._common import Target, drive
 from tests.fuzz.fuzz_cas import CannedRpc, split_frames
 
@@ -68,4 +69,4 @@ def _seeds() -> list[bytes]:
     return out
 
 
-TARGET = Target("ns", one_input, allowed=(), seeds=_seeds, max_len=11 * 1024)
+TARGET = Target("ns", one_input, allowed=(), seeds=_seeds, instrument=VALIDATOR_STEPS, max_len=4096)

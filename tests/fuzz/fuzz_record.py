@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import cbor2
+
 from rlp2p.core.record import (
     SIGNATURE_V2_PREFIX,
     _IpnsEntry,
@@ -23,6 +25,7 @@ from rlp2p.core.record import (
 )
 from rlp2p.errors import DecodeError, RecordError
 from tests.fuzz import seeds
+from tests.fuzz.validator import VALIDATOR_STEPS
 from tests.fuzz._common import Target
 
 WHEN = seeds.NOW + timedelta(seconds=1)
@@ -80,7 +83,12 @@ def _seeds() -> list[bytes]:
         if entry.HasField("value"):
             out.append(b"\x03" + entry.value)
     out += [b"\x02" + b"2026-01-02T03:04:05.123456789+01:30", b"\x04" + seeds.NAME.encode()]
+    # signed data the validator takes but we read more strictly: text, booleans, no TTL, extra keys
+    data = cbor2.loads(_IpnsEntry.FromString(seeds.records()[0]).data)
+    for change in ({"Value": data["Value"].decode()}, {"Sequence": True}, {"TTL": None}, {"Extra": [1, {}]}):
+        variant = {k: v for k, v in {**data, **change}.items() if v is not None}
+        out.append(b"\x01" + cbor2.dumps(variant))
     return out
 
 
-TARGET = Target("record", one_input, allowed=(), seeds=_seeds, max_len=11 * 1024)
+TARGET = Target("record", one_input, allowed=(), seeds=_seeds, instrument=VALIDATOR_STEPS, max_len=11 * 1024)
