@@ -109,17 +109,22 @@ class Node:
 
         Unless ``key_pair`` or ``host`` is given, the node's identity is ``data_dir/node.key``,
         made on first open, so a restarted storage peer keeps its peer id and its replicas.
+        The folder is locked (``rlp2p.store.lock``) until :meth:`close_store`: one node per folder.
         """
         from rlp2p.core.keys import generate_log_key, load_key, save_key
+        from rlp2p.store.lock import lock_data_dir
 
         data_dir = Path(data_dir)
+        lock = lock_data_dir(data_dir)
         store = open_store(data_dir)
         if kwargs.get("key_pair") is None and kwargs.get("host") is None:
             key_file = data_dir / NODE_KEY_FILE
             if not key_file.exists():
                 save_key(key_file, generate_log_key())
             kwargs["key_pair"] = load_key(key_file)
-        return cls(store, **kwargs)
+        node = cls(store, **kwargs)
+        node._data_lock = lock
+        return node
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -204,6 +209,8 @@ class Node:
 
     def close_store(self) -> None:
         self.store.close()
+        if getattr(self, "_data_lock", None) is not None:
+            self._data_lock.release()
 
     # --- identity ----------------------------------------------------------------------------
 
