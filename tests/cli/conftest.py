@@ -215,3 +215,13 @@ def storage_peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str
         yield [addr0, *(s.address() for s in others)]
     finally:
         runner.close()
+
+
+@pytest.fixture(scope="module")
+def module_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """A ``cli`` shared by one test module (for state several of its tests read, like a log)."""
+    runner = Cli(tmp_path_factory.mktemp("module"))
+    try:
+        yield runner
+    finally:
+        runner.close()
