@@ -920,8 +920,19 @@ commas or spaces); the config file ${CONFIG_ENV}, default $XDG_CONFIG_HOME/rlp2p
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as JSON on stdout too when the command line asks for --json (exit 2 still)."""
+
+    json_errors = False
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        if _Parser.json_errors:
+            print(json.dumps({"error": "UsageError", "message": message}), flush=True)
+        super().error(message)
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rlp2p",
         description="Vac 3/REMOTE-LOG over libp2p: make a log key, serve as a storage peer, publish, sync, and a local demo.",
         epilog=EPILOG,
@@ -999,6 +1010,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, parsers = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _Parser.json_errors = "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]
     args = parser.parse_args(argv)
     args.json = getattr(args, "json", False)
     args.verbose = getattr(args, "verbose", 0) or 0
