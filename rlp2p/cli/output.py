@@ -122,7 +122,8 @@ class Output:
                 await trio.sleep(QUIT_GRACE)
                 if not self._reader_gone():
                     self._consumed = self._confirmed = self.written  # the reader is still there
-        if self.is_pipe:
+        if self.is_pipe and not self.closed:
+            # (a broken pipe's buffer is gone: nothing more to learn, and its last read stays unseen)
             self._sample()
         return self.shown_seq
 
