@@ -682,6 +682,7 @@ async def _sync(args: argparse.Namespace) -> int:
         interrupted = False
         with _BootstrapFailures() as failures, trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with node:
+                acked[0] = (await reader.state(args.name)).acked_seq
                 _check_bootstrap_reached(node, args, failures)
                 progress = _Progress(args, "syncing", "msg")
                 try:
@@ -720,7 +721,9 @@ async def _sync(args: argparse.Namespace) -> int:
         _stdout_gone()
         return EXIT_OK
     if report is not None and not args.json and not interrupted:
-        state = "up to date" if report.up_to_date else f"{len(report.delivered)} new"
+        state = "up to date" if report.up_to_date else f"{report.new_messages} new"
+        if report.redelivered:
+            state += f", {report.redelivered} not shown before printed again"
         print(
             f"{args.name}: {state}, record seq {report.record_seq}, {report.round_trips} round trips, "
             f"{report.bytes_in} bytes in, {report.seconds:.2f} s",
@@ -838,7 +841,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         readers = []
         for name in store.reader_logs():
             state = store.get_reader_state(name)
-            readers.append({"role": "reader", "name": name, "record_seq": state.record_seq, "delivered": state.delivered_seq, "expires": None, "raw": state.record})
+            readers.append({"role": "reader", "name": name, "record_seq": state.record_seq, "delivered": state.delivered_seq, "shown": state.acked_seq, "expires": None, "raw": state.record})
         local = [{"role": "publisher", "name": name, "messages": _pending(store, name)[0], "published": _pending(store, name)[1]} for name in store.local_logs()]
         blocks, block_bytes = store.block_stats()
     if records or readers:

@@ -50,6 +50,8 @@ from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 
 _EMPTY_MESSAGE = Message(b"", 0, b"")
+#: characters of a body that Delivery's str shows
+_PREVIEW = 60
 
 
 def _text(address: bytes) -> str:
@@ -69,6 +71,20 @@ class Delivery:
     id: bytes
     #: the serialized vac.mvds.Message, as stored
     data: bytes
+
+    def __str__(self) -> str:
+        """``#seq id8 body``: the body as text (escaped, cut at 60 characters), or its size."""
+        body = self.message.body
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            preview = f"<{len(body)} bytes>"
+        else:
+            # newlines and other control characters escaped: one delivery, one line
+            preview = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: _PREVIEW + 1])
+            if len(text) > _PREVIEW or len(preview) > _PREVIEW:
+                preview = preview[: _PREVIEW - 1] + "\u2026"
+        return f"#{self.seq} {self.id.hex()[:8]} {preview}"
 
 
 @dataclass(slots=True)

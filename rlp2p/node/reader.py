@@ -6,8 +6,17 @@
 3. Same head as last time: done. Otherwise drive the sans-I/O :class:`SyncPlan`: blocks come from
    the local cache first, then from one replica over one pipelined stream, falling over to the
    next replica on any failure (a refused, missing or wrong block, a dead stream).
-4. Deliver in order, exactly once, each batch recorded durably before the application sees it,
+4. Deliver in order, each batch recorded durably in the inbox before the application sees it,
    so a sync cut off halfway resumes where it stopped.
+
+Delivery to the application is at least once. The reader keeps two cursors per log:
+``delivered_seq`` (what is in the inbox) and ``acked_seq`` (what the application confirmed). A
+sync first hands ``on_message`` the inbox messages after ``acked_seq`` again, then the new ones. With
+``auto_ack=True`` a message is acknowledged once ``on_message`` returns for it (committed in
+batches, with the next inbox batch, and at the end, also when the sync fails or is cancelled); if
+``on_message`` raises, the cursor stays before that message and the exception propagates, so the
+next sync delivers it again. With ``auto_ack=False`` the application calls :meth:`Reader.ack`
+itself. A message may be handed over twice, never zero times.
 """
 
 from __future__ import annotations
@@ -23,14 +32,17 @@ from dataclasses import dataclass, field
 import trio
 from libp2p.peer.id import ID
 
+from rlp2p.core.message import Message
 from rlp2p.core.record import RecordInfo
 from rlp2p.core.sync import Delivery, SyncPlan
 from rlp2p.errors import (
     NoReplicas,
     Rlp2pError,
     StaleRecord,
+    StoreError,
     SyncError,
 )
+from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
 if TYPE_CHECKING:
@@ -42,12 +54,25 @@ log = logging.getLogger(__name__)
 FETCH_BATCH = 256
 #: most CAS peers taken from a head page's hint
 MAX_HINTS = 16
+#: most messages one :meth:`Reader.inbox` call returns
+MAX_INBOX_BATCH = 10_000
 
 
 @dataclass
 class SyncReport:
+    """What one sync did. The messages themselves went to ``on_message`` and are in the inbox
+    (:meth:`Reader.inbox`); the report holds counts, so its size does not grow with the log."""
+
     name: str
-    delivered: list[Delivery] = field(default_factory=list)
+    #: messages delivered for the first time (seq ``first_seq``..``last_seq``)
+    new_messages: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    #: inbox messages handed to ``on_message`` again (the application had not acknowledged them)
+    redelivered: int = 0
+    #: the reader's cursors after the sync: in the inbox, and acknowledged by the application
+    delivered_seq: int = 0
+    acked_seq: int = 0
     record_seq: int = 0
     head: bytes | None = None
     up_to_date: bool = False  # nothing was new
@@ -64,6 +89,19 @@ class SyncReport:
 
 
 OnMessage = Callable[[Delivery], Awaitable[None] | None]
+
+
+class _Cursor:
+    """The application's cursor during one sync: ``handed`` is the last seq ``on_message``
+    returned for, ``committed`` the last one the store holds as acknowledged."""
+
+    __slots__ = ("committed", "handed")
+
+    def __init__(self, acked: int) -> None:
+        self.committed = self.handed = acked
+
+    def due(self) -> int | None:
+        return self.handed if self.handed > self.committed else None
 
 
 class Reader:
@@ -100,11 +138,50 @@ class Reader:
         *,
         on_message: OnMessage | None = None,
         progress: Callable[[int, int], None] | None = None,
+        auto_ack: bool = True,
     ) -> SyncReport:
+        """Hand the application what it has not acknowledged, then fetch and deliver what is new.
+
+        ``on_message`` gets each message in log order (sync or async). With ``auto_ack`` a
+        message is acknowledged once ``on_message`` returns for it; otherwise call :meth:`ack`.
+        Without ``on_message`` the inbox is the delivery (read it with :meth:`inbox`), and with
+        ``auto_ack`` everything delivered counts as acknowledged.
+        """
         started = time.monotonic()
         report = SyncReport(name=name)
         store, astore = self.node.store, self.node.astore
         state = await astore.call(store.get_reader_state, name)
+        cursor = _Cursor(state.acked_seq)
+        try:
+            await self._redeliver(name, state, cursor, report, on_message, auto_ack)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack)
+        except BaseException:
+            if auto_ack:
+                # what on_message returned for stays acknowledged, whatever stopped the sync
+                with trio.CancelScope(shield=True):
+                    try:
+                        await self._commit_ack(name, cursor)
+                    except Rlp2pError as exc:  # the original error matters more
+                        log.warning("could not record the acknowledgements of %s: %s", name, exc)
+            raise
+        if auto_ack:
+            await self._commit_ack(name, cursor)
+        after = await astore.call(store.get_reader_state, name)
+        report.delivered_seq, report.acked_seq = after.delivered_seq, after.acked_seq
+        report.seconds = time.monotonic() - started
+        return report
+
+    async def _sync_new(
+        self,
+        name: str,
+        state: ReaderState,
+        cursor: _Cursor,
+        report: SyncReport,
+        on_message: OnMessage | None,
+        progress: Callable[[int, int], None] | None,
+        auto_ack: bool,
+    ) -> None:
+        store, astore = self.node.store, self.node.astore
         peers = await self.find_peers(name)
         if not peers:
             raise NoReplicas(f"no storage peer for {name} could be found")
@@ -119,18 +196,70 @@ class Reader:
             )
         if best.head == state.head:
             report.up_to_date = True
-            report.seconds = time.monotonic() - started
-            return report
+            return
 
         plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits)
         # replicas with the best record first, then the rest: blocks are content-addressed, so an
         # older replica may still hold most of them
         order = holders + [p for p in peers if p not in holders]
-        await self._drive(name, plan, order, report, on_message, progress)
+        try:
+            await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack)
+        finally:
+            report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
         await astore.call(store.set_reader_record, name, best.raw, best.sequence, best.head)
-        report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
-        report.seconds = time.monotonic() - started
-        return report
+
+    async def _redeliver(
+        self,
+        name: str,
+        state: ReaderState,
+        cursor: _Cursor,
+        report: SyncReport,
+        on_message: OnMessage | None,
+        auto_ack: bool,
+    ) -> None:
+        """Hand ``on_message`` the inbox messages after ``acked_seq`` again, in bounded batches."""
+        if on_message is None:
+            if auto_ack:
+                cursor.handed = state.delivered_seq  # the inbox is the delivery
+            return
+        after = state.acked_seq
+        while after < state.delivered_seq:
+            batch = await self.inbox(name, after=after, limit=min(self.batch, state.delivered_seq - after))
+            if not batch or batch[0].seq != after + 1:
+                raise StoreError(f"the inbox of {name} lacks seq {after + 1} (delivered up to {state.delivered_seq})")
+            for delivery in batch:
+                await _call(on_message, delivery)
+                report.redelivered += 1
+                if auto_ack:
+                    cursor.handed = delivery.seq
+            after = batch[-1].seq
+            if auto_ack:
+                await self._commit_ack(name, cursor)
+
+    async def _commit_ack(self, name: str, cursor: _Cursor) -> None:
+        due = cursor.due()
+        if due is not None:
+            cursor.committed = await self.node.astore.call(self.node.store.ack, name, due)
+
+    async def ack(self, name: str, seq: int) -> int:
+        """The application has every message of ``name`` up to ``seq`` (for ``auto_ack=False``).
+
+        Monotonic: an older seq changes nothing. Returns the acknowledged seq now held. Raises
+        :class:`~rlp2p.errors.StoreError` for a seq beyond what was delivered."""
+        return await self.node.astore.call(self.node.store.ack, name, seq)
+
+    async def state(self, name: str) -> ReaderState:
+        """How far this reader got with ``name``: record, ``delivered_seq``, ``acked_seq``."""
+        return await self.node.astore.call(self.node.store.get_reader_state, name)
+
+    async def inbox(self, name: str, *, after: int = 0, limit: int = 1000) -> list[Delivery]:
+        """The delivered messages of ``name`` with seq > ``after``, oldest first, at most ``limit``
+        (1..``MAX_INBOX_BATCH``). Page through a long inbox with ``after=batch[-1].seq``."""
+        if not 1 <= limit <= MAX_INBOX_BATCH:
+            raise ValueError(f"limit must be in 1..{MAX_INBOX_BATCH}, not {limit}")
+        rows = await self.node.astore.call(self.node.store.delivered, name, after, limit)
+        limits = self.node.config.limits
+        return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
 
     async def _best_record(
         self, name: str, peers: list[ID], report: SyncReport
@@ -177,8 +306,10 @@ class Reader:
         plan: SyncPlan,
         peers: list[ID],
         report: SyncReport,
+        cursor: _Cursor,
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
+        auto_ack: bool,
     ) -> None:
         store, astore = self.node.store, self.node.astore
         async with AsyncExitStack() as stack:
@@ -234,13 +365,22 @@ class Reader:
                 ready = plan.ready()
                 if ready:
                     items = [(d.seq, d.id, d.data) for d in ready]
-                    await astore.call(store.deliver, name, items)
-                    for delivery in ready:
-                        report.delivered.append(delivery)
-                        if on_message is not None:
-                            outcome = on_message(delivery)
-                            if outcome is not None:
-                                await outcome
+                    if auto_ack and on_message is None:
+                        cursor.handed = ready[-1].seq  # the inbox is the delivery
+                    # the previous batch's acknowledgements ride in this batch's transaction
+                    ack = cursor.due() if auto_ack else None
+                    await astore.call(store.deliver, name, items, ack)
+                    if ack is not None:
+                        cursor.committed = ack
+                    if report.first_seq is None:
+                        report.first_seq = ready[0].seq
+                    report.last_seq = ready[-1].seq
+                    report.new_messages += len(ready)
+                    if on_message is not None:
+                        for delivery in ready:
+                            await _call(on_message, delivery)
+                            if auto_ack:
+                                cursor.handed = delivery.seq
                     if progress is not None and plan.head_seq is not None:
                         progress(plan.delivered_seq, plan.head_seq)
             if not plan.done:
@@ -281,4 +421,10 @@ class Reader:
         return failure
 
 
-__all__ = ["Reader", "SyncReport"]
+async def _call(on_message: OnMessage, delivery: Delivery) -> None:
+    outcome = on_message(delivery)
+    if outcome is not None:
+        await outcome
+
+
+__all__ = ["MAX_INBOX_BATCH", "Reader", "SyncReport"]

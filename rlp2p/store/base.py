@@ -68,6 +68,9 @@ class ReaderState:
     head: bytes | None = None
     #: the newest message seq delivered; messages 1..delivered_seq are in the inbox
     delivered_seq: int = 0
+    #: the newest seq the application acknowledged (``<= delivered_seq``); the inbox messages
+    #: after it are handed to the application again on the next sync (at-least-once)
+    acked_seq: int = 0
 
 
 class Store(abc.ABC):
@@ -200,13 +203,23 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         """Deliver ``(seq, message_id, data)`` items in one transaction.
 
         The seqs must continue exactly from ``delivered_seq + 1``, consecutively; otherwise
         :class:`~rlp2p.errors.StoreError` is raised and nothing is written. The items go into the
-        inbox and ``delivered_seq`` advances to the last one.
+        inbox and ``delivered_seq`` advances to the last one. ``acked_seq``, if given, is
+        acknowledged in the same transaction (as :meth:`ack`; at most the last item's seq), so a
+        reader commits the previous batch's acknowledgements with the next batch.
         """
+
+    @abc.abstractmethod
+    def ack(self, log: str, seq: int) -> int:
+        """The application has everything up to ``seq``: advance ``acked_seq`` (never backwards;
+        an older seq changes nothing). Returns the acked seq now held. Raises
+        :class:`~rlp2p.errors.StoreError` for a seq beyond ``delivered_seq``."""
 
     @abc.abstractmethod
     def delivered(

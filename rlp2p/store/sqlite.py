@@ -51,7 +51,7 @@ __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "op
 #: the database file inside a node's data folder
 DB_FILENAME = "rlp2p.sqlite3"
 #: the schema this code writes and reads (``PRAGMA user_version``)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
 APPLICATION_ID = 0x726C7032
 
@@ -114,7 +114,15 @@ _SCHEMA_V1 = (
 
 #: forward migrations: ``_MIGRATIONS[i]`` takes a file from version ``i + 1`` to ``i + 2``, one
 #: statement each, run inside the opening transaction. A step is never edited once released.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: the reader's application cursor (at-least-once delivery); what was delivered before
+    # counts as acknowledged, as it was handed to the application under the old contract
+    (
+        "ALTER TABLE reader_state ADD COLUMN "
+        "acked_seq INTEGER NOT NULL DEFAULT 0 CHECK (acked_seq >= 0)",
+        "UPDATE reader_state SET acked_seq = delivered_seq",
+    ),
+)
 
 assert SCHEMA_VERSION == len(_MIGRATIONS) + 1, "every schema version needs its migration step"
 
@@ -462,13 +470,14 @@ class SQLiteStore(Store):
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record, record_seq, head, delivered_seq FROM reader_state WHERE log = ?",
+                "SELECT record, record_seq, head, delivered_seq, acked_seq FROM reader_state "
+                "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return ReaderState()
         return ReaderState(
-            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3])
+            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3]), int(row[4])
         )
 
     def set_reader_record(
@@ -494,13 +503,18 @@ class SQLiteStore(Store):
                 (log, record, stored_seq, head),
             )
 
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         log = _text(log, "log")
         rows = [
             (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
             for seq, mid, data in items
         ]
+        ack = None if acked_seq is None else _int(acked_seq, "acked_seq")
         if not rows:
+            if ack is not None:
+                self.ack(log, ack)
             return
         with self._write() as conn:
             row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
@@ -511,14 +525,34 @@ class SQLiteStore(Store):
                         f"deliver to {log}: expected seq {expected} (delivered up to "
                         f"{delivered}), got {seq}; nothing delivered"
                     )
+            last = rows[-1][1]
+            if ack is not None and ack > last:
+                raise StoreError(f"deliver to {log}: cannot ack seq {ack} beyond {last}; nothing delivered")
             # the inbox row references reader_state: make sure the log has one
             conn.execute("INSERT OR IGNORE INTO reader_state (log) VALUES (?)", (log,))
             conn.executemany(
                 "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows
             )
             conn.execute(
-                "UPDATE reader_state SET delivered_seq = ? WHERE log = ?", (rows[-1][1], log)
+                "UPDATE reader_state SET delivered_seq = ?, acked_seq = max(acked_seq, ?) "
+                "WHERE log = ?",
+                (last, ack or 0, log),
             )
+
+    def ack(self, log: str, seq: int) -> int:
+        log = _text(log, "log")
+        seq = _int(seq, "seq")
+        with self._write() as conn:
+            row = _one(conn, "SELECT delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,))
+            delivered, acked = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            if seq > delivered:
+                raise StoreError(
+                    f"ack of {log}: seq {seq} was never delivered (delivered up to {delivered})"
+                )
+            if seq <= acked:
+                return acked  # monotonic: an older ack changes nothing
+            conn.execute("UPDATE reader_state SET acked_seq = ? WHERE log = ?", (seq, log))
+            return seq
 
     def delivered(
         self, log: str, after_seq: int = 0, limit: int | None = None

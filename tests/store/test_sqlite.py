@@ -624,3 +624,30 @@ def test_threads_writing_concurrently(store: SQLiteStore) -> None:
             run = per_thread[start : start + messages_per_round]
             assert run == list(range(run[0], run[0] + messages_per_round))
     assert len(store.replicated(LOG, "peer")) == threads_n * rounds
+
+
+def test_ack_is_monotonic_and_bounded_by_delivered(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError, match="never delivered"):
+        store.ack(LOG, 1)
+    assert store.ack(LOG, 0) == 0
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2"), (3, b"i3", b"d3")])
+    assert store.get_reader_state(LOG).acked_seq == 0  # delivered is not acknowledged
+    assert store.ack(LOG, 2) == 2
+    assert store.ack(LOG, 1) == 2  # never backwards
+    with pytest.raises(StoreError, match="never delivered"):
+        store.ack(LOG, 4)
+    state = store.get_reader_state(LOG)
+    assert (state.delivered_seq, state.acked_seq) == (3, 2)
+
+
+def test_deliver_acks_in_the_same_transaction(store: SQLiteStore) -> None:
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2")])
+    store.deliver(LOG, [(3, b"i3", b"d3")], acked_seq=2)
+    assert store.get_reader_state(LOG).acked_seq == 2
+    with pytest.raises(StoreError, match="cannot ack"):
+        store.deliver(LOG, [(4, b"i4", b"d4")], acked_seq=5)
+    assert store.get_reader_state(LOG).delivered_seq == 3  # nothing written
+    store.deliver(LOG, [(4, b"i4", b"d4")], acked_seq=1)  # an older ack changes nothing
+    assert store.get_reader_state(LOG).acked_seq == 2
+    store.deliver(LOG, [], acked_seq=4)
+    assert store.get_reader_state(LOG).acked_seq == 4
