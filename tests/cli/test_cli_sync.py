@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import signal
 import struct
 import subprocess
@@ -30,7 +31,7 @@ def published(module_cli, storage_peers: list[str]) -> str:
     """One log of MESSAGES messages on the session's storage peers; its name."""
     key, name = module_cli.keygen()
     stdin = b"".join(f"message {i}\n".encode() for i in range(1, MESSAGES + 1))
-    done = module_cli.run("publish", "--key", str(key), "--data", "alice", "--bootstrap", storage_peers[0], "--layout", "paged:256", stdin=stdin)
+    done = module_cli.run("publish", "--key", str(key), "--data", "alice", "--bootstrap", storage_peers[0], "--layout", "paged:256", "--embed", "none", stdin=stdin)
     assert done.returncode == 0, done.describe()
     return name
 
@@ -123,3 +124,36 @@ def test_a_log_nobody_published_is_said_plainly(cli, storage_peers) -> None:
     done.clean_failure(1, unknown, "never published")
     assert "{" not in done.stderr, done.describe()  # not a dict of per-peer errors
     assert len(done.stderr.strip().splitlines()) == 1, done.describe()
+
+
+def test_the_progress_bar_moves_per_batch_on_a_terminal_and_is_off_otherwise(module_cli, storage_peers, published) -> None:
+    import os
+    import pty
+
+    cli = module_cli
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size
+    try:
+        sync = cli.popen(_sync_args(published, "bob-tty", storage_peers)[:-1], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        follower = -1
+        chunks = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert sync.wait(timeout=30) == 0
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    counts = {int(m) for m in re.findall(r"syncing:.*?\| ?(\d+)/3000", screen)}
+    # it moves with each delivered batch (during a page walk the reader delivers nothing yet)
+    assert len(counts) >= 2 and max(counts) == MESSAGES, repr(screen[-3000:])
+    # without a terminal (the other tests), stderr holds no bar: checked by their empty stderr
