@@ -70,10 +70,12 @@ def row_keygen(rows: Rows) -> None:
     done = rows.cli.run("keygen", "--out", str(rows.key))
     assert done.returncode == 0, done.describe()
     rows.name = done.stdout.strip()
+    assert done.stdout == rows.name + "\n" and re.fullmatch(r"12D3KooW\w+", rows.name)
     assert rows.key.stat().st_mode & 0o777 == 0o600
     before = rows.key.read_bytes()
     rows.cli.run("keygen", "--out", str(rows.key)).clean_failure(1, "already there")
     assert rows.key.read_bytes() == before
+    assert not [p for p in rows.cli.cwd.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
     forced = rows.cli.run("keygen", "--out", str(rows.cli.cwd / "other.key"))
     assert forced.returncode == 0
     forced = rows.cli.run("keygen", "--out", str(rows.cli.cwd / "other.key"), "--force")
@@ -87,9 +89,13 @@ def row_name(rows: Rows) -> None:
 
 def row_serve(rows: Rows) -> None:
     assert all(SERVE_ADDR.fullmatch(a) for a in rows.peers)  # the session's peers' first lines
-    serve = rows.cli.serve("extra", rows.peers[:1])
-    assert SERVE_ADDR.fullmatch(serve.address())
-    assert serve.terminate() == 0
+    serve = rows.cli.serve("extra", rows.peers[:1], extra=["--json"])
+    addr = serve.address()
+    assert SERVE_ADDR.fullmatch(addr)
+    # with --json, what follows the address line is machine-readable too
+    event = json.loads(serve.line() or "null")
+    assert event["event"] == "serving" and event["peer_id"] == addr.split("/p2p/")[1], event
+    assert serve.terminate() == 0  # SIGTERM: a clean stop
     assert "Traceback" not in serve.stderr()
     # a port another program holds: test_cli_problems.py checks the refusal in detail
 
@@ -151,11 +157,29 @@ def row_ls(rows: Rows) -> None:
 
 
 def row_demo(rows: Rows) -> None:
-    done = rows.cli.run("demo", "--messages", "12", "--storage-peers", "3", "--json")
-    assert done.returncode == 0, done.describe()
-    steps = [json.loads(line)["step"] for line in done.stdout.splitlines()]
-    assert steps[0].startswith("3 storage peers are up") and steps[-1] == "demo finished", steps
-    assert any("Bob came back and got exactly the 3 messages he missed" in s for s in steps), steps
+    tmp = rows.cli.cwd / "tmp"
+    tmp.mkdir()
+    done = rows.cli.run("demo", "--messages", "12", "--storage-peers", "3", env=rows.cli.env(TMPDIR=str(tmp)))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.describe()
+    steps = [
+        "3 storage peers are up",
+        "Alice published 12 messages",
+        "Alice is now offline",
+        "Bob came online and synced 12 messages from the storage peers alone",
+        "first: 'hello Bob, message 0', last: 'hello Bob, message 11'",
+        "While Bob was offline, Alice came back, published 3 more",
+        "went down",
+        "Bob came back and got exactly the 3 messages he missed (seq 13..15)",
+        "Bob polled again: up to date",
+        "demo finished",
+    ]
+    at = 0
+    for step in steps:  # in this order
+        found = done.stdout.find(step, at)
+        assert found >= 0, f"step {step!r} missing or out of order:\n{done.stdout}"
+        at = found + len(step)
+    assert done.stdout.splitlines()[-1].endswith("demo finished")
+    assert list(tmp.iterdir()) == [], "the demo left files in its temporary folder"
 
 
 def row_bench(rows: Rows) -> None:
