@@ -643,7 +643,9 @@ def _format_delivery(args: argparse.Namespace, seq: int, message_id: bytes, mess
             }
         )
     else:
-        text = f"{seq:>6}  {message.body.decode('utf-8', 'replace')}"
+        # one message, one line: a body's own line breaks are shown escaped
+        body = message.body.decode("utf-8", "replace").replace("\n", "\\n").replace("\r", "\\r")
+        text = f"{seq:>6}  {body}"
     return (text + "\n").encode("utf-8", "replace")
 
 
