@@ -259,7 +259,13 @@ class _BootstrapFailures:
                 if record.msg.startswith("bootstrap peer") and len(record.args or ()) == 2:
                     peer, exc = record.args  # type: ignore[misc]
                     cause = _root_cause(exc) if isinstance(exc, BaseException) else exc
-                    outer.reasons[str(peer)] = cause.strerror if isinstance(cause, OSError) else _short(exc)
+                    if isinstance(cause, OSError):
+                        reason = str(cause.strerror).rsplit("): ", 1)[-1]  # trio prefixes the address
+                    elif type(exc).__name__ == "TooSlowError":
+                        reason = "connected, but no answer within --timeout"
+                    else:
+                        reason = _short(exc)
+                    outer.reasons[str(peer)] = reason
 
         self.handler = Handler(logging.WARNING)
         self.logger = logging.getLogger("rlp2p.node.dht")

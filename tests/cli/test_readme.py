@@ -89,14 +89,18 @@ def row_name(rows: Rows) -> None:
 
 def row_serve(rows: Rows) -> None:
     assert all(SERVE_ADDR.fullmatch(a) for a in rows.peers)  # the session's peers' first lines
-    serve = rows.cli.serve("extra", rows.peers[:1], extra=["--json"])
+    # a dead bootstrap peer beside a live one: a warning naming it, and the peer serves anyway
+    dead = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWRLJqajeGZ7SYeTnoF3kFNZAKYhe27Wv3iGaXNT4vjGmG"
+    serve = rows.cli.serve("extra", [dead, rows.peers[0]], extra=["--json"])
     addr = serve.address()
     assert SERVE_ADDR.fullmatch(addr)
     # with --json, what follows the address line is machine-readable too
     event = json.loads(serve.line() or "null")
     assert event["event"] == "serving" and event["peer_id"] == addr.split("/p2p/")[1], event
     assert serve.terminate() == 0  # SIGTERM: a clean stop
-    assert "Traceback" not in serve.stderr()
+    assert serve.stderr().splitlines() == [
+        "rlp2p: warning: bootstrap peer 12D3KooWRLJqajeGZ7SYeTnoF3kFNZAKYhe27Wv3iGaXNT4vjGmG unreachable (Connection refused); serving anyway"
+    ], serve.stderr()
     # a port another program holds: test_cli_problems.py checks the refusal in detail
 
 
