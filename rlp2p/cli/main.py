@@ -81,9 +81,19 @@ class _Progress:
             self.bar.n = done
             self.bar.refresh()
 
+    async def tick(self, every: float = 0.5) -> None:
+        """Redraw the bar now and then, so its clock runs while nothing is delivered yet (the
+        reader walks a log's pages from the newest before it can deliver the oldest)."""
+        import trio
+
+        while self.bar is not None:
+            await trio.sleep(every)
+            self.bar.refresh()
+
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.close()
+            bar, self.bar = self.bar, None
+            bar.close()
 
 
 # --- shared option groups ------------------------------------------------------------------------
@@ -704,6 +714,7 @@ async def _sync(args: argparse.Namespace) -> int:
                                 return
 
                         nursery.start_soon(on_signal)
+                        nursery.start_soon(progress.tick)
                         try:
                             report = await reader.sync(args.name, on_message=show, auto_ack=False, progress=progress)
                         except OutputClosed:
