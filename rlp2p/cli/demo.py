@@ -49,7 +49,7 @@ def _sync_figures(report: Any) -> dict[str, Any]:
 async def run_demo(args: argparse.Namespace) -> int:
     say = _Narrator(args.json).say
     n_first, n_more = args.messages, max(1, args.messages // 4)
-    storage_count = max(3, args.storage_peers)
+    storage_count = args.storage_peers  # the command refuses fewer than 3
     mode = LogMode.paged(64, embed=16)
     with tempfile.TemporaryDirectory(prefix="rlp2p-demo-") as tmp:
         root = Path(tmp)

@@ -44,7 +44,9 @@ from rlp2p.node.host import (
     serves,
     with_peer_id,
 )
+from rlp2p.core.keys import generate_log_key, load_key, save_key
 from rlp2p.store import Store, open_store
+from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
 from rlp2p.wire.rpc import RpcStream
@@ -103,6 +105,7 @@ class Node:
         self._own_host = host is None
         #: a store :meth:`open` made is the node's to close; one the caller passed is the caller's
         self._own_store = False
+        self._data_lock: DataDirLock | None = None  # held by a node made by open()
         self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries)
         self._given_dht = dht
         self.discovery: Discovery | None = None
@@ -120,10 +123,10 @@ class Node:
 
         Unless ``key_pair`` or ``host`` is given, the node's identity is ``data_dir/node.key``,
         made on first open, so a restarted storage peer keeps its peer id and its replicas.
+        The folder is locked (``rlp2p.store.lock``) until :meth:`close_store`: one node per folder.
         """
-        from rlp2p.core.keys import generate_log_key, load_key, save_key
-
         data_dir = Path(data_dir)
+        lock = lock_data_dir(data_dir)
         store = open_store(data_dir)
         if kwargs.get("key_pair") is None and kwargs.get("host") is None:
             key_file = data_dir / NODE_KEY_FILE
@@ -132,6 +135,7 @@ class Node:
             kwargs["key_pair"] = load_key(key_file)
         node = cls(store, **kwargs)
         node._own_store = True
+        node._data_lock = lock
         return node
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -193,7 +197,7 @@ class Node:
             raise
         finally:
             if self._own_store:
-                self.store.close()
+                self.close_store()
 
     async def start(self, nursery: trio.Nursery) -> Node:
         """Run the node in its own task of ``nursery`` until :meth:`stop`.
@@ -221,8 +225,11 @@ class Node:
         await self._stopped.wait()
 
     def close_store(self) -> None:
-        """Close the store (idempotent). A node made by :meth:`open` closes it on exit itself."""
+        """Close the store and release the data folder's lock (idempotent). A node made by
+        :meth:`open` does this on exit itself."""
         self.store.close()
+        if self._data_lock is not None:
+            self._data_lock.release()
 
     # --- identity ----------------------------------------------------------------------------
 

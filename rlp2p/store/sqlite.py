@@ -417,6 +417,22 @@ class SQLiteStore(Store):
             ).fetchall()
         return [(int(seq), bytes(data)) for seq, data in rows]
 
+    def local_logs(self) -> list[str]:
+        """The logs with messages in the local log, sorted: one index probe per log (skip-scan)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "WITH RECURSIVE l(log) AS (SELECT min(log) FROM log_messages UNION ALL "
+                "SELECT (SELECT min(log) FROM log_messages WHERE log > l.log) FROM l WHERE l.log IS NOT NULL) "
+                "SELECT log FROM l WHERE log IS NOT NULL"
+            ).fetchall()
+        return [name for (name,) in rows]
+
+    def reader_logs(self) -> list[str]:
+        """The logs this node has reader state for, sorted."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT log FROM reader_state ORDER BY log").fetchall()
+        return [name for (name,) in rows]
+
     def get_publish_state(self, log: str) -> PublishState | None:
         log = _text(log, "log")
         with self._read() as conn:
