@@ -165,3 +165,26 @@ class LogRewritten(PageError):
         super().__init__(message)
         self.head_seq = head_seq
         self.delivered_seq = delivered_seq
+
+
+# --- admission (a storage peer's policy for writers) ---------------------------------------
+
+
+class WriteRefused(Rlp2pError):
+    """A storage peer's admission policy refused a write; another replica may take it.
+
+    ``code`` is the wire code the refusal travels as (``QUOTA`` or ``NOT_ALLOWED``)."""
+
+    code = "QUOTA"
+
+
+class QuotaExceeded(WriteRefused):
+    """The writer (or the log) is over a byte, name or rate quota of this storage peer."""
+
+    code = "QUOTA"
+
+
+class NotAllowed(WriteRefused):
+    """This storage peer does not store writes from this peer, or records of this log."""
+
+    code = "NOT_ALLOWED"

@@ -127,8 +127,11 @@ class Store(abc.ABC):
         """The record held for ``name``, or None."""
 
     @abc.abstractmethod
-    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+    def put_record(self, name: str, record: bytes, sequence: int, *, now: float | None = None) -> None:
         """Keep ``record`` as the best for ``name`` if ``sequence`` beats the one held.
+
+        ``now`` (Unix seconds, the storage peer's clock) is its ``updated_at``; the wall clock
+        if None.
 
         Raises :class:`~rlp2p.errors.StaleRecord` (``have``, ``got``) unless ``sequence`` is
         greater than the held one's. The check and the write are one transaction, so of two
@@ -143,6 +146,65 @@ class Store(abc.ABC):
     def logs_held(self) -> list[str]:
         """The logs a storage peer holds: those it keeps a record for."""
         return self.record_names()
+
+    # --- a storage peer's usage accounting and retention --------------------------------------
+    # Not abstract: a store that does not implement them cannot run admission or retention.
+
+    def peer_usage(self, peer_id: str) -> tuple[int, int]:
+        """``(bytes, names)`` the writer ``peer_id`` has stored here."""
+        raise NotImplementedError
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
+        raise NotImplementedError
+
+    def account_blocks(self, writer: str, addresses: Iterable[bytes], now: float) -> int:
+        """Charge ``writer`` for those of ``addresses`` that nobody was charged for yet and mark
+        them stored at ``now``; returns the bytes charged. One transaction."""
+        raise NotImplementedError
+
+    def account_record(self, name: str, writer: str | None, now: float) -> bool:
+        """Mark the record of ``name`` updated at ``now``; if it has no creator yet, make
+        ``writer`` its creator and charge it one name (returns True then)."""
+        raise NotImplementedError
+
+    def log_bytes(self, name: str) -> int:
+        """The bytes the head of ``name`` reached when retention last measured it (0 if never)."""
+        raise NotImplementedError
+
+    def set_log_bytes(self, sizes: dict[str, int]) -> None:
+        """Record measured sizes of logs held."""
+        raise NotImplementedError
+
+    def heads(self) -> dict[str, tuple[bytes, float]]:
+        """``name -> (record, updated_at)`` of every record held."""
+        raise NotImplementedError
+
+    def stale_names(self, updated_before: float, limit: int) -> list[str]:
+        """At most ``limit`` names whose record was last updated before ``updated_before``."""
+        raise NotImplementedError
+
+    def drop_records(self, names: Iterable[str], updated_before: float) -> list[str]:
+        """Drop the records of ``names`` still not updated since ``updated_before``, giving their
+        creators their names back; returns the names dropped. One transaction."""
+        raise NotImplementedError
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """At most ``limit`` addresses greater than ``after``, in order, of blocks stored before
+        ``cutoff`` (or at an unknown time)."""
+        raise NotImplementedError
+
+    def delete_blocks(self, addresses: Iterable[bytes], cutoff: float) -> tuple[int, int]:
+        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``."""
+        raise NotImplementedError
+
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        """The sizes of the blocks held among ``addresses``, without reading their data."""
+        raise NotImplementedError
+
+    def record_count(self) -> int:
+        """How many names a record is held for."""
+        raise NotImplementedError
 
     # --- the publisher's local log -----------------------------------------------------------
 

@@ -51,7 +51,7 @@ __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "op
 #: the database file inside a node's data folder
 DB_FILENAME = "rlp2p.sqlite3"
 #: the schema this code writes and reads (``PRAGMA user_version``)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
 APPLICATION_ID = 0x726C7032
 
@@ -114,7 +114,26 @@ _SCHEMA_V1 = (
 
 #: forward migrations: ``_MIGRATIONS[i]`` takes a file from version ``i + 1`` to ``i + 2``, one
 #: statement each, run inside the opening transaction. A step is never edited once released.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: a storage peer's usage accounting (admission quotas) and retention
+    (
+        # the peer that first stored the block and when (the storage peer's clock); NULL for blocks
+        # stored before version 2 or by a local write: retention treats them as old
+        "ALTER TABLE blocks ADD COLUMN writer TEXT",
+        "ALTER TABLE blocks ADD COLUMN stored_at REAL",
+        "CREATE INDEX blocks_by_stored_at ON blocks (stored_at)",
+        # the peer whose update first created the name, and the bytes its head reached when
+        # retention last walked it
+        "ALTER TABLE records ADD COLUMN creator TEXT",
+        "ALTER TABLE records ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX records_by_updated_at ON records (updated_at)",
+        """CREATE TABLE peer_usage (
+            peer_id TEXT PRIMARY KEY NOT NULL,
+            bytes   INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            names   INTEGER NOT NULL DEFAULT 0 CHECK (names >= 0)
+        ) WITHOUT ROWID""",
+    ),
+)
 
 assert SCHEMA_VERSION == len(_MIGRATIONS) + 1, "every schema version needs its migration step"
 
@@ -326,8 +345,9 @@ class SQLiteStore(Store):
             return None
         return StoredRecord(bytes(row[0]), _u64_from_db(row[1]), float(row[2]))
 
-    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+    def put_record(self, name: str, record: bytes, sequence: int, *, now: float | None = None) -> None:
         name = _text(name, "name")
+        updated_at = time.time() if now is None else float(now)
         record = _blob(record, "record")
         stored_seq = _u64_to_db(sequence, "sequence")
         with self._write() as conn:
@@ -344,13 +364,164 @@ class SQLiteStore(Store):
                 "INSERT INTO records (name, record, sequence, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
                 "sequence = excluded.sequence, updated_at = excluded.updated_at",
-                (name, record, stored_seq, time.time()),
+                (name, record, stored_seq, updated_at),
             )
 
     def record_names(self) -> list[str]:
         with self._read() as conn:
             rows = conn.execute("SELECT name FROM records ORDER BY name").fetchall()
         return [name for (name,) in rows]
+
+    # --- a storage peer's usage and retention ------------------------------------------------
+
+    def peer_usage(self, peer_id: str) -> tuple[int, int]:
+        peer_id = _text(peer_id, "peer_id")
+        with self._read() as conn:
+            row = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (peer_id,))
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT peer_id, bytes, names FROM peer_usage ORDER BY bytes DESC, peer_id LIMIT ?", (lim,)
+            ).fetchall()
+        return [(str(p), int(b), int(n)) for p, b, n in rows]
+
+    def account_blocks(self, writer: str, addresses: Iterable[bytes], now: float) -> int:
+        writer = _text(writer, "writer")
+        wanted = _unique_blobs(addresses)
+        added = 0
+        with self._write() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                # only rows nobody claimed yet: a block stored twice is paid for once
+                (size,) = _one(
+                    conn,
+                    f"SELECT coalesce(sum(size), 0) FROM blocks WHERE writer IS NULL AND stored_at IS NULL "
+                    f"AND address IN ({marks})",
+                    chunk,
+                )
+                conn.execute(
+                    f"UPDATE blocks SET writer = ?, stored_at = ? WHERE writer IS NULL AND stored_at IS NULL "
+                    f"AND address IN ({marks})",
+                    (writer, float(now), *chunk),
+                )
+                added += int(size)
+            if added:
+                conn.execute(
+                    "INSERT INTO peer_usage (peer_id, bytes) VALUES (?, ?) "
+                    "ON CONFLICT (peer_id) DO UPDATE SET bytes = bytes + excluded.bytes",
+                    (writer, added),
+                )
+        return added
+
+    def account_record(self, name: str, writer: str | None, now: float) -> bool:
+        name = _text(name, "name")
+        with self._write() as conn:
+            row = _one(conn, "SELECT creator FROM records WHERE name = ?", (name,))
+            if row is None:
+                raise NotFound(f"no record for {name}")
+            conn.execute("UPDATE records SET updated_at = ? WHERE name = ?", (float(now), name))
+            if row[0] is not None or writer is None:
+                return False
+            conn.execute("UPDATE records SET creator = ? WHERE name = ?", (_text(writer, "writer"), name))
+            conn.execute(
+                "INSERT INTO peer_usage (peer_id, names) VALUES (?, 1) "
+                "ON CONFLICT (peer_id) DO UPDATE SET names = names + 1",
+                (writer,),
+            )
+        return True
+
+    def log_bytes(self, name: str) -> int:
+        name = _text(name, "name")
+        with self._read() as conn:
+            row = _one(conn, "SELECT log_bytes FROM records WHERE name = ?", (name,))
+        return 0 if row is None else int(row[0])
+
+    def set_log_bytes(self, sizes: dict[str, int]) -> None:
+        rows = [(_int(size, "size"), _text(name, "name")) for name, size in sizes.items()]
+        with self._write() as conn:
+            conn.executemany("UPDATE records SET log_bytes = ? WHERE name = ?", rows)
+
+    def heads(self) -> dict[str, tuple[bytes, float]]:
+        """``name -> (record, updated_at)`` of every record held."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, record, updated_at FROM records").fetchall()
+        return {str(n): (bytes(r), float(u)) for n, r, u in rows}
+
+    def stale_names(self, updated_before: float, limit: int) -> list[str]:
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name FROM records WHERE updated_at < ? ORDER BY updated_at, name LIMIT ?",
+                (float(updated_before), lim),
+            ).fetchall()
+        return [str(n) for (n,) in rows]
+
+    def drop_records(self, names: Iterable[str], updated_before: float) -> list[str]:
+        wanted = [_text(n, "name") for n in names]
+        dropped = []
+        with self._write() as conn:
+            for name in wanted:
+                # checked again in the transaction: an update that just arrived keeps the log
+                row = _one(conn, "SELECT creator FROM records WHERE name = ? AND updated_at < ?", (name, float(updated_before)))
+                if row is None:
+                    continue
+                conn.execute("DELETE FROM records WHERE name = ?", (name,))
+                if row[0] is not None:
+                    conn.execute("UPDATE peer_usage SET names = max(names - 1, 0) WHERE peer_id = ?", (row[0],))
+                dropped.append(name)
+        return dropped
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """Addresses (ordered, from just after ``after``) of blocks stored before ``cutoff`` or at
+        an unknown time; for a sweep that resumes where it stopped."""
+        after = _blob(after, "after")
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT address FROM blocks WHERE address > ? AND (stored_at IS NULL OR stored_at < ?) "
+                "ORDER BY address LIMIT ?",
+                (after, float(cutoff), lim),
+            ).fetchall()
+        return [bytes(a) for (a,) in rows]
+
+    def delete_blocks(self, addresses: Iterable[bytes], cutoff: float) -> tuple[int, int]:
+        """Delete blocks among ``addresses`` still stored before ``cutoff``; give back their
+        bytes to their writers' usage. Returns ``(blocks, bytes)`` deleted."""
+        wanted = _unique_blobs(addresses)
+        count = total = 0
+        with self._write() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                where = f"address IN ({marks}) AND (stored_at IS NULL OR stored_at < ?)"
+                args = (*chunk, float(cutoff))
+                for writer, size in conn.execute(
+                    f"SELECT writer, sum(size) FROM blocks WHERE {where} GROUP BY writer", args
+                ).fetchall():
+                    total += int(size)
+                    if writer is not None:
+                        conn.execute(
+                            "UPDATE peer_usage SET bytes = max(bytes - ?, 0) WHERE peer_id = ?", (int(size), writer)
+                        )
+                count += conn.execute(f"DELETE FROM blocks WHERE {where}", args).rowcount
+        return count, total
+
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        wanted = _unique_blobs(addresses)
+        found: dict[bytes, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address, size FROM blocks WHERE address IN ({marks})"
+                found.update((bytes(a), int(n)) for a, n in conn.execute(sql, chunk).fetchall())
+        return found
+
+    def record_count(self) -> int:
+        with self._read() as conn:
+            (count,) = _one(conn, "SELECT count(*) FROM records")
+        return int(count)
 
     # --- the publisher's local log -----------------------------------------------------------
 

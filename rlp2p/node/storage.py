@@ -1,0 +1,177 @@
+"""A storage peer's admission gate and retention passes: the core's policy wired to the store.
+
+Every admitted write (a batch of CAS Adds, a NS Update) runs under one lock, from the check of
+the writer's usage to its accounting, so concurrent streams of one writer cannot overshoot a
+quota; the store serialises writes anyway, so the lock costs no throughput. A retention sweep
+takes the same lock for each chunk it deletes, so no record can move between the check that
+the heads are those it marked from and the delete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import cbor2
+import trio
+from libp2p.records.pb.ipns_pb2 import IpnsEntry
+
+from rlp2p.core.admission import Admission, PeerUsage
+from rlp2p.core.record import RecordInfo, parse_head_value
+from rlp2p.core.retention import Mark, MarkOverflow, RetentionConfig, drop_cutoff, sweep_cutoff
+from rlp2p.errors import Rlp2pError
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+from rlp2p.store import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: addresses the sweep reads and deletes at once
+SWEEP_CHUNK = 500
+
+
+async def _call(fn: Callable[..., T], *args: Any) -> T:
+    return await trio.to_thread.run_sync(partial(fn, *args))
+
+
+class StorageGate:
+    """The :class:`~rlp2p.wire.admit.WriteGate` of a storage peer."""
+
+    def __init__(self, store: Store, admission: Admission, now: Callable[[], float]) -> None:
+        self.store = store
+        self.admission = admission
+        self.now = now  # Unix seconds by the node's clock
+        self.lock = trio.Lock()
+
+    @asynccontextmanager
+    async def blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> AsyncIterator[None]:
+        async with self.lock:
+            self.admission.check_rate(writer, len(items))
+            sizes = dict((a, len(d)) for a, d in items)
+            held = await _call(self.store.has_blocks, list(sizes))
+            new = [a for a in sizes if a not in held]
+            usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
+            self.admission.check_blocks(writer, usage, sum(sizes[a] for a in new))
+            yield
+            if writer is not None and new:
+                await _call(self.store.account_blocks, writer, new, self.now())
+
+    @asynccontextmanager
+    async def record(self, writer: str | None, info: RecordInfo) -> AsyncIterator[None]:
+        async with self.lock:
+            self.admission.check_rate(writer, 1)
+            held = await _call(self.store.get_record, info.name)
+            usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
+            log_bytes = 0 if held is None else await _call(self.store.log_bytes, info.name)
+            self.admission.check_record(writer, info.name, new_name=held is None, usage=usage, log_bytes=log_bytes)
+            yield
+            await _call(self.store.account_record, info.name, writer, self.now())
+
+
+def head_of(record: bytes) -> bytes | None:
+    """The head page a held record names (it was verified when it was stored; its validity
+    does not matter here: a held record's blocks stay until the log is dropped)."""
+    try:
+        data = cbor2.loads(IpnsEntry.FromString(record).data)
+        return parse_head_value(data["Value"])
+    except Exception:  # cannot happen for a record that was verified; keep nothing for it
+        log.warning("retention: a held record does not parse")
+        return None
+
+
+@dataclass
+class RetentionReport:
+    dropped: list[str]
+    marked: int = 0
+    swept_blocks: int = 0
+    swept_bytes: int = 0
+    #: the mark ran out of budget: nothing was swept
+    overflow: bool = False
+    #: a record changed during the pass: the sweep stopped, to run again next pass
+    heads_moved: bool = False
+
+
+class Retention:
+    """Runs retention passes over a store (see :mod:`rlp2p.core.retention`)."""
+
+    def __init__(self, store: Store, gate: StorageGate, config: RetentionConfig, limits: Limits = DEFAULT_LIMITS) -> None:
+        self.store = store
+        self.gate = gate
+        self.config = config
+        self.limits = limits
+        self._cursor = b""  # where the last sweep stopped (block addresses, in order)
+
+    async def run_pass(self) -> RetentionReport:
+        now = self.gate.now()
+        report = RetentionReport(dropped=[])
+        cutoff = drop_cutoff(self.config, now)
+        if cutoff is not None:
+            async with self.gate.lock:
+                stale = await _call(self.store.stale_names, cutoff, 10_000)
+                report.dropped = await _call(self.store.drop_records, stale, cutoff)
+            for name in report.dropped:
+                log.info("retention: dropped %s (not updated for %.0f s)", name, self.config.drop_after)
+        if not self.config.collect:
+            return report
+
+        records = await _call(self.store.heads)
+        heads: dict[str, bytes] = {}
+        for name, (raw, _) in records.items():
+            head = head_of(raw)
+            if head is not None:
+                heads[name] = head
+        mark = Mark(self.config.mark_budget, self.limits)
+        try:
+            for name in sorted(heads):
+                mark.start(name, heads[name])
+                while (page := mark.next_page()) is not None:
+                    found = await _call(self.store.get_blocks, [page])
+                    messages = mark.page(page, found.get(page))
+                    if messages:
+                        mark.sizes(await _call(self.store.block_sizes, messages))
+        except MarkOverflow as exc:
+            log.warning("retention: %s; collect nothing this pass (raise the mark budget)", exc)
+            report.overflow = True
+            return report
+        report.marked = len(mark.reached)
+        await _call(self.store.set_log_bytes, {n: b for n, b in mark.log_bytes.items() if n in records})
+
+        before = sweep_cutoff(self.config, now)
+        examined = 0
+        while examined < self.config.sweep_per_pass:
+            chunk = await _call(self.store.blocks_stored_before, before, self._cursor, SWEEP_CHUNK)
+            if not chunk:
+                self._cursor = b""  # a whole round done: start over next pass
+                break
+            examined += len(chunk)
+            self._cursor = chunk[-1]
+            dead = [a for a in chunk if a not in mark.reached]
+            if not dead:
+                continue
+            async with self.gate.lock:
+                # nothing may have moved since the mark: a new head could reach an old block
+                now_records = await _call(self.store.heads)
+                if {n: r for n, (r, _) in now_records.items()} != {n: r for n, (r, _) in records.items()}:
+                    report.heads_moved = True
+                    break
+                count, size = await _call(self.store.delete_blocks, dead, before)
+            report.swept_blocks += count
+            report.swept_bytes += size
+        if report.swept_blocks:
+            log.info("retention: collected %d blocks, %d bytes", report.swept_blocks, report.swept_bytes)
+        return report
+
+    async def loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.interval)
+            try:
+                await self.run_pass()
+            except Rlp2pError as exc:
+                log.warning("retention pass failed: %s", exc)
+
+
+__all__ = ["RetentionReport", "Retention", "StorageGate"]
