@@ -199,10 +199,10 @@ def parse_allow(entries: Iterable[str]) -> frozenset[str]:
         entry = entry.strip()
         try:
             raw = base58.b58decode(entry.encode("ascii"))
-            decoded = multihash.decode(raw)  # checks the code and the digest's length
+            decoded = multihash.decode(raw)  # checks the digest's length; identity or sha2-256 below
         except Exception as exc:  # base58 and multihash raise several unrelated types
             raise DecodeError(f"not a peer id or log name: {entry[:80]!r}") from exc
-        if decoded.name not in ("identity", "sha2-256") or not raw or base58.b58encode(raw).decode() != entry:
+        if decoded.code not in (0x00, 0x12) or not raw or base58.b58encode(raw).decode() != entry:
             raise DecodeError(f"not a peer id in its canonical spelling: {entry[:80]!r}")
         out.add(entry)
     return frozenset(out)
