@@ -148,19 +148,18 @@ class Retention:
                 self._cursor = b""  # a whole round done: start over next pass
                 break
             examined += len(chunk)
-            self._cursor = chunk[-1]
             dead = [a for a in chunk if a not in mark.reached]
-            if not dead:
-                continue
-            async with self.gate.lock:
-                # nothing may have moved since the mark: a new head could reach an old block
-                now_records = await _call(self.store.heads)
-                if {n: r for n, (r, _) in now_records.items()} != {n: r for n, (r, _) in records.items()}:
-                    report.heads_moved = True
-                    break
-                count, size = await _call(self.store.delete_blocks, dead, before)
-            report.swept_blocks += count
-            report.swept_bytes += size
+            if dead:
+                async with self.gate.lock:
+                    # nothing may have moved since the mark: a new head could reach an old block
+                    now_records = await _call(self.store.heads)
+                    if {n: r for n, (r, _) in now_records.items()} != {n: r for n, (r, _) in records.items()}:
+                        report.heads_moved = True  # this chunk again on the next pass
+                        break
+                    count, size = await _call(self.store.delete_blocks, dead, before)
+                report.swept_blocks += count
+                report.swept_bytes += size
+            self._cursor = chunk[-1]
         if report.swept_blocks:
             log.info("retention: collected %d blocks, %d bytes", report.swept_blocks, report.swept_bytes)
         return report
