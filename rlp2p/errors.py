@@ -188,3 +188,10 @@ class NotAllowed(WriteRefused):
     """This storage peer does not store writes from this peer, or records of this log."""
 
     code = "NOT_ALLOWED"
+
+
+class IncompleteLog(WriteRefused):
+    """A record for a log this storage peer does not hold whole: a block its head reaches is
+    missing here (collected, or never uploaded). The publisher uploads the log again."""
+
+    code = "INCOMPLETE"

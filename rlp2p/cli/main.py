@@ -125,6 +125,8 @@ def _storage_policy(args: argparse.Namespace) -> tuple[Any, Any]:
         quota_bytes_per_peer=args.quota_bytes_per_peer,
         quota_names_per_peer=args.quota_names_per_peer,
         quota_bytes_per_log=args.quota_bytes_per_log,
+        quota_bytes_all_peers=args.quota_bytes_all_peers,
+        quota_names_all_peers=args.quota_names_all_peers,
         write_rate=args.write_rate,
         write_burst=args.write_burst,
     )
@@ -204,6 +206,10 @@ def _storage_options(p: argparse.ArgumentParser) -> None:
                    help=f"logs one writer may create (or none; default {a.quota_names_per_peer})")
     g.add_argument("--quota-bytes-per-log", type=_amount, default=a.quota_bytes_per_log, metavar="SIZE",
                    help="bytes one log may hold, as the last retention pass measured it (or none; default 1G)")
+    g.add_argument("--quota-bytes-all-peers", type=_amount, default=a.quota_bytes_all_peers, metavar="SIZE",
+                   help="bytes all writers but the allow-listed may store together: the disk bound, since peer ids are free (or none; default 10G)")
+    g.add_argument("--quota-names-all-peers", type=_amount, default=a.quota_names_all_peers, metavar="N",
+                   help=f"logs all writers but the allow-listed may create together (or none; default {a.quota_names_all_peers})")
     g.add_argument("--write-rate", type=_seconds_or_none, default=a.write_rate, metavar="PER_SECOND",
                    help=f"sustained writes (blocks and record updates) per second and writer (or none; default {a.write_rate:g})")
     g.add_argument("--write-burst", type=float, default=a.write_burst, metavar="N",

@@ -48,6 +48,9 @@ MODES: tuple[Mode, ...] = ("open", "allowlist")
 MAX_TRACKED_WRITERS = 10_000
 
 
+QUOTAS = ("quota_bytes_per_peer", "quota_names_per_peer", "quota_bytes_per_log", "quota_bytes_all_peers", "quota_names_all_peers")
+
+
 @dataclass(frozen=True)
 class AdmissionConfig:
     """A storage peer's write policy. ``None`` for a quota means no limit."""
@@ -61,6 +64,10 @@ class AdmissionConfig:
     quota_names_per_peer: int | None = 64
     #: bytes one log's head may reach, as measured by retention
     quota_bytes_per_log: int | None = 1 * GiB
+    #: bytes and names all writers but the allow-listed may hold here together: fresh peer ids
+    #: cost nothing, so per-peer quotas alone do not bound the disk
+    quota_bytes_all_peers: int | None = 10 * GiB
+    quota_names_all_peers: int | None = 10_000
     #: sustained writes (blocks and record updates) per second and writer, and the burst above it
     write_rate: float | None = 2000.0
     write_burst: float = 20_000.0
@@ -68,13 +75,20 @@ class AdmissionConfig:
     @classmethod
     def unlimited(cls) -> AdmissionConfig:
         """Everyone writes without quotas or rate limit (a private swarm, a test)."""
-        return cls(quota_bytes_per_peer=None, quota_names_per_peer=None, quota_bytes_per_log=None, write_rate=None)
+        return cls(
+            quota_bytes_per_peer=None,
+            quota_names_per_peer=None,
+            quota_bytes_per_log=None,
+            quota_bytes_all_peers=None,
+            quota_names_all_peers=None,
+            write_rate=None,
+        )
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         object.__setattr__(self, "allow", frozenset(self.allow))
-        for what in ("quota_bytes_per_peer", "quota_names_per_peer", "quota_bytes_per_log"):
+        for what in QUOTAS:
             value = getattr(self, what)
             if value is not None and value < 0:
                 raise ValueError(f"{what} must be >= 0 or None, not {value}")
@@ -100,6 +114,10 @@ class Refusals:
 
     def add(self, reason: str) -> None:
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+
+
+#: the reasons a refusal is counted under (metrics)
+REASONS = ("incomplete", "not_allowed", "quota_bytes", "quota_bytes_all", "quota_log_bytes", "quota_names", "quota_names_all", "rate")
 
 
 class Admission:
@@ -153,8 +171,10 @@ class Admission:
             self._refuse("rate")
             raise QuotaExceeded(f"over the write rate of {cfg.write_rate:g}/s (burst {cfg.write_burst:g})")
 
-    def check_blocks(self, writer: str | None, usage: PeerUsage, new_bytes: int) -> None:
-        """May ``writer``, having stored ``usage``, store ``new_bytes`` more bytes of blocks?"""
+    def check_blocks(self, writer: str | None, usage: PeerUsage, new_bytes: int, others: PeerUsage = PeerUsage()) -> None:
+        """May ``writer``, having stored ``usage``, store ``new_bytes`` more bytes of blocks?
+
+        ``others``: what all writers but the allow-listed hold together (``writer`` included)."""
         cfg = self.config
         if self.trusted(writer):
             return
@@ -165,8 +185,14 @@ class Admission:
         if limit is not None and new_bytes > 0 and usage.bytes + new_bytes > limit:
             self._refuse("quota_bytes")
             raise QuotaExceeded(f"over the quota of {limit} bytes per peer ({usage.bytes} stored, {new_bytes} more)")
+        limit = cfg.quota_bytes_all_peers
+        if limit is not None and new_bytes > 0 and others.bytes + new_bytes > limit:
+            self._refuse("quota_bytes_all")
+            raise QuotaExceeded(f"this storage peer holds all it takes from writers it does not list ({limit} bytes)")
 
-    def check_record(self, writer: str | None, name: str, *, new_name: bool, usage: PeerUsage, log_bytes: int = 0) -> None:
+    def check_record(
+        self, writer: str | None, name: str, *, new_name: bool, usage: PeerUsage, log_bytes: int = 0, others: PeerUsage = PeerUsage()
+    ) -> None:
         """May ``writer`` store a record for ``name`` (``new_name``: none is held for it yet)?"""
         cfg = self.config
         trusted = self.trusted(writer)
@@ -181,6 +207,10 @@ class Admission:
         if new_name and not trusted and names is not None and usage.names + 1 > names:
             self._refuse("quota_names")
             raise QuotaExceeded(f"over the quota of {names} names per peer")
+        names = cfg.quota_names_all_peers
+        if new_name and not trusted and names is not None and others.names + 1 > names:
+            self._refuse("quota_names_all")
+            raise QuotaExceeded(f"this storage peer holds all the logs it takes from writers it does not list ({names})")
 
     def _refuse(self, reason: str) -> None:
         self.refusals.add(reason)
@@ -208,4 +238,4 @@ def parse_allow(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-__all__ = ["Admission", "AdmissionConfig", "MAX_TRACKED_WRITERS", "PeerUsage", "parse_allow"]
+__all__ = ["Admission", "AdmissionConfig", "MAX_TRACKED_WRITERS", "PeerUsage", "QUOTAS", "REASONS", "parse_allow"]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlp2p.core.page import Page
+from rlp2p.core.page import EMPTY_ADDRESS, Page
 from rlp2p.errors import DecodeError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
@@ -71,6 +71,16 @@ def page_references(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes
     except DecodeError:
         return None, []
     return page.tail, [pair.remote_hash for pair in page.pairs]
+
+
+def page_needs(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes | None, list[bytes]]:
+    """``(tail, message blocks)`` a reader must fetch to read this page: the message blocks of
+    pairs not embedded, but for the empty message (readers know its bytes)."""
+    try:
+        page = Page.decode(data, limits)
+    except DecodeError:
+        return None, []
+    return page.tail, [p.remote_hash for p in page.pairs if not p.embedded and p.remote_hash != EMPTY_ADDRESS]
 
 
 class MarkOverflow(Exception):
@@ -138,6 +148,7 @@ __all__ = [
     "MarkOverflow",
     "RetentionConfig",
     "drop_cutoff",
+    "page_needs",
     "page_references",
     "sweep_cutoff",
 ]

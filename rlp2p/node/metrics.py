@@ -104,6 +104,8 @@ class StorageMetrics:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+        from rlp2p.core.admission import QUOTAS, REASONS
+
         node, store = self.node, self.node.store
         try:
             connections = sum(len(c) for c in node.host.get_network().get_connections_map().values())
@@ -124,12 +126,12 @@ class StorageMetrics:
         yield GaugeMetricFamily("rlp2p_block_bytes_held", "Bytes of CAS blocks held", value=size)
         yield GaugeMetricFamily("rlp2p_names_held", "Logs (names) a record is held for", value=store.record_count())
         refused = CounterMetricFamily("rlp2p_write_refusals", "Writes refused by admission, by reason", labels=["reason"])
-        for reason in ("not_allowed", "quota_bytes", "quota_log_bytes", "quota_names", "rate"):
+        for reason in REASONS:
             refused.add_metric([reason], node.admission.refusals.by_reason.get(reason, 0))
         yield refused
         cfg = node.admission.config
         limits = GaugeMetricFamily("rlp2p_quota_limit", "Per-peer and per-log quotas (-1: none)", labels=["quota"])
-        for quota in ("quota_bytes_per_peer", "quota_names_per_peer", "quota_bytes_per_log"):
+        for quota in QUOTAS:
             value = getattr(cfg, quota)
             limits.add_metric([quota.removeprefix("quota_")], -1 if value is None else value)
         yield limits
@@ -140,6 +142,9 @@ class StorageMetrics:
             used_names.add_metric([peer], names)
         yield used_bytes
         yield used_names
+        total_bytes, total_names = store.total_usage()
+        yield GaugeMetricFamily("rlp2p_usage_bytes", "Bytes of blocks charged to writers, all together", value=total_bytes)
+        yield GaugeMetricFamily("rlp2p_usage_names", "Names charged to writers, all together", value=total_names)
 
     # --- serving -----------------------------------------------------------------------------
 

@@ -191,7 +191,7 @@ class Publisher:
         return report
 
     async def _replicate(
-        self, peer: ID, blocks: dict[bytes, bytes], record: bytes, tick: Callable[[int], None]
+        self, peer: ID, blocks: dict[bytes, bytes], record: bytes, tick: Callable[[int], None], *, again: bool = False
     ) -> ReplicaResult:
         store, astore = self.node.store, self.node.astore
         result = ReplicaResult(peer=peer.to_string(), ok=False)
@@ -217,6 +217,11 @@ class Publisher:
                 result.bytes_sent += ns.rpc.bytes_out
             result.ok = True
         except (Rlp2pError, trio.TooSlowError) as exc:
+            if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and not again:
+                # the replica no longer holds blocks it acknowledged (its retention dropped the
+                # log): forget its acknowledgements and send it everything once more
+                await astore.call(store.forget_replica, self.name, peer.to_string())
+                return await self._replicate(peer, blocks, record, tick, again=True)
             result.error = f"{type(exc).__name__}: {exc}"
             log.info("replica %s failed: %s", peer, result.error)
         return result

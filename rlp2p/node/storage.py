@@ -22,8 +22,9 @@ from libp2p.records.pb.ipns_pb2 import IpnsEntry
 
 from rlp2p.core.admission import Admission, PeerUsage
 from rlp2p.core.record import RecordInfo, parse_head_value
-from rlp2p.core.retention import Mark, MarkOverflow, RetentionConfig, drop_cutoff, sweep_cutoff
-from rlp2p.errors import Rlp2pError
+from rlp2p.core.address import address_to_text
+from rlp2p.core.retention import Mark, MarkOverflow, RetentionConfig, drop_cutoff, page_needs, sweep_cutoff
+from rlp2p.errors import IncompleteLog, Rlp2pError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.store import Store
 
@@ -32,6 +33,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: addresses the sweep reads and deletes at once
 SWEEP_CHUNK = 500
+#: completeness walks of newly arriving logs run at once (each holds one page in memory)
+WALKS = 2
+
+
+def first_missing(store: Store, head: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
+    """The first block a reader of ``head`` would need that ``store`` lacks, walking from the head
+    back through ``tail``; None if it holds them all (or the log is longer than a reader walks).
+    Blocking: run it in a worker thread. Its cost is the log's pages, which a publisher sending a
+    log to a new replica has just uploaded anyway."""
+    address: bytes | None = head
+    pages = 0
+    while address is not None and pages < limits.max_pages_walk:
+        pages += 1
+        data = store.get_blocks([address]).get(address)
+        if data is None:
+            return address
+        address, needed = page_needs(data, limits)
+        held = store.has_blocks(needed)
+        for block in needed:
+            if block not in held:
+                return block
+    return None
 
 
 async def _call(fn: Callable[..., T], *args: Any) -> T:
@@ -41,11 +64,21 @@ async def _call(fn: Callable[..., T], *args: Any) -> T:
 class StorageGate:
     """The :class:`~rlp2p.wire.admit.WriteGate` of a storage peer."""
 
-    def __init__(self, store: Store, admission: Admission, now: Callable[[], float]) -> None:
+    def __init__(self, store: Store, admission: Admission, now: Callable[[], float], limits: Limits = DEFAULT_LIMITS) -> None:
         self.store = store
         self.admission = admission
         self.now = now  # Unix seconds by the node's clock
+        self.limits = limits
         self.lock = trio.Lock()
+        self._walks = trio.CapacityLimiter(WALKS)
+
+    async def _others(self) -> PeerUsage:
+        """What the writers the allow-list does not name hold together."""
+        nbytes, names = await _call(self.store.total_usage)
+        for peer in self.admission.config.allow:
+            b, n = await _call(self.store.peer_usage, peer)
+            nbytes, names = nbytes - b, names - n
+        return PeerUsage(max(nbytes, 0), max(names, 0))
 
     @asynccontextmanager
     async def blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> AsyncIterator[None]:
@@ -55,19 +88,30 @@ class StorageGate:
             held = await _call(self.store.has_blocks, list(sizes))
             new = [a for a in sizes if a not in held]
             usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
-            self.admission.check_blocks(writer, usage, sum(sizes[a] for a in new))
+            others = await self._others()
+            self.admission.check_blocks(writer, usage, sum(sizes[a] for a in new), others)
             yield
             if writer is not None and new:
                 await _call(self.store.account_blocks, writer, new, self.now())
 
     @asynccontextmanager
     async def record(self, writer: str | None, info: RecordInfo) -> AsyncIterator[None]:
+        if await _call(self.store.get_record, info.name) is None:
+            # a log new here (or dropped, and back): take its record only if its blocks are all
+            # here, so this peer never serves a head it cannot serve whole. The publisher's
+            # memory of what we acknowledged may predate a retention pass.
+            async with self._walks:
+                missing = await trio.to_thread.run_sync(first_missing, self.store, info.head, self.limits)
+            if missing is not None:
+                self.admission.refusals.add("incomplete")
+                raise IncompleteLog(f"block {address_to_text(missing)} of the log {info.name} is not here: upload the log again")
         async with self.lock:
             self.admission.check_rate(writer, 1)
             held = await _call(self.store.get_record, info.name)
             usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
             log_bytes = 0 if held is None else await _call(self.store.log_bytes, info.name)
-            self.admission.check_record(writer, info.name, new_name=held is None, usage=usage, log_bytes=log_bytes)
+            others = await self._others()
+            self.admission.check_record(writer, info.name, new_name=held is None, usage=usage, log_bytes=log_bytes, others=others)
             yield
             await _call(self.store.account_record, info.name, writer, self.now())
 
@@ -173,4 +217,4 @@ class Retention:
                 log.warning("retention pass failed: %s", exc)
 
 
-__all__ = ["RetentionReport", "Retention", "StorageGate"]
+__all__ = ["RetentionReport", "Retention", "StorageGate", "first_missing"]

@@ -154,6 +154,10 @@ class Store(abc.ABC):
         """``(bytes, names)`` the writer ``peer_id`` has stored here."""
         raise NotImplementedError
 
+    def total_usage(self) -> tuple[int, int]:
+        """``(bytes, names)`` all writers together have stored here (the sum of peer_usage)."""
+        raise NotImplementedError
+
     def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
         """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
         raise NotImplementedError

@@ -132,6 +132,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             bytes   INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
             names   INTEGER NOT NULL DEFAULT 0 CHECK (names >= 0)
         ) WITHOUT ROWID""",
+        # the sum of peer_usage, kept beside it: an O(1) read for the all-peers quotas
+        """CREATE TABLE usage_total (
+            id    INTEGER PRIMARY KEY CHECK (id = 1),
+            bytes INTEGER NOT NULL CHECK (bytes >= 0),
+            names INTEGER NOT NULL CHECK (names >= 0)
+        )""",
+        "INSERT INTO usage_total (id, bytes, names) VALUES (1, 0, 0)",
     ),
 )
 
@@ -380,6 +387,11 @@ class SQLiteStore(Store):
             row = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (peer_id,))
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
+    def total_usage(self) -> tuple[int, int]:
+        with self._read() as conn:
+            row = _one(conn, "SELECT bytes, names FROM usage_total WHERE id = 1")
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
     def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
         lim = _limit(limit)
         with self._read() as conn:
@@ -409,11 +421,7 @@ class SQLiteStore(Store):
                 )
                 added += int(size)
             if added:
-                conn.execute(
-                    "INSERT INTO peer_usage (peer_id, bytes) VALUES (?, ?) "
-                    "ON CONFLICT (peer_id) DO UPDATE SET bytes = bytes + excluded.bytes",
-                    (writer, added),
-                )
+                _charge(conn, writer, added, 0)
         return added
 
     def account_record(self, name: str, writer: str | None, now: float) -> bool:
@@ -426,11 +434,7 @@ class SQLiteStore(Store):
             if row[0] is not None or writer is None:
                 return False
             conn.execute("UPDATE records SET creator = ? WHERE name = ?", (_text(writer, "writer"), name))
-            conn.execute(
-                "INSERT INTO peer_usage (peer_id, names) VALUES (?, 1) "
-                "ON CONFLICT (peer_id) DO UPDATE SET names = names + 1",
-                (writer,),
-            )
+            _charge(conn, writer, 0, 1)
         return True
 
     def log_bytes(self, name: str) -> int:
@@ -470,7 +474,7 @@ class SQLiteStore(Store):
                     continue
                 conn.execute("DELETE FROM records WHERE name = ?", (name,))
                 if row[0] is not None:
-                    conn.execute("UPDATE peer_usage SET names = max(names - 1, 0) WHERE peer_id = ?", (row[0],))
+                    _charge(conn, row[0], 0, -1)
                 dropped.append(name)
         return dropped
 
@@ -502,9 +506,7 @@ class SQLiteStore(Store):
                 ).fetchall():
                     total += int(size)
                     if writer is not None:
-                        conn.execute(
-                            "UPDATE peer_usage SET bytes = max(bytes - ?, 0) WHERE peer_id = ?", (int(size), writer)
-                        )
+                        _charge(conn, writer, -int(size), 0)
                 count += conn.execute(f"DELETE FROM blocks WHERE {where}", args).rowcount
         return count, total
 
@@ -690,6 +692,19 @@ class SQLiteStore(Store):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _charge(conn: sqlite3.Connection, peer_id: str, nbytes: int, names: int) -> None:
+    """Add to (or, negative, give back from) a writer's usage and the total, never below 0."""
+    conn.execute(
+        "INSERT INTO peer_usage (peer_id, bytes, names) VALUES (?, max(?, 0), max(?, 0)) "
+        "ON CONFLICT (peer_id) DO UPDATE SET bytes = max(bytes + ?, 0), names = max(names + ?, 0)",
+        (peer_id, nbytes, names, nbytes, names),
+    )
+    conn.execute(
+        "UPDATE usage_total SET bytes = max(bytes + ?, 0), names = max(names + ?, 0) WHERE id = 1",
+        (nbytes, names),
+    )
 
 
 def _one(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:

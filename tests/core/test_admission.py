@@ -130,3 +130,18 @@ def test_config_and_allow_list_are_checked():
         with pytest.raises(DecodeError):
             parse_allow([bad])
     assert issubclass(QuotaExceeded, WriteRefused) and issubclass(NotAllowed, WriteRefused)
+
+
+def test_all_peers_quotas_bound_what_fresh_peer_ids_can_take_together():
+    adm = Admission(AdmissionConfig(quota_bytes_all_peers=1000, quota_names_all_peers=3, allow=frozenset({FRIEND})))
+    fresh = peer()  # nothing stored of its own, but the strangers together are near the bound
+    adm.check_blocks(fresh, PeerUsage(), 100, others=PeerUsage(bytes=900))
+    with pytest.raises(QuotaExceeded, match="does not list"):
+        adm.check_blocks(fresh, PeerUsage(), 101, others=PeerUsage(bytes=900))
+    adm.check_record(fresh, LOG, new_name=True, usage=PeerUsage(), others=PeerUsage(names=2))
+    with pytest.raises(QuotaExceeded):
+        adm.check_record(fresh, LOG, new_name=True, usage=PeerUsage(), others=PeerUsage(names=3))
+    # the allow-listed are outside those bounds
+    adm.check_blocks(FRIEND, PeerUsage(), 10**6, others=PeerUsage(bytes=10**6))
+    adm.check_record(FRIEND, LOG, new_name=True, usage=PeerUsage(), others=PeerUsage(names=10**6))
+    assert adm.refusals.by_reason == {"quota_bytes_all": 1, "quota_names_all": 1}

@@ -35,23 +35,10 @@ async def test_a_strangers_writes_stop_at_its_quota_and_an_allow_listed_publishe
     storage = await swarm.start_node("storage0", storage=True, bootstrap=(), admission=policy)
     stranger = await swarm.start_node("stranger", bootstrap=(storage.addrs[0],))
 
-    # blocks: accepted up to the byte quota, then a typed refusal
-    stored = 0
-    with pytest.raises(RemoteError) as refused:
-        for i in range(100):
-            async with stranger.cas(storage.peer_id) as cas:
-                await cas.add_many([bytes([i]) * 1000])
-            stored += 1000
-    assert refused.value.code == "QUOTA"
-    assert stored == 20_000
-    assert storage.store.peer_usage(stranger.peer_id.to_base58()) == (20_000, 0)
-    # what it already stored is still served, and a block held already costs nothing
-    async with stranger.cas(storage.peer_id) as cas:
-        assert await cas.get(address_of(bytes([0]) * 1000)) == bytes([0]) * 1000
-        await cas.add_many([bytes([0]) * 1000])
-
-    # names: two logs, then a typed refusal
+    # names: two logs, then a typed refusal (their head block is stored first, as a publisher does)
     head = address_of(b"any head")
+    async with stranger.cas(storage.peer_id) as cas:
+        await cas.add_many([b"any head"])
     async with stranger.ns(storage.peer_id) as ns:
         for _ in range(2):
             key = generate_log_key()
@@ -61,11 +48,26 @@ async def test_a_strangers_writes_stop_at_its_quota_and_an_allow_listed_publishe
             await ns.update(log_name(key.public_key), create_record(key, head, 1))
     assert refused.value.code == "QUOTA"
 
+    # blocks: accepted up to the byte quota, then a typed refusal
+    stored = len(b"any head")
+    with pytest.raises(RemoteError) as refused:
+        for i in range(100):
+            async with stranger.cas(storage.peer_id) as cas:
+                await cas.add_many([bytes([i]) * 1000])
+            stored += 1000
+    assert refused.value.code == "QUOTA"
+    assert 19_000 < stored <= 20_000
+    assert storage.store.peer_usage(stranger.peer_id.to_base58()) == (stored, 2)
+    # what it already stored is still served, and a block held already costs nothing
+    async with stranger.cas(storage.peer_id) as cas:
+        assert await cas.get(address_of(bytes([0]) * 1000)) == bytes([0]) * 1000
+        await cas.add_many([bytes([0]) * 1000])
+
     # Alice's node is allow-listed: her publish is not held to the strangers' quotas
     alice = await swarm.start_node("alice", bootstrap=(storage.addrs[0],))
     assert alice.peer_id.to_base58() == alice_id
     publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0), replicas=1, replica_peers=[storage.peer_id])
-    await publisher.append([b"x" * 900] * 40)  # 36 KB: over a stranger's quota
+    await publisher.append([bytes([i]) * 900 for i in range(40)])  # 36 KB: over a stranger's quota
     report = await publisher.publish()
     assert report.stored_on == [storage.peer_id.to_string()]
     assert storage.admission.refusals.by_reason == {"quota_bytes": 1, "quota_names": 1}
@@ -163,6 +165,17 @@ async def test_retention_drops_stale_logs_and_collects_unreachable_blocks(swarm)
     bob = await swarm.start_node("bob", bootstrap=(storage.addrs[0],))
     result = await bob.reader().sync(kept.name)
     assert [d.message.body for d in result.delivered] == bodies(10, 100) + bodies(1, 200)
+
+    # the dropped log's publisher comes back: she remembers this peer acknowledging her old
+    # blocks, which it no longer holds; it refuses her record (INCOMPLETE) rather than serve a
+    # head it cannot serve whole, and she sends it everything again
+    await old.append(bodies(1, 300))
+    again = await old.publish()
+    assert again.stored_on == [storage.peer_id.to_string()]
+    assert again.replicas[0].blocks_sent > 2
+    assert storage.admission.refusals.by_reason == {"incomplete": 1}
+    result = await bob.reader().sync(old.name)
+    assert [d.message.body for d in result.delivered] == bodies(10) + bodies(1, 300)
 
 
 async def test_a_sweep_stops_when_a_head_moves_under_it(swarm):

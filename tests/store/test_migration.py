@@ -68,6 +68,7 @@ def test_v1_storage_folder_gets_usage_accounting_and_keeps_serving(v1):
         storage.put_blocks([(b"new-address", b"new")])
         assert storage.account_blocks("writer", [b"new-address"], now=1.0) == 3
         assert storage.peer_usage("writer") == (3, 0)
+        assert storage.total_usage() == (3, 0)  # the v1 blocks are nobody's
         # the v1 record's creator is unknown: the first writer to update it becomes its creator
         storage.put_record(name, b"newer", held.sequence + 1, now=2.0)
         assert storage.account_record(name, "writer", now=2.0) is True

@@ -28,6 +28,7 @@ def test_blocks_are_charged_once_to_their_first_writer(store):
     assert store.peer_usage("p2") == (1, 0)
     assert store.peer_usage("nobody") == (0, 0)
     assert store.top_usage(1) == [("p1", 6, 0)]
+    assert store.total_usage() == (7, 0)
 
 
 def test_deleting_blocks_gives_their_bytes_back(store):
@@ -38,6 +39,7 @@ def test_deleting_blocks_gives_their_bytes_back(store):
     # only blocks still stored before the cut-off go, whatever the caller names
     assert store.delete_blocks([b"addr-old", b"addr-new"], cutoff=20.0) == (1, 3)
     assert store.peer_usage("p1") == (3, 0)
+    assert store.total_usage() == (3, 0)
     assert store.has_blocks([b"addr-old", b"addr-new"]) == {b"addr-new"}
 
 
@@ -61,6 +63,7 @@ def test_records_charge_their_creator_one_name_and_stale_ones_are_dropped(store)
     assert store.stale_names(180.0, 10) == ["log2"]
     assert store.drop_records(["log2", "log1"], updated_before=180.0) == ["log2"]
     assert store.peer_usage("p1") == (0, 1)
+    assert store.total_usage() == (0, 1)
     assert store.record_names() == ["log1"] and store.record_count() == 1
     store.set_log_bytes({"log1": 1234, "gone": 5})
     assert store.log_bytes("log1") == 1234 and store.log_bytes("gone") == 0

@@ -130,6 +130,8 @@ async def test_ns_refuses_invalid_stale_and_oversize_records_with_reasons(peers)
     key = generate_log_key()
     name = log_name(key.public_key)
     head = address_of(b"page")
+    async with client.cas(storage.peer_id) as cas:
+        await cas.add_many([b"page"])  # a storage peer takes a record only for a head it holds
     async with client.ns(storage.peer_id) as ns:
         await ns.update(name, create_record(key, head, 2))
         with pytest.raises(RemoteError) as stale:

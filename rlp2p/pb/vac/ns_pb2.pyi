@@ -38,6 +38,7 @@ class Response(_message.Message):
         UNAVAILABLE: _ClassVar[Response.Status]
         QUOTA: _ClassVar[Response.Status]
         NOT_ALLOWED: _ClassVar[Response.Status]
+        INCOMPLETE: _ClassVar[Response.Status]
     OK: Response.Status
     INVALID_RECORD: Response.Status
     STALE: Response.Status
@@ -46,6 +47,7 @@ class Response(_message.Message):
     UNAVAILABLE: Response.Status
     QUOTA: Response.Status
     NOT_ALLOWED: Response.Status
+    INCOMPLETE: Response.Status
     DATA_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
