@@ -190,15 +190,20 @@ class Admission:
             self._refuse("quota_bytes_all")
             raise QuotaExceeded(f"this storage peer holds all it takes from writers it does not list ({limit} bytes)")
 
+    def check_allowed(self, writer: str | None, name: str) -> None:
+        """The allow-list's part of :meth:`check_record`, which needs no usage: asked first, so
+        a refused writer costs nothing more."""
+        if self.config.mode == "allowlist" and not self.trusted(writer) and name not in self.config.allow:
+            self._refuse("not_allowed")
+            raise NotAllowed(f"this storage peer does not store the log {name}")
+
     def check_record(
         self, writer: str | None, name: str, *, new_name: bool, usage: PeerUsage, log_bytes: int = 0, others: PeerUsage = PeerUsage()
     ) -> None:
         """May ``writer`` store a record for ``name`` (``new_name``: none is held for it yet)?"""
         cfg = self.config
         trusted = self.trusted(writer)
-        if cfg.mode == "allowlist" and not trusted and name not in cfg.allow:
-            self._refuse("not_allowed")
-            raise NotAllowed(f"this storage peer does not store the log {name}")
+        self.check_allowed(writer, name)
         limit = cfg.quota_bytes_per_log
         if limit is not None and log_bytes > limit:
             self._refuse("quota_log_bytes")

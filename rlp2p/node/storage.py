@@ -96,6 +96,9 @@ class StorageGate:
 
     @asynccontextmanager
     async def record(self, writer: str | None, info: RecordInfo) -> AsyncIterator[None]:
+        # the checks that need no store first: a refused writer costs no walk
+        self.admission.check_rate(writer, 1)
+        self.admission.check_allowed(writer, info.name)
         if await _call(self.store.get_record, info.name) is None:
             # a log new here (or dropped, and back): take its record only if its blocks are all
             # here, so this peer never serves a head it cannot serve whole. The publisher's
@@ -106,7 +109,6 @@ class StorageGate:
                 self.admission.refusals.add("incomplete")
                 raise IncompleteLog(f"block {address_to_text(missing)} of the log {info.name} is not here: upload the log again")
         async with self.lock:
-            self.admission.check_rate(writer, 1)
             held = await _call(self.store.get_record, info.name)
             usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
             log_bytes = 0 if held is None else await _call(self.store.log_bytes, info.name)
