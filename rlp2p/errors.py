@@ -173,9 +173,14 @@ class LogRewritten(PageError):
 class WriteRefused(Rlp2pError):
     """A storage peer's admission policy refused a write; another replica may take it.
 
-    ``code`` is the wire code the refusal travels as (``QUOTA`` or ``NOT_ALLOWED``)."""
+    ``code`` is the wire code the refusal travels as (``QUOTA`` or ``NOT_ALLOWED``); ``reason``
+    names the rule that refused it (for metrics)."""
 
     code = "QUOTA"
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or self.code.lower()
 
 
 class QuotaExceeded(WriteRefused):

@@ -130,6 +130,7 @@ class Admission:
         self.config = config or AdmissionConfig()
         self.monotonic = monotonic
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        #: refusals by reason, counted by whoever asks (the node's gate, for metrics)
         self.refusals = Refusals()
 
     # --- who -----------------------------------------------------------------------------------
@@ -168,8 +169,7 @@ class Admission:
         else:
             self._buckets.move_to_end(key)
         if writes > cfg.write_burst or not bucket.try_consume(writes, current_time=now):
-            self._refuse("rate")
-            raise QuotaExceeded(f"over the write rate of {cfg.write_rate:g}/s (burst {cfg.write_burst:g})")
+            raise QuotaExceeded(f"over the write rate of {cfg.write_rate:g}/s (burst {cfg.write_burst:g})", reason="rate")
 
     def check_blocks(self, writer: str | None, usage: PeerUsage, new_bytes: int, others: PeerUsage = PeerUsage()) -> None:
         """May ``writer``, having stored ``usage``, store ``new_bytes`` more bytes of blocks?
@@ -179,23 +179,19 @@ class Admission:
         if self.trusted(writer):
             return
         if cfg.mode == "allowlist" and not self._names_listed():
-            self._refuse("not_allowed")
-            raise NotAllowed("this storage peer stores blocks only from its allow-listed writers")
+            raise NotAllowed("this storage peer stores blocks only from its allow-listed writers", reason="not_allowed")
         limit = cfg.quota_bytes_per_peer
         if limit is not None and new_bytes > 0 and usage.bytes + new_bytes > limit:
-            self._refuse("quota_bytes")
-            raise QuotaExceeded(f"over the quota of {limit} bytes per peer ({usage.bytes} stored, {new_bytes} more)")
+            raise QuotaExceeded(f"over the quota of {limit} bytes per peer ({usage.bytes} stored, {new_bytes} more)", reason="quota_bytes")
         limit = cfg.quota_bytes_all_peers
         if limit is not None and new_bytes > 0 and others.bytes + new_bytes > limit:
-            self._refuse("quota_bytes_all")
-            raise QuotaExceeded(f"this storage peer holds all it takes from writers it does not list ({limit} bytes)")
+            raise QuotaExceeded(f"this storage peer holds all it takes from writers it does not list ({limit} bytes)", reason="quota_bytes_all")
 
     def check_allowed(self, writer: str | None, name: str) -> None:
         """The allow-list's part of :meth:`check_record`, which needs no usage: asked first, so
         a refused writer costs nothing more."""
         if self.config.mode == "allowlist" and not self.trusted(writer) and name not in self.config.allow:
-            self._refuse("not_allowed")
-            raise NotAllowed(f"this storage peer does not store the log {name}")
+            raise NotAllowed(f"this storage peer does not store the log {name}", reason="not_allowed")
 
     def check_record(
         self, writer: str | None, name: str, *, new_name: bool, usage: PeerUsage, log_bytes: int = 0, others: PeerUsage = PeerUsage()
@@ -206,19 +202,14 @@ class Admission:
         self.check_allowed(writer, name)
         limit = cfg.quota_bytes_per_log
         if limit is not None and log_bytes > limit:
-            self._refuse("quota_log_bytes")
-            raise QuotaExceeded(f"the log {name} holds {log_bytes} bytes here, over the quota of {limit} per log")
+            raise QuotaExceeded(f"the log {name} holds {log_bytes} bytes here, over the quota of {limit} per log", reason="quota_log_bytes")
         names = cfg.quota_names_per_peer
         if new_name and not trusted and names is not None and usage.names + 1 > names:
-            self._refuse("quota_names")
-            raise QuotaExceeded(f"over the quota of {names} names per peer")
+            raise QuotaExceeded(f"over the quota of {names} names per peer", reason="quota_names")
         names = cfg.quota_names_all_peers
         if new_name and not trusted and names is not None and others.names + 1 > names:
-            self._refuse("quota_names_all")
-            raise QuotaExceeded(f"this storage peer holds all the logs it takes from writers it does not list ({names})")
+            raise QuotaExceeded(f"this storage peer holds all the logs it takes from writers it does not list ({names})", reason="quota_names_all")
 
-    def _refuse(self, reason: str) -> None:
-        self.refusals.add(reason)
 
 
 def parse_allow(entries: Iterable[str]) -> frozenset[str]:

@@ -109,7 +109,7 @@ class Node:
         self.cas_server = CasServer(self.astore, self.config.limits)
         self.ns_server = NsServer(self.astore, self.config.limits)
         self.admission = Admission(self.config.admission)
-        self.gate = StorageGate(store, self.admission, self._now, self.config.limits)
+        self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
         self.cas_server.gate = self.ns_server.gate = self.gate
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None

@@ -1,17 +1,16 @@
 """A storage peer's admission gate and retention passes: the core's policy wired to the store.
 
-Every admitted write (a batch of CAS Adds, a NS Update) runs under one lock, from the check of
-the writer's usage to its accounting, so concurrent streams of one writer cannot overshoot a
-quota; the store serialises writes anyway, so the lock costs no throughput. A retention sweep
-takes the same lock for each chunk it deletes, so no record can move between the check that
-the heads are those it marked from and the delete.
+An admitted write (a batch of CAS Adds, a NS Update) is one store transaction from the check of
+the writer's usage to its accounting (the core's decision runs inside it, as a callback), so
+concurrent streams of one writer cannot overshoot a quota and a crash cannot store a write
+without charging it. A retention sweep deletes a chunk only in a transaction that finds the
+records still those it marked from.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -24,7 +23,7 @@ from rlp2p.core.admission import Admission, PeerUsage
 from rlp2p.core.record import RecordInfo, parse_head_value
 from rlp2p.core.address import address_to_text
 from rlp2p.core.retention import Mark, MarkOverflow, RetentionConfig, drop_cutoff, page_needs, sweep_cutoff
-from rlp2p.errors import IncompleteLog, Rlp2pError
+from rlp2p.errors import IncompleteLog, Rlp2pError, WriteRefused
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.store import Store
 
@@ -62,60 +61,71 @@ async def _call(fn: Callable[..., T], *args: Any) -> T:
 
 
 class StorageGate:
-    """The :class:`~rlp2p.wire.admit.WriteGate` of a storage peer."""
+    """The :class:`~rlp2p.wire.admit.WriteGate` of a storage peer: it stores admitted writes."""
 
-    def __init__(self, store: Store, admission: Admission, now: Callable[[], float], limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        admission: Admission,
+        now: Callable[[], float],
+        limits: Limits = DEFAULT_LIMITS,
+        on_new_record: Callable[[RecordInfo], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.admission = admission
         self.now = now  # Unix seconds by the node's clock
         self.limits = limits
-        self.lock = trio.Lock()
+        self.on_new_record = on_new_record
         self._walks = trio.CapacityLimiter(WALKS)
 
-    async def _others(self) -> PeerUsage:
-        """What the writers the allow-list does not name hold together."""
-        nbytes, names = await _call(self.store.total_usage)
-        for peer in self.admission.config.allow:
-            b, n = await _call(self.store.peer_usage, peer)
-            nbytes, names = nbytes - b, names - n
-        return PeerUsage(max(nbytes, 0), max(names, 0))
+    def _counted(self, exc: WriteRefused) -> WriteRefused:
+        self.admission.refusals.add(exc.reason)
+        return exc
 
-    @asynccontextmanager
-    async def blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> AsyncIterator[None]:
-        async with self.lock:
-            self.admission.check_rate(writer, len(items))
-            sizes = dict((a, len(d)) for a, d in items)
-            held = await _call(self.store.has_blocks, list(sizes))
-            new = [a for a in sizes if a not in held]
-            usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
-            others = await self._others()
-            self.admission.check_blocks(writer, usage, sum(sizes[a] for a in new), others)
-            yield
-            if writer is not None and new:
-                await _call(self.store.account_blocks, writer, new, self.now())
+    async def put_blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> None:
+        adm = self.admission
+        try:
+            adm.check_rate(writer, len(items))
+            if writer is None:  # a stream whose peer cannot be told: admitted as a stranger, not charged
+                adm.check_blocks(None, PeerUsage(), sum(len(d) for _, d in items))
+                await _call(self.store.put_blocks, items)
+                return
 
-    @asynccontextmanager
-    async def record(self, writer: str | None, info: RecordInfo) -> AsyncIterator[None]:
-        # the checks that need no store first: a refused writer costs no walk
-        self.admission.check_rate(writer, 1)
-        self.admission.check_allowed(writer, info.name)
-        if await _call(self.store.get_record, info.name) is None:
-            # a log new here (or dropped, and back): take its record only if its blocks are all
-            # here, so this peer never serves a head it cannot serve whole. The publisher's
-            # memory of what we acknowledged may predate a retention pass.
-            async with self._walks:
-                missing = await trio.to_thread.run_sync(first_missing, self.store, info.head, self.limits)
-            if missing is not None:
-                self.admission.refusals.add("incomplete")
-                raise IncompleteLog(f"block {address_to_text(missing)} of the log {info.name} is not here: upload the log again")
-        async with self.lock:
-            held = await _call(self.store.get_record, info.name)
-            usage = PeerUsage(*await _call(self.store.peer_usage, writer)) if writer else PeerUsage()
-            log_bytes = 0 if held is None else await _call(self.store.log_bytes, info.name)
-            others = await self._others()
-            self.admission.check_record(writer, info.name, new_name=held is None, usage=usage, log_bytes=log_bytes, others=others)
-            yield
-            await _call(self.store.account_record, info.name, writer, self.now())
+            def admit(usage: tuple[int, int], others: tuple[int, int], new_bytes: int) -> None:
+                adm.check_blocks(writer, PeerUsage(*usage), new_bytes, PeerUsage(*others))
+
+            await _call(self.store.put_blocks_as, items, writer, self.now(), admit, adm.config.allow)
+        except WriteRefused as exc:
+            raise self._counted(exc) from None
+
+    async def put_record(self, writer: str | None, info: RecordInfo) -> None:
+        adm = self.admission
+        try:
+            # the checks that need no store first: a refused writer costs no walk
+            adm.check_rate(writer, 1)
+            adm.check_allowed(writer, info.name)
+            if await _call(self.store.get_record, info.name) is None:
+                # a log new here (or dropped, and back): take its record only if its blocks are
+                # all here, so this peer never serves a head it cannot serve whole (a publisher's
+                # memory of what we acknowledged may predate a retention pass)
+                async with self._walks:
+                    missing = await trio.to_thread.run_sync(first_missing, self.store, info.head, self.limits)
+                if missing is not None:
+                    raise IncompleteLog(
+                        f"block {address_to_text(missing)} of the log {info.name} is not here: upload the log again",
+                        reason="incomplete",
+                    )
+
+            def admit(new_name: bool, usage: tuple[int, int], others: tuple[int, int], log_bytes: int) -> None:
+                adm.check_record(
+                    writer, info.name, new_name=new_name, usage=PeerUsage(*usage), log_bytes=log_bytes, others=PeerUsage(*others)
+                )
+
+            await _call(self.store.put_record_as, info.name, info.raw, info.sequence, writer, self.now(), admit, adm.config.allow)
+        except WriteRefused as exc:
+            raise self._counted(exc) from None
+        if self.on_new_record is not None:
+            await self.on_new_record(info)
 
 
 def head_of(record: bytes) -> bytes | None:
@@ -156,9 +166,8 @@ class Retention:
         report = RetentionReport(dropped=[])
         cutoff = drop_cutoff(self.config, now)
         if cutoff is not None:
-            async with self.gate.lock:
-                stale = await _call(self.store.stale_names, cutoff, 10_000)
-                report.dropped = await _call(self.store.drop_records, stale, cutoff)
+            stale = await _call(self.store.stale_names, cutoff, 10_000)
+            report.dropped = await _call(self.store.drop_records, stale, cutoff)
             for name in report.dropped:
                 log.info("retention: dropped %s (not updated for %.0f s)", name, self.config.drop_after)
         if not self.config.collect:
@@ -186,6 +195,7 @@ class Retention:
         report.marked = len(mark.reached)
         await _call(self.store.set_log_bytes, {n: b for n, b in mark.log_bytes.items() if n in records})
 
+        marked_records = {n: r for n, (r, _) in records.items()}
         before = sweep_cutoff(self.config, now)
         examined = 0
         while examined < self.config.sweep_per_pass:
@@ -196,15 +206,13 @@ class Retention:
             examined += len(chunk)
             dead = [a for a in chunk if a not in mark.reached]
             if dead:
-                async with self.gate.lock:
-                    # nothing may have moved since the mark: a new head could reach an old block
-                    now_records = await _call(self.store.heads)
-                    if {n: r for n, (r, _) in now_records.items()} != {n: r for n, (r, _) in records.items()}:
-                        report.heads_moved = True  # this chunk again on the next pass
-                        break
-                    count, size = await _call(self.store.delete_blocks, dead, before)
-                report.swept_blocks += count
-                report.swept_bytes += size
+                # deleted only if no record moved since the mark (a new head could reach an old block)
+                done = await _call(self.store.delete_blocks, dead, before, marked_records)
+                if done is None:
+                    report.heads_moved = True  # this chunk again on the next pass
+                    break
+                report.swept_blocks += done[0]
+                report.swept_bytes += done[1]
             self._cursor = chunk[-1]
         if report.swept_blocks:
             log.info("retention: collected %d blocks, %d bytes", report.swept_blocks, report.swept_bytes)

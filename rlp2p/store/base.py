@@ -24,7 +24,7 @@ invariant), a :class:`~rlp2p.errors.NotFound` or a :class:`~rlp2p.errors.StaleRe
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -162,14 +162,34 @@ class Store(abc.ABC):
         """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
         raise NotImplementedError
 
-    def account_blocks(self, writer: str, addresses: Iterable[bytes], now: float) -> int:
-        """Charge ``writer`` for those of ``addresses`` that nobody was charged for yet and mark
-        them stored at ``now``; returns the bytes charged. One transaction."""
+    def put_blocks_as(
+        self,
+        items: Iterable[tuple[bytes, bytes]],
+        writer: str,
+        now: float,
+        admit: Callable[[tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> int:
+        """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
+        accounting: ``admit(writer's (bytes, names), all writers but exempt (bytes, names),
+        bytes new here)`` raises to refuse (nothing is written); then the new blocks are stored
+        as the writer's, at ``now``, and charged to it. Returns how many were new."""
         raise NotImplementedError
 
-    def account_record(self, name: str, writer: str | None, now: float) -> bool:
-        """Mark the record of ``name`` updated at ``now``; if it has no creator yet, make
-        ``writer`` its creator and charge it one name (returns True then)."""
+    def put_record_as(
+        self,
+        name: str,
+        record: bytes,
+        sequence: int,
+        writer: str | None,
+        now: float,
+        admit: Callable[[bool, tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> None:
+        """:meth:`put_record` for a remote writer, in one transaction with its admission and
+        accounting: after the staleness check, ``admit(new name, writer's usage, all writers but
+        exempt, the log's measured bytes)`` raises to refuse; a name with no creator yet becomes
+        the writer's and is charged to it."""
         raise NotImplementedError
 
     def log_bytes(self, name: str) -> int:
@@ -198,8 +218,11 @@ class Store(abc.ABC):
         ``cutoff`` (or at an unknown time)."""
         raise NotImplementedError
 
-    def delete_blocks(self, addresses: Iterable[bytes], cutoff: float) -> tuple[int, int]:
-        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``."""
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
+        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``. With
+        ``records`` (name -> record), only if those are still exactly the records held; else None."""
         raise NotImplementedError
 
     def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:

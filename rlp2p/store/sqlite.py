@@ -38,7 +38,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +56,10 @@ SCHEMA_VERSION = 2
 APPLICATION_ID = 0x726C7032
 
 Synchronous = Literal["FULL", "NORMAL"]
+#: ``admit(writer's (bytes, names), all unexempted writers' (bytes, names), new bytes)``: raises to refuse
+AdmitBlocks = Callable[[tuple[int, int], tuple[int, int], int], None]
+#: ``admit(new name, writer's (bytes, names), all unexempted writers' (bytes, names), log bytes)``
+AdmitRecord = Callable[[bool, tuple[int, int], tuple[int, int], int], None]
 
 _U64_LIMIT = 1 << 64
 _I64_LIMIT = 1 << 63
@@ -400,42 +404,77 @@ class SQLiteStore(Store):
             ).fetchall()
         return [(str(p), int(b), int(n)) for p, b, n in rows]
 
-    def account_blocks(self, writer: str, addresses: Iterable[bytes], now: float) -> int:
+    def _others(self, conn: sqlite3.Connection, exempt: Iterable[str]) -> tuple[int, int]:
+        """What all writers but ``exempt`` hold together."""
+        row = _one(conn, "SELECT bytes, names FROM usage_total WHERE id = 1")
+        nbytes, names = (0, 0) if row is None else (int(row[0]), int(row[1]))
+        for peer in exempt:
+            held = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (_text(peer, "peer"),))
+            if held is not None:
+                nbytes, names = nbytes - int(held[0]), names - int(held[1])
+        return max(nbytes, 0), max(names, 0)
+
+    def put_blocks_as(
+        self, items: Iterable[tuple[bytes, bytes]], writer: str, now: float, admit: AdmitBlocks, exempt: Iterable[str] = ()
+    ) -> int:
         writer = _text(writer, "writer")
-        wanted = _unique_blobs(addresses)
-        added = 0
+        rows = {}
+        for address, data in items:
+            row = _block_row(address, data)
+            rows[row[0]] = row
+        exempt = list(exempt)
         with self._write() as conn:
-            for chunk in _chunks(wanted):
+            held: set[bytes] = set()
+            for chunk in _chunks(list(rows)):
                 marks = ",".join("?" * len(chunk))
-                # only rows nobody claimed yet: a block stored twice is paid for once
-                (size,) = _one(
-                    conn,
-                    f"SELECT coalesce(sum(size), 0) FROM blocks WHERE writer IS NULL AND stored_at IS NULL "
-                    f"AND address IN ({marks})",
-                    chunk,
-                )
-                conn.execute(
-                    f"UPDATE blocks SET writer = ?, stored_at = ? WHERE writer IS NULL AND stored_at IS NULL "
-                    f"AND address IN ({marks})",
-                    (writer, float(now), *chunk),
-                )
-                added += int(size)
+                held.update(bytes(a) for (a,) in conn.execute(f"SELECT address FROM blocks WHERE address IN ({marks})", chunk))
+            new = [row for address, row in rows.items() if address not in held]
+            added = sum(row[2] for row in new)
+            usage = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (writer,))
+            admit((0, 0) if usage is None else (int(usage[0]), int(usage[1])), self._others(conn, exempt), added)
+            conn.executemany(
+                "INSERT INTO blocks (address, data, size, writer, stored_at) VALUES (?, ?, ?, ?, ?)",
+                [(*row, writer, float(now)) for row in new],
+            )
             if added:
                 _charge(conn, writer, added, 0)
-        return added
+        return len(new)
 
-    def account_record(self, name: str, writer: str | None, now: float) -> bool:
+    def put_record_as(
+        self,
+        name: str,
+        record: bytes,
+        sequence: int,
+        writer: str | None,
+        now: float,
+        admit: AdmitRecord,
+        exempt: Iterable[str] = (),
+    ) -> None:
         name = _text(name, "name")
+        record = _blob(record, "record")
+        stored_seq = _u64_to_db(sequence, "sequence")
+        writer = None if writer is None else _text(writer, "writer")
+        exempt = list(exempt)
         with self._write() as conn:
-            row = _one(conn, "SELECT creator FROM records WHERE name = ?", (name,))
-            if row is None:
-                raise NotFound(f"no record for {name}")
-            conn.execute("UPDATE records SET updated_at = ? WHERE name = ?", (float(now), name))
-            if row[0] is not None or writer is None:
-                return False
-            conn.execute("UPDATE records SET creator = ? WHERE name = ?", (_text(writer, "writer"), name))
-            _charge(conn, writer, 0, 1)
-        return True
+            row = _one(conn, "SELECT sequence, creator, log_bytes FROM records WHERE name = ?", (name,))
+            if row is not None and sequence <= (have := _u64_from_db(row[0])):
+                raise StaleRecord(f"record for {name}: sequence {sequence} does not beat {have}", have=have, got=sequence)
+            usage = None if writer is None else _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (writer,))
+            admit(
+                row is None,
+                (0, 0) if usage is None else (int(usage[0]), int(usage[1])),
+                self._others(conn, exempt),
+                0 if row is None else int(row[2]),
+            )
+            conn.execute(
+                "INSERT INTO records (name, record, sequence, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
+                "sequence = excluded.sequence, updated_at = excluded.updated_at",
+                (name, record, stored_seq, float(now)),
+            )
+            if writer is not None and (row is None or row[1] is None):
+                conn.execute("UPDATE records SET creator = ? WHERE name = ?", (writer, name))
+                _charge(conn, writer, 0, 1)
 
     def log_bytes(self, name: str) -> int:
         name = _text(name, "name")
@@ -491,12 +530,19 @@ class SQLiteStore(Store):
             ).fetchall()
         return [bytes(a) for (a,) in rows]
 
-    def delete_blocks(self, addresses: Iterable[bytes], cutoff: float) -> tuple[int, int]:
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
         """Delete blocks among ``addresses`` still stored before ``cutoff``; give back their
-        bytes to their writers' usage. Returns ``(blocks, bytes)`` deleted."""
+        bytes to their writers' usage. Returns ``(blocks, bytes)`` deleted, or None (nothing
+        deleted) if ``records`` is given and is no longer exactly the records held."""
         wanted = _unique_blobs(addresses)
         count = total = 0
         with self._write() as conn:
+            if records is not None:
+                held = {str(n): bytes(r) for n, r in conn.execute("SELECT name, record FROM records")}
+                if held != records:
+                    return None
             for chunk in _chunks(wanted):
                 marks = ",".join("?" * len(chunk))
                 where = f"address IN ({marks}) AND (stored_at IS NULL OR stored_at < ?)"

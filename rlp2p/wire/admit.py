@@ -1,25 +1,25 @@
 """The hook through which a storage peer's admission policy sees the write path of CAS and NS.
 
-The servers know who wrote (the stream's remote peer) and what; a :class:`WriteGate` (the node's)
-decides and accounts. A refusal is a :class:`~rlp2p.errors.WriteRefused`, answered on the wire
-with its ``code`` (``QUOTA`` or ``NOT_ALLOWED``) in each protocol's error envelope.
+The servers know who wrote (the stream's remote peer) and what; when a server has a
+:class:`WriteGate` (a storage peer's), the gate decides, stores and accounts each write in one
+step instead of the server's backend. A refusal is a :class:`~rlp2p.errors.WriteRefused`,
+answered on the wire with its ``code`` (``QUOTA``, ``NOT_ALLOWED``, ``INCOMPLETE``) in each
+protocol's error envelope.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from rlp2p.core.record import RecordInfo
 
 
 class WriteGate(Protocol):
-    def blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> AbstractAsyncContextManager[None]:
-        """Entered before the blocks are stored (raises WriteRefused to refuse them all), left
-        after they were; a write that fails in between is not accounted."""
+    async def put_blocks(self, writer: str | None, items: list[tuple[bytes, bytes]]) -> None:
+        """Store ``(address, data)`` pairs from ``writer``, all or none; WriteRefused refuses them."""
 
-    def record(self, writer: str | None, info: RecordInfo) -> AbstractAsyncContextManager[None]:
-        """The same for a verified record."""
+    async def put_record(self, writer: str | None, info: RecordInfo) -> None:
+        """Store a verified record from ``writer``; StaleRecord or WriteRefused refuse it."""
 
 
 def peer_of(stream: Any) -> str | None:

@@ -87,7 +87,8 @@ class CasServer:
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.requests_served = 0
-        #: the storage peer's admission policy for Adds (None: store everything)
+        #: the storage peer's admission policy, which then stores the Adds (None: the backend
+        #: stores everything)
         self.gate: WriteGate | None = None
 
     async def handle_stream(self, stream: Any) -> None:
@@ -143,8 +144,7 @@ class CasServer:
             if self.gate is None:
                 await self.backend.put_blocks(items)
             else:
-                async with self.gate.blocks(writer, items):
-                    await self.backend.put_blocks(items)
+                await self.gate.put_blocks(writer, items)
         except WriteRefused as exc:  # the whole batch: the client stops at its first refusal anyway
             for i in adds:
                 replies[i] = Reply(encode_error(Code.Value(exc.code), str(exc)))

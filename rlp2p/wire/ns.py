@@ -84,7 +84,8 @@ class NsServer:
         self.backend = backend
         self.limits = limits
         self.idle_timeout = idle_timeout
-        #: the storage peer's admission policy for Updates (None: store every valid record)
+        #: the storage peer's admission policy, which then stores the Updates (None: the backend
+        #: stores every valid record)
         self.gate: WriteGate | None = None
 
     async def handle_stream(self, stream: Any) -> None:
@@ -120,8 +121,7 @@ class NsServer:
             if self.gate is None:
                 await self.backend.put_record(info)
             else:
-                async with self.gate.record(writer, info):
-                    await self.backend.put_record(info)
+                await self.gate.put_record(writer, info)
         except WriteRefused as exc:
             return encode_status(Status.Value(exc.code), str(exc))
         except StaleRecord as exc:

@@ -63,13 +63,16 @@ def test_v1_storage_folder_gets_usage_accounting_and_keeps_serving(v1):
         assert storage.log_bytes(name) == 0  # not measured yet
         # v1 blocks were stored at an unknown time: retention may consider all of them
         assert len(storage.blocks_stored_before(0.0, b"", count + 1)) == count
-        # a re-upload of a v1 block stores nothing new (the gate charges only new blocks)
-        assert storage.put_blocks([(head, storage.get_block(head))]) == 0
-        storage.put_blocks([(b"new-address", b"new")])
-        assert storage.account_blocks("writer", [b"new-address"], now=1.0) == 3
+        # a re-upload of a v1 block is nobody's new bytes; a new block is its writer's
+        asked = []
+        stored = storage.put_blocks_as(
+            [(head, storage.get_block(head)), (b"new-address", b"new")], "writer", 1.0, lambda *a: asked.append(a)
+        )
+        assert stored == 1 and asked == [((0, 0), (0, 0), 3)]
         assert storage.peer_usage("writer") == (3, 0)
         assert storage.total_usage() == (3, 0)  # the v1 blocks are nobody's
         # the v1 record's creator is unknown: the first writer to update it becomes its creator
-        storage.put_record(name, b"newer", held.sequence + 1, now=2.0)
-        assert storage.account_record(name, "writer", now=2.0) is True
+        storage.put_record_as(name, b"newer", held.sequence + 1, "writer", 2.0, lambda *a: asked.append(a))
+        assert asked[-1] == (False, (3, 0), (3, 0), 0)
+        assert storage.peer_usage("writer") == (3, 1)
         assert storage.block_stats() == (count + 1, size + 3)
