@@ -128,3 +128,22 @@ async def test_a_stranger_stops_at_its_quota_while_an_allow_listed_publisher_pub
         assert "rlp2p_names_held 1.0" in text
     finally:
         assert serve.stop() == 0
+
+
+def test_serve_documents_its_storage_flags_and_refuses_bad_ones(tmp_path):
+    shown = subprocess.run([*RLP2P, "serve", "--help"], capture_output=True, text=True, timeout=TIMEOUT, env=env())
+    assert shown.returncode == 0
+    for flag in ("--admission", "--allow", "--quota-bytes-per-peer", "--quota-names-per-peer", "--quota-bytes-all-peers",
+                 "--quota-bytes-per-log", "--write-rate", "--drop-after", "--gc-grace", "--metrics"):
+        assert flag in shown.stdout
+    base = ["serve", "--data", str(tmp_path / "d"), "--listen", "/ip4/127.0.0.1/tcp/0"]
+    for bad in (["--allow", "not-a-peer-id"], ["--metrics", "0.0.0.0:9100"], ["--quota-bytes-per-peer", "lots"]):
+        refused = subprocess.run([*RLP2P, *base, *bad], capture_output=True, text=True, timeout=TIMEOUT, env=env())
+        assert refused.returncode == 2 and bad[0] in refused.stderr, refused.stderr
+    assert not (tmp_path / "d").exists()  # refused before anything was opened
+
+
+def test_sizes_read_by_serve():
+    from rlp2p.cli.main import _amount
+
+    assert [_amount(t) for t in ("0", "10", "64K", "500m", "2G", "1T", "none")] == [0, 10, 64 << 10, 500 << 20, 2 << 30, 1 << 40, None]
