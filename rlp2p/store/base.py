@@ -5,8 +5,8 @@ One :class:`Store` holds everything a node keeps across restarts, whatever its r
 - **blocks**: the content-addressed store (CAS) a storage peer serves and a publisher uploads from;
 - **records**: the best signed name record (IPNS) per log name, which a storage peer serves and
   republishes;
-- **the publisher's local log**: the messages Alice wrote, her publish state and which blocks each
-  replica already acknowledged;
+- **the publisher's local log**: the messages Alice wrote, her publish state and, per replica,
+  what it holds (a :class:`~rlp2p.core.publish.Holding`: a high-water mark, not a set of blocks);
 - **the reader's sync state**: the newest record Bob accepted and the messages he has delivered.
 
 The interface is synchronous and thread-safe: the node calls it from worker threads
@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
+
+from rlp2p.core.publish import Holding
 
 __all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
 
@@ -54,6 +56,9 @@ class PublishState:
     head: bytes | None
     #: how many messages of the local log (seq 1..published_length) that head covers
     published_length: int
+    #: the highest sequence a record may have left this process with (a failed attempt's too):
+    #: never signed again, so a retry cannot collide with a record a replica already holds
+    reserved_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,9 @@ class ReaderState:
     head: bytes | None = None
     #: the newest message seq delivered; messages 1..delivered_seq are in the inbox
     delivered_seq: int = 0
+    #: the newest seq the application acknowledged (``<= delivered_seq``); the inbox messages
+    #: after it are handed to the application again on the next sync (at-least-once)
+    acked_seq: int = 0
 
 
 class Store(abc.ABC):
@@ -261,16 +269,21 @@ class Store(abc.ABC):
         """Replace the publish state of ``log``."""
 
     @abc.abstractmethod
-    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
-        """Remember, in one transaction, that replica ``peer_id`` acknowledged these blocks."""
+    def reserve_sequence(self, log: str, sequence: int) -> None:
+        """Raise ``log``'s ``reserved_seq`` to ``sequence`` (never lower it), before a record with
+        that sequence is sent. A log without publish state gets one (record_seq 0, no head)."""
 
     @abc.abstractmethod
-    def replicated(self, log: str, peer_id: str) -> set[bytes]:
-        """The blocks of ``log`` that ``peer_id`` acknowledged."""
+    def replica_holding(self, log: str, peer_id: str) -> Holding | None:
+        """What replica ``peer_id`` holds of ``log`` (it acknowledged a record naming it), or None."""
+
+    @abc.abstractmethod
+    def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
+        """Remember what replica ``peer_id`` holds of ``log`` (replaces the previous holding)."""
 
     @abc.abstractmethod
     def forget_replica(self, log: str, peer_id: str) -> None:
-        """Forget every acknowledgement of ``peer_id`` for ``log`` (it lost them, or left)."""
+        """Forget what ``peer_id`` holds of ``log`` (it lost it, or left): it gets everything again."""
 
     # --- the reader's sync state -------------------------------------------------------------
 
@@ -289,13 +302,23 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         """Deliver ``(seq, message_id, data)`` items in one transaction.
 
         The seqs must continue exactly from ``delivered_seq + 1``, consecutively; otherwise
         :class:`~rlp2p.errors.StoreError` is raised and nothing is written. The items go into the
-        inbox and ``delivered_seq`` advances to the last one.
+        inbox and ``delivered_seq`` advances to the last one. ``acked_seq``, if given, is
+        acknowledged in the same transaction (as :meth:`ack`; at most the last item's seq), so a
+        reader commits the previous batch's acknowledgements with the next batch.
         """
+
+    @abc.abstractmethod
+    def ack(self, log: str, seq: int) -> int:
+        """The application has everything up to ``seq``: advance ``acked_seq`` (never backwards;
+        an older seq changes nothing). Returns the acked seq now held. Raises
+        :class:`~rlp2p.errors.StoreError` for a seq beyond ``delivered_seq``."""
 
     @abc.abstractmethod
     def delivered(

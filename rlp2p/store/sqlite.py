@@ -43,6 +43,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from rlp2p.core.publish import Holding
 from rlp2p.errors import NotFound, StaleRecord, StoreError
 from rlp2p.store.base import PublishState, ReaderState, Store, StoredRecord
 
@@ -51,7 +52,7 @@ __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "op
 #: the database file inside a node's data folder
 DB_FILENAME = "rlp2p.sqlite3"
 #: the schema this code writes and reads (``PRAGMA user_version``)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 #: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
 APPLICATION_ID = 0x726C7032
 
@@ -119,10 +120,35 @@ _SCHEMA_V1 = (
 #: forward migrations: ``_MIGRATIONS[i]`` takes a file from version ``i + 1`` to ``i + 2``, one
 #: statement each, run inside the opening transaction. A step is never edited once released.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1 -> 2: a storage peer's usage accounting (admission quotas) and retention
+    # 1 -> 2: the publisher keeps a high-water mark per replica instead of every block address it
+    # acknowledged, and reserves a record sequence before sending it. The old acknowledgements are
+    # dropped (each replica gets the log once more on the next publish: correct, one re-upload).
+    (
+        "ALTER TABLE publish_state ADD COLUMN reserved_seq INTEGER NOT NULL DEFAULT 0",
+        "UPDATE publish_state SET reserved_seq = record_seq",
+        "DROP TABLE replicas",
+        """CREATE TABLE replica_holdings (
+            log       TEXT NOT NULL,
+            peer_id   TEXT NOT NULL,
+            mode      TEXT NOT NULL,                -- core.publish.mode_key
+            length    INTEGER NOT NULL CHECK (length >= 1),
+            head      BLOB NOT NULL,
+            open_page INTEGER NOT NULL CHECK (open_page >= 0),
+            open_tail BLOB,                         -- NULL exactly when open_page = 0
+            PRIMARY KEY (log, peer_id)
+        )""",
+    ),
+    # 2 -> 3: the reader's application cursor (at-least-once delivery); what was delivered before
+    # counts as acknowledged, as it was handed to the application under the old contract
+    (
+        "ALTER TABLE reader_state ADD COLUMN "
+        "acked_seq INTEGER NOT NULL DEFAULT 0 CHECK (acked_seq >= 0)",
+        "UPDATE reader_state SET acked_seq = delivered_seq",
+    ),
+    # 3 -> 4: a storage peer's usage accounting (admission quotas) and retention
     (
         # the peer that first stored the block and when (the storage peer's clock); NULL for blocks
-        # stored before version 2 or by a local write: retention treats them as old
+        # stored before version 4 or by a local write: retention treats them as old
         "ALTER TABLE blocks ADD COLUMN writer TEXT",
         "ALTER TABLE blocks ADD COLUMN stored_at REAL",
         "CREATE INDEX blocks_by_stored_at ON blocks (stored_at)",
@@ -609,17 +635,36 @@ class SQLiteStore(Store):
             ).fetchall()
         return [(int(seq), bytes(data)) for seq, data in rows]
 
+    def local_logs(self) -> list[str]:
+        """The logs with messages in the local log, sorted: one index probe per log (skip-scan)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "WITH RECURSIVE l(log) AS (SELECT min(log) FROM log_messages UNION ALL "
+                "SELECT (SELECT min(log) FROM log_messages WHERE log > l.log) FROM l WHERE l.log IS NOT NULL) "
+                "SELECT log FROM l WHERE log IS NOT NULL"
+            ).fetchall()
+        return [name for (name,) in rows]
+
+    def reader_logs(self) -> list[str]:
+        """The logs this node has reader state for, sorted."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT log FROM reader_state ORDER BY log").fetchall()
+        return [name for (name,) in rows]
+
     def get_publish_state(self, log: str) -> PublishState | None:
         log = _text(log, "log")
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record_seq, head, published_length FROM publish_state WHERE log = ?",
+                "SELECT record_seq, head, published_length, reserved_seq FROM publish_state "
+                "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return None
-        return PublishState(_u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]))
+        return PublishState(
+            _u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]), _u64_from_db(row[3])
+        )
 
     def set_publish_state(self, log: str, state: PublishState) -> None:
         log = _text(log, "log")
@@ -628,35 +673,73 @@ class SQLiteStore(Store):
         record_seq = _u64_to_db(state.record_seq, "record_seq")
         head = None if state.head is None else _blob(state.head, "head")
         length = _int(state.published_length, "published_length")
+        _u64_to_db(state.reserved_seq, "reserved_seq")
         with self._write() as conn:
+            # reserved_seq only grows: a sequence that may have left is never handed out again
+            reserved = max(state.reserved_seq, state.record_seq, _reserved(conn, log))
             conn.execute(
-                "INSERT INTO publish_state (log, record_seq, head, published_length) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+                "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
                 "record_seq = excluded.record_seq, head = excluded.head, "
-                "published_length = excluded.published_length",
-                (log, record_seq, head, length),
+                "published_length = excluded.published_length, "
+                "reserved_seq = excluded.reserved_seq",
+                (log, record_seq, head, length, _u64_to_db(reserved, "reserved_seq")),
             )
 
-    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
-        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
-        rows = [(log, peer_id, _blob(a, "address")) for a in addresses]
+    def reserve_sequence(self, log: str, sequence: int) -> None:
+        log = _text(log, "log")
+        stored = _u64_to_db(sequence, "sequence")
         with self._write() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO replicas (log, peer_id, address) VALUES (?, ?, ?)", rows
+            if sequence <= _reserved(conn, log):
+                return
+            conn.execute(
+                "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
+                "VALUES (?, 0, NULL, 0, ?) ON CONFLICT (log) DO UPDATE SET "
+                "reserved_seq = excluded.reserved_seq",
+                (log, stored),
             )
 
-    def replicated(self, log: str, peer_id: str) -> set[bytes]:
+    def replica_holding(self, log: str, peer_id: str) -> Holding | None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT address FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id)
-            ).fetchall()
-        return {bytes(a) for (a,) in rows}
+            row = _one(
+                conn,
+                "SELECT mode, length, head, open_page, open_tail FROM replica_holdings "
+                "WHERE log = ? AND peer_id = ?",
+                (log, peer_id),
+            )
+        if row is None:
+            return None
+        return Holding(str(row[0]), int(row[1]), bytes(row[2]), int(row[3]), _opt_bytes(row[4]))
+
+    def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
+        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
+        if not isinstance(holding, Holding):
+            raise TypeError(f"holding must be a Holding, not {type(holding).__name__}")
+        row = (
+            log,
+            peer_id,
+            _text(holding.mode, "mode"),
+            _int(holding.length, "length"),
+            _blob(holding.head, "head"),
+            _int(holding.open_page, "open_page"),
+            None if holding.open_tail is None else _blob(holding.open_tail, "open_tail"),
+        )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO replica_holdings (log, peer_id, mode, length, head, open_page, open_tail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log, peer_id) DO UPDATE SET "
+                "mode = excluded.mode, length = excluded.length, head = excluded.head, "
+                "open_page = excluded.open_page, open_tail = excluded.open_tail",
+                row,
+            )
 
     def forget_replica(self, log: str, peer_id: str) -> None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
         with self._write() as conn:
-            conn.execute("DELETE FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id))
+            conn.execute(
+                "DELETE FROM replica_holdings WHERE log = ? AND peer_id = ?", (log, peer_id)
+            )
 
     # --- the reader's sync state -------------------------------------------------------------
 
@@ -665,13 +748,14 @@ class SQLiteStore(Store):
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record, record_seq, head, delivered_seq FROM reader_state WHERE log = ?",
+                "SELECT record, record_seq, head, delivered_seq, acked_seq FROM reader_state "
+                "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return ReaderState()
         return ReaderState(
-            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3])
+            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3]), int(row[4])
         )
 
     def set_reader_record(
@@ -697,13 +781,18 @@ class SQLiteStore(Store):
                 (log, record, stored_seq, head),
             )
 
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         log = _text(log, "log")
         rows = [
             (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
             for seq, mid, data in items
         ]
+        ack = None if acked_seq is None else _int(acked_seq, "acked_seq")
         if not rows:
+            if ack is not None:
+                self.ack(log, ack)
             return
         with self._write() as conn:
             row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
@@ -714,14 +803,34 @@ class SQLiteStore(Store):
                         f"deliver to {log}: expected seq {expected} (delivered up to "
                         f"{delivered}), got {seq}; nothing delivered"
                     )
+            last = rows[-1][1]
+            if ack is not None and ack > last:
+                raise StoreError(f"deliver to {log}: cannot ack seq {ack} beyond {last}; nothing delivered")
             # the inbox row references reader_state: make sure the log has one
             conn.execute("INSERT OR IGNORE INTO reader_state (log) VALUES (?)", (log,))
             conn.executemany(
                 "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows
             )
             conn.execute(
-                "UPDATE reader_state SET delivered_seq = ? WHERE log = ?", (rows[-1][1], log)
+                "UPDATE reader_state SET delivered_seq = ?, acked_seq = max(acked_seq, ?) "
+                "WHERE log = ?",
+                (last, ack or 0, log),
             )
+
+    def ack(self, log: str, seq: int) -> int:
+        log = _text(log, "log")
+        seq = _int(seq, "seq")
+        with self._write() as conn:
+            row = _one(conn, "SELECT delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,))
+            delivered, acked = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            if seq > delivered:
+                raise StoreError(
+                    f"ack of {log}: seq {seq} was never delivered (delivered up to {delivered})"
+                )
+            if seq <= acked:
+                return acked  # monotonic: an older ack changes nothing
+            conn.execute("UPDATE reader_state SET acked_seq = ? WHERE log = ?", (seq, log))
+            return seq
 
     def delivered(
         self, log: str, after_seq: int = 0, limit: int | None = None
@@ -751,6 +860,11 @@ def _charge(conn: sqlite3.Connection, peer_id: str, nbytes: int, names: int) -> 
         "UPDATE usage_total SET bytes = max(bytes + ?, 0), names = max(names + ?, 0) WHERE id = 1",
         (nbytes, names),
     )
+
+
+def _reserved(conn: sqlite3.Connection, log: str) -> int:
+    row = _one(conn, "SELECT reserved_seq FROM publish_state WHERE log = ?", (log,))
+    return 0 if row is None else _u64_from_db(row[0])
 
 
 def _one(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
