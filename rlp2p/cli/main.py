@@ -723,6 +723,19 @@ def _pending(store: Any, name: str) -> tuple[int, int]:
     return length, (state.published_length if state else 0)
 
 
+def _waiting(data: Path, name: str) -> int:
+    """Messages in the local log that no successful publish covered yet (0 if unreadable)."""
+    from rlp2p.errors import StoreError
+    from rlp2p.store import open_store
+
+    try:
+        with open_store(data) as store:
+            length, published = _pending(store, name)
+    except StoreError:
+        return 0
+    return length - published
+
+
 def _new_bodies(store: Any, name: str, bodies: list[bytes]) -> tuple[list[bytes], int]:
     """Drop from ``bodies`` the messages still waiting to be published, if stdin starts with them.
 
@@ -772,9 +785,8 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
         if failure is None:
             node.close_store()
             raise
-        length, published = _pending(node.store, args.name) if not node.store.closed else (0, 0)
-        waiting = length - published
-        node.close_store()
+        node.close_store()  # the node closed it on exit already, unless it never started
+        waiting = _waiting(args.data, args.name)
         if waiting > 0:
             retry = f"rlp2p publish --key {args.key} --data {args.data} < /dev/null"
             raise CommandError(
