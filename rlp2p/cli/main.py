@@ -372,6 +372,166 @@ def _opts_serve(p: argparse.ArgumentParser) -> None:
         "--republish-interval", type=_positive_seconds, default=None, metavar="SECONDS",
         help="seconds between re-announcing and re-putting the records held (default 3600)",
     )
+    _storage_options(p)
+
+
+# Defaults of the storage flags, as literals: the parser is built for every command, and the
+# config classes import py-libp2p. tests/cli/test_cli_usage.py checks they equal the classes'.
+GiB = 1 << 30
+SERVE_DEFAULTS = {
+    "quota_bytes_per_peer": 1 * GiB,
+    "quota_names_per_peer": 64,
+    "quota_bytes_per_log": 1 * GiB,
+    "quota_bytes_all_peers": 10 * GiB,
+    "quota_names_all_peers": 10_000,
+    "write_rate": 2000.0,
+    "write_burst": 20_000.0,
+    "drop_after": 30 * 86400.0,
+    "gc_grace": 86400.0,
+    "retention_interval": 3600.0,
+}
+
+
+def _storage_options(p: argparse.ArgumentParser) -> None:
+    d = SERVE_DEFAULTS
+    g = p.add_argument_group("admission (who may write; reads are always open; see docs/operators.md)")
+    g.add_argument(
+        "--admission", choices=("open", "allowlist"), default=None,
+        help="open: anyone writes within the quotas; allowlist: only what --allow lists "
+        "(default: allowlist if --allow is given, else open)",
+    )
+    g.add_argument(
+        "--allow", action="append", metavar="NAME_OR_PEER", type=_allow_entry,
+        help="a log name or a writer's peer id (repeatable); listed writers are exempt from "
+        "per-peer quotas and the rate limit",
+    )
+    g.add_argument(
+        "--quota-bytes-per-peer", type=_amount, default=d["quota_bytes_per_peer"], metavar="SIZE",
+        help="bytes of blocks one writer may store (K/M/G suffixes, or none; default 1G)",
+    )
+    g.add_argument(
+        "--quota-names-per-peer", type=_amount, default=d["quota_names_per_peer"], metavar="N",
+        help=f"logs one writer may create (or none; default {d['quota_names_per_peer']})",
+    )
+    g.add_argument(
+        "--quota-bytes-per-log", type=_amount, default=d["quota_bytes_per_log"], metavar="SIZE",
+        help="bytes one log may hold, as the last retention pass measured it (or none; default 1G)",
+    )
+    g.add_argument(
+        "--quota-bytes-all-peers", type=_amount, default=d["quota_bytes_all_peers"], metavar="SIZE",
+        help="bytes all writers but the allow-listed may store together: the disk bound, since "
+        "peer ids are free (or none; default 10G)",
+    )
+    g.add_argument(
+        "--quota-names-all-peers", type=_amount, default=d["quota_names_all_peers"], metavar="N",
+        help=f"logs all writers but the allow-listed may create together (or none; default {d['quota_names_all_peers']})",
+    )
+    g.add_argument(
+        "--write-rate", type=_seconds_or_none, default=d["write_rate"], metavar="PER_SECOND",
+        help=f"sustained writes (blocks and record updates) per second and writer (or none; default {d['write_rate']:g})",
+    )
+    g.add_argument(
+        "--write-burst", type=float, default=d["write_burst"], metavar="N",
+        help=f"writes a writer may make at once above the rate (default {d['write_burst']:g})",
+    )
+    g = p.add_argument_group("retention")
+    g.add_argument(
+        "--drop-after", type=_seconds_or_none, default=d["drop_after"], metavar="SECONDS",
+        help=f"drop a log whose record was not updated here for this long (or none; default {d['drop_after']:.0f}, 30 days)",
+    )
+    g.add_argument(
+        "--gc-grace", type=float, default=d["gc_grace"], metavar="SECONDS",
+        help=f"keep a block no head reaches for this long after it was stored (default {d['gc_grace']:g}, 1 day)",
+    )
+    g.add_argument(
+        "--retention-interval", type=float, default=d["retention_interval"], metavar="SECONDS",
+        help=f"seconds between retention passes (default {d['retention_interval']:g})",
+    )
+    g.add_argument("--no-gc", action="store_true", help="never collect unreachable blocks (stale logs are still dropped)")
+    g = p.add_argument_group("metrics")
+    g.add_argument(
+        "--metrics", metavar="127.0.0.1:PORT", default=None, type=_metrics_address,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics on a loopback address "
+        "(off by default; needs the metrics extra)",
+    )
+
+
+def _storage_policy(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The admission and retention configs of `rlp2p serve`'s flags."""
+    from rlp2p.core.admission import AdmissionConfig, parse_allow
+    from rlp2p.core.retention import RetentionConfig
+
+    allow = parse_allow(args.allow or ())
+    mode = args.admission or ("allowlist" if allow else "open")
+    admission = AdmissionConfig(
+        mode=mode,
+        allow=allow,
+        quota_bytes_per_peer=args.quota_bytes_per_peer,
+        quota_names_per_peer=args.quota_names_per_peer,
+        quota_bytes_per_log=args.quota_bytes_per_log,
+        quota_bytes_all_peers=args.quota_bytes_all_peers,
+        quota_names_all_peers=args.quota_names_all_peers,
+        write_rate=args.write_rate,
+        write_burst=args.write_burst,
+    )
+    retention = RetentionConfig(
+        drop_after=args.drop_after,
+        grace=args.gc_grace,
+        interval=args.retention_interval,
+        collect=not args.no_gc,
+    )
+    return admission, retention
+
+
+def _amount(text: str) -> int | None:
+    """A size or count: an integer with an optional K, M, G or T suffix (powers of 1024), or
+    `none` for no limit."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    scale = units.get(text[-1:].lower(), 1)
+    number = text[:-1] if scale != 1 else text
+    try:
+        value = int(number) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M, 2G, none)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a size is >= 0, not {text!r}")
+    return value
+
+
+def _allow_entry(text: str) -> str:
+    from rlp2p.core.admission import parse_allow
+    from rlp2p.errors import DecodeError
+
+    try:
+        (entry,) = parse_allow([text])
+    except DecodeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return entry
+
+
+def _metrics_address(text: str) -> str:
+    from rlp2p.node.metrics import parse_listen
+
+    try:
+        parse_listen(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _seconds_or_none(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"seconds must be > 0, not {text!r}")
+    return value
 
 
 def _check_serve(args: argparse.Namespace) -> None:
@@ -423,6 +583,8 @@ async def _serve(args: argparse.Namespace) -> int:
     config = _node_config(args, storage=True)
     if args.republish_interval is not None:
         config.republish_interval = args.republish_interval
+    config.admission, config.retention = _storage_policy(args)
+    config.metrics = args.metrics
     node = Node.open(args.data, config=config)
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals, _BootstrapFailures() as failures:
@@ -432,10 +594,14 @@ async def _serve(args: argparse.Namespace) -> int:
                 print(node.addrs[0], flush=True)  # the contract: the first line is the full multiaddr
                 for peer, reason in failures.reasons.items():
                     _warn(f"bootstrap peer {peer} unreachable ({reason}); serving anyway")
+                metrics = None if node.metrics is None else "http://{}:{}/metrics".format(*node.metrics.address)
                 if args.json:
-                    print(json.dumps({"event": "serving", "peer_id": node.peer_id.to_string(), "addrs": node.addrs}), flush=True)
+                    serving = {"event": "serving", "peer_id": node.peer_id.to_string(), "addrs": node.addrs, "metrics": metrics}
+                    print(json.dumps(serving), flush=True)
                 else:
                     print(f"storage peer {node.peer_id} serving {args.data}; Ctrl-C stops", flush=True)
+                    if metrics:
+                        print(f"metrics on {metrics}", flush=True)
                 async for _ in signals:
                     break
     finally:

@@ -29,7 +29,10 @@ from libp2p.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
+from rlp2p.core.admission import Admission, AdmissionConfig
+from rlp2p.core.keys import generate_log_key, load_key, save_key
 from rlp2p.core.record import RecordInfo, verify_record
+from rlp2p.core.retention import RetentionConfig
 from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
@@ -44,7 +47,7 @@ from rlp2p.node.host import (
     serves,
     with_peer_id,
 )
-from rlp2p.core.keys import generate_log_key, load_key, save_key
+from rlp2p.node.storage import Retention, StorageGate
 from rlp2p.store import Store, open_store
 from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
@@ -87,6 +90,12 @@ class NodeConfig:
     #: the wall clock every part of the node reads (record validity, expiry, retention): time is
     #: an input, so tests and simulations can move it
     clock: Callable[[], datetime] = utc_now
+    #: a storage peer's write policy: who may write, quotas, rate (docs/operators.md)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    #: a storage peer's retention: dropping stale logs, collecting unreachable blocks (None: keep all)
+    retention: RetentionConfig | None = field(default_factory=RetentionConfig)
+    #: "127.0.0.1:PORT" to serve a storage peer's Prometheus metrics on (None: off)
+    metrics: str | None = None
 
 
 class Node:
@@ -113,6 +122,11 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
         self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
+        self.admission = Admission(self.config.admission)
+        self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
+        self.cas_server.gate = self.ns_server.gate = self.gate
+        self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
+        self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
@@ -156,8 +170,17 @@ class Node:
             else:
                 await stack.enter_async_context(self.discovery.running())
             if self.config.storage:
-                self.host.set_stream_handler(CAS_PROTOCOL, self.cas_server.handle_stream)
-                self.host.set_stream_handler(NS_PROTOCOL, self.ns_server.handle_stream)
+                if self.config.metrics is not None:
+                    from rlp2p.node.metrics import StorageMetrics
+
+                    self.metrics = StorageMetrics(self)
+                    self.metrics.start(self.config.metrics)
+                    stack.push_async_callback(self.metrics.stop)
+                cas_handler, ns_handler = self.cas_server.handle_stream, self.ns_server.handle_stream
+                if self.metrics is not None:
+                    cas_handler, ns_handler = self.metrics.counted("cas", cas_handler), self.metrics.counted("ns", ns_handler)
+                self.host.set_stream_handler(CAS_PROTOCOL, cas_handler)
+                self.host.set_stream_handler(NS_PROTOCOL, ns_handler)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
                 if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
@@ -167,6 +190,8 @@ class Node:
                 self._announce_queue = send
                 self._nursery.start_soon(self._announcer, receive)
                 self._nursery.start_soon(self._republish_loop)
+                if self.retention is not None:
+                    self._nursery.start_soon(self.retention.loop)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -425,6 +450,10 @@ class Node:
         self._nursery.start_soon(run)
 
     # --- storage role --------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        """Unix seconds by the node's clock: when a block or record was stored here."""
+        return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
         if self._announce_queue is not None:

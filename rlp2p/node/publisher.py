@@ -299,7 +299,9 @@ class Publisher:
             results: list[ReplicaResult] = []
 
             async def one(peer: ID, have: Holding | None) -> None:
-                results.append(await self._replicate(peer, have, build, record, tick))
+                results.append(
+                    await self._replicate(peer, have, build, record, tick, full_build=lambda: pages_for([None]))
+                )
 
             async with trio.open_nursery() as nursery:
                 for peer, have in zip(batch, holdings, strict=True):
@@ -307,7 +309,14 @@ class Publisher:
             report.replicas.extend(results)
 
     async def _replicate(
-        self, peer: ID, have: Holding | None, build: _Build, record: bytes, tick: Callable[..., None]
+        self,
+        peer: ID,
+        have: Holding | None,
+        build: _Build,
+        record: bytes,
+        tick: Callable[..., None],
+        *,
+        full_build: Callable[[], Awaitable[_Build]] | None = None,
     ) -> ReplicaResult:
         store, astore = self.node.store, self.node.astore
         built = build.built
@@ -351,6 +360,11 @@ class Publisher:
             await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
             result.ok = True
         except (Rlp2pError, trio.TooSlowError) as exc:
+            if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and full_build is not None:
+                # the replica no longer holds blocks it acknowledged (its retention dropped the
+                # log): forget what it held and send it the whole log once more
+                await astore.call(store.forget_replica, self.name, peer.to_string())
+                return await self._replicate(peer, None, await full_build(), record, tick)
             result.error = f"{type(exc).__name__}: {exc}"
             log.info("replica %s failed: %s", peer, result.error)
         return result

@@ -24,7 +24,7 @@ invariant), a :class:`~rlp2p.errors.NotFound` or a :class:`~rlp2p.errors.StaleRe
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -135,8 +135,11 @@ class Store(abc.ABC):
         """The record held for ``name``, or None."""
 
     @abc.abstractmethod
-    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+    def put_record(self, name: str, record: bytes, sequence: int, *, now: float | None = None) -> None:
         """Keep ``record`` as the best for ``name`` if ``sequence`` beats the one held.
+
+        ``now`` (Unix seconds, the storage peer's clock) is its ``updated_at``; the wall clock
+        if None.
 
         Raises :class:`~rlp2p.errors.StaleRecord` (``have``, ``got``) unless ``sequence`` is
         greater than the held one's. The check and the write are one transaction, so of two
@@ -151,6 +154,92 @@ class Store(abc.ABC):
     def logs_held(self) -> list[str]:
         """The logs a storage peer holds: those it keeps a record for."""
         return self.record_names()
+
+    # --- a storage peer's usage accounting and retention --------------------------------------
+    # Not abstract: a store that does not implement them cannot run admission or retention.
+
+    def peer_usage(self, peer_id: str) -> tuple[int, int]:
+        """``(bytes, names)`` the writer ``peer_id`` has stored here."""
+        raise NotImplementedError
+
+    def total_usage(self) -> tuple[int, int]:
+        """``(bytes, names)`` all writers together have stored here (the sum of peer_usage)."""
+        raise NotImplementedError
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
+        raise NotImplementedError
+
+    def put_blocks_as(
+        self,
+        items: Iterable[tuple[bytes, bytes]],
+        writer: str,
+        now: float,
+        admit: Callable[[tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> int:
+        """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
+        accounting: ``admit(writer's (bytes, names), all writers but exempt (bytes, names),
+        bytes new here)`` raises to refuse (nothing is written); then the new blocks are stored
+        as the writer's, at ``now``, and charged to it. Returns how many were new."""
+        raise NotImplementedError
+
+    def put_record_as(
+        self,
+        name: str,
+        record: bytes,
+        sequence: int,
+        writer: str | None,
+        now: float,
+        admit: Callable[[bool, tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> None:
+        """:meth:`put_record` for a remote writer, in one transaction with its admission and
+        accounting: after the staleness check, ``admit(new name, writer's usage, all writers but
+        exempt, the log's measured bytes)`` raises to refuse; a name with no creator yet becomes
+        the writer's and is charged to it."""
+        raise NotImplementedError
+
+    def log_bytes(self, name: str) -> int:
+        """The bytes the head of ``name`` reached when retention last measured it (0 if never)."""
+        raise NotImplementedError
+
+    def set_log_bytes(self, sizes: dict[str, int]) -> None:
+        """Record measured sizes of logs held."""
+        raise NotImplementedError
+
+    def heads(self) -> dict[str, tuple[bytes, float]]:
+        """``name -> (record, updated_at)`` of every record held."""
+        raise NotImplementedError
+
+    def stale_names(self, updated_before: float, limit: int) -> list[str]:
+        """At most ``limit`` names whose record was last updated before ``updated_before``."""
+        raise NotImplementedError
+
+    def drop_records(self, names: Iterable[str], updated_before: float) -> list[str]:
+        """Drop the records of ``names`` still not updated since ``updated_before``, giving their
+        creators their names back; returns the names dropped. One transaction."""
+        raise NotImplementedError
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """At most ``limit`` addresses greater than ``after``, in order, of blocks stored before
+        ``cutoff`` (or at an unknown time)."""
+        raise NotImplementedError
+
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
+        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``. With
+        ``records`` (name -> record), only if those are still exactly the records held; else None."""
+        raise NotImplementedError
+
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        """The sizes of the blocks held among ``addresses``, without reading their data."""
+        raise NotImplementedError
+
+    def record_count(self) -> int:
+        """How many names a record is held for."""
+        raise NotImplementedError
 
     # --- the publisher's local log -----------------------------------------------------------
 

@@ -34,9 +34,11 @@ from rlp2p.errors import (
     RemoteError,
     Rlp2pError,
     StaleRecord,
+    WriteRefused,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import ns_pb2
+from rlp2p.wire.admit import WriteGate, peer_of
 from rlp2p.wire.rpc import Reply, RpcStream, enum_name, one_at_a_time, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
@@ -105,24 +107,32 @@ class NsServer:
         self.backend = backend
         self.limits = limits
         self.idle_timeout = idle_timeout
+        #: the storage peer's admission policy, which then stores the Updates (None: the backend
+        #: stores every valid record)
+        self.gate: WriteGate | None = None
         self.clock = clock
 
     async def handle_stream(self, stream: Any) -> None:
-        await serve_stream(stream, one_at_a_time(self.handle_frame), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+        writer = peer_of(stream)
 
-    async def handle_frame(self, frame: bytes) -> Reply:
+        async def handle(frame: bytes) -> Reply:
+            return await self.handle_frame(frame, writer=writer)
+
+        await serve_stream(stream, one_at_a_time(handle), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+
+    async def handle_frame(self, frame: bytes, *, writer: str | None = None) -> Reply:
         try:
             request = decode_request(frame)
         except DecodeError as exc:
             return Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
         method = request.WhichOneof("method")
         if method == "update":
-            return Reply(await self._update(request.update.name, request.update.content))
+            return Reply(await self._update(request.update.name, request.update.content, writer))
         if method == "fetch":
             return Reply(await self._fetch(request.fetch.name))
         return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
 
-    async def _update(self, name: str, record: bytes) -> bytes:
+    async def _update(self, name: str, record: bytes, writer: str | None = None) -> bytes:
         if len(name) > self.limits.max_name:
             return encode_status(Status.BAD_REQUEST, f"name longer than {self.limits.max_name}")
         try:
@@ -133,7 +143,12 @@ class NsServer:
         except (RecordError, DecodeError) as exc:
             return encode_status(Status.INVALID_RECORD, str(exc))
         try:
-            await self.backend.put_record(info)
+            if self.gate is None:
+                await self.backend.put_record(info)
+            else:
+                await self.gate.put_record(writer, info)
+        except WriteRefused as exc:
+            return encode_status(Status.Value(exc.code), str(exc))
         except StaleRecord as exc:
             return encode_status(Status.STALE, str(exc))
         except Rlp2pError as exc:

@@ -129,3 +129,24 @@ def test_local_commands_on_a_missing_folder_or_key_fail_in_one_line(cli) -> None
     for result in results:
         result.clean_failure(1, "missing")
     assert not (cli.cwd / "missing").exists()
+
+
+def test_serve_flag_defaults_are_the_config_defaults() -> None:
+    # the CLI keeps them as literals so that building the parser imports no py-libp2p
+    from rlp2p.cli.main import SERVE_DEFAULTS
+    from rlp2p.core.admission import AdmissionConfig
+    from rlp2p.core.retention import RetentionConfig
+
+    a, r = AdmissionConfig(), RetentionConfig()
+    assert SERVE_DEFAULTS == {
+        "quota_bytes_per_peer": a.quota_bytes_per_peer,
+        "quota_names_per_peer": a.quota_names_per_peer,
+        "quota_bytes_per_log": a.quota_bytes_per_log,
+        "quota_bytes_all_peers": a.quota_bytes_all_peers,
+        "quota_names_all_peers": a.quota_names_all_peers,
+        "write_rate": a.write_rate,
+        "write_burst": a.write_burst,
+        "drop_after": r.drop_after,
+        "gc_grace": r.grace,
+        "retention_interval": r.interval,
+    }

@@ -189,21 +189,21 @@ async def test_a_publisher_restored_from_an_old_backup_publishes_above_what_repl
 
 
 class RefuseWritesAfter:
-    """A CAS backend that stores ``allowed`` batches, then fails every write (a disk that filled
-    up, a link that dropped: the upload stops half-way)."""
+    """A storage peer's write gate that stores ``allowed`` batches, then fails every write (a
+    disk that filled up, a link that dropped: the upload stops half-way)."""
 
     def __init__(self, inner, allowed: int):
         self.inner = inner
         self.allowed = allowed
 
-    async def get_blocks(self, addresses):
-        return await self.inner.get_blocks(addresses)
-
-    async def put_blocks(self, items):
+    async def put_blocks(self, writer, items):
         if self.allowed <= 0:
             raise StoreError("disk full")
         self.allowed -= 1
-        await self.inner.put_blocks(items)
+        await self.inner.put_blocks(writer, items)
+
+    async def put_record(self, writer, info):
+        await self.inner.put_record(writer, info)
 
 
 async def test_an_upload_cut_short_resumes_after_the_whole_pages_it_sent(swarm):
@@ -211,13 +211,13 @@ async def test_an_upload_cut_short_resumes_after_the_whole_pages_it_sent(swarm):
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(10, embed=0), replicas=1)
     await publisher.append(bodies(0, 1000))  # 1,000 message blocks and 100 pages
-    backend = storage.cas_server.backend
-    storage.cas_server.backend = RefuseWritesAfter(backend, allowed=12)  # the server writes in batches
+    gate = storage.cas_server.gate  # storage peers store Adds through their admission gate
+    storage.cas_server.gate = RefuseWritesAfter(gate, allowed=12)  # the server writes in batches
     with pytest.raises(PublishError):
         await publisher.publish()
     stored, _ = storage.store.block_stats()
     assert UPLOAD_BATCH < stored < 1100
-    storage.cas_server.backend = backend
+    storage.cas_server.gate = gate
     report = await publisher.publish()
     # what went through before the failure, up to its last whole page in an acknowledged upload
     # batch, is not sent again

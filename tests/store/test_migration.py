@@ -48,6 +48,36 @@ def test_v1_folders_open_and_keep_their_contents(v1):
             conn.close()
 
 
+def test_v1_storage_folder_gets_usage_accounting_and_keeps_serving(v1):
+    """Version 4 (usage accounting): v1 blocks and records have no writer and an unknown time;
+    they are served as before, nobody is charged for them, and new writes are accounted."""
+    from rlp2p.node.storage import head_of
+
+    name = (v1 / "name.txt").read_text().strip()
+    with open_store(v1 / "storage0") as storage:
+        count, size = storage.block_stats()
+        assert count > 0
+        held = storage.get_record(name)
+        head = head_of(held.record)
+        assert head is not None and storage.get_blocks([head])[head]
+        assert storage.top_usage(10) == []
+        assert storage.heads() == {name: (held.record, held.updated_at)}
+        assert storage.log_bytes(name) == 0  # not measured yet
+        # v1 blocks were stored at an unknown time: retention may consider all of them
+        assert len(storage.blocks_stored_before(0.0, b"", count + 1)) == count
+        # a re-upload of a v1 block is nobody's new bytes; a new block is its writer's
+        asked = []
+        stored = storage.put_blocks_as(
+            [(head, storage.get_block(head)), (b"new-address", b"new")], "writer", 1.0, lambda *a: asked.append(a)
+        )
+        assert stored == 1 and asked == [((0, 0), (0, 0), 3)]
+        assert storage.peer_usage("writer") == (3, 0)
+        assert storage.total_usage() == (3, 0)  # the v1 blocks are nobody's
+        # the v1 record's creator is unknown: the first writer to update it becomes its creator
+        storage.put_record_as(name, b"newer", held.sequence + 1, "writer", 2.0, lambda *a: asked.append(a))
+        assert asked[-1] == (False, (3, 0), (3, 0), 0)
+        assert storage.peer_usage("writer") == (3, 1)
+        assert storage.block_stats() == (count + 1, size + 3)
 def test_v1_publisher_state_becomes_holdings_and_a_reserved_sequence(v1):
     name = (v1 / "name.txt").read_text().strip()
     with open_store(v1 / "storage0") as storage:
