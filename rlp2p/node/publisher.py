@@ -221,7 +221,8 @@ class Publisher:
         if len(report.stored_on) < self.write_quorum:
             # the next publish goes above whatever our replicas were seen to hold
             held = max((r.holds_seq for r in report.replicas), default=0)
-            await astore.call(store.reserve_sequence, self.name, held)
+            if held > sequence:
+                await astore.call(store.reserve_sequence, self.name, held)
             failures = "; ".join(f"{r.peer}: {r.error}" for r in report.replicas if not r.ok)
             raise PublishError(
                 f"stored on {len(report.stored_on)} of the {self.write_quorum} replicas needed ({failures})"

@@ -517,6 +517,88 @@ def test_replica_holdings(store: SQLiteStore) -> None:
     assert store.replica_holding(LOG, "A") is None
 
 
+# --- the reader's state ----------------------------------------------------------------------
+
+
+def test_reader_state_starts_at_zero(store: SQLiteStore) -> None:
+    state = store.get_reader_state(LOG)
+    assert state == ReaderState(record=None, record_seq=0, head=None, delivered_seq=0)
+    assert store.delivered(LOG) == []
+
+
+def test_set_reader_record(store: SQLiteStore) -> None:
+    store.set_reader_record(LOG, b"r0", 0, None)
+    assert store.get_reader_state(LOG) == ReaderState(b"r0", 0, None, 0)
+    store.set_reader_record(LOG, b"r3", 3, addr("h3"))
+    store.set_reader_record(LOG, b"r3", 3, addr("h3"))  # the same again is fine
+    assert store.get_reader_state(LOG) == ReaderState(b"r3", 3, addr("h3"), 0)
+    with pytest.raises(StaleRecord) as info:
+        store.set_reader_record(LOG, b"r2", 2, addr("h2"))
+    assert (info.value.have, info.value.got) == (3, 2)
+    assert store.get_reader_state(LOG) == ReaderState(b"r3", 3, addr("h3"), 0)
+    store.set_reader_record(LOG, b"big", U64_MAX, None)
+    assert store.get_reader_state(LOG).record_seq == U64_MAX
+    with pytest.raises(StaleRecord):
+        store.set_reader_record(LOG, b"r", 1 << 63, None)
+
+
+def test_deliver(store: SQLiteStore) -> None:
+    store.set_reader_record(LOG, b"r", 1, addr("h"))
+    store.deliver(LOG, [])
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2")])
+    store.deliver(LOG, [(3, b"i3", b"d3")])
+    assert store.get_reader_state(LOG) == ReaderState(b"r", 1, addr("h"), 3)
+    assert store.delivered(LOG) == [(1, b"i1", b"d1"), (2, b"i2", b"d2"), (3, b"i3", b"d3")]
+    assert store.delivered(LOG, after_seq=1, limit=1) == [(2, b"i2", b"d2")]
+    assert store.delivered(LOG, after_seq=3) == []
+    # a newer record leaves what was delivered alone
+    store.set_reader_record(LOG, b"r2", 2, addr("h2"))
+    assert store.get_reader_state(LOG) == ReaderState(b"r2", 2, addr("h2"), 3)
+
+
+def test_deliver_without_a_record_first(store: SQLiteStore) -> None:
+    store.deliver(LOG, [(1, b"i1", b"d1")])
+    assert store.get_reader_state(LOG) == ReaderState(None, 0, None, 1)
+    assert store.get_reader_state("other") == ReaderState()
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        [(4, b"i", b"d")],  # a gap after delivered_seq
+        [(2, b"i", b"d")],  # a repeat of the last one
+        [(1, b"i", b"d")],  # from the start again
+        [(3, b"i", b"d"), (5, b"i", b"d")],  # a gap inside
+        [(3, b"i", b"d"), (3, b"i", b"d")],  # a duplicate inside
+        [(4, b"i", b"d"), (3, b"i", b"d")],  # out of order
+    ],
+)
+def test_deliver_refuses_what_does_not_continue(store: SQLiteStore, items: list) -> None:
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2")])
+    with pytest.raises(StoreError, match="expected seq"):
+        store.deliver(LOG, items)
+    assert store.get_reader_state(LOG).delivered_seq == 2
+    assert [seq for seq, _, _ in store.delivered(LOG)] == [1, 2]
+
+
+def test_deliver_to_a_new_log_must_start_at_one(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError):
+        store.deliver(LOG, [(2, b"i", b"d")])
+    assert store.get_reader_state(LOG) == ReaderState()
+    assert store.delivered(LOG) == []
+
+
+def test_deliver_refuses_bad_types(store: SQLiteStore) -> None:
+    with pytest.raises(TypeError):
+        store.deliver(LOG, [(1, b"i", "text")])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        store.deliver(LOG, [("1", b"i", b"d")])  # type: ignore[list-item]
+    assert store.delivered(LOG) == []
+
+
+# --- threads ---------------------------------------------------------------------------------
+
+
 def test_threads_writing_concurrently(store: SQLiteStore) -> None:
     threads_n, rounds, blocks_per_round, messages_per_round = 8, 25, 8, 4
     seqs: list[list[int]] = [[] for _ in range(threads_n)]
