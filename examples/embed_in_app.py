@@ -29,12 +29,8 @@ from libp2p.network.config import ConnectionConfig
 from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.peerinfo import info_from_p2p_addr
 
-from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
-from rlp2p.node.host import full_addrs, quiet_libp2p_logs
-from rlp2p.node.node import Node, NodeConfig
-from rlp2p.node.swarm import LocalSwarm
-from rlp2p.store import open_store
+from rlp2p import LogMode, Node, NodeConfig, full_addrs, generate_log_key, open_store, quiet_libp2p_logs
+from rlp2p.testing import LocalSwarm
 
 CHAT = TProtocol("/chat/1.0.0")
 MAX_CHAT = 4096  # bytes a chat message may have; the handler stops reading beyond it
@@ -139,13 +135,14 @@ async def main() -> int:
                         chat = await bob.inbox.receive()
                     name = chat.rsplit(" ", 1)[-1]
                     assert bob.node is not None
-                    sync = await bob.node.reader().sync(name)
-                    for delivery in sync.delivered:
-                        print(f"[bob] #{delivery.seq}: {delivery.message.body.decode()}", flush=True)
-                    print(f"[bob] got {len(sync.delivered)} messages from {name} while alice was offline", flush=True)
+                    # each message is handed over as it arrives (at least once: see Reader.sync)
+                    sync = await bob.node.reader().sync(
+                        name, on_message=lambda d: print(f"[bob] #{d.seq}: {d.message.body.decode()}", flush=True)
+                    )
+                    print(f"[bob] got {sync.new_messages} messages from {name} while alice was offline", flush=True)
                     poll = await bob.node.reader().sync(name)
                     print(f"[bob] polled again: {'up to date' if poll.up_to_date else 'new messages?!'}", flush=True)
-                ok = len(sync.delivered) == 3 and poll.up_to_date
+                ok = sync.new_messages == 3 and poll.up_to_date
             finally:
                 await swarm.close()
     print("embed_in_app: done" if ok else "embed_in_app: FAILED", flush=True)

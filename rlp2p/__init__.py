@@ -17,10 +17,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+# The public API: name -> the module that defines it. Everything else is internal; test helpers
+# for applications live in rlp2p.testing.
 _EXPORTS = {
+    # the node and its roles
     "Node": "rlp2p.node.node",
     "NodeConfig": "rlp2p.node.node",
-    "LocalSwarm": "rlp2p.node.swarm",
+    "Publisher": "rlp2p.node.publisher",
+    "PublishReport": "rlp2p.node.publisher",
+    "ReplicaResult": "rlp2p.node.publisher",
+    "Reader": "rlp2p.node.reader",
+    "SyncReport": "rlp2p.node.reader",
+    "Delivery": "rlp2p.core.sync",
+    # logs, messages, keys
     "LogMode": "rlp2p.core.page",
     "Message": "rlp2p.core.message",
     "message_id": "rlp2p.core.message",
@@ -30,7 +39,41 @@ _EXPORTS = {
     "log_name": "rlp2p.core.keys",
     "Limits": "rlp2p.limits",
     "open_store": "rlp2p.store",
+    # for applications that run their own py-libp2p host
+    "full_addrs": "rlp2p.node.host",
+    "quiet_libp2p_logs": "rlp2p.node.host",
+    # errors
     "Rlp2pError": "rlp2p.errors",
+    "DecodeError": "rlp2p.errors",
+    "LimitExceeded": "rlp2p.errors",
+    "AddressError": "rlp2p.errors",
+    "PageError": "rlp2p.errors",
+    "IntegrityError": "rlp2p.errors",
+    "HashMismatch": "rlp2p.errors",
+    "MessageIdMismatch": "rlp2p.errors",
+    "RecordError": "rlp2p.errors",
+    "InvalidRecord": "rlp2p.errors",
+    "WrongName": "rlp2p.errors",
+    "ExpiredRecord": "rlp2p.errors",
+    "RecordTooLarge": "rlp2p.errors",
+    "StaleRecord": "rlp2p.errors",
+    "KeyFileError": "rlp2p.errors",
+    "StoreError": "rlp2p.errors",
+    "NotFound": "rlp2p.errors",
+    "ProtocolError": "rlp2p.errors",
+    "FrameTooLarge": "rlp2p.errors",
+    "StreamClosed": "rlp2p.errors",
+    "RemoteError": "rlp2p.errors",
+    "PublishError": "rlp2p.errors",
+    "SyncError": "rlp2p.errors",
+    "NoReplicas": "rlp2p.errors",
+    "LogRewritten": "rlp2p.errors",
+    "ServerBusy": "rlp2p.errors",
+    "WriteRefused": "rlp2p.errors",
+    "QuotaExceeded": "rlp2p.errors",
+    "NotAllowed": "rlp2p.errors",
+    "IncompleteLog": "rlp2p.errors",
+    "DataDirLocked": "rlp2p.store.lock",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 
+# Sharp edge: py-libp2p's logger has no handler and does not propagate, so Python's last-resort
+# handler prints its warnings on the stderr of any application embedding us. A NullHandler keeps
+# them quiet unless the application adds a handler of its own (or sets ``propagate``).
+logging.getLogger("libp2p").addHandler(logging.NullHandler())
+
 
 def make_host(
     key_pair: KeyPair | None = None,
@@ -206,9 +211,16 @@ def full_addrs(host: IHost) -> list[str]:
     peer = host.get_id().to_string()
     out = []
     for addr in host.get_addrs():
-        text = str(addr)
-        out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
+        out.append(with_peer_id(addr, peer))
     return out
+
+
+def with_peer_id(addr: multiaddr.Multiaddr | str, peer: str) -> str:
+    """``addr`` ending in exactly one ``/p2p/<peer>``: the peerstore may hold addresses with or
+    without it, and js-libp2p refuses to dial an address that names the peer twice."""
+    text = str(addr)
+    suffix = f"/p2p/{peer}"
+    return text if text.endswith(suffix) else text + suffix
 
 
 def serves(host: IHost, peer: ID, protocol: str) -> bool:

@@ -23,6 +23,7 @@ from rlp2p.errors import (
     ProtocolError,
     RemoteError,
     Rlp2pError,
+    WriteRefused,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2
@@ -37,6 +38,7 @@ from rlp2p.wire.rpc import (
     serve_stream,
     stream_peer,
 )
+from rlp2p.wire.admit import WriteGate, peer_of
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +122,14 @@ class CasServer:
         self.idle_timeout = idle_timeout
         self.budget = budget or budget_for(limits)
         self.requests_served = 0
+        #: the storage peer's admission policy, which then stores the Adds (None: the backend
+        #: stores everything)
+        self.gate: WriteGate | None = None
 
     async def handle_stream(self, stream: Any) -> None:
         self.requests_served += await serve_stream(
             stream,
-            partial(self.handle_frames, peer=stream_peer(stream)),
+            partial(self.handle_frames, peer=stream_peer(stream), writer=peer_of(stream)),
             error_for,
             self.limits,
             idle_timeout=self.idle_timeout,
@@ -132,8 +137,12 @@ class CasServer:
             budget=self.budget,
         )
 
-    async def handle_frames(self, frames: list[bytes], peer: Any = None) -> AsyncIterator[Reply]:
-        """The replies to ``frames``, in order, each produced when the previous one was taken."""
+    async def handle_frames(
+        self, frames: list[bytes], peer: Any = None, *, writer: str | None = None
+    ) -> AsyncIterator[Reply]:
+        """The replies to ``frames``, in order, each produced when the previous one was taken.
+
+        ``peer`` keys the memory budget; ``writer`` (its base58 id) is who the gate charges."""
         # runs of one kind: ("add", [(address, data)]), ("get", [address]), ("reply", [Reply])
         runs: list[tuple[str, list[Any]]] = []
 
@@ -171,7 +180,7 @@ class CasServer:
         del frames
         for kind, items in runs:
             if kind == "add":
-                for reply in await self._store(items):
+                for reply in await self._store(items, writer):
                     yield reply
             elif kind == "get":
                 async for reply in self._load(items, peer):
@@ -180,9 +189,14 @@ class CasServer:
                 for reply in items:
                     yield reply
 
-    async def _store(self, adds: list[tuple[bytes, bytes]]) -> list[Reply]:
+    async def _store(self, adds: list[tuple[bytes, bytes]], writer: str | None = None) -> list[Reply]:
         try:
-            await self.backend.put_blocks(adds)
+            if self.gate is None:
+                await self.backend.put_blocks(adds)
+            else:
+                await self.gate.put_blocks(writer, adds)
+        except WriteRefused as exc:  # the whole run: the client stops at its first refusal anyway
+            return [Reply(encode_error(Code.Value(exc.code), str(exc))) for _ in adds]
         except Rlp2pError as exc:
             log.warning("cas: storing blocks failed: %s", exc)
             return [Reply(encode_error(Code.UNAVAILABLE, "storage failed")) for _ in adds]
