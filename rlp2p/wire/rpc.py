@@ -89,13 +89,14 @@ class MemoryBudget:
         return (mine == 0 or mine + size <= self.per_peer) and (self.used == 0 or self.used + size <= self.total)
 
     async def acquire(self, peer: Any, size: int, timeout: float) -> None:
-        with trio.move_on_after(timeout):
-            while not self._fits(peer, size):
-                await self._changed.wait()
-            self.used += size
-            self._used[peer] = self._used.get(peer, 0) + size
-            return
-        raise ServerBusy(f"no memory for {size} bytes within {timeout:.0f} s; try later or another replica")
+        if not self._fits(peer, size):  # the common case takes no timer (nor a trio checkpoint)
+            with trio.move_on_after(timeout):
+                while not self._fits(peer, size):
+                    await self._changed.wait()
+            if not self._fits(peer, size):
+                raise ServerBusy(f"no memory for {size} bytes within {timeout:.0f} s; try later or another replica")
+        self.used += size
+        self._used[peer] = self._used.get(peer, 0) + size
 
     def release(self, peer: Any, size: int) -> None:
         if size <= 0:

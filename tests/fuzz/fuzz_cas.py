@@ -64,6 +64,11 @@ class CannedRpc:
         return (await self.call_many([request]))[0]
 
 
+async def collect(replies):
+    """The replies of the server's async generator, as a list (the server answers as they are taken)."""
+    return [reply async for reply in replies]
+
+
 def one_input(data: bytes) -> None:
     if not data:
         return
@@ -71,7 +76,7 @@ def one_input(data: bytes) -> None:
     frames = split_frames(stream, LIMITS.max_frame, LIMITS.max_pipeline)
     if side == 0:
         server = CasServer(MemoryBlocks(), LIMITS)
-        replies = drive(server.handle_frames(frames))
+        replies = drive(collect(server.handle_frames(frames)))
         assert len(replies) <= len(frames)
         assert len(replies) == len(frames) or not replies[-1].keep_open
         for reply in replies:
