@@ -70,8 +70,10 @@ class _Progress:
     None (not known yet, as in a linked log's walk) shows a counter without a bar.
     """
 
-    def __init__(self, args: argparse.Namespace, desc: str, unit: str) -> None:
+    def __init__(self, args: argparse.Namespace, desc: str, unit: str, *, steps_per_unit: int = 1) -> None:
         self.bar = None
+        # a sync counts each message twice (located by the walk, then delivered): show messages
+        self.steps_per_unit = steps_per_unit
         if not args.json and sys.stderr.isatty():
             from tqdm import tqdm
 
@@ -79,8 +81,8 @@ class _Progress:
 
     def __call__(self, done: int, total: int | None) -> None:
         if self.bar is not None:
-            self.bar.total = total or None
-            self.bar.n = done
+            self.bar.total = (total or 0) // self.steps_per_unit or None
+            self.bar.n = done // self.steps_per_unit
             self.bar.refresh()
 
     async def tick(self, every: float = 0.5) -> None:
@@ -912,7 +914,7 @@ async def _sync(args: argparse.Namespace) -> int:
             async with node:
                 acked[0] = (await reader.state(args.name)).acked_seq
                 _check_bootstrap_reached(node, args, failures)
-                progress = _Progress(args, "syncing", "msg")
+                progress = _Progress(args, "syncing", "msg", steps_per_unit=2)
                 try:
                     async with trio.open_nursery() as nursery:
 

@@ -171,6 +171,8 @@ class SyncPlan:
         self._ready: dict[int, Delivery] = {}
         self.pages_fetched = 0
         self.pages_reread = 0
+        # the oldest seq the walk has reached (None before the head page): for progress
+        self._walked_to: int | None = None
         self.blocks_fetched = 0
         self.bytes_received = 0
         if head is None:
@@ -213,6 +215,18 @@ class SyncPlan:
         """True once the head page showed more missing messages than the window holds: walked
         pages are wanted again, oldest first (see the module docstring)."""
         return self._replay
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """``(done, total)`` of this sync in steps a person can watch: each missing message counts
+        once when the walk reaches its page and once when it is handed out, so the figure moves
+        while the walk goes back from the head (before anything can be delivered) and after.
+        ``(0, 0)`` until the head page is in."""
+        if self._head_seq is None or self._walked_to is None:
+            return (0, 0)
+        missing = self._head_seq - self._start
+        located = min(missing, self._head_seq - self._walked_to + 1)
+        return (located + self.delivered_seq - self._start, 2 * missing)
 
     @property
     def held(self) -> int:
@@ -376,6 +390,7 @@ class SyncPlan:
             self._page_want, self._page_expect = page.tail, oldest - 1
         else:
             self._page_want = self._page_expect = None
+        self._walked_to = s + 1 if not more or oldest is None else oldest
 
     def _open_more(self) -> None:
         """Replay: want the walked pages again, oldest first, while fewer than ``window``

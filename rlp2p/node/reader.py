@@ -167,7 +167,10 @@ class Reader:
         ``on_message`` gets each message in log order (sync or async). With ``auto_ack`` a
         message is acknowledged once ``on_message`` returns for it; otherwise call :meth:`ack`.
         Without ``on_message`` the inbox is the delivery (read it with :meth:`inbox`), and with
-        ``auto_ack`` everything delivered counts as acknowledged.
+        ``auto_ack`` everything delivered counts as acknowledged. ``progress(done, total)`` is
+        called after every round of requests: each missing message counts one step when the walk
+        reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
+        during a long walk too.
         """
         started = time.monotonic()
         report = SyncReport(name=name)
@@ -424,8 +427,10 @@ class Reader:
                             await _call(on_message, delivery)
                             if auto_ack:
                                 cursor.handed = delivery.seq
-                    if progress is not None and plan.head_seq is not None:
-                        progress(plan.delivered_seq, plan.head_seq)
+                if progress is not None and plan.head_seq is not None:
+                    # every round, not only when something was delivered: the walk back from the
+                    # head page moves it too (see SyncPlan.progress)
+                    progress(*plan.progress)
             if not plan.done:
                 raise SyncError(f"sync of {name} did not finish within {max_rounds} rounds")
 

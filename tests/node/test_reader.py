@@ -255,3 +255,22 @@ async def test_a_cancelled_sync_keeps_the_acknowledgements_it_made(swarm):
 
     await bob.reader().sync(name, on_message=lambda d: seen.append(d.seq))
     assert seen == list(range(1, 11))
+
+
+async def test_progress_moves_during_the_walk_before_anything_is_delivered(swarm):
+    (storage,) = await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.linked_list(embed=None), replicas=1)
+    await publisher.append([f"m{i}".encode() for i in range(20)])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    steps: list[tuple[int, int, int]] = []
+    delivered: list[int] = []
+    await bob.reader(storage_peers=[storage.peer_id]).sync(
+        publisher.name, on_message=lambda d: delivered.append(d.seq), progress=lambda done, total: steps.append((done, total, len(delivered)))
+    )
+    assert delivered == list(range(1, 21))
+    assert [done for done, _, _ in steps] == sorted(done for done, _, _ in steps)
+    assert steps[-1][:2] == (40, 40)
+    # a linked list is walked one page a round, and nothing is delivered before the walk ends
+    assert len({done for done, _, seen in steps if seen == 0}) >= 10
