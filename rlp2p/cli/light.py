@@ -16,6 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from rlp2p.core.keyfile import read_key_file
 from rlp2p.errors import DecodeError, KeyFileError
 from rlp2p.limits import DEFAULT_LIMITS
 
@@ -25,7 +26,6 @@ _PUBLIC_PREFIX = b"\x08\x01\x12\x20"
 _NAME_PREFIX = b"\x00\x24" + _PUBLIC_PREFIX
 _KEY_SIZE = 32
 #: as core.keys: anything bigger is not a key file
-MAX_KEY_FILE = 4096
 
 
 def name_of_public(public: bytes) -> str:
@@ -91,13 +91,7 @@ def key_file_name(path: str | os.PathLike[str]) -> str:
     from nacl.signing import SigningKey
 
     target = Path(path)
-    try:
-        with open(target, "rb") as f:
-            data = f.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise KeyFileError(f"{target}: cannot read key file: {exc.strerror or exc}") from exc
-    if len(data) > MAX_KEY_FILE:
-        raise KeyFileError(f"{target}: over {MAX_KEY_FILE} bytes, not a key file")
+    data = read_key_file(target)
     key = _parse_private(data, target)
     public = bytes(SigningKey(key[:_KEY_SIZE]).verify_key)
     if len(key) == 2 * _KEY_SIZE and key[_KEY_SIZE:] != public:

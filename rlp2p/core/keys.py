@@ -24,6 +24,7 @@ from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey, PublicKey
 from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.peer.id import ID
 
+from rlp2p.core.keyfile import read_key_file
 from rlp2p.errors import DecodeError, KeyFileError, LimitExceeded
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
@@ -31,7 +32,6 @@ from rlp2p.limits import DEFAULT_LIMITS, Limits
 IDENTITY_CODE = 0x00
 ED25519_KEY_SIZE = 32
 #: a serialized Ed25519 private key is under 80 bytes; anything much bigger is not a key file
-MAX_KEY_FILE = 4096
 KEY_FILE_MODE = 0o600
 
 
@@ -132,13 +132,7 @@ def load_key(path: str | os.PathLike[str]) -> KeyPair:
     that is missing, unreadable, too big or not an Ed25519 private key.
     """
     target = Path(path)
-    try:
-        with open(target, "rb") as f:
-            data = f.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise KeyFileError(f"{target}: cannot read key file: {exc}") from exc
-    if len(data) > MAX_KEY_FILE:
-        raise KeyFileError(f"{target}: over {MAX_KEY_FILE} bytes, not a key file")
+    data = read_key_file(target)
     try:
         envelope = PrivateKey.deserialize_from_protobuf(data)
     except _PbDecodeError as exc:
