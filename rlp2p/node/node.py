@@ -85,6 +85,8 @@ class NodeConfig:
     #: the wall clock every part of the node reads (record validity, expiry, retention): time is
     #: an input, so tests and simulations can move it
     clock: Callable[[], datetime] = utc_now
+    #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py)
+    announce: bool = True
 
 
 class Node:
@@ -111,6 +113,7 @@ class Node:
         self.cas_server = CasServer(self.astore, self.config.limits)
         self.ns_server = NsServer(self.astore, self.config.limits)
         self._announce_queue: trio.MemorySendChannel[str] | None = None
+        self.announcements: Any = None  # rlp2p.node.announce.Announcements while running
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
 
@@ -143,6 +146,10 @@ class Node:
             if self._own_host:
                 listen = [parse_listen_addr(a) for a in self.config.listen]
                 await stack.enter_async_context(self.host.run(listen_addrs=listen))
+            if self.config.announce:  # before any connection: see rlp2p/node/announce.py
+                from rlp2p.node.announce import Announcements
+
+                self.announcements = await stack.enter_async_context(Announcements(self).running())
             server = self.config.storage if self.config.dht_server is None else self.config.dht_server
             self.discovery = Discovery(self.host, server=server, limits=self.config.limits, timeout=self.config.timeout)
             if self._given_dht is not None:
@@ -418,6 +425,8 @@ class Node:
     # --- storage role --------------------------------------------------------------------------
 
     async def _on_new_record(self, info: RecordInfo) -> None:
+        if self.announcements is not None:
+            self.announcements.announce(info)
         if self._announce_queue is not None:
             try:
                 self._announce_queue.send_nowait(info.name)
