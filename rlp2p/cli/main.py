@@ -148,6 +148,8 @@ async def _sync(args: argparse.Namespace) -> int:
         name_to_peer_id(args.name)  # a typed error before any network work
     except DecodeError as exc:
         raise DecodeError(f"not a log name (the 12D3KooW... name that `rlp2p keygen` prints): {exc}") from exc
+    if args.more and not args.follow:
+        raise ValueError("several log names need --follow")
     async with Node.open(args.data, config=_config(args, storage=False)) as node:
         progress = _Progress(args, "syncing", "msg")
 
@@ -169,6 +171,11 @@ async def _sync(args: argparse.Namespace) -> int:
             else:
                 print(f"{delivery.seq:>6}  {m.body.decode('utf-8', 'replace')}", flush=True)
 
+        if args.follow:  # until SIGINT/SIGTERM: rlp2p/cli/follow.py
+            from rlp2p.cli.follow import follow
+
+            progress.close()
+            return await follow(args, node, [args.name, *args.more], show)
         try:
             report = await node.reader().sync(args.name, on_message=show, progress=progress)
         finally:
@@ -239,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", parents=[common], help="print what is new in a log")
     p.add_argument("name")
     _network_options(p)
+    from rlp2p.cli.follow import add_arguments as add_follow_arguments  # --follow, more names
+
+    add_follow_arguments(p)
     p.set_defaults(run=lambda a: trio.run(_sync, a))
 
     p = sub.add_parser("demo", parents=[common], help="a local swarm: Alice publishes, goes offline, Bob syncs")
