@@ -13,6 +13,7 @@ installed.
 4. publish: append and publish one message with 1, 3, 5 replicas; batch throughput
 5. offline: plain MVDS against the remote log between mostly-offline peers (epoch simulation)
 6. dht: put/get latency among py nodes, and beside js-libp2p's in the same swarm
+7. live: push latency of a followed log beside a round trip; bytes per pushed message
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, offline, publishing, sync_cost, transport
+from rlp2p.bench import dht, live, offline, publishing, sync_cost, transport
 from rlp2p.bench.common import BenchConfig, Context
 from rlp2p.bench.measure import finite
 from rlp2p.bench.options import SECTION_NAMES, add_arguments
@@ -48,6 +49,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("publish", publishing.run, publishing.render),
     ("offline", offline.run, offline.render),
     ("dht", dht.run, dht.render),
+    ("live", live.run, live.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

@@ -35,11 +35,11 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import logging
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -111,6 +111,8 @@ class AnnounceStats:
     accepted_held: int = 0
     rejected: int = 0
     dropped: int = 0  # not published: the queue was full
+    #: bytes read from peers' gossipsub streams (announcements, control messages, everything)
+    bytes_in: int = 0
     #: rejected announcements by the peer that sent them (forgotten past MAX_TOPICS_PER_PEER peers)
     rejected_from: Counter[ID] = field(default_factory=Counter)
 
@@ -142,6 +144,8 @@ class Announcements:
             max_subscriptions_per_peer=MAX_TOPICS_PER_PEER,
         )
         self.stats = AnnounceStats()
+        # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
+        self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign]
         self._holders: dict[str, int] = {}  # subscriptions per log name (relay, followers)
         self._listeners: dict[str, set[Listener]] = {}
         self._relayed: set[str] = set()
@@ -173,7 +177,25 @@ class Announcements:
                 finally:
                     self._nursery = None
                     self._queue = None
+                    if self.node.announcements is self:  # a stopped node announces nothing
+                        self.node.announcements = None
                     nursery.cancel_scope.cancel()
+
+    def _counting(self, read_loop: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
+        stats = self.stats
+
+        async def counted(stream: Any) -> None:
+            read = stream.read
+
+            async def counting_read(n: int | None = None) -> bytes:
+                data: bytes = await read(n)
+                stats.bytes_in += len(data)
+                return data
+
+            stream.read = counting_read
+            await read_loop(stream)
+
+        return counted
 
     # --- publishing ------------------------------------------------------------------------------
 

@@ -114,9 +114,11 @@ async def test_forged_and_replayed_announcements_change_nothing_and_cost_the_sen
 
 
 async def test_a_follower_that_was_offline_gets_what_it_missed_on_reconnect(swarm, nursery):
-    await swarm.add_storage(3)
+    storage = await swarm.add_storage(3)
     alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(16, embed=None))
+    publisher = alice.publisher(
+        generate_log_key(), replica_peers=[s.peer_id for s in storage], mode=LogMode.paged(16, embed=None)
+    )
     await publisher.append([b"first"])
     await publisher.publish()
     bob = await swarm.start_node("bob")
