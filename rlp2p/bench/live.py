@@ -56,8 +56,10 @@ async def run(ctx: Context) -> dict[str, Any]:
         await publisher.publish()
 
         arrived: dict[int, float] = {}
+        announced: dict[int, float] = {}  # first announcement of each record at Bob
         sizes: dict[int, int] = {}
         sync_bytes = [0]
+        sync_seconds: list[float] = []
 
         def on_message(delivery: Any) -> None:
             arrived[delivery.seq] = time.perf_counter()
@@ -65,6 +67,8 @@ async def run(ctx: Context) -> dict[str, Any]:
 
         def on_report(report: Any) -> None:
             sync_bytes[0] += report.bytes_in
+            if report.delivered:
+                sync_seconds.append(report.seconds)
 
         follower = Follower(
             bob.reader(storage_peers=[r.peer_id for r in replicas]),
@@ -73,7 +77,11 @@ async def run(ctx: Context) -> dict[str, Any]:
             poll_interval=24 * 3600.0,
             on_report=on_report,
         )
-        async with trio.open_nursery() as nursery:
+        def on_announcement(info: Any) -> None:
+            announced.setdefault(info.sequence, time.perf_counter())
+
+        assert bob.announcements is not None
+        async with trio.open_nursery() as nursery, bob.announcements.listening(publisher.name, on_announcement):
             nursery.start_soon(follower.run)
             await follower.caught_up.wait()
             await trio.sleep(ctx.config.settle_seconds)  # the mesh forms, the catch-up's gossip ends
@@ -85,9 +93,9 @@ async def run(ctx: Context) -> dict[str, Any]:
             finally:
                 await echo.close()
 
-            assert bob.announcements is not None
             gossip_before, sync_before = bob.announcements.stats.bytes_in, sync_bytes[0]
             latencies: list[float] = []
+            gossip_latencies: list[float] = []
             publish_seconds: list[float] = []
             for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=7), start=2):
                 ctx.say(f"live: message {i - 1}/{n}")
@@ -100,6 +108,9 @@ async def run(ctx: Context) -> dict[str, Any]:
                     while i not in arrived:
                         await trio.sleep(0.0005)
                 latencies.append(arrived[i] - returned)
+                # publish i is record sequence i (the first publish was sequence 1)
+                if i in announced:
+                    gossip_latencies.append(announced[i] - returned)
             await trio.sleep(ctx.config.settle_seconds)  # gossip about the last one, counted too
             gossip = bob.announcements.stats.bytes_in - gossip_before
             synced = sync_bytes[0] - sync_before
@@ -120,6 +131,8 @@ async def run(ctx: Context) -> dict[str, Any]:
         "body_bytes": ctx.config.body_bytes,
         "message_bytes": message_bytes,
         "push_ms": summary(latencies, scale=1000.0, digits=2) | {"p95": round(_p95(latencies) * 1000, 2)},  # type: ignore[operator]
+        "announcement_ms": summary(gossip_latencies, scale=1000.0, digits=2),
+        "sync_ms": summary(sync_seconds[1:], scale=1000.0, digits=2),  # the catch-up left out
         "publish_ms": summary(publish_seconds, scale=1000.0, digits=1),
         "rtt_open_ms": round(rtt_ms, 3),
         "bytes_per_message": {
@@ -142,9 +155,9 @@ def render(result: dict[str, Any]) -> list[str]:
         f"7a. Live: {result['messages']} messages of {result['body_bytes']} B published one by one ({result['mode']}, "
         f"3 replicas), Bob following; from Alice's publish() returning to Bob's on_message\n"
         + table(
-            ["p50 ms", "p95 ms", "max ms", "open-stream RTT ms", "p50 x RTT", "publish p50 ms", "syncs", "announcements"],
+            ["p50 ms", "p95 ms", "max ms", "open-stream RTT ms", "p50 x RTT", "announcement p50 ms", "sync p50 ms", "publish p50 ms", "syncs", "announcements"],
             [[push["median"], push["p95"], push["max"], result["rtt_open_ms"], goals["live_p50_ms_over_rtt"],
-              result["publish_ms"]["median"], result["syncs"], result["announcements"]]],
+              result["announcement_ms"]["median"], result["sync_ms"]["median"], result["publish_ms"]["median"], result["syncs"], result["announcements"]]],
         ),
         "7b. Bytes Bob received per pushed message, beside the message's own bytes\n"
         + table(
