@@ -85,7 +85,8 @@ class NodeConfig:
     #: the wall clock every part of the node reads (record validity, expiry, retention): time is
     #: an input, so tests and simulations can move it
     clock: Callable[[], datetime] = utc_now
-    #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py)
+    #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py);
+    #: False when the application runs its own pubsub on the host it hands the node
     announce: bool = True
 
 
