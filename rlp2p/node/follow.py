@@ -9,9 +9,10 @@ cancelled:
 3. on each valid announcement of a record newer than the one held, sync that log again; many
    announcements during one sync make one more sync, not many;
 4. as a safety net (announcements lost, networks gossipsub does not reach, storage peers that do
-   not run it) sync every ``poll_interval`` seconds anyway, and sooner (from ``LONELY_MIN`` up,
-   doubling) while no connected peer relays the log's topic, since the sync reconnects to
-   storage peers and gossip resumes through them;
+   not run it) sync every ``poll_interval`` seconds anyway, and sooner while no connected peer
+   relays the log's topic (checked every ``LONELY_CHECK`` seconds; a sync after ``LONELY_MIN``
+   seconds alone, doubling while it stays so), since the sync reconnects to storage peers and
+   gossip resumes through them;
 5. a failed sync (no replica reachable, all of them behind) is retried with back-off from
    ``RETRY_MIN`` to ``RETRY_MAX`` seconds; a storage peer that went away is fallen over inside
    the sync, and its restart is picked up by the next one.
@@ -48,8 +49,10 @@ log = logging.getLogger(__name__)
 DEFAULT_POLL = 180.0
 #: back-off after a failed sync, from RETRY_MIN doubling to RETRY_MAX seconds
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
-#: while no connected peer relays a log's topic, sync after LONELY_MIN seconds, doubling up to
-#: the poll interval
+#: seconds between checks (in memory, no I/O) that some connected peer still relays a log's topic
+LONELY_CHECK = 5.0
+#: once none does, sync (which reconnects to storage peers) after LONELY_MIN seconds, then after
+#: twice as long each time it stays so, up to the poll interval
 LONELY_MIN = 2.0
 #: syncs in a row that may come back older than an announced record (replicas still converging)
 #: before we leave it to the next announcement or poll
@@ -167,13 +170,25 @@ class Follower:
                     await entry.wake.wait()
                 continue
             behind = 0
-            wait = self.poll_interval
-            if self._lonely(entry.name):
-                wait, lonely = min(lonely, self.poll_interval), min(lonely * 2, self.poll_interval)
-            else:
-                lonely = LONELY_MIN
-            with trio.move_on_after(wait):
+            lonely = await self._wait(entry, lonely)
+
+    async def _wait(self, entry: _Log, lonely: float) -> float:
+        """Until an announcement, the poll interval, or ``lonely`` seconds without a peer that
+        relays the topic; returns the next lonely delay."""
+        deadline = trio.current_time() + self.poll_interval
+        alone_since: float | None = None
+        while (left := deadline - trio.current_time()) > 0:
+            with trio.move_on_after(min(left, LONELY_CHECK)):
                 await entry.wake.wait()
+                return lonely
+            if not self._lonely(entry.name):
+                alone_since, lonely = None, LONELY_MIN
+                continue
+            now = trio.current_time()
+            alone_since = now if alone_since is None else alone_since
+            if now - alone_since >= lonely:
+                return min(lonely * 2, self.poll_interval)
+        return lonely
 
     def _lonely(self, name: str) -> bool:
         announcements = self.reader.node.announcements

@@ -177,3 +177,33 @@ async def test_a_follower_without_announcements_polls(swarm, nursery):
     await until(lambda: seen == [1, 2])
     assert follower.stats.announcements == 0
     scope.cancel()
+
+
+async def test_a_follower_whose_only_storage_peer_restarted_resumes_without_the_poll(swarm, nursery):
+    (storage,) = await swarm.add_storage(1)
+    key = generate_log_key()
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(key, replicas=1, replica_peers=[storage.peer_id])
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    seen: list[int] = []
+    follower, scope = await start_follower(
+        nursery, bob.reader(storage_peers=[storage.peer_id]), [publisher.name], seen, poll_interval=NO_POLL
+    )
+    await until(lambda: follower.idle)
+
+    listen = storage.addrs[0].split("/p2p/")[0]
+    await swarm.stop(storage)  # Bob's only relay of the topic is gone...
+    await until(lambda: not bob.announcements.topic_peers(publisher.name))
+    # ...and back, from its data folder, at the same address
+    storage = await swarm.start_node("storage0", storage=True, listen=(listen,))
+    await publisher.append([b"two"])
+    await publisher.publish()
+    # nobody relays the topic to Bob now: he syncs soon (not in an hour), which reconnects him
+    await until(lambda: seen == [1, 2], timeout=30)
+    await publisher.append([b"three"])
+    await publisher.publish()
+    await until(lambda: seen == [1, 2, 3])  # and gossip reaches him again
+    assert follower.stats.announcements >= 1
+    scope.cancel()
