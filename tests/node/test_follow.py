@@ -14,7 +14,8 @@ from rlp2p.node.follow import Follower
 
 #: the safety-net poll is out of reach in these tests: what arrives came through an announcement
 NO_POLL = 3600.0
-#: 3 bursts of 4: 13 messages (100 take a minute or more on a loaded 2-core machine)
+#: 3 bursts of 4: 13 messages. With 4 bursts of 25 (101 messages) it passed in 100 s on the shared
+#: 2-core machine (load about 5): too slow for the suite
 BURSTS, PER_BURST = 3, 4
 
 
