@@ -135,13 +135,14 @@ async def main() -> int:
                         chat = await bob.inbox.receive()
                     name = chat.rsplit(" ", 1)[-1]
                     assert bob.node is not None
-                    sync = await bob.node.reader().sync(name)
-                    for delivery in sync.delivered:
-                        print(f"[bob] #{delivery.seq}: {delivery.message.body.decode()}", flush=True)
-                    print(f"[bob] got {len(sync.delivered)} messages from {name} while alice was offline", flush=True)
+                    # each message is handed over as it arrives (at least once: see Reader.sync)
+                    sync = await bob.node.reader().sync(
+                        name, on_message=lambda d: print(f"[bob] #{d.seq}: {d.message.body.decode()}", flush=True)
+                    )
+                    print(f"[bob] got {sync.new_messages} messages from {name} while alice was offline", flush=True)
                     poll = await bob.node.reader().sync(name)
                     print(f"[bob] polled again: {'up to date' if poll.up_to_date else 'new messages?!'}", flush=True)
-                ok = len(sync.delivered) == 3 and poll.up_to_date
+                ok = sync.new_messages == 3 and poll.up_to_date
             finally:
                 await swarm.close()
     print("embed_in_app: done" if ok else "embed_in_app: FAILED", flush=True)

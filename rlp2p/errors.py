@@ -165,3 +165,38 @@ class LogRewritten(PageError):
         super().__init__(message)
         self.head_seq = head_seq
         self.delivered_seq = delivered_seq
+
+
+# --- admission (a storage peer's policy for writers) ---------------------------------------
+
+
+class WriteRefused(Rlp2pError):
+    """A storage peer's admission policy refused a write; another replica may take it.
+
+    ``code`` is the wire code the refusal travels as (``QUOTA`` or ``NOT_ALLOWED``); ``reason``
+    names the rule that refused it (for metrics)."""
+
+    code = "QUOTA"
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or self.code.lower()
+
+
+class QuotaExceeded(WriteRefused):
+    """The writer (or the log) is over a byte, name or rate quota of this storage peer."""
+
+    code = "QUOTA"
+
+
+class NotAllowed(WriteRefused):
+    """This storage peer does not store writes from this peer, or records of this log."""
+
+    code = "NOT_ALLOWED"
+
+
+class IncompleteLog(WriteRefused):
+    """A record for a log this storage peer does not hold whole: a block its head reaches is
+    missing here (collected, or never uploaded). The publisher uploads the log again."""
+
+    code = "INCOMPLETE"

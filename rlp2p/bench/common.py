@@ -21,6 +21,16 @@ from rlp2p.node.swarm import LocalSwarm
 TIMESTAMP = 1_700_000_000
 
 
+#: the scale section's log sizes; ``--scale-max`` takes those up to it
+SCALE_SIZES = (1_000, 100_000, 1_000_000)
+#: the largest the full run takes by default (a million takes several minutes: opt in)
+SCALE_MAX = 100_000
+
+
+def scale_sizes(scale_max: int) -> tuple[int, ...]:
+    return tuple(n for n in SCALE_SIZES if n <= scale_max)
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     """How much each section measures. :meth:`full` is ``rlp2p bench``; :meth:`quick` is ``--quick``."""
@@ -56,6 +66,8 @@ class BenchConfig:
     # 6. DHT
     dht_keys: int
     js: bool = True
+    # 7. scale: log sizes N, the first is the baseline (empty: the section is off)
+    scale_sizes: tuple[int, ...] = ()
     #: storage peers in the swarm (publishing measures up to 5 replicas)
     storage_peers: int = 5
     #: replicas of the logs Bob syncs in sections 2 and 3
@@ -99,6 +111,7 @@ class BenchConfig:
             offline_fractions=(0.05, 0.1, 0.25, 0.5, 0.9, 1.0),
             offline_seeds=10,
             dht_keys=10,
+            scale_sizes=scale_sizes(SCALE_MAX),
         )
         settings.update(overrides)
         return cls(**settings)
@@ -186,8 +199,9 @@ def bodies(count: int, size: int, seed: int) -> list[bytes]:
 
 
 async def preload_message_blocks(alice: Node, publisher: Any, storage: list[Node]) -> int:
-    """Put the log's message blocks straight into ``storage``'s stores and tell Alice's store
-    they are replicated there, so the publish that follows uploads only pages and the record.
+    """Put the log's blocks straight into ``storage``'s stores and tell Alice's publisher they
+    hold them, so the publish that follows uploads only the head page (it gains the CAS hint)
+    and the record.
 
     Set-up only: the blocks are byte-for-byte what a publish would upload (content addressed),
     and section 4 measures publishing itself. Returns how many blocks were preloaded.
@@ -195,15 +209,12 @@ async def preload_message_blocks(alice: Node, publisher: Any, storage: list[Node
     rows = await alice.astore.call(alice.store.log_entries, publisher.name)
     entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
     built = build_log(entries, publisher.mode, limits=alice.config.limits)
-    pages = {address for address, _ in built.pages}
-    items = [(a, d) for a, d in built.blocks.items() if a not in pages]
+    items = list(built.blocks.items())
     if not items:
         return 0
     for node in storage:
         await node.astore.call(node.store.put_blocks, items)
-        await alice.astore.call(
-            alice.store.mark_replicated, publisher.name, node.peer_id.to_string(), [a for a, _ in items]
-        )
+        await publisher.assume_held(node.peer_id, built)
     return len(items)
 
 

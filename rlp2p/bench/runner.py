@@ -13,7 +13,9 @@ installed.
 4. publish: append and publish one message with 1, 3, 5 replicas; batch throughput
 5. offline: plain MVDS against the remote log between mostly-offline peers (epoch simulation)
 6. dht: put/get latency among py nodes, and beside js-libp2p's in the same swarm
-7. live: push latency of a followed log beside a round trip; bytes per pushed message
+7. scale: publish one more, a fresh reader's sync (time, peak RSS) and a caught-up reader's sync
+   at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
+8. live: push latency of a followed log beside a round trip; bytes per pushed message
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, live, offline, publishing, sync_cost, transport
-from rlp2p.bench.common import BenchConfig, Context
+from rlp2p.bench import dht, live, offline, publishing, scale, sync_cost, transport
+from rlp2p.bench.common import BenchConfig, Context, scale_sizes
 from rlp2p.bench.measure import finite
 from rlp2p.bench.options import SECTION_NAMES, add_arguments
 
@@ -49,6 +51,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("publish", publishing.run, publishing.render),
     ("offline", offline.run, offline.render),
     ("dht", dht.run, dht.render),
+    ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
 ]
 RESULTS_FILE = "results.json"
@@ -240,7 +243,13 @@ def _draw(results: dict[str, Any], out_dir: Path) -> tuple[list[str], str | None
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run as ``rlp2p bench`` asks; exit status 1 if a section failed."""
-    config = BenchConfig.quick_run(js=not args.no_js) if args.quick else BenchConfig.full(js=not args.no_js)
+    scale_max = getattr(args, "scale_max", None)
+    if args.quick:
+        config = BenchConfig.quick_run(js=not args.no_js)
+    elif scale_max is not None:
+        config = BenchConfig.full(js=not args.no_js, scale_sizes=scale_sizes(scale_max))
+    else:
+        config = BenchConfig.full(js=not args.no_js)
     as_json = bool(getattr(args, "json", False))
 
     def echo(text: str) -> None:

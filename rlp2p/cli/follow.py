@@ -21,12 +21,6 @@ import trio
 log = logging.getLogger("rlp2p.cli")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("more", nargs="*", metavar="NAME", help="more logs to follow (with --follow)")
-    p.add_argument("--follow", action="store_true", help="keep printing messages as they arrive, until Ctrl-C")
-    p.add_argument("--poll", type=float, default=None, metavar="SECONDS", help="with --follow: seconds between safety-net syncs (default 180)")
-
-
 async def follow(args: argparse.Namespace, node: Any, names: Sequence[str], show: Callable[[Any], None]) -> int:
     from rlp2p.core.keys import name_to_peer_id
     from rlp2p.node.follow import DEFAULT_POLL, Follower
@@ -60,4 +54,4 @@ async def follow(args: argparse.Namespace, node: Any, names: Sequence[str], show
     return 0
 
 
-__all__ = ["add_arguments", "follow"]
+__all__ = ["follow"]

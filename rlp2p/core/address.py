@@ -65,7 +65,16 @@ def address_to_text(address: bytes) -> str:
     return parse_address(address).encode("base32").decode("ascii")
 
 
+#: the longest text form of an address: a multibase prefix, then base2 (8 characters a byte)
+MAX_ADDRESS_TEXT = 1 + 8 * ADDRESS_SIZE
+
+
 def address_from_text(text: str) -> bytes:
+    # checked before decoding: py-multibase decodes base58, base36 and base10 in quadratic time
+    # (10 KiB of base58, which a signed record's value can carry, took 3 s)
+    if not isinstance(text, str) or len(text) > MAX_ADDRESS_TEXT:
+        size = len(text) if isinstance(text, str) else type(text).__name__
+        raise AddressError(f"a CAS address is at most {MAX_ADDRESS_TEXT} characters of text, got {size}")
     try:
         parsed = cid.from_string(text)
     except Exception as exc:

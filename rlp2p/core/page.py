@@ -22,6 +22,10 @@ and ``seq`` (rlp2p's field 4). The message bytes ride in ``data`` when the pair 
   new pages and the old head, a publish then re-uploads the pages holding the messages that left
   the newest k: at most ``ceil(k / P) + 1`` of them. Accepted, for a layout that stays pure.
 
+A publisher need not lay out the whole log again: pages before :func:`first_open_page` never change
+as the log grows, so :func:`build_pages` lays out only the pages from there on, given the address
+of the page before, and produces exactly the bytes :func:`build_log` would.
+
 The CAS hint (``cas``, rlp2p's field 3) goes in the head page only: the reader needs it there, and
 keeping it out of older pages means a change of replica set does not change every page. The price
 is that the previous head page changes once when a new page is started.
@@ -353,17 +357,25 @@ def _check_payload(where: str, pair: Pair, limits: Limits) -> Message:
 
 @dataclass(frozen=True)
 class BuiltLog:
-    """A log laid out in pages: what a publisher uploads, then points the NS record at."""
+    """A log laid out in pages: what a publisher uploads, then points the NS record at.
+
+    A build from page ``first_page`` on (see :func:`build_pages`) holds only those pages and the
+    message blocks of their pairs; the pages before it are the same in every longer log.
+    """
 
     #: address of the newest page; None for an empty log (nothing to publish)
     head: bytes | None
-    #: (address, encoded page), oldest first
+    #: (address, encoded page), oldest first, from page ``first_page`` on
     pages: list[tuple[bytes, bytes]]
-    #: every block a CAS must hold for a reader to sync the whole log: all pages and the message
-    #: blocks of the pairs that are not embedded
+    #: every block a CAS must hold for a reader to sync the log from ``first_page`` on: those
+    #: pages and the message blocks of their pairs that are not embedded
     blocks: dict[bytes, bytes] = field(repr=False)
-    #: number of messages
+    #: number of messages in the whole log
     n: int
+    #: index of the first page built (0 for a whole build)
+    first_page: int = 0
+    #: the tail of page ``first_page`` (address of the page before it); None when it is page 0
+    tail: bytes | None = None
 
 
 def build_log(
@@ -379,18 +391,67 @@ def build_log(
     message or a page would be over ``limits`` (readers would refuse it), ValueError when the
     entries are not numbered 1..N.
     """
-    n = len(entries)
+    return build_pages(entries, mode, cas, limits=limits)
+
+
+def first_open_page(mode: LogMode, n: int) -> int:
+    """The first page of an ``n``-message log that an append may change; pages before it are final.
+
+    That is the head page (it grows, or loses the CAS hint) and, with ``embed=k``, the page that
+    holds the oldest of the newest k (its payload leaves the page when the log grows). The fully
+    replicated layout has one page, which every append changes.
+    """
+    if n <= 0 or mode.page_size is None:
+        return 0
+    first = (n - 1) // mode.page_size
+    if mode.embed:  # k > 0: seq n-k+1 is the oldest pair that may lose its payload
+        first = min(first, max(n - mode.embed, 0) // mode.page_size)
+    return first
+
+
+def build_pages(
+    entries: Sequence[LogEntry],
+    mode: LogMode,
+    cas: Sequence[bytes] = (),
+    *,
+    first_page: int = 0,
+    tail: bytes | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> BuiltLog:
+    """Lay out the pages of a log from page ``first_page`` on; O(len(entries)).
+
+    ``entries`` are the log's messages from the first seq of that page to the newest (seq N),
+    in order; ``tail`` is the address of page ``first_page - 1`` (None for page 0). The pages
+    and blocks are exactly those :func:`build_log` makes for the whole log from that page on,
+    so a publisher that keeps the final pages' last address rebuilds only what an append changed.
+    """
+    if first_page < 0:
+        raise ValueError(f"first_page must be at least 0, got {first_page}")
+    if mode.page_size is None and first_page:
+        raise ValueError("the fully replicated layout has one page: build it from page 0")
+    if (first_page == 0) != (tail is None):
+        raise ValueError("page 0 has no tail and every other page has one")
+    first_seq = first_page * (mode.page_size or 1) + 1
     for i, entry in enumerate(entries):
-        if entry.seq != i + 1:
-            raise ValueError(f"entries must be seq 1..N in order: entry {i} has seq {entry.seq}")
+        if entry.seq != first_seq + i:
+            raise ValueError(
+                f"entries must be seq {first_seq}..N in order: entry {i} has seq {entry.seq}"
+            )
         if len(entry.data) > limits.max_message:
             raise LimitExceeded(f"message seq {entry.seq} size", len(entry.data), limits.max_message)
-    if n == 0:
+    if not entries:
+        if first_page:
+            raise ValueError(f"no entries for page {first_page}: it would be empty")
         return BuiltLog(head=None, pages=[], blocks={}, n=0)
+    n = entries[-1].seq
 
+    full = mode.page_size is None
     page_size = mode.page_size or n
     if min(page_size, n) > limits.max_page_pairs:
-        raise LimitExceeded("pairs in a page", min(page_size, n), limits.max_page_pairs)
+        what = "pairs in a page"
+        if full:
+            what += " (the fully replicated layout puts the whole log in one page: use --layout paged:P)"
+        raise LimitExceeded(what, min(page_size, n), limits.max_page_pairs)
     cas = tuple(cas)
     blocks: dict[bytes, bytes] = {}
     pb_pairs: list[_PbPair] = []
@@ -408,16 +469,29 @@ def build_log(
         )
 
     pages: list[tuple[bytes, bytes]] = []
-    tail = b""
-    for start in range(0, n, page_size):
+    link = tail or b""
+    count = len(pb_pairs)
+    for start in range(0, count, page_size):
         chunk = pb_pairs[start : start + page_size]
         chunk.reverse()  # newest first
-        last = start + page_size >= n
-        pb = _PbRemoteLog(pair=chunk, tail=tail, cas=cas if last else ())
+        last = start + page_size >= count
+        pb = _PbRemoteLog(pair=chunk, tail=link, cas=cas if last else ())
         data = pb.SerializeToString(deterministic=True)
         if len(data) > limits.max_block:
-            raise LimitExceeded(f"page holding seq {start + 1}.. size", len(data), limits.max_block)
-        tail = address_of(data)
-        pages.append((tail, data))
-        blocks[tail] = data
-    return BuiltLog(head=pages[-1][0], pages=pages, blocks=blocks, n=n)
+            if full:
+                raise LimitExceeded(
+                    f"the fully replicated log's one page ({n} messages) would be {len(data)} bytes; "
+                    "a storage peer takes blocks up to max_block, so use the paged layout "
+                    "(--layout paged:P, LogMode.paged(P)) for a log this size. Page size",
+                    len(data),
+                    limits.max_block,
+                )
+            raise LimitExceeded(
+                f"page holding seq {first_seq + start}.. size", len(data), limits.max_block
+            )
+        link = address_of(data)
+        pages.append((link, data))
+        blocks[link] = data
+    return BuiltLog(
+        head=pages[-1][0], pages=pages, blocks=blocks, n=n, first_page=first_page, tail=tail
+    )

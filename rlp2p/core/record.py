@@ -11,10 +11,30 @@ Creating records is ours; verifying is py-libp2p's :class:`~libp2p.records.ipns.
 
 Choices worth knowing:
 
+* Expiry means "maybe stale", not "forged". An expired record is still the key's signature over
+  that head, so the history it names is authentic; what expiry takes away is the promise that no
+  newer head exists. :func:`verify_record` refuses an expired record with
+  :class:`~rlp2p.errors.ExpiredRecord` unless ``allow_expired=True``; then it returns it and the
+  caller asks :meth:`RecordInfo.is_expired`. Readers take the best record whether or not it expired
+  and report when it did (``SyncReport.expired_at``); ``Reader(require_fresh=True)`` refuses it as
+  IPNS does. Storage peers keep serving and announcing what they hold after expiry; they do not
+  put expired records into the DHT (its IPNS validators refuse them), nor accept one in an NS
+  Update (see :mod:`rlp2p.wire.ns`).
+* One rule chooses among records offered (:func:`best_record`, :func:`select_best`; the reader
+  and the DHT wrapper use it): IPNS's, higher sequence wins, then the later validity, then the
+  first offered. Against a record already held, sequences alone decide: a storage peer keeps a
+  new record only if its sequence beats the held one's (the store checks it in one transaction),
+  a reader refuses one below the sequence it accepted. Expiry does not enter the order: a valid record beats an
+  expired one only when its sequence is at least as high (at an equal sequence the valid one has
+  the later validity, so it wins by the rule itself). An expired record with a higher sequence
+  proves that a newer head existed; a lower valid one (a publisher that chose a long validity,
+  then a short one) would deliver less and, for a reader that already accepted the higher
+  sequence, would be a roll-back it must refuse anyway. Strict callers drop expired records
+  before choosing, which is IPNS's rule exactly.
 * ``DEFAULT_VALIDITY`` is 7 days, not the 48 hours IPNS suggests for the DHT. Storage peers keep
-  a publisher's best record and serve and republish it without her key, so her log stays
-  readable while she is offline for days; the record must stay valid that long. The price: a
-  storage peer that withholds newer records can serve an old head for up to that long, which
+  a publisher's best record and serve and republish it without her key; the validity is how long
+  readers take her head as current. The price of reading past it: a storage peer that withholds
+  newer records can serve an old head for as long as it likes, flagged as possibly stale, which
   readers only notice by comparing sequences across replicas.
 * ``DEFAULT_TTL`` is 1 minute (IPNS suggests 5): a reader caches a resolved record at most that
   long, so a new message is seen within about a minute; the cost is one small NS round trip.
@@ -28,21 +48,24 @@ Choices worth knowing:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import cbor2
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError as _PbDecodeError
 from libp2p.crypto.keys import KeyPair, KeyType
+from libp2p.crypto.pb import crypto_pb2
 from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.peer.id import ID
 from libp2p.records.ipns import IPNSValidator
 from libp2p.records.pb.ipns_pb2 import IpnsEntry as _Proto3IpnsEntry
 
 from rlp2p.core.address import address_from_text, address_to_text
-from rlp2p.core.keys import name_to_peer_id
-from rlp2p.errors import DecodeError, ExpiredRecord, InvalidRecord, RecordTooLarge, StaleRecord, WrongName
+from rlp2p.core.keys import ED25519_KEY_SIZE, name_to_peer_id
+from rlp2p.errors import DecodeError, ExpiredRecord, InvalidRecord, RecordTooLarge, WrongName
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 #: how long a record stays valid after it is signed (see the module docstring)
@@ -104,6 +127,10 @@ class RecordInfo:
     #: the serialized record, to store and pass on unchanged
     raw: bytes
 
+    def is_expired(self, now: datetime) -> bool:
+        """Whether the record's validity has ended at ``now`` (the spec: valid while later than now)."""
+        return _aware(now) >= self.validity
+
 
 # --- values and keys -----------------------------------------------------------------------------
 
@@ -161,7 +188,7 @@ def create_record(
     """Sign a record pointing the key's name at ``head``; returns the serialized ``IpnsEntry``.
 
     ``sequence`` must be higher than any record published before under this key (readers and
-    storage peers refuse anything else, see :func:`check_newer`), including when only the
+    storage peers refuse anything else), including when only the
     validity is being extended. The record is valid until ``now + validity``.
     """
     private_key = keypair.private_key
@@ -256,8 +283,12 @@ def verify_record(
     *,
     now: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    allow_expired: bool = False,
 ) -> RecordInfo:
     """Verify ``record`` as the current record of log ``name``, as of ``now`` (default: the clock).
+
+    With ``allow_expired`` an expired record is returned instead of refused: every other check
+    still applies, and :meth:`RecordInfo.is_expired` tells whether it had expired at ``now``.
 
     Raises, checked in this order:
 
@@ -266,7 +297,7 @@ def verify_record(
     * :class:`WrongName` for a valid record signed by another key (known from its ``pubKey``);
     * :class:`InvalidRecord` for anything malformed, forged or altered, and for a value that is
       not ``/ipfs/<CAS address>``;
-    * :class:`ExpiredRecord` when ``now`` is at or past its validity.
+    * :class:`ExpiredRecord` when ``now`` is at or past its validity (unless ``allow_expired``).
     """
     if not isinstance(record, (bytes, bytearray)):
         raise InvalidRecord(f"a record is bytes, got {type(record).__name__}")
@@ -275,6 +306,7 @@ def verify_record(
     record = bytes(record)
     peer_id = name_to_peer_id(name, limits=limits)
     when = _aware(now)
+    _check_pub_key(record)
 
     try:
         _VALIDATOR.validate(_validator_key(peer_id), record)
@@ -299,12 +331,35 @@ def verify_record(
     except DecodeError as exc:
         raise InvalidRecord(f"record for {name}: {exc}") from exc
 
-    # The spec: valid while Validity is later than the current time.
-    if when >= validity:
-        raise ExpiredRecord(f"record for {name} (sequence {sequence}) expired at {validity.isoformat()}")
-    return RecordInfo(
+    info = RecordInfo(
         name=name, value=value, head=head, sequence=sequence, validity=validity, ttl_ns=ttl, raw=record
     )
+    if not allow_expired and info.is_expired(when):
+        raise ExpiredRecord(f"record for {name} (sequence {sequence}) expired at {validity.isoformat()}")
+    return info
+
+
+def record_order(info: RecordInfo) -> tuple[int, datetime]:
+    """The sort key of the one selection rule: sequence, then validity (expiry plays no part)."""
+    return (info.sequence, info.validity)
+
+
+def best_record(infos: Iterable[RecordInfo]) -> RecordInfo:
+    """The best of verified records of one log, as IPNS picks it: higher sequence wins, then later
+    validity, then the first given (so a caller's order of peers decides real ties).
+
+    Expired records compete like the others (see the module docstring); a caller that wants only
+    fresh ones drops the expired ones first. ``ValueError`` if ``infos`` is empty.
+    """
+    best: RecordInfo | None = None
+    for info in infos:
+        if best is not None and info.name != best.name:
+            raise ValueError(f"records of different logs: {best.name} and {info.name}")
+        if best is None or record_order(info) > record_order(best):
+            best = info
+    if best is None:
+        raise ValueError("no record to choose from")
+    return best
 
 
 def select_best(
@@ -313,54 +368,47 @@ def select_best(
     now: datetime | None = None,
     *,
     limits: Limits = DEFAULT_LIMITS,
+    allow_expired: bool = False,
 ) -> RecordInfo:
-    """The best valid record among ``records``, as IPNS picks it: higher sequence wins, then later
-    validity. Invalid, expired and wrong-name records are dropped; :class:`InvalidRecord` if none
-    is left. A bad ``name`` raises :class:`DecodeError`.
+    """The best record among ``records`` by :func:`best_record`. Invalid and wrong-name records are
+    dropped, and expired ones unless ``allow_expired``; :class:`InvalidRecord` if none is left. A
+    bad ``name`` raises :class:`DecodeError`.
     """
     name_to_peer_id(name, limits=limits)
     when = _aware(now)  # one clock reading, so every record is judged at the same instant
     valid: list[RecordInfo] = []
     for raw in records:
         try:
-            valid.append(verify_record(name, raw, now=when, limits=limits))
+            valid.append(verify_record(name, raw, now=when, limits=limits, allow_expired=allow_expired))
         except InvalidRecord:
             continue
     if not valid:
         raise InvalidRecord(f"none of {len(records)} records for {name} is valid")
-    best = _VALIDATOR.select(ipns_validator_key(name), [info.raw for info in valid])
-    return valid[best]
-
-
-def check_newer(held: RecordInfo | None, new: RecordInfo) -> None:
-    """Refuse ``new`` unless its sequence beats the record already held.
-
-    NS servers call this before replacing a stored record, and readers before moving to a new
-    head, so a replayed or older record (from a stale replica or an attacker replaying what was
-    once valid) never rolls a log back. An equal sequence is refused too, identical bytes (a
-    replay) or not: rlp2p publishers bump the sequence for every record they sign, even one that
-    only extends validity. Raises :class:`StaleRecord` with ``have`` and ``got``.
-    """
-    if held is None:
-        return
-    if held.name != new.name:
-        raise ValueError(f"records of different logs: {held.name} and {new.name}")
-    if new.sequence > held.sequence:
-        return
-    if new.raw == held.raw:
-        why = "a replay of the record held"
-    elif new.sequence == held.sequence:
-        why = "the same sequence as the record held"
-    else:
-        why = "older than the record held"
-    raise StaleRecord(
-        f"record for {new.name} with sequence {new.sequence} is {why} (sequence {held.sequence})",
-        have=held.sequence,
-        got=new.sequence,
-    )
+    return best_record(valid)
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _check_pub_key(record: bytes) -> None:
+    """Refuse a record whose ``pubKey`` is not an Ed25519 key, before anything parses that key.
+
+    Log keys are Ed25519, so no other key signs a log's record; and parsing another can cost far
+    more than the record is worth (fuzzing: a 64,000-bit RSA key in an 8 KiB record took
+    pycryptodome's ASN.1 decoder 0.4 s, and the key was parsed twice).
+    """
+    try:
+        pub_key = _IpnsEntry.FromString(record).pubKey
+    except _PbDecodeError:
+        return  # the validator refuses it, saying why
+    if not pub_key:
+        return
+    try:
+        key = crypto_pb2.PublicKey.FromString(pub_key)
+    except _PbDecodeError as exc:
+        raise InvalidRecord(f"the record's pubKey is not a key: {exc}") from exc
+    if key.key_type != crypto_pb2.KeyType.Ed25519 or len(key.data) != ED25519_KEY_SIZE:
+        raise InvalidRecord("the record's pubKey is not an Ed25519 key (log keys are)")
 
 
 def _valid_signer_other_than(peer_id: ID, record: bytes) -> str | None:

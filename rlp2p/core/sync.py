@@ -21,19 +21,33 @@ The algorithm, with ``s`` the last seq the reader delivered and ``N`` the head p
    whose pairs are all ``<= s`` is fetched. Each tail page must end exactly where the page before it
    starts (its newest seq is the previous oldest minus one); :meth:`Page.decode` already guarantees
    that a page without a tail ends at seq 1, so a walk always ends at ``s + 1`` or fails.
-3. Meanwhile, every pair with ``seq > s`` that is not embedded makes its message block wanted, oldest
-   first, so the caller can fetch blocks in parallel with the walk. A message that occurs at several
-   seqs (the same bytes, so the same address) is fetched once; an embedded copy satisfies a fetch;
-   the empty message (whose block is ``b""``) is never fetched, its address says it all.
+3. Message blocks. Nothing can be delivered before the walk reaches ``s + 1``, so what the plan
+   holds meanwhile decides its memory. The head page says how many messages are missing
+   (``N - s``), and the plan picks one of two ways, both holding at most ``window`` messages (plus
+   one page):
+
+   - **direct** (``N - s <= window``): every pair with ``seq > s`` that is not embedded makes its
+     message block wanted as soon as its page is in, oldest first, so blocks are fetched in
+     parallel with the walk.
+   - **replay** (``N - s > window``): the walk keeps only each page's address and newest seq
+     (:data:`TRAIL_RECORD` bytes a page) and the last page decoded. Then the pages are wanted
+     again, oldest first (the caller serves them from the cache it filled while walking: no second
+     network fetch), each opened only while fewer than ``window`` messages are held, and their
+     blocks are wanted as they open. A payload that occurs again more than a window later is
+     fetched again.
+
+   A message that occurs at several seqs among the messages held (the same bytes, so the same
+   address) is fetched once; an embedded copy satisfies a fetch; the empty message (whose block
+   is ``b""``) is never fetched, its address says it all.
 4. Delivery is in order: ``s + 1`` as soon as it is in, then each next one as soon as it and all
-   earlier ones are in. Nothing can be delivered before the walk reaches ``s + 1``, which is why the
-   plan can keep every payload it learned during the walk for duplicates without extra memory.
+   earlier ones are in.
 
 Every block is checked against the address it was asked for (:class:`HashMismatch`), every message
-against its pair's MVDS id (:class:`MessageIdMismatch`), every page by :meth:`Page.decode`. A failed
-:meth:`SyncPlan.receive` changes nothing, so the caller can try the same address on another replica.
-An answer that comes after its address stopped being needed (a duplicate, or a block an embedded
-copy already supplied) is ignored: :meth:`SyncPlan.receive` returns False.
+against its pair's MVDS id (:class:`MessageIdMismatch`), every page by :meth:`Page.decode`, and a
+page taken again must be the page walked (it is: its address is its hash). A failed
+:meth:`SyncPlan.receive` changes nothing, so the caller can try the same address on another
+replica. An answer that comes after its address stopped being needed (a duplicate, or a block an
+embedded copy already supplied) is ignored: :meth:`SyncPlan.receive` returns False.
 """
 
 from __future__ import annotations
@@ -41,15 +55,20 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from rlp2p.core.address import address_to_text, parse_address
+from rlp2p.core.address import ADDRESS_SIZE, address_to_text, parse_address, verify_checked_block
 from rlp2p.core.message import Message
-from rlp2p.core.address import verify_checked_block
 from rlp2p.core.page import EMPTY_ADDRESS, Page, Pair
 from rlp2p.errors import AddressError, LimitExceeded, LogRewritten, MessageIdMismatch, PageError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 
 _EMPTY_MESSAGE = Message(b"", 0, b"")
+#: characters of a body that Delivery's str shows
+_PREVIEW = 60
+#: messages a plan holds at most (plus one page) before it delivers them: see the module doc
+DEFAULT_WINDOW = 2048
+#: bytes a replaying walk keeps per page: its address and its newest seq
+TRAIL_RECORD = ADDRESS_SIZE + 8
 
 
 def _text(address: bytes) -> str:
@@ -70,6 +89,20 @@ class Delivery:
     #: the serialized vac.mvds.Message, as stored
     data: bytes
 
+    def __str__(self) -> str:
+        """``#seq id8 body``: the body as text (escaped, cut at 60 characters), or its size."""
+        body = self.message.body
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            preview = f"<{len(body)} bytes>"
+        else:
+            # newlines and other control characters escaped: one delivery, one line
+            preview = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: _PREVIEW + 1])
+            if len(text) > _PREVIEW or len(preview) > _PREVIEW:
+                preview = preview[: _PREVIEW - 1] + "\u2026"
+        return f"#{self.seq} {self.id.hex()[:8]} {preview}"
+
 
 @dataclass(slots=True)
 class _Waiting:
@@ -82,17 +115,29 @@ class _Waiting:
 class SyncPlan:
     """What a reader that delivered seq 1..``delivered_seq`` must fetch to catch up to ``head``.
 
-    ``head`` is the address of the newest page (None for an empty log). See the module docstring for
-    the algorithm. The counters (:attr:`pages_fetched`, :attr:`blocks_fetched`,
-    :attr:`bytes_received`) count what :meth:`receive` accepted.
+    ``head`` is the address of the newest page (None for an empty log); ``window`` bounds the
+    messages held before delivery (see the module docstring). The counters count what
+    :meth:`receive` accepted: :attr:`pages_fetched` the pages walked, :attr:`pages_reread` the
+    pages taken again by a replay, :attr:`blocks_fetched` the message blocks, and
+    :attr:`bytes_received` all of their bytes.
     """
 
-    def __init__(self, head: bytes | None, delivered_seq: int = 0, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        head: bytes | None,
+        delivered_seq: int = 0,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         if isinstance(delivered_seq, bool) or not isinstance(delivered_seq, int) or delivered_seq < 0:
             raise ValueError(f"delivered_seq must be an int >= 0, got {delivered_seq!r}")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be an int >= 1, got {window!r}")
         if head is not None:
             parse_address(head)
         self._limits = limits
+        self._window = window
         self._head = head
         self._start = delivered_seq  # s: the walk stops at the page holding s + 1
         self._next = delivered_seq + 1  # next seq ready() hands out
@@ -101,17 +146,31 @@ class SyncPlan:
         # the walk: the one page wanted now, and the newest seq it must start with (None: the head)
         self._page_want: bytes | None = head
         self._page_expect: int | None = None
+        # replay (decided at the head page): the walked pages not opened yet, newest first, packed
+        # as TRAIL_RECORD bytes each; the pages wanted again (address -> newest, oldest seq), a
+        # heap of those not handed out, oldest first; the newest seq of the pages opened or wanted
+        self._replay = False
+        self._trail = bytearray()
+        self._reopen: dict[bytes, tuple[int, int]] = {}
+        self._reopen_queue: list[tuple[int, bytes]] = []
+        self._opened_upto = delivered_seq
         # message blocks: wanted (by address), queued for wants() oldest first, handed out
         self._waiting: dict[bytes, _Waiting] = {}
         self._queue: list[tuple[int, bytes]] = []  # heap; stale entries are skipped
         self._queued: set[bytes] = set()
         self._in_flight: set[bytes] = set()
-        # payloads learned while walking, for a later pair with the same bytes (nothing is
-        # delivered before the walk ends, so these are held in _ready anyway)
+        # payloads of the messages held in _ready, for a later pair with the same bytes (no
+        # memory of their own: the deliveries hold them); seq -> address, address -> how many
         self._known: dict[bytes, tuple[Message, bytes, bytes]] = {}  # address -> message, id, data
-        self._satisfied: set[bytes] = set()  # addresses no longer needed: late answers are ignored
+        self._ready_addr: dict[int, bytes] = {}
+        self._refs: dict[bytes, int] = {}
+        # addresses no longer needed, so a late answer is ignored; the newest few only (an
+        # ordered set): late answers come within a batch of the fetch they answer
+        self._satisfied: dict[bytes, None] = {}
+        self._satisfied_cap = 2 * window + 64
         self._ready: dict[int, Delivery] = {}
         self.pages_fetched = 0
+        self.pages_reread = 0
         self.blocks_fetched = 0
         self.bytes_received = 0
         if head is None:
@@ -150,6 +209,18 @@ class SyncPlan:
         return self._page_want is not None
 
     @property
+    def replaying(self) -> bool:
+        """True once the head page showed more missing messages than the window holds: walked
+        pages are wanted again, oldest first (see the module docstring)."""
+        return self._replay
+
+    @property
+    def held(self) -> int:
+        """Messages the plan holds or has asked pages for, not handed out by :meth:`ready` yet
+        (at most ``window`` plus one page once the walk is over)."""
+        return max(0, self._opened_upto - self.delivered_seq)
+
+    @property
     def done(self) -> bool:
         """True when every message up to :attr:`head_seq` has been handed out by :meth:`ready`."""
         return self._head_seq is not None and self._next > self._head_seq
@@ -161,13 +232,25 @@ class SyncPlan:
 
     def needs(self, address: bytes) -> bool:
         """Whether :meth:`receive` would use ``address`` now (in flight or not)."""
-        return address == self._page_want or address in self._waiting
+        return self.is_page(address) or address in self._waiting
+
+    def holds(self, address: bytes) -> bool:
+        """Whether the payload at ``address`` waits in the plan for an older message: a fetched
+        block a reader caches so that a sync cut off now does not fetch it again (the others
+        are delivered)."""
+        return address in self._refs
+
+    def is_page(self, address: bytes) -> bool:
+        """Whether ``address`` is wanted as a page (walked, or taken again): what a reader
+        caches so that a replay or a resumed sync does not fetch it again."""
+        return address == self._page_want or address in self._reopen
 
     # --- driving -------------------------------------------------------------------------------
 
     def wants(self, limit: int | None = None) -> list[bytes]:
-        """Addresses to fetch now, each handed out once: the next page first, then message blocks,
-        oldest first. ``limit`` caps how many are handed out (the rest stay for the next call)."""
+        """Addresses to fetch now, each handed out once: the next page of the walk first, then
+        pages taken again, then message blocks, oldest first. ``limit`` caps how many are handed
+        out (the rest stay for the next call)."""
         if limit is not None and limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         out: list[bytes] = []
@@ -179,6 +262,11 @@ class SyncPlan:
         if page is not None and page not in self._in_flight and room():
             self._in_flight.add(page)
             out.append(page)
+        self._open_more()
+        while self._reopen_queue and room():
+            _, address = heapq.heappop(self._reopen_queue)
+            self._in_flight.add(address)
+            out.append(address)
         while self._queue and room():
             _, address = heapq.heappop(self._queue)
             if address in self._queued:
@@ -192,6 +280,9 @@ class SyncPlan:
         if address not in self._in_flight:
             raise ValueError(f"{_text(address)} is not in flight")
         self._in_flight.remove(address)
+        reopen = self._reopen.get(address)
+        if reopen is not None:
+            heapq.heappush(self._reopen_queue, (reopen[0], address))
         waiting = self._waiting.get(address)
         if waiting is not None:
             self._enqueue(min(waiting.seqs), address)
@@ -202,6 +293,9 @@ class SyncPlan:
         typed errors of a bad block; after any error the plan is unchanged."""
         if address == self._page_want:
             self._receive_page(address, data)
+            return True
+        if address in self._reopen:
+            self._receive_reopened(address, data)
             return True
         if address in self._waiting:
             self._receive_block(address, data)
@@ -215,6 +309,12 @@ class SyncPlan:
         out: list[Delivery] = []
         while (delivery := self._ready.pop(self._next, None)) is not None:
             out.append(delivery)
+            address = self._ready_addr.pop(self._next)
+            left = self._refs.pop(address) - 1
+            if left:
+                self._refs[address] = left
+            else:
+                del self._known[address]
             self._next += 1
         return out
 
@@ -224,13 +324,23 @@ class SyncPlan:
         heapq.heappush(self._queue, (seq, address))
         self._queued.add(address)
 
-    def _receive_page(self, address: bytes, data: bytes) -> None:
-        # every check first: the state changes only once the page is known good
-        limits, s = self._limits, self._start
+    def _satisfy(self, address: bytes) -> None:
+        self._in_flight.discard(address)
+        self._satisfied[address] = None
+        if len(self._satisfied) > self._satisfied_cap:
+            del self._satisfied[next(iter(self._satisfied))]
+
+    def _decode_page(self, address: bytes, data: bytes) -> Page:
+        limits = self._limits
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         verify_checked_block(address, data)  # addresses here are checked already
-        page = Page.decode(data, limits)
+        return Page.decode(data, limits)
+
+    def _receive_page(self, address: bytes, data: bytes) -> None:
+        # every check first: the state changes only once the page is known good
+        limits, s = self._limits, self._start
+        page = self._decode_page(address, data)
         newest, oldest = page.newest_seq, page.oldest_seq
         if self._page_expect is None:
             if (newest or 0) < s:
@@ -252,20 +362,54 @@ class SyncPlan:
         if self._page_expect is None:
             self._head_seq = newest or 0
             self._cas = page.cas
+            self._replay = self._head_seq - s > self._window
         self.pages_fetched += 1
         self.bytes_received += len(data)
-        self._in_flight.discard(address)
-        self._satisfied.add(address)
-        for pair in page.pairs:
-            if pair.seq <= s:
-                break  # pairs are newest first: the rest are delivered already
-            self._add_pair(pair)
+        self._satisfy(address)
+        if self._replay and more:
+            assert newest is not None
+            self._trail += address + newest.to_bytes(8, "big")  # opened later, oldest first
+        else:
+            self._open(page)
         if more:
             assert oldest is not None and page.tail is not None
             self._page_want, self._page_expect = page.tail, oldest - 1
         else:
             self._page_want = self._page_expect = None
-            self._known.clear()  # the walk is over: no later pair can need these
+
+    def _open_more(self) -> None:
+        """Replay: want the walked pages again, oldest first, while fewer than ``window``
+        messages are held."""
+        trail = self._trail
+        while trail and self._page_want is None and self._opened_upto - self.delivered_seq < self._window:
+            record = trail[-TRAIL_RECORD:]
+            del trail[-TRAIL_RECORD:]
+            address = bytes(record[:ADDRESS_SIZE])
+            newest = int.from_bytes(record[ADDRESS_SIZE:], "big")
+            self._reopen[address] = (newest, self._opened_upto + 1)
+            heapq.heappush(self._reopen_queue, (newest, address))
+            self._opened_upto = newest
+
+    def _receive_reopened(self, address: bytes, data: bytes) -> None:
+        newest, oldest = self._reopen[address]
+        page = self._decode_page(address, data)
+        if (page.newest_seq, page.oldest_seq) != (newest, oldest):  # its hash was checked: never
+            raise PageError(f"page {_text(address)} holds seq {page.oldest_seq}..{page.newest_seq}, not {oldest}..{newest}")
+        self._check_local_hashes(page.pairs)
+        del self._reopen[address]
+        self.pages_reread += 1
+        self.bytes_received += len(data)
+        self._satisfy(address)
+        self._open(page)
+
+    def _open(self, page: Page) -> None:
+        """Hold the page's pairs newer than ``s``: their messages become wanted or ready."""
+        if page.newest_seq is not None:
+            self._opened_upto = max(self._opened_upto, page.newest_seq)
+        for pair in page.pairs:
+            if pair.seq <= self._start:
+                break  # pairs are newest first: the rest are delivered already
+            self._add_pair(pair)
 
     def _check_local_hashes(self, pairs: tuple[Pair, ...]) -> None:
         # the same remoteHash (the same bytes) must always come with the same localHash
@@ -298,7 +442,7 @@ class SyncPlan:
             else:
                 waiting.seqs.append(seq)
             if address not in self._in_flight:
-                self._enqueue(seq, address)  # seq only gets older: this entry comes out first
+                self._enqueue(seq, address)  # the oldest entry of an address comes out first
 
     def _receive_block(self, address: bytes, data: bytes) -> None:
         limits = self._limits
@@ -323,8 +467,8 @@ class SyncPlan:
             seqs = seqs + waiting.seqs
         for seq in seqs:
             self._ready[seq] = Delivery(seq=seq, message=message, id=message_id, data=data)
-        if self._page_want is not None:
-            self._known[address] = (message, message_id, data)
+            self._ready_addr[seq] = address
+        self._refs[address] = self._refs.get(address, 0) + len(seqs)
+        self._known[address] = (message, message_id, data)
         self._queued.discard(address)
-        self._in_flight.discard(address)
-        self._satisfied.add(address)
+        self._satisfy(address)

@@ -49,8 +49,9 @@ and a test in tests/node/test_dht.py:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 
 import trio
 from libp2p.abc import IHost
@@ -90,10 +91,20 @@ def binary_record_key(name: str) -> bytes:
 
 
 class Discovery:
-    def __init__(self, host: IHost, *, server: bool, limits: Limits = DEFAULT_LIMITS, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: IHost,
+        *,
+        server: bool,
+        limits: Limits = DEFAULT_LIMITS,
+        timeout: float = 10.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.host = host
         self.limits = limits
         self.timeout = timeout
+        #: the wall clock records are judged by (the node's :attr:`NodeConfig.clock`)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         # edge 1: created before any connection exists
         self.dht = KadDHT(host, DHTMode.SERVER if server else DHTMode.CLIENT)
         self._guard_routing_table()
@@ -289,10 +300,13 @@ class Discovery:
             for peer in peers:
                 nursery.start_soon(ask, peer)
 
-    async def get_record(self, name: str) -> RecordInfo | None:
+    async def get_record(self, name: str, *, allow_expired: bool = False) -> RecordInfo | None:
         """Edge 5: ask the closest peers ourselves and keep the best valid record.
 
         Under both keys (edge 9): the text key (py-libp2p peers) and the binary key (go and js).
+        The choice is :func:`~rlp2p.core.record.select_best`'s, at :attr:`clock`; expired
+        records take part only with ``allow_expired`` (IPNS's DHT drops them anyway: readers
+        find expired heads through storage peers' provider records and NS, not here).
         """
         key = record_key(name).encode("utf-8")
         values: list[bytes] = []
@@ -317,6 +331,6 @@ class Discovery:
         if not values:
             return None
         try:
-            return select_best(name, values)
+            return select_best(name, values, self.clock(), limits=self.limits, allow_expired=allow_expired)
         except RecordError:
             return None

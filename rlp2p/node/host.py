@@ -21,6 +21,11 @@ from rlp2p.errors import DecodeError
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
 
+# Sharp edge: py-libp2p's logger has no handler and does not propagate, so Python's last-resort
+# handler prints its warnings on the stderr of any application embedding us. A NullHandler keeps
+# them quiet unless the application adds a handler of its own (or sets ``propagate``).
+logging.getLogger("libp2p").addHandler(logging.NullHandler())
+
 
 def make_host(key_pair: KeyPair | None = None, *, dial_retries: int = 1) -> IHost:
     """A host with Noise, yamux and TCP.

@@ -29,7 +29,10 @@ from libp2p.kad_dht import KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 
+from rlp2p.core.admission import Admission, AdmissionConfig
+from rlp2p.core.keys import generate_log_key, load_key, save_key
 from rlp2p.core.record import RecordInfo, verify_record
+from rlp2p.core.retention import RetentionConfig
 from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.node.backend import AsyncStore
@@ -44,7 +47,9 @@ from rlp2p.node.host import (
     serves,
     with_peer_id,
 )
+from rlp2p.node.storage import Retention, StorageGate
 from rlp2p.store import Store, open_store
+from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
 from rlp2p.wire.rpc import RpcStream
@@ -85,6 +90,12 @@ class NodeConfig:
     #: the wall clock every part of the node reads (record validity, expiry, retention): time is
     #: an input, so tests and simulations can move it
     clock: Callable[[], datetime] = utc_now
+    #: a storage peer's write policy: who may write, quotas, rate (docs/operators.md)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    #: a storage peer's retention: dropping stale logs, collecting unreachable blocks (None: keep all)
+    retention: RetentionConfig | None = field(default_factory=RetentionConfig)
+    #: "127.0.0.1:PORT" to serve a storage peer's Prometheus metrics on (None: off)
+    metrics: str | None = None
     #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py);
     #: False when the application runs its own pubsub on the host it hands the node
     announce: bool = True
@@ -106,13 +117,19 @@ class Node:
         self._own_host = host is None
         #: a store :meth:`open` made is the node's to close; one the caller passed is the caller's
         self._own_store = False
+        self._data_lock: DataDirLock | None = None  # held by a node made by open()
         self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries)
         self._given_dht = dht
         self.discovery: Discovery | None = None
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
-        self.ns_server = NsServer(self.astore, self.config.limits)
+        self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
+        self.admission = Admission(self.config.admission)
+        self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
+        self.cas_server.gate = self.ns_server.gate = self.gate
+        self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
+        self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
         self.announcements: Any = None  # rlp2p.node.announce.Announcements while running
         # idle request streams, by peer and protocol, with the trio time they came back
@@ -124,10 +141,10 @@ class Node:
 
         Unless ``key_pair`` or ``host`` is given, the node's identity is ``data_dir/node.key``,
         made on first open, so a restarted storage peer keeps its peer id and its replicas.
+        The folder is locked (``rlp2p.store.lock``) until :meth:`close_store`: one node per folder.
         """
-        from rlp2p.core.keys import generate_log_key, load_key, save_key
-
         data_dir = Path(data_dir)
+        lock = lock_data_dir(data_dir)
         store = open_store(data_dir)
         if kwargs.get("key_pair") is None and kwargs.get("host") is None:
             key_file = data_dir / NODE_KEY_FILE
@@ -136,6 +153,7 @@ class Node:
             kwargs["key_pair"] = load_key(key_file)
         node = cls(store, **kwargs)
         node._own_store = True
+        node._data_lock = lock
         return node
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -152,14 +170,25 @@ class Node:
 
                 self.announcements = await stack.enter_async_context(Announcements(self).running())
             server = self.config.storage if self.config.dht_server is None else self.config.dht_server
-            self.discovery = Discovery(self.host, server=server, limits=self.config.limits, timeout=self.config.timeout)
+            self.discovery = Discovery(
+                self.host, server=server, limits=self.config.limits, timeout=self.config.timeout, clock=self.config.clock
+            )
             if self._given_dht is not None:
                 self.discovery.dht = self._given_dht  # the application runs it
             else:
                 await stack.enter_async_context(self.discovery.running())
             if self.config.storage:
-                self.host.set_stream_handler(CAS_PROTOCOL, self.cas_server.handle_stream)
-                self.host.set_stream_handler(NS_PROTOCOL, self.ns_server.handle_stream)
+                if self.config.metrics is not None:
+                    from rlp2p.node.metrics import StorageMetrics
+
+                    self.metrics = StorageMetrics(self)
+                    self.metrics.start(self.config.metrics)
+                    stack.push_async_callback(self.metrics.stop)
+                cas_handler, ns_handler = self.cas_server.handle_stream, self.ns_server.handle_stream
+                if self.metrics is not None:
+                    cas_handler, ns_handler = self.metrics.counted("cas", cas_handler), self.metrics.counted("ns", ns_handler)
+                self.host.set_stream_handler(CAS_PROTOCOL, cas_handler)
+                self.host.set_stream_handler(NS_PROTOCOL, ns_handler)
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
                 if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
@@ -169,6 +198,8 @@ class Node:
                 self._announce_queue = send
                 self._nursery.start_soon(self._announcer, receive)
                 self._nursery.start_soon(self._republish_loop)
+                if self.retention is not None:
+                    self._nursery.start_soon(self.retention.loop)
         except BaseException:
             await stack.__aexit__(None, None, None)
             raise
@@ -199,7 +230,7 @@ class Node:
             raise
         finally:
             if self._own_store:
-                self.store.close()
+                self.close_store()
 
     async def start(self, nursery: trio.Nursery) -> Node:
         """Run the node in its own task of ``nursery`` until :meth:`stop`.
@@ -227,8 +258,11 @@ class Node:
         await self._stopped.wait()
 
     def close_store(self) -> None:
-        """Close the store (idempotent). A node made by :meth:`open` closes it on exit itself."""
+        """Close the store and release the data folder's lock (idempotent). A node made by
+        :meth:`open` does this on exit itself."""
         self.store.close()
+        if self._data_lock is not None:
+            self._data_lock.release()
 
     # --- identity ----------------------------------------------------------------------------
 
@@ -336,7 +370,7 @@ class Node:
     @asynccontextmanager
     async def ns(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[NsClient]:
         async with self.rpc(peer, NS_PROTOCOL, fresh=fresh) as rpc:
-            yield NsClient(rpc, self.config.limits)
+            yield NsClient(rpc, self.config.limits, clock=self.config.clock)
 
     def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
         """The addresses the peerstore holds for ``peer`` (none for an unknown peer)."""
@@ -425,6 +459,10 @@ class Node:
 
     # --- storage role --------------------------------------------------------------------------
 
+    def _now(self) -> float:
+        """Unix seconds by the node's clock: when a block or record was stored here."""
+        return self.config.clock().timestamp()
+
     async def _on_new_record(self, info: RecordInfo) -> None:
         if self.announcements is not None:
             self.announcements.announce(info)
@@ -435,14 +473,24 @@ class Node:
                 log.warning("announcement queue full; %s waits for the next republish", info.name)
 
     async def _announce(self, name: str) -> None:
+        """Announce a log held (a provider record), and put its record into the DHT while fresh.
+
+        A record that expired since we took it is still served and the log still announced:
+        readers find storage peers through provider records, fetch the record over NS and
+        accept it as maybe stale. Only the DHT put stops, as IPNS validators refuse it.
+        """
         assert self.discovery is not None
         stored = await self.astore.call(self.store.get_record, name)
         await self.discovery.announce_log(name)
         if stored is not None:
+            now = self.config.clock()
             try:
-                info = verify_record(name, stored.record, limits=self.config.limits)
-            except Rlp2pError as exc:  # expired since we took it: keep serving it, stop spreading it
-                log.info("not republishing %s: %s", name, exc)
+                info = verify_record(name, stored.record, now=now, limits=self.config.limits, allow_expired=True)
+            except Rlp2pError as exc:  # verified when stored: only a changed rule gets here
+                log.warning("not republishing %s: %s", name, exc)
+                return
+            if info.is_expired(now):
+                log.debug("record of %s expired at %s: announced, not put into the DHT", name, info.validity)
                 return
             await self.discovery.put_record(info)
 
@@ -457,10 +505,14 @@ class Node:
                 log.exception("announcing %s failed", name)
 
     async def _republish_loop(self) -> None:
-        """Re-announce and re-put every record held, so logs stay findable while publishers are away."""
+        """Re-announce and re-put every record held, so logs stay findable while publishers are away.
+
+        The first round runs at start: a restarted storage peer (a DHT server loses the provider
+        records it held) is findable again at once, not one interval later.
+        """
         while True:
-            await trio.sleep(self.config.republish_interval)
             names = await self.astore.call(self.store.record_names)
             for name in names:
                 if self._announce_queue is not None:
                     await self._announce_queue.send(name)
+            await trio.sleep(self.config.republish_interval)

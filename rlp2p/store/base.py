@@ -5,8 +5,8 @@ One :class:`Store` holds everything a node keeps across restarts, whatever its r
 - **blocks**: the content-addressed store (CAS) a storage peer serves and a publisher uploads from;
 - **records**: the best signed name record (IPNS) per log name, which a storage peer serves and
   republishes;
-- **the publisher's local log**: the messages Alice wrote, her publish state and which blocks each
-  replica already acknowledged;
+- **the publisher's local log**: the messages Alice wrote, her publish state and, per replica,
+  what it holds (a :class:`~rlp2p.core.publish.Holding`: a high-water mark, not a set of blocks);
 - **the reader's sync state**: the newest record Bob accepted and the messages he has delivered.
 
 The interface is synchronous and thread-safe: the node calls it from worker threads
@@ -24,10 +24,12 @@ invariant), a :class:`~rlp2p.errors.NotFound` or a :class:`~rlp2p.errors.StaleRe
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
+
+from rlp2p.core.publish import Holding
 
 __all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
 
@@ -54,6 +56,9 @@ class PublishState:
     head: bytes | None
     #: how many messages of the local log (seq 1..published_length) that head covers
     published_length: int
+    #: the highest sequence a record may have left this process with (a failed attempt's too):
+    #: never signed again, so a retry cannot collide with a record a replica already holds
+    reserved_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,9 @@ class ReaderState:
     head: bytes | None = None
     #: the newest message seq delivered; messages 1..delivered_seq are in the inbox
     delivered_seq: int = 0
+    #: the newest seq the application acknowledged (``<= delivered_seq``); the inbox messages
+    #: after it are handed to the application again on the next sync (at-least-once)
+    acked_seq: int = 0
 
 
 class Store(abc.ABC):
@@ -127,8 +135,11 @@ class Store(abc.ABC):
         """The record held for ``name``, or None."""
 
     @abc.abstractmethod
-    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+    def put_record(self, name: str, record: bytes, sequence: int, *, now: float | None = None) -> None:
         """Keep ``record`` as the best for ``name`` if ``sequence`` beats the one held.
+
+        ``now`` (Unix seconds, the storage peer's clock) is its ``updated_at``; the wall clock
+        if None.
 
         Raises :class:`~rlp2p.errors.StaleRecord` (``have``, ``got``) unless ``sequence`` is
         greater than the held one's. The check and the write are one transaction, so of two
@@ -143,6 +154,92 @@ class Store(abc.ABC):
     def logs_held(self) -> list[str]:
         """The logs a storage peer holds: those it keeps a record for."""
         return self.record_names()
+
+    # --- a storage peer's usage accounting and retention --------------------------------------
+    # Not abstract: a store that does not implement them cannot run admission or retention.
+
+    def peer_usage(self, peer_id: str) -> tuple[int, int]:
+        """``(bytes, names)`` the writer ``peer_id`` has stored here."""
+        raise NotImplementedError
+
+    def total_usage(self) -> tuple[int, int]:
+        """``(bytes, names)`` all writers together have stored here (the sum of peer_usage)."""
+        raise NotImplementedError
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
+        raise NotImplementedError
+
+    def put_blocks_as(
+        self,
+        items: Iterable[tuple[bytes, bytes]],
+        writer: str,
+        now: float,
+        admit: Callable[[tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> int:
+        """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
+        accounting: ``admit(writer's (bytes, names), all writers but exempt (bytes, names),
+        bytes new here)`` raises to refuse (nothing is written); then the new blocks are stored
+        as the writer's, at ``now``, and charged to it. Returns how many were new."""
+        raise NotImplementedError
+
+    def put_record_as(
+        self,
+        name: str,
+        record: bytes,
+        sequence: int,
+        writer: str | None,
+        now: float,
+        admit: Callable[[bool, tuple[int, int], tuple[int, int], int], None],
+        exempt: Iterable[str] = (),
+    ) -> None:
+        """:meth:`put_record` for a remote writer, in one transaction with its admission and
+        accounting: after the staleness check, ``admit(new name, writer's usage, all writers but
+        exempt, the log's measured bytes)`` raises to refuse; a name with no creator yet becomes
+        the writer's and is charged to it."""
+        raise NotImplementedError
+
+    def log_bytes(self, name: str) -> int:
+        """The bytes the head of ``name`` reached when retention last measured it (0 if never)."""
+        raise NotImplementedError
+
+    def set_log_bytes(self, sizes: dict[str, int]) -> None:
+        """Record measured sizes of logs held."""
+        raise NotImplementedError
+
+    def heads(self) -> dict[str, tuple[bytes, float]]:
+        """``name -> (record, updated_at)`` of every record held."""
+        raise NotImplementedError
+
+    def stale_names(self, updated_before: float, limit: int) -> list[str]:
+        """At most ``limit`` names whose record was last updated before ``updated_before``."""
+        raise NotImplementedError
+
+    def drop_records(self, names: Iterable[str], updated_before: float) -> list[str]:
+        """Drop the records of ``names`` still not updated since ``updated_before``, giving their
+        creators their names back; returns the names dropped. One transaction."""
+        raise NotImplementedError
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """At most ``limit`` addresses greater than ``after``, in order, of blocks stored before
+        ``cutoff`` (or at an unknown time)."""
+        raise NotImplementedError
+
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
+        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``. With
+        ``records`` (name -> record), only if those are still exactly the records held; else None."""
+        raise NotImplementedError
+
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        """The sizes of the blocks held among ``addresses``, without reading their data."""
+        raise NotImplementedError
+
+    def record_count(self) -> int:
+        """How many names a record is held for."""
+        raise NotImplementedError
 
     # --- the publisher's local log -----------------------------------------------------------
 
@@ -172,16 +269,21 @@ class Store(abc.ABC):
         """Replace the publish state of ``log``."""
 
     @abc.abstractmethod
-    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
-        """Remember, in one transaction, that replica ``peer_id`` acknowledged these blocks."""
+    def reserve_sequence(self, log: str, sequence: int) -> None:
+        """Raise ``log``'s ``reserved_seq`` to ``sequence`` (never lower it), before a record with
+        that sequence is sent. A log without publish state gets one (record_seq 0, no head)."""
 
     @abc.abstractmethod
-    def replicated(self, log: str, peer_id: str) -> set[bytes]:
-        """The blocks of ``log`` that ``peer_id`` acknowledged."""
+    def replica_holding(self, log: str, peer_id: str) -> Holding | None:
+        """What replica ``peer_id`` holds of ``log`` (it acknowledged a record naming it), or None."""
+
+    @abc.abstractmethod
+    def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
+        """Remember what replica ``peer_id`` holds of ``log`` (replaces the previous holding)."""
 
     @abc.abstractmethod
     def forget_replica(self, log: str, peer_id: str) -> None:
-        """Forget every acknowledgement of ``peer_id`` for ``log`` (it lost them, or left)."""
+        """Forget what ``peer_id`` holds of ``log`` (it lost it, or left): it gets everything again."""
 
     # --- the reader's sync state -------------------------------------------------------------
 
@@ -200,13 +302,23 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         """Deliver ``(seq, message_id, data)`` items in one transaction.
 
         The seqs must continue exactly from ``delivered_seq + 1``, consecutively; otherwise
         :class:`~rlp2p.errors.StoreError` is raised and nothing is written. The items go into the
-        inbox and ``delivered_seq`` advances to the last one.
+        inbox and ``delivered_seq`` advances to the last one. ``acked_seq``, if given, is
+        acknowledged in the same transaction (as :meth:`ack`; at most the last item's seq), so a
+        reader commits the previous batch's acknowledgements with the next batch.
         """
+
+    @abc.abstractmethod
+    def ack(self, log: str, seq: int) -> int:
+        """The application has everything up to ``seq``: advance ``acked_seq`` (never backwards;
+        an older seq changes nothing). Returns the acked seq now held. Raises
+        :class:`~rlp2p.errors.StoreError` for a seq beyond ``delivered_seq``."""
 
     @abc.abstractmethod
     def delivered(

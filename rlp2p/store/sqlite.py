@@ -38,11 +38,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from rlp2p.core.publish import Holding
 from rlp2p.errors import NotFound, StaleRecord, StoreError
 from rlp2p.store.base import PublishState, ReaderState, Store, StoredRecord
 
@@ -51,11 +52,15 @@ __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "op
 #: the database file inside a node's data folder
 DB_FILENAME = "rlp2p.sqlite3"
 #: the schema this code writes and reads (``PRAGMA user_version``)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 4
 #: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
 APPLICATION_ID = 0x726C7032
 
 Synchronous = Literal["FULL", "NORMAL"]
+#: ``admit(writer's (bytes, names), all unexempted writers' (bytes, names), new bytes)``: raises to refuse
+AdmitBlocks = Callable[[tuple[int, int], tuple[int, int], int], None]
+#: ``admit(new name, writer's (bytes, names), all unexempted writers' (bytes, names), log bytes)``
+AdmitRecord = Callable[[bool, tuple[int, int], tuple[int, int], int], None]
 
 _U64_LIMIT = 1 << 64
 _I64_LIMIT = 1 << 63
@@ -114,7 +119,58 @@ _SCHEMA_V1 = (
 
 #: forward migrations: ``_MIGRATIONS[i]`` takes a file from version ``i + 1`` to ``i + 2``, one
 #: statement each, run inside the opening transaction. A step is never edited once released.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ()
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: the publisher keeps a high-water mark per replica instead of every block address it
+    # acknowledged, and reserves a record sequence before sending it. The old acknowledgements are
+    # dropped (each replica gets the log once more on the next publish: correct, one re-upload).
+    (
+        "ALTER TABLE publish_state ADD COLUMN reserved_seq INTEGER NOT NULL DEFAULT 0",
+        "UPDATE publish_state SET reserved_seq = record_seq",
+        "DROP TABLE replicas",
+        """CREATE TABLE replica_holdings (
+            log       TEXT NOT NULL,
+            peer_id   TEXT NOT NULL,
+            mode      TEXT NOT NULL,                -- core.publish.mode_key
+            length    INTEGER NOT NULL CHECK (length >= 1),
+            head      BLOB NOT NULL,
+            open_page INTEGER NOT NULL CHECK (open_page >= 0),
+            open_tail BLOB,                         -- NULL exactly when open_page = 0
+            PRIMARY KEY (log, peer_id)
+        )""",
+    ),
+    # 2 -> 3: the reader's application cursor (at-least-once delivery); what was delivered before
+    # counts as acknowledged, as it was handed to the application under the old contract
+    (
+        "ALTER TABLE reader_state ADD COLUMN "
+        "acked_seq INTEGER NOT NULL DEFAULT 0 CHECK (acked_seq >= 0)",
+        "UPDATE reader_state SET acked_seq = delivered_seq",
+    ),
+    # 3 -> 4: a storage peer's usage accounting (admission quotas) and retention
+    (
+        # the peer that first stored the block and when (the storage peer's clock); NULL for blocks
+        # stored before version 4 or by a local write: retention treats them as old
+        "ALTER TABLE blocks ADD COLUMN writer TEXT",
+        "ALTER TABLE blocks ADD COLUMN stored_at REAL",
+        "CREATE INDEX blocks_by_stored_at ON blocks (stored_at)",
+        # the peer whose update first created the name, and the bytes its head reached when
+        # retention last walked it
+        "ALTER TABLE records ADD COLUMN creator TEXT",
+        "ALTER TABLE records ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX records_by_updated_at ON records (updated_at)",
+        """CREATE TABLE peer_usage (
+            peer_id TEXT PRIMARY KEY NOT NULL,
+            bytes   INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+            names   INTEGER NOT NULL DEFAULT 0 CHECK (names >= 0)
+        ) WITHOUT ROWID""",
+        # the sum of peer_usage, kept beside it: an O(1) read for the all-peers quotas
+        """CREATE TABLE usage_total (
+            id    INTEGER PRIMARY KEY CHECK (id = 1),
+            bytes INTEGER NOT NULL CHECK (bytes >= 0),
+            names INTEGER NOT NULL CHECK (names >= 0)
+        )""",
+        "INSERT INTO usage_total (id, bytes, names) VALUES (1, 0, 0)",
+    ),
+)
 
 assert SCHEMA_VERSION == len(_MIGRATIONS) + 1, "every schema version needs its migration step"
 
@@ -326,8 +382,9 @@ class SQLiteStore(Store):
             return None
         return StoredRecord(bytes(row[0]), _u64_from_db(row[1]), float(row[2]))
 
-    def put_record(self, name: str, record: bytes, sequence: int) -> None:
+    def put_record(self, name: str, record: bytes, sequence: int, *, now: float | None = None) -> None:
         name = _text(name, "name")
+        updated_at = time.time() if now is None else float(now)
         record = _blob(record, "record")
         stored_seq = _u64_to_db(sequence, "sequence")
         with self._write() as conn:
@@ -344,13 +401,201 @@ class SQLiteStore(Store):
                 "INSERT INTO records (name, record, sequence, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
                 "sequence = excluded.sequence, updated_at = excluded.updated_at",
-                (name, record, stored_seq, time.time()),
+                (name, record, stored_seq, updated_at),
             )
 
     def record_names(self) -> list[str]:
         with self._read() as conn:
             rows = conn.execute("SELECT name FROM records ORDER BY name").fetchall()
         return [name for (name,) in rows]
+
+    # --- a storage peer's usage and retention ------------------------------------------------
+
+    def peer_usage(self, peer_id: str) -> tuple[int, int]:
+        peer_id = _text(peer_id, "peer_id")
+        with self._read() as conn:
+            row = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (peer_id,))
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def total_usage(self) -> tuple[int, int]:
+        with self._read() as conn:
+            row = _one(conn, "SELECT bytes, names FROM usage_total WHERE id = 1")
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT peer_id, bytes, names FROM peer_usage ORDER BY bytes DESC, peer_id LIMIT ?", (lim,)
+            ).fetchall()
+        return [(str(p), int(b), int(n)) for p, b, n in rows]
+
+    def _others(self, conn: sqlite3.Connection, exempt: Iterable[str]) -> tuple[int, int]:
+        """What all writers but ``exempt`` hold together."""
+        row = _one(conn, "SELECT bytes, names FROM usage_total WHERE id = 1")
+        nbytes, names = (0, 0) if row is None else (int(row[0]), int(row[1]))
+        for peer in exempt:
+            held = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (_text(peer, "peer"),))
+            if held is not None:
+                nbytes, names = nbytes - int(held[0]), names - int(held[1])
+        return max(nbytes, 0), max(names, 0)
+
+    def put_blocks_as(
+        self, items: Iterable[tuple[bytes, bytes]], writer: str, now: float, admit: AdmitBlocks, exempt: Iterable[str] = ()
+    ) -> int:
+        writer = _text(writer, "writer")
+        rows = {}
+        for address, data in items:
+            row = _block_row(address, data)
+            rows[row[0]] = row
+        exempt = list(exempt)
+        with self._write() as conn:
+            held: set[bytes] = set()
+            for chunk in _chunks(list(rows)):
+                marks = ",".join("?" * len(chunk))
+                held.update(bytes(a) for (a,) in conn.execute(f"SELECT address FROM blocks WHERE address IN ({marks})", chunk))
+            new = [row for address, row in rows.items() if address not in held]
+            added = sum(row[2] for row in new)
+            usage = _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (writer,))
+            admit((0, 0) if usage is None else (int(usage[0]), int(usage[1])), self._others(conn, exempt), added)
+            conn.executemany(
+                "INSERT INTO blocks (address, data, size, writer, stored_at) VALUES (?, ?, ?, ?, ?)",
+                [(*row, writer, float(now)) for row in new],
+            )
+            if added:
+                _charge(conn, writer, added, 0)
+        return len(new)
+
+    def put_record_as(
+        self,
+        name: str,
+        record: bytes,
+        sequence: int,
+        writer: str | None,
+        now: float,
+        admit: AdmitRecord,
+        exempt: Iterable[str] = (),
+    ) -> None:
+        name = _text(name, "name")
+        record = _blob(record, "record")
+        stored_seq = _u64_to_db(sequence, "sequence")
+        writer = None if writer is None else _text(writer, "writer")
+        exempt = list(exempt)
+        with self._write() as conn:
+            row = _one(conn, "SELECT sequence, creator, log_bytes FROM records WHERE name = ?", (name,))
+            if row is not None and sequence <= (have := _u64_from_db(row[0])):
+                raise StaleRecord(f"record for {name}: sequence {sequence} does not beat {have}", have=have, got=sequence)
+            usage = None if writer is None else _one(conn, "SELECT bytes, names FROM peer_usage WHERE peer_id = ?", (writer,))
+            admit(
+                row is None,
+                (0, 0) if usage is None else (int(usage[0]), int(usage[1])),
+                self._others(conn, exempt),
+                0 if row is None else int(row[2]),
+            )
+            conn.execute(
+                "INSERT INTO records (name, record, sequence, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET record = excluded.record, "
+                "sequence = excluded.sequence, updated_at = excluded.updated_at",
+                (name, record, stored_seq, float(now)),
+            )
+            if writer is not None and (row is None or row[1] is None):
+                conn.execute("UPDATE records SET creator = ? WHERE name = ?", (writer, name))
+                _charge(conn, writer, 0, 1)
+
+    def log_bytes(self, name: str) -> int:
+        name = _text(name, "name")
+        with self._read() as conn:
+            row = _one(conn, "SELECT log_bytes FROM records WHERE name = ?", (name,))
+        return 0 if row is None else int(row[0])
+
+    def set_log_bytes(self, sizes: dict[str, int]) -> None:
+        rows = [(_int(size, "size"), _text(name, "name")) for name, size in sizes.items()]
+        with self._write() as conn:
+            conn.executemany("UPDATE records SET log_bytes = ? WHERE name = ?", rows)
+
+    def heads(self) -> dict[str, tuple[bytes, float]]:
+        """``name -> (record, updated_at)`` of every record held."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT name, record, updated_at FROM records").fetchall()
+        return {str(n): (bytes(r), float(u)) for n, r, u in rows}
+
+    def stale_names(self, updated_before: float, limit: int) -> list[str]:
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name FROM records WHERE updated_at < ? ORDER BY updated_at, name LIMIT ?",
+                (float(updated_before), lim),
+            ).fetchall()
+        return [str(n) for (n,) in rows]
+
+    def drop_records(self, names: Iterable[str], updated_before: float) -> list[str]:
+        wanted = [_text(n, "name") for n in names]
+        dropped = []
+        with self._write() as conn:
+            for name in wanted:
+                # checked again in the transaction: an update that just arrived keeps the log
+                row = _one(conn, "SELECT creator FROM records WHERE name = ? AND updated_at < ?", (name, float(updated_before)))
+                if row is None:
+                    continue
+                conn.execute("DELETE FROM records WHERE name = ?", (name,))
+                if row[0] is not None:
+                    _charge(conn, row[0], 0, -1)
+                dropped.append(name)
+        return dropped
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """Addresses (ordered, from just after ``after``) of blocks stored before ``cutoff`` or at
+        an unknown time; for a sweep that resumes where it stopped."""
+        after = _blob(after, "after")
+        lim = _limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT address FROM blocks WHERE address > ? AND (stored_at IS NULL OR stored_at < ?) "
+                "ORDER BY address LIMIT ?",
+                (after, float(cutoff), lim),
+            ).fetchall()
+        return [bytes(a) for (a,) in rows]
+
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
+        """Delete blocks among ``addresses`` still stored before ``cutoff``; give back their
+        bytes to their writers' usage. Returns ``(blocks, bytes)`` deleted, or None (nothing
+        deleted) if ``records`` is given and is no longer exactly the records held."""
+        wanted = _unique_blobs(addresses)
+        count = total = 0
+        with self._write() as conn:
+            if records is not None:
+                held = {str(n): bytes(r) for n, r in conn.execute("SELECT name, record FROM records")}
+                if held != records:
+                    return None
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                where = f"address IN ({marks}) AND (stored_at IS NULL OR stored_at < ?)"
+                args = (*chunk, float(cutoff))
+                for writer, size in conn.execute(
+                    f"SELECT writer, sum(size) FROM blocks WHERE {where} GROUP BY writer", args
+                ).fetchall():
+                    total += int(size)
+                    if writer is not None:
+                        _charge(conn, writer, -int(size), 0)
+                count += conn.execute(f"DELETE FROM blocks WHERE {where}", args).rowcount
+        return count, total
+
+    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
+        wanted = _unique_blobs(addresses)
+        found: dict[bytes, int] = {}
+        with self._read() as conn:
+            for chunk in _chunks(wanted):
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT address, size FROM blocks WHERE address IN ({marks})"
+                found.update((bytes(a), int(n)) for a, n in conn.execute(sql, chunk).fetchall())
+        return found
+
+    def record_count(self) -> int:
+        with self._read() as conn:
+            (count,) = _one(conn, "SELECT count(*) FROM records")
+        return int(count)
 
     # --- the publisher's local log -----------------------------------------------------------
 
@@ -390,17 +635,36 @@ class SQLiteStore(Store):
             ).fetchall()
         return [(int(seq), bytes(data)) for seq, data in rows]
 
+    def local_logs(self) -> list[str]:
+        """The logs with messages in the local log, sorted: one index probe per log (skip-scan)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "WITH RECURSIVE l(log) AS (SELECT min(log) FROM log_messages UNION ALL "
+                "SELECT (SELECT min(log) FROM log_messages WHERE log > l.log) FROM l WHERE l.log IS NOT NULL) "
+                "SELECT log FROM l WHERE log IS NOT NULL"
+            ).fetchall()
+        return [name for (name,) in rows]
+
+    def reader_logs(self) -> list[str]:
+        """The logs this node has reader state for, sorted."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT log FROM reader_state ORDER BY log").fetchall()
+        return [name for (name,) in rows]
+
     def get_publish_state(self, log: str) -> PublishState | None:
         log = _text(log, "log")
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record_seq, head, published_length FROM publish_state WHERE log = ?",
+                "SELECT record_seq, head, published_length, reserved_seq FROM publish_state "
+                "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return None
-        return PublishState(_u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]))
+        return PublishState(
+            _u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]), _u64_from_db(row[3])
+        )
 
     def set_publish_state(self, log: str, state: PublishState) -> None:
         log = _text(log, "log")
@@ -409,35 +673,73 @@ class SQLiteStore(Store):
         record_seq = _u64_to_db(state.record_seq, "record_seq")
         head = None if state.head is None else _blob(state.head, "head")
         length = _int(state.published_length, "published_length")
+        _u64_to_db(state.reserved_seq, "reserved_seq")
         with self._write() as conn:
+            # reserved_seq only grows: a sequence that may have left is never handed out again
+            reserved = max(state.reserved_seq, state.record_seq, _reserved(conn, log))
             conn.execute(
-                "INSERT INTO publish_state (log, record_seq, head, published_length) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+                "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
                 "record_seq = excluded.record_seq, head = excluded.head, "
-                "published_length = excluded.published_length",
-                (log, record_seq, head, length),
+                "published_length = excluded.published_length, "
+                "reserved_seq = excluded.reserved_seq",
+                (log, record_seq, head, length, _u64_to_db(reserved, "reserved_seq")),
             )
 
-    def mark_replicated(self, log: str, peer_id: str, addresses: Iterable[bytes]) -> None:
-        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
-        rows = [(log, peer_id, _blob(a, "address")) for a in addresses]
+    def reserve_sequence(self, log: str, sequence: int) -> None:
+        log = _text(log, "log")
+        stored = _u64_to_db(sequence, "sequence")
         with self._write() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO replicas (log, peer_id, address) VALUES (?, ?, ?)", rows
+            if sequence <= _reserved(conn, log):
+                return
+            conn.execute(
+                "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
+                "VALUES (?, 0, NULL, 0, ?) ON CONFLICT (log) DO UPDATE SET "
+                "reserved_seq = excluded.reserved_seq",
+                (log, stored),
             )
 
-    def replicated(self, log: str, peer_id: str) -> set[bytes]:
+    def replica_holding(self, log: str, peer_id: str) -> Holding | None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT address FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id)
-            ).fetchall()
-        return {bytes(a) for (a,) in rows}
+            row = _one(
+                conn,
+                "SELECT mode, length, head, open_page, open_tail FROM replica_holdings "
+                "WHERE log = ? AND peer_id = ?",
+                (log, peer_id),
+            )
+        if row is None:
+            return None
+        return Holding(str(row[0]), int(row[1]), bytes(row[2]), int(row[3]), _opt_bytes(row[4]))
+
+    def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
+        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
+        if not isinstance(holding, Holding):
+            raise TypeError(f"holding must be a Holding, not {type(holding).__name__}")
+        row = (
+            log,
+            peer_id,
+            _text(holding.mode, "mode"),
+            _int(holding.length, "length"),
+            _blob(holding.head, "head"),
+            _int(holding.open_page, "open_page"),
+            None if holding.open_tail is None else _blob(holding.open_tail, "open_tail"),
+        )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO replica_holdings (log, peer_id, mode, length, head, open_page, open_tail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log, peer_id) DO UPDATE SET "
+                "mode = excluded.mode, length = excluded.length, head = excluded.head, "
+                "open_page = excluded.open_page, open_tail = excluded.open_tail",
+                row,
+            )
 
     def forget_replica(self, log: str, peer_id: str) -> None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
         with self._write() as conn:
-            conn.execute("DELETE FROM replicas WHERE log = ? AND peer_id = ?", (log, peer_id))
+            conn.execute(
+                "DELETE FROM replica_holdings WHERE log = ? AND peer_id = ?", (log, peer_id)
+            )
 
     # --- the reader's sync state -------------------------------------------------------------
 
@@ -446,13 +748,14 @@ class SQLiteStore(Store):
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record, record_seq, head, delivered_seq FROM reader_state WHERE log = ?",
+                "SELECT record, record_seq, head, delivered_seq, acked_seq FROM reader_state "
+                "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return ReaderState()
         return ReaderState(
-            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3])
+            _opt_bytes(row[0]), _u64_from_db(row[1]), _opt_bytes(row[2]), int(row[3]), int(row[4])
         )
 
     def set_reader_record(
@@ -478,13 +781,18 @@ class SQLiteStore(Store):
                 (log, record, stored_seq, head),
             )
 
-    def deliver(self, log: str, items: Sequence[tuple[int, bytes, bytes]]) -> None:
+    def deliver(
+        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+    ) -> None:
         log = _text(log, "log")
         rows = [
             (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
             for seq, mid, data in items
         ]
+        ack = None if acked_seq is None else _int(acked_seq, "acked_seq")
         if not rows:
+            if ack is not None:
+                self.ack(log, ack)
             return
         with self._write() as conn:
             row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
@@ -495,14 +803,34 @@ class SQLiteStore(Store):
                         f"deliver to {log}: expected seq {expected} (delivered up to "
                         f"{delivered}), got {seq}; nothing delivered"
                     )
+            last = rows[-1][1]
+            if ack is not None and ack > last:
+                raise StoreError(f"deliver to {log}: cannot ack seq {ack} beyond {last}; nothing delivered")
             # the inbox row references reader_state: make sure the log has one
             conn.execute("INSERT OR IGNORE INTO reader_state (log) VALUES (?)", (log,))
             conn.executemany(
                 "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows
             )
             conn.execute(
-                "UPDATE reader_state SET delivered_seq = ? WHERE log = ?", (rows[-1][1], log)
+                "UPDATE reader_state SET delivered_seq = ?, acked_seq = max(acked_seq, ?) "
+                "WHERE log = ?",
+                (last, ack or 0, log),
             )
+
+    def ack(self, log: str, seq: int) -> int:
+        log = _text(log, "log")
+        seq = _int(seq, "seq")
+        with self._write() as conn:
+            row = _one(conn, "SELECT delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,))
+            delivered, acked = (0, 0) if row is None else (int(row[0]), int(row[1]))
+            if seq > delivered:
+                raise StoreError(
+                    f"ack of {log}: seq {seq} was never delivered (delivered up to {delivered})"
+                )
+            if seq <= acked:
+                return acked  # monotonic: an older ack changes nothing
+            conn.execute("UPDATE reader_state SET acked_seq = ? WHERE log = ?", (seq, log))
+            return seq
 
     def delivered(
         self, log: str, after_seq: int = 0, limit: int | None = None
@@ -519,6 +847,24 @@ class SQLiteStore(Store):
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _charge(conn: sqlite3.Connection, peer_id: str, nbytes: int, names: int) -> None:
+    """Add to (or, negative, give back from) a writer's usage and the total, never below 0."""
+    conn.execute(
+        "INSERT INTO peer_usage (peer_id, bytes, names) VALUES (?, max(?, 0), max(?, 0)) "
+        "ON CONFLICT (peer_id) DO UPDATE SET bytes = max(bytes + ?, 0), names = max(names + ?, 0)",
+        (peer_id, nbytes, names, nbytes, names),
+    )
+    conn.execute(
+        "UPDATE usage_total SET bytes = max(bytes + ?, 0), names = max(names + ?, 0) WHERE id = 1",
+        (nbytes, names),
+    )
+
+
+def _reserved(conn: sqlite3.Connection, log: str) -> int:
+    row = _one(conn, "SELECT reserved_seq FROM publish_state WHERE log = ?", (log,))
+    return 0 if row is None else _u64_from_db(row[0])
 
 
 def _one(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> Any:

@@ -21,9 +21,11 @@ from rlp2p.errors import (
     ProtocolError,
     RemoteError,
     Rlp2pError,
+    WriteRefused,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2
+from rlp2p.wire.admit import WriteGate, peer_of
 from rlp2p.wire.rpc import Reply, RpcStream, enum_name, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
@@ -85,13 +87,21 @@ class CasServer:
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.requests_served = 0
+        #: the storage peer's admission policy, which then stores the Adds (None: the backend
+        #: stores everything)
+        self.gate: WriteGate | None = None
 
     async def handle_stream(self, stream: Any) -> None:
+        writer = peer_of(stream)
+
+        async def handle(frames: list[bytes]) -> list[Reply]:
+            return await self.handle_frames(frames, writer=writer)
+
         self.requests_served += await serve_stream(
-            stream, self.handle_frames, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
+            stream, handle, error_for, self.limits, idle_timeout=self.idle_timeout, name="cas"
         )
 
-    async def handle_frames(self, frames: list[bytes]) -> list[Reply]:
+    async def handle_frames(self, frames: list[bytes], *, writer: str | None = None) -> list[Reply]:
         replies: list[Reply | None] = []
         adds: dict[int, tuple[bytes, bytes]] = {}
         gets: dict[int, bytes] = {}
@@ -122,15 +132,23 @@ class CasServer:
                 # an unknown method leaves the framing intact: answer and keep serving, so a
                 # newer client can fall back
                 replies[i] = Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
-        await self._store(adds, replies)
+        await self._store(adds, replies, writer)
         await self._load(gets, replies)
         return [r for r in replies if r is not None]
 
-    async def _store(self, adds: dict[int, tuple[bytes, bytes]], replies: list[Reply | None]) -> None:
+    async def _store(self, adds: dict[int, tuple[bytes, bytes]], replies: list[Reply | None], writer: str | None) -> None:
         if not adds:
             return
+        items = list(adds.values())
         try:
-            await self.backend.put_blocks(list(adds.values()))
+            if self.gate is None:
+                await self.backend.put_blocks(items)
+            else:
+                await self.gate.put_blocks(writer, items)
+        except WriteRefused as exc:  # the whole batch: the client stops at its first refusal anyway
+            for i in adds:
+                replies[i] = Reply(encode_error(Code.Value(exc.code), str(exc)))
+            return
         except Rlp2pError as exc:
             log.warning("cas: storing blocks failed: %s", exc)
             for i in adds:

@@ -2,13 +2,25 @@
 
 Frames carry ``vac.ns.NsRequest`` / ``vac.ns.NsResponse`` envelopes (proto/vac/ns.proto). The
 content of a name is a signed IPNS record. A server accepts an Update only for a record that
-verifies for that name and whose sequence beats the one it holds, and says why when it refuses;
-a client verifies every record it fetches, so a lying server costs a retry, not a wrong log.
+verifies for that name, has not expired, and whose sequence beats the one it holds, and says why
+when it refuses; a client verifies every record it fetches, so a lying server costs a retry, not a
+wrong log.
+
+Expiry (see :mod:`rlp2p.core.record`): a server keeps serving the record it holds after that
+record expired (Fetch never looks at the clock), since it is still the publisher's signature over
+her head. It refuses an Update whose record has already expired (``INVALID_RECORD``), even one
+newer than what it holds: the one writer of records, the publisher, sends only records she has
+just signed, so an expired one is a replay or comes from a publisher whose clock is wrong, and
+she should hear so rather than have her log marked stale from its first read; the js storage
+peer (interop/) and IPNS's DHT validators refuse it too. Both ends judge expiry by the node's
+clock (``clock``), not the system's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
@@ -22,9 +34,11 @@ from rlp2p.errors import (
     RemoteError,
     Rlp2pError,
     StaleRecord,
+    WriteRefused,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import ns_pb2
+from rlp2p.wire.admit import WriteGate, peer_of
 from rlp2p.wire.rpc import Reply, RpcStream, enum_name, one_at_a_time, parse_frame, refusal, serve_stream
 
 log = logging.getLogger(__name__)
@@ -75,40 +89,66 @@ class RecordBackend(Protocol):
         """Persist a verified record; raise StaleRecord unless it beats the one held (atomically)."""
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class NsServer:
     """The stream handler of a storage peer's name system."""
 
-    def __init__(self, backend: RecordBackend, limits: Limits = DEFAULT_LIMITS, *, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        backend: RecordBackend,
+        limits: Limits = DEFAULT_LIMITS,
+        *,
+        idle_timeout: float = 30.0,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self.idle_timeout = idle_timeout
+        #: the storage peer's admission policy, which then stores the Updates (None: the backend
+        #: stores every valid record)
+        self.gate: WriteGate | None = None
+        self.clock = clock
 
     async def handle_stream(self, stream: Any) -> None:
-        await serve_stream(stream, one_at_a_time(self.handle_frame), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+        writer = peer_of(stream)
 
-    async def handle_frame(self, frame: bytes) -> Reply:
+        async def handle(frame: bytes) -> Reply:
+            return await self.handle_frame(frame, writer=writer)
+
+        await serve_stream(stream, one_at_a_time(handle), error_for, self.limits, idle_timeout=self.idle_timeout, name="ns")
+
+    async def handle_frame(self, frame: bytes, *, writer: str | None = None) -> Reply:
         try:
             request = decode_request(frame)
         except DecodeError as exc:
             return Reply(encode_error(Code.BAD_REQUEST, str(exc)), keep_open=False)
         method = request.WhichOneof("method")
         if method == "update":
-            return Reply(await self._update(request.update.name, request.update.content))
+            return Reply(await self._update(request.update.name, request.update.content, writer))
         if method == "fetch":
             return Reply(await self._fetch(request.fetch.name))
         return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
 
-    async def _update(self, name: str, record: bytes) -> bytes:
+    async def _update(self, name: str, record: bytes, writer: str | None = None) -> bytes:
         if len(name) > self.limits.max_name:
             return encode_status(Status.BAD_REQUEST, f"name longer than {self.limits.max_name}")
         try:
-            info = verify_record(name, record, limits=self.limits)
+            # an expired record is refused here (ExpiredRecord is a RecordError): see the docstring
+            info = verify_record(name, record, now=self.clock(), limits=self.limits)
         except RecordTooLarge as exc:
             return encode_status(Status.TOO_LARGE, str(exc))
         except (RecordError, DecodeError) as exc:
             return encode_status(Status.INVALID_RECORD, str(exc))
         try:
-            await self.backend.put_record(info)
+            if self.gate is None:
+                await self.backend.put_record(info)
+            else:
+                await self.gate.put_record(writer, info)
+        except WriteRefused as exc:
+            return encode_status(Status.Value(exc.code), str(exc))
         except StaleRecord as exc:
             return encode_status(Status.STALE, str(exc))
         except Rlp2pError as exc:
@@ -135,9 +175,12 @@ class NsServer:
 class NsClient:
     """NS calls on one open stream to one peer."""
 
-    def __init__(self, rpc: RpcStream, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, rpc: RpcStream, limits: Limits = DEFAULT_LIMITS, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
         self.rpc = rpc
         self.limits = limits
+        self.clock = clock
 
     async def update(self, name: str, record: bytes) -> None:
         """Store a record; raises RemoteError with the server's status name when refused."""
@@ -150,13 +193,15 @@ class NsClient:
         if response.response.status != Status.OK:
             raise RemoteError(enum_name(Status, response.response.status), response.response.error)
 
-    async def fetch(self, name: str) -> RecordInfo:
-        """The peer's record for ``name``, verified (signature, name, expiry)."""
+    async def fetch(self, name: str, *, now: datetime | None = None, allow_expired: bool = False) -> RecordInfo:
+        """The peer's record for ``name``, verified (signature, name, and expiry at ``now``, default
+        the client's clock, unless ``allow_expired``: then ask :meth:`RecordInfo.is_expired`)."""
         response = decode_response(await self.rpc.call(encode_fetch(name)))
         kind = response.WhichOneof("result")
         if kind == "error":
             raise RemoteError(enum_name(Code, response.error.code), response.error.message)
         if kind != "content":
             raise ProtocolError(f"unexpected answer to fetch: {kind}")
-        return verify_record(name, response.content.data, limits=self.limits)
+        when = self.clock() if now is None else now
+        return verify_record(name, response.content.data, now=when, limits=self.limits, allow_expired=allow_expired)
 

@@ -113,6 +113,7 @@ def test_sync_follow_prints_messages_as_they_arrive_until_sigint(tmp_path, procs
 
 
 def test_several_names_need_follow(tmp_path):
+    # a usage error: exit 2, before the network
     a, b = (log_name(generate_log_key().public_key) for _ in range(2))
     done = subprocess.run([*RLP2P, "sync", a, b, "--data", str(tmp_path / "bob")], capture_output=True, timeout=WAIT)
-    assert done.returncode == 1 and b"--follow" in done.stderr
+    assert done.returncode == 2 and b"--follow" in done.stderr

@@ -1,7 +1,10 @@
+import cid
+import multibase
 import pytest
 from hypothesis import given, strategies as st
 
 from rlp2p.core.address import (
+    MAX_ADDRESS_TEXT,
     ADDRESS_SIZE,
     address_from_text,
     address_of,
@@ -51,3 +54,24 @@ def test_bad_text_is_a_typed_error():
         address_from_text("not-a-cid")
     with pytest.raises(AddressError):
         address_from_text("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")  # CIDv0, not ours
+
+
+def test_every_text_form_of_an_address_is_within_the_text_limit():
+    address = address_of(b"block")
+    parsed = cid.from_bytes(address)
+    for encoding in multibase.ENCODINGS:
+        if encoding.encoding == "identity":
+            continue  # raw bytes, not text
+        text = parsed.encode(encoding.encoding).decode("utf-8")
+        assert len(text) <= MAX_ADDRESS_TEXT, encoding.encoding
+        assert address_from_text(text) == address, encoding.encoding
+
+
+@pytest.mark.parametrize("prefix", ["z", "k", "9", "f", "b"])
+def test_overlong_text_is_refused_before_decoding(prefix):
+    # fuzzing regression: 10 KiB of base58 (a signed record's value may be that long) took
+    # py-multibase 3 s to decode; base36 and base10 as long
+    with pytest.raises(AddressError, match="at most"):
+        address_from_text(prefix + "2" * 10_000)
+    with pytest.raises(AddressError, match="at most"):
+        address_from_text(prefix + "2" * MAX_ADDRESS_TEXT)

@@ -14,7 +14,6 @@ from rlp2p.core.record import (
     DEFAULT_VALIDITY,
     RecordInfo,
     _IpnsEntry,
-    check_newer,
     create_record,
     format_validity,
     head_value,
@@ -22,6 +21,8 @@ from rlp2p.core.record import (
     ipns_validator_key,
     parse_head_value,
     parse_validity,
+    best_record,
+    record_order,
     select_best,
     verify_record,
 )
@@ -32,7 +33,6 @@ from rlp2p.errors import (
     InvalidRecord,
     RecordTooLarge,
     Rlp2pError,
-    StaleRecord,
     WrongName,
 )
 from rlp2p.limits import Limits
@@ -506,39 +506,105 @@ def test_select_best_single_and_none():
         select_best(NAME_A, [], now=NOW)
 
 
-def test_check_newer_accepts_higher_sequences():
-    one = verify_record(NAME_A, record(1), now=NOW)
-    two = verify_record(NAME_A, record(2), now=NOW)
-    check_newer(None, one)
-    check_newer(one, two)
+# --- expired records: authentic, maybe stale ------------------------------------------------------
 
 
-def test_check_newer_refuses_older():
-    one = verify_record(NAME_A, record(1), now=NOW)
-    two = verify_record(NAME_A, record(2), now=NOW)
-    with pytest.raises(StaleRecord, match="older") as caught:
-        check_newer(two, one)
-    assert (caught.value.have, caught.value.got) == (2, 1)
+def test_an_expired_record_verifies_when_allowed_and_says_so():
+    raw = record(2)
+    eol = NOW + DEFAULT_VALIDITY
+    info = verify_record(NAME_A, raw, now=eol + timedelta(days=60), allow_expired=True)
+    assert (info.sequence, info.head, info.raw, info.validity) == (2, HEAD, raw, eol)
+    assert info.is_expired(eol)
+    assert info.is_expired(eol + timedelta(days=60))
+    assert not info.is_expired(eol - timedelta(microseconds=1))
+    # a fresh one comes back the same way
+    assert not verify_record(NAME_A, raw, now=NOW, allow_expired=True).is_expired(NOW)
+    with pytest.raises(ValueError):
+        info.is_expired(datetime(2026, 11, 21))  # naive
 
 
-def test_check_newer_refuses_a_replay():
-    two = verify_record(NAME_A, record(2), now=NOW)
-    replay = verify_record(NAME_A, two.raw, now=NOW)
-    with pytest.raises(StaleRecord, match="replay") as caught:
-        check_newer(two, replay)
-    assert (caught.value.have, caught.value.got) == (2, 2)
+def test_allowing_expired_records_still_refuses_forged_altered_and_wrong_name_ones():
+    later = NOW + timedelta(days=60)
+    with pytest.raises(InvalidRecord) as forged:
+        verify_record(NAME_A, _forged(record(2)), now=later, allow_expired=True)
+    assert type(forged.value) is InvalidRecord
+    entry = parse(record(2))
+    data = cbor2.loads(entry.data)
+    data["Sequence"] = 3
+    entry.data = cbor2.dumps(data, canonical=True)
+    with pytest.raises(InvalidRecord) as altered:
+        verify_record(NAME_A, entry.SerializeToString(), now=later, allow_expired=True)
+    assert type(altered.value) is InvalidRecord
+    with pytest.raises(WrongName):
+        verify_record(NAME_A, record(2, key=KEY_B), now=later, allow_expired=True)
+    with pytest.raises(RecordTooLarge):
+        verify_record(NAME_A, b"\xff" * (10 * 1024 + 1), now=later, allow_expired=True)
 
 
-def test_check_newer_refuses_equal_sequence_even_if_different():
-    two = verify_record(NAME_A, record(2), now=NOW)
-    other = verify_record(NAME_A, record(2, validity=timedelta(days=8)), now=NOW)
-    assert other.raw != two.raw
-    with pytest.raises(StaleRecord, match="same sequence"):
-        check_newer(two, other)
+def test_best_record_is_ipns_order_whatever_expired():
+    later = NOW + timedelta(days=3)
+
+    def info(raw):
+        return verify_record(NAME_A, raw, now=later, allow_expired=True)
+
+    expired_high = info(record(5, validity=timedelta(days=1)))  # expired at `later`
+    fresh_low = info(record(4, validity=timedelta(days=30)))
+    assert expired_high.is_expired(later) and not fresh_low.is_expired(later)
+    # a higher sequence wins even expired: it proves a newer head existed
+    assert best_record([fresh_low, expired_high]) is expired_high
+    assert best_record([expired_high, fresh_low]) is expired_high
+    # at an equal sequence the later validity wins, so a fresh record beats an expired one
+    same_seq_expired = info(record(6, validity=timedelta(days=1)))
+    same_seq_fresh = info(record(6, validity=timedelta(days=7)))
+    assert best_record([same_seq_expired, same_seq_fresh]) is same_seq_fresh
+    assert best_record([same_seq_fresh, same_seq_expired]) is same_seq_fresh
+    # a real tie: the first offered
+    twin_a = info(record(7, head=address_of(b"a")))
+    twin_b = info(record(7, head=address_of(b"b")))
+    assert record_order(twin_a) == record_order(twin_b)
+    assert best_record([twin_a, twin_b]) is twin_a
+    assert best_record([twin_b, twin_a]) is twin_b
+    assert best_record(iter([fresh_low])) is fresh_low
 
 
-def test_check_newer_refuses_mixing_logs():
+def test_best_record_refuses_nothing_and_mixed_logs():
+    with pytest.raises(ValueError):
+        best_record([])
     a = verify_record(NAME_A, record(1), now=NOW)
     b = verify_record(NAME_B, record(2, key=KEY_B), now=NOW)
     with pytest.raises(ValueError):
-        check_newer(a, b)
+        best_record([a, b])
+
+
+def test_a_pubkey_other_than_ed25519_is_refused_before_it_is_parsed():
+    # fuzzing regression: an 8 KiB record carrying a 64,000-bit RSA pubKey cost 0.8 s of CPU in
+    # pycryptodome's ASN.1 decoder (parsed by the validator, then again to look for the signer)
+    from libp2p.crypto.pb import crypto_pb2
+
+    entry = parse(record(2))
+    for key_type, data in [(crypto_pb2.RSA, b"\x30" * 6000), (crypto_pb2.Secp256k1, b"\x02" * 33), (crypto_pb2.Ed25519, b"\x00" * 33)]:
+        entry.pubKey = crypto_pb2.PublicKey(key_type=key_type, data=data).SerializeToString()
+        with pytest.raises(InvalidRecord, match="not an Ed25519 key") as caught:
+            verify_record(NAME_A, entry.SerializeToString(), now=NOW)
+        assert type(caught.value) is InvalidRecord
+    entry.pubKey = b"\xff junk"
+    with pytest.raises(InvalidRecord, match="not a key"):
+        verify_record(NAME_A, entry.SerializeToString(), now=NOW)
+
+
+def test_select_best_with_expired_records_allowed():
+    later = NOW + timedelta(days=60)
+    old = record(1)
+    newest = record(3, head=address_of(b"newest"))
+    candidates = [old, b"garbage", _forged(record(9)), record(20, key=KEY_B), newest]
+    # every record has expired: strict finds none, allowed finds the newest authentic one
+    with pytest.raises(InvalidRecord):
+        select_best(NAME_A, candidates, now=later)
+    best = select_best(NAME_A, candidates, now=later, allow_expired=True)
+    assert best.raw == newest and best.is_expired(later)
+    # a fresh record with a higher sequence beats them; a fresh lower one does not
+    renewed = record(4, now=later)
+    assert select_best(NAME_A, [*candidates, renewed], now=later, allow_expired=True).raw == renewed
+    low_but_fresh = record(2, now=later)
+    assert select_best(NAME_A, [*candidates, low_but_fresh], now=later, allow_expired=True).raw == newest
+    assert select_best(NAME_A, [*candidates, low_but_fresh], now=later).raw == low_but_fresh

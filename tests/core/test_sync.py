@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import EMPTY_ADDRESS, BuiltLog, LogEntry, LogMode, Page, Pair, build_log
-from rlp2p.core.sync import Delivery, SyncPlan
+from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
     AddressError,
     DecodeError,
@@ -39,11 +39,17 @@ def build(n: int, mode: LogMode, **kw) -> tuple[list[LogEntry], BuiltLog]:
 class Driver:
     """Runs a plan to completion against ``blocks``, recording and checking every request."""
 
-    def __init__(self, plan: SyncPlan, blocks: dict[bytes, bytes], rng: random.Random | None = None) -> None:
+    def __init__(
+        self, plan: SyncPlan, blocks: dict[bytes, bytes], rng: random.Random | None = None, *, page_pairs: int | None = None
+    ) -> None:
         self.plan, self.blocks, self.rng = plan, blocks, rng
+        self.page_pairs = page_pairs  # most pairs a page of the log holds (None: unknown)
         self.requested: list[bytes] = []
         self.retried: set[bytes] = set()
+        self.asked: dict[bytes, int] = {}  # handed out minus given back, per address
+        self.accepted: list[bytes] = []  # what receive() used, in order
         self.delivered: list[Delivery] = []
+        self.most_held = 0
 
     def run(self, max_rounds: int = 10_000) -> list[Delivery]:
         plan, rng = self.plan, self.rng
@@ -57,9 +63,11 @@ class Driver:
             assert plan.wants(0) == []
             for address in wants:
                 assert address in self.blocks, "asked for a block the CAS does not hold"
-                assert address not in self.requested or address in self.retried, "asked twice without a retry"
+                if not plan.replaying:  # a replay asks for pages again, and for far repeats
+                    assert address not in self.requested or address in self.retried, "asked twice without a retry"
                 self.retried.discard(address)
                 self.requested.append(address)
+                self.asked[address] = self.asked.get(address, 0) + 1
             pending = list(plan.in_flight)
             if rng:
                 rng.shuffle(pending)
@@ -68,12 +76,15 @@ class Driver:
                 if rng and rng.random() < 0.1:
                     plan.retry(address)  # a failed fetch: hand it back
                     self.retried.add(address)
+                    self.asked[address] -= 1
                     continue
                 assert plan.needs(address)
-                plan.receive(address, self.blocks[address])
+                assert plan.receive(address, self.blocks[address])
+                self.accepted.append(address)
                 if rng and rng.random() < 0.3:
                     self.delivered += plan.ready()
             self.delivered += plan.ready()
+            self.most_held = max(self.most_held, plan.held)
         else:
             raise AssertionError("the plan did not finish")
         assert plan.wants() == [] and plan.ready() == [] and not plan.in_flight and not plan.walking
@@ -87,7 +98,7 @@ def sync_all(built: BuiltLog, delivered_seq: int = 0, **kw) -> tuple[SyncPlan, D
     return plan, driver
 
 
-def check_plan(es: list[LogEntry], mode: LogMode, built: BuiltLog, s: int, driver: Driver) -> None:
+def check_plan(es: list[LogEntry], mode: LogMode, built: BuiltLog, s: int, driver: Driver, window: int | None = None) -> None:
     n = len(es)
     plan = driver.plan
     assert [d.seq for d in driver.delivered] == list(range(s + 1, n + 1))
@@ -107,9 +118,24 @@ def check_plan(es: list[LogEntry], mode: LogMode, built: BuiltLog, s: int, drive
     needed_blocks = {e.remote_hash for e in es if e.seq > s and not mode.embeds(e.seq, n) and e.data}
     asked_blocks = set(driver.requested) - asked_pages
     assert asked_blocks <= needed_blocks
+    accepted_blocks = [a for a in driver.accepted if a not in needed_pages]
     assert plan.pages_fetched == len(needed_pages)
-    assert plan.blocks_fetched == len(asked_blocks)
-    assert plan.bytes_received == sum(len(built.blocks[a]) for a in asked_pages | asked_blocks)
+    assert plan.pages_fetched + plan.pages_reread == len(driver.accepted) - len(accepted_blocks)
+    assert plan.blocks_fetched == len(accepted_blocks)
+    assert plan.bytes_received == sum(len(built.blocks[a]) for a in driver.accepted)
+    window = window or DEFAULT_WINDOW
+    assert plan.replaying == (n - s > window)
+    if not plan.replaying:
+        assert plan.pages_reread == 0 and plan.blocks_fetched == len(asked_blocks)
+    else:
+        # every walked page but the last is taken again, once; a block once per seq needing it
+        assert plan.pages_reread == plan.pages_fetched - 1
+        assert all(driver.asked[a] <= 2 for a in needed_pages)
+        occurrences = {a: sum(1 for e in es if e.seq > s and e.remote_hash == a) for a in asked_blocks}
+        assert all(driver.asked[a] <= occurrences[a] for a in asked_blocks)
+        # memory: at most a window of messages and one page held
+        page_pairs = mode.page_size or n
+        assert driver.most_held < window + page_pairs
 
 
 # --- properties -------------------------------------------------------------------------------
@@ -132,29 +158,35 @@ def scenarios(draw):
     log = draw(st.lists(messages, max_size=60))
     mode = draw(modes)
     s = draw(st.integers(0, len(log)))
-    return entries_of(log), mode, s
+    # None: the default window (every scenario here syncs directly); small: a replay
+    window = draw(st.one_of(st.none(), st.integers(1, 12)))
+    return entries_of(log), mode, s, window
+
+
+def windowed(window: int | None) -> dict:
+    return {} if window is None else {"window": window}
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios())
+def test_plan_delivers_exactly_what_is_missing(scenario):
+    es, mode, s, window = scenario
+    built = build_log(es, mode)
+    plan, driver = sync_all(built, s, **windowed(window))
+    check_plan(es, mode, built, s, driver, window)
 
 
 @settings(max_examples=150, deadline=None)
-@given(scenarios())
-def test_plan_delivers_exactly_what_is_missing(scenario):
-    es, mode, s = scenario
-    built = build_log(es, mode)
-    plan, driver = sync_all(built, s)
-    check_plan(es, mode, built, s, driver)
-
-
-@settings(max_examples=100, deadline=None)
 @given(scenarios(), st.integers(0, 2**32))
 def test_any_order_and_retries_give_the_same_result(scenario, seed):
-    es, mode, s = scenario
+    es, mode, s, window = scenario
     built = build_log(es, mode, cas=[b"/hint"])
-    plan = SyncPlan(built.head, s)
+    plan = SyncPlan(built.head, s, **windowed(window))
     # a plain Random: hypothesis' own randoms draw from its buffer, and a long run that exhausts it
     # is silently discarded instead of failing
     driver = Driver(plan, built.blocks, random.Random(seed))
     driver.run()
-    check_plan(es, mode, built, s, driver)
+    check_plan(es, mode, built, s, driver, window)
     assert plan.cas == ((b"/hint",) if es else ())
 
 
@@ -176,6 +208,45 @@ def test_blocks_are_wanted_in_parallel_with_the_walk():
     # blocks come oldest first
     assert plan.wants() == [built.pages[1][0]] + [es[i].remote_hash for i in (6, 7, 8)]
     assert plan.ready() == []
+
+
+def test_a_long_sync_walks_addresses_then_takes_the_pages_again_oldest_first():
+    es, built = build(20, LogMode.paged(3))  # pages 1-3, 4-6, ..., 19-20
+    page = {Page.decode(d).oldest_seq: a for a, d in built.pages}
+    plan = SyncPlan(built.head, 0, window=4)
+    assert plan.wants() == [built.head]
+    plan.receive(built.head, built.blocks[built.head])
+    assert plan.replaying and plan.held == 0
+    for oldest in (16, 13, 10, 7, 4):
+        assert plan.wants() == [page[oldest]]  # the walk alone: no block is wanted yet
+        plan.receive(page[oldest], built.blocks[page[oldest]])
+        assert plan.held == 0
+    assert plan.wants(1) == [page[1]]
+    assert plan.is_page(page[1]) and not plan.is_page(es[0].remote_hash)
+    plan.receive(page[1], built.blocks[page[1]])  # the walk's last page: opened at once
+    assert not plan.walking and plan.pages_fetched == 7
+    # then the next page again (held 3 < window 4), and the blocks of the open pages, oldest first
+    assert plan.wants() == [page[4]] + [es[i].remote_hash for i in (0, 1, 2)]
+    assert plan.held == 6
+    for i in (0, 1, 2):
+        plan.receive(es[i].remote_hash, es[i].data)
+    assert [d.seq for d in plan.ready()] == [1, 2, 3]
+    assert plan.wants() == [page[7]]  # 4..6 asked for, 3 held: one more page
+    plan.receive(page[4], built.blocks[page[4]])
+    assert plan.is_page(page[7]) and plan.pages_reread == 1
+    driver = Driver(plan, built.blocks)
+    driver.run()
+    assert [d.seq for d in driver.delivered] == list(range(4, 21)) and plan.pages_reread == 6
+
+
+def test_a_replay_fetches_a_payload_again_only_beyond_the_window():
+    same = Message(b"g", 1, b"again")
+    es = entries_of([same, msg(2), msg(3), msg(4), msg(5), same, msg(7), same])
+    built = build_log(es, LogMode.paged(2))
+    plan, driver = sync_all(built, window=3)
+    assert plan.replaying and [d.seq for d in driver.delivered] == list(range(1, 9))
+    # seq 1 alone, then seqs 6 and 8 are held together: fetched twice, not three times
+    assert driver.requested.count(address_of(same.encode())) == 2
 
 
 def test_nothing_new():
@@ -457,3 +528,16 @@ def test_a_cache_can_answer_before_wants():
     assert plan.needs(es[3].remote_hash)
     plan.receive(es[3].remote_hash, es[3].data)
     assert es[3].remote_hash not in plan.wants()
+
+
+def test_a_delivery_reads_as_one_line():
+    def delivery(body: bytes) -> Delivery:
+        m = Message(b"g", 1, body)
+        return Delivery(7, m, m.id, m.encode())
+
+    d = delivery(b"hello")
+    assert str(d) == f"#7 {d.id.hex()[:8]} hello"
+    assert str(delivery("line one\nline two \u00e9".encode())).endswith("line one\\nline two \u00e9")
+    assert str(delivery(b"\xff\xfe\x00")).endswith("<3 bytes>")
+    long = str(delivery(b"x" * 100))
+    assert long.endswith("x\u2026") and len(long.split(" ", 2)[2]) == 60

@@ -55,13 +55,14 @@ async def test_py_alice_publishes_to_a_js_storage_peer_and_readers_sync_from_it(
 
         bob = await swarm.start_node("bob", bootstrap=())
         await bob.connect(store.addrs[0])
-        synced = await bob.reader(storage_peers=[store_id]).sync(name)
-        assert [d.message.body for d in synced.delivered] == bodies(0, 12)
+        synced_got: list = []
+        synced = await bob.reader(storage_peers=[store_id]).sync(name, on_message=synced_got.append)
+        assert [d.message.body for d in synced_got] == bodies(0, 12)
         assert synced.record_seq == 1 and synced.peers_used == [store.peer_id]
 
         # the JavaScript reader, from the JavaScript storage peer: rlp2p's wire on both ends
         got = await js_reader.call("rl_sync", name=name, peers=[store.addrs[0]])
-        assert js_messages(got) == py_messages(synced.delivered)
+        assert js_messages(got) == py_messages(synced_got)
 
         # Alice comes back with more: only what the js peer lacks is uploaded, sequence 2
         alice = await swarm.start_node("alice", bootstrap=())
@@ -75,11 +76,12 @@ async def test_py_alice_publishes_to_a_js_storage_peer_and_readers_sync_from_it(
         assert (await store.call("storage_info"))["records"] == {name: "2"}
         await swarm.stop(alice)
 
-        more = await bob.reader(storage_peers=[store_id]).sync(name)
-        assert [d.seq for d in more.delivered] == [13, 14, 15, 16]
-        assert [d.message.body for d in more.delivered] == bodies(12, 4)
+        more_got: list = []
+        await bob.reader(storage_peers=[store_id]).sync(name, on_message=more_got.append)
+        assert [d.seq for d in more_got] == [13, 14, 15, 16]
+        assert [d.message.body for d in more_got] == bodies(12, 4)
         got = await js_reader.call("rl_sync", name=name, peers=[store.addrs[0]], delivered_seq=12)
-        assert js_messages(got) == py_messages(more.delivered)
+        assert js_messages(got) == py_messages(more_got)
     assert_stopped(store, js_reader)
 
 
@@ -101,8 +103,9 @@ async def test_py_bob_finds_a_js_storage_peer_through_its_provider_record(swarm,
         bob = await swarm.start_node("bob", bootstrap=(store.addrs[0],))
         found = await bob.discovery.find_log_peers(name)
         assert [info.peer_id for info in found] == [js_id(store)]
-        synced = await bob.reader().sync(name)  # storage peers from the DHT
-        assert [d.message.body for d in synced.delivered] == bodies(0, 5)
+        synced_got: list = []
+        synced = await bob.reader().sync(name, on_message=synced_got.append)  # storage peers from the DHT
+        assert [d.message.body for d in synced_got] == bodies(0, 5)
         assert synced.peers_used == [store.peer_id]
     assert_stopped(store)
 
@@ -251,8 +254,11 @@ async def test_js_and_py_storage_peers_answer_bad_input_alike(swarm, js_deps):
 
 def test_the_probe_covers_every_ns_status_and_cas_error_code():
     """Every typed refusal the protocols define (but server-side failures) is exercised above."""
-    cas_codes = set(cas_pb2.Error.Code.keys()) - {"UNKNOWN", "UNAVAILABLE"}
-    ns_statuses = set(ns_pb2.Response.Status.keys()) - {"OK", "UNAVAILABLE"}
+    # a storage peer's admission refusals (QUOTA, NOT_ALLOWED, INCOMPLETE) are rlp2p's policy, not
+    # the protocol's: tests/node/test_storage_role.py exercises them
+    policy = {"QUOTA", "NOT_ALLOWED", "INCOMPLETE"}
+    cas_codes = set(cas_pb2.Error.Code.keys()) - {"UNKNOWN", "UNAVAILABLE"} - policy
+    ns_statuses = set(ns_pb2.Response.Status.keys()) - {"OK", "UNAVAILABLE"} - policy
     ns_codes = {"NOT_FOUND"}  # a fetch's refusals; BAD_REQUEST and TOO_LARGE are the framing's
     assert cas_codes <= set(EXPECTED.values())
     assert ns_statuses <= set(EXPECTED.values())

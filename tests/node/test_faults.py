@@ -33,8 +33,9 @@ async def test_bob_syncs_with_two_of_three_replicas_down(swarm):
     await swarm.stop(storage[2])
 
     bob = await swarm.start_node("bob", bootstrap=(survivor.addrs[0],))
-    result = await bob.reader().sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 30)
+    result_got: list = []
+    result = await bob.reader().sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 30)
     assert result.peers_used == [survivor.peer_id.to_string()]
 
 
@@ -50,8 +51,9 @@ async def test_restarted_storage_peer_serves_everything_it_acknowledged(swarm):
     restarted = await swarm.start_node("storage1", storage=True, bootstrap=())
     assert restarted.peer_id.to_string() in peer_ids
     bob = await swarm.start_node("bob", bootstrap=(restarted.addrs[0],))
-    result = await bob.reader().sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 25)
+    result_got: list = []
+    result = await bob.reader().sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 25)
 
 
 async def test_publish_fails_over_to_another_replica_and_needs_its_quorum(swarm):
@@ -155,8 +157,9 @@ async def test_a_peer_serving_wrong_bytes_is_bypassed(swarm):
     liar = storage[0]
     liar.cas_server.backend = WrongBytes(liar.cas_server.backend)
     bob = await swarm.start_node("bob", bootstrap=(liar.addrs[0],))
-    result = await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 15)
+    result_got: list = []
+    result = await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 15)
     assert "HashMismatch" in result.peers_bypassed[liar.peer_id.to_string()]
 
 
@@ -167,8 +170,9 @@ async def test_a_peer_serving_a_forged_record_is_bypassed(swarm):
     good[-5] ^= 0xFF  # inside signatureV2 or pubKey: the record no longer verifies
     liar.ns_server.backend = FixedRecord(liar.ns_server.backend, bytes(good))
     bob = await swarm.start_node("bob", bootstrap=(liar.addrs[0],))
-    result = await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 15)
+    result_got: list = []
+    result = await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 15)
     assert "InvalidRecord" in result.peers_bypassed[liar.peer_id.to_string()]
 
 
@@ -179,8 +183,9 @@ async def test_a_peer_serving_an_older_record_is_bypassed(swarm):
     # the liar is asked first, alone: Bob must not settle for its older head
     bob = await swarm.start_node("bob", bootstrap=(liar.addrs[0],))
     reader = bob.reader(storage_peers=[s.peer_id for s in storage])
-    result = await reader.sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 15)
+    result_got: list = []
+    result = await reader.sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 15)
     assert result.record_seq == 2
     assert "older" in result.peers_bypassed[liar.peer_id.to_string()]
 
@@ -210,8 +215,9 @@ async def test_the_head_pages_cas_hint_leads_bob_to_other_replicas(swarm):
     bob = await swarm.start_node("bob", bootstrap=(only_known.addrs[0],))
     # Bob knows one storage peer; it serves the head page right and every other block wrong, and
     # the head page names the other replicas
-    result = await bob.reader(storage_peers=[only_known.peer_id]).sync(name)
-    assert [d.message.body for d in result.delivered] == bodies(0, 15)
+    result_got: list = []
+    result = await bob.reader(storage_peers=[only_known.peer_id]).sync(name, on_message=result_got.append)
+    assert [d.message.body for d in result_got] == bodies(0, 15)
     assert set(result.peers_used[1:]) <= {s.peer_id.to_string() for s in storage[1:]}
     assert len(result.peers_used) >= 2
 

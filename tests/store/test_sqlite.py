@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rlp2p.errors import NotFound, Rlp2pError, StaleRecord, StoreError
+from rlp2p.core.publish import Holding
 from rlp2p.store import PublishState, ReaderState, SQLiteStore, Store, StoredRecord, open_store
 from rlp2p.store.sqlite import APPLICATION_ID, DB_FILENAME, SCHEMA_VERSION
 
@@ -23,6 +24,9 @@ U64_MAX = (1 << 64) - 1
 def addr(n: int | str) -> bytes:
     """A stand-in address: the store treats addresses as opaque bytes."""
     return hashlib.sha256(str(n).encode()).digest()
+
+
+HOLDING = Holding("paged:4 none", 6, addr("h6"), 1, addr("p0"))
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def test_open_creates_folder_file_and_schema(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
     assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     tables = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"blocks", "records", "log_messages", "publish_state", "replicas"} <= tables
+    assert {"blocks", "records", "log_messages", "publish_state", "replica_holdings"} <= tables
     assert {"reader_state", "inbox"} <= tables
     conn.close()
 
@@ -96,7 +100,7 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         s.put_record("name", b"rec", 7)
         s.append_messages(LOG, [b"m1", b"m2", b"m3"])
         s.set_publish_state(LOG, PublishState(7, addr("head"), 3))
-        s.mark_replicated(LOG, "peerA", [addr(1), addr(2)])
+        s.set_replica_holding(LOG, "peerA", HOLDING)
         s.set_reader_record(LOG, b"rrec", 5, addr("rhead"))
         s.deliver(LOG, [(1, b"id1", b"m1"), (2, b"id2", b"m2")])
         before = s.get_record("name")
@@ -105,8 +109,9 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         assert s.get_block(addr(2)) == b"two"
         assert s.get_record("name") == before
         assert s.log_entries(LOG) == [(1, b"m1"), (2, b"m2"), (3, b"m3")]
-        assert s.get_publish_state(LOG) == PublishState(7, addr("head"), 3)
-        assert s.replicated(LOG, "peerA") == {addr(1), addr(2)}
+        # a record with seq 7 left the process: 7 is reserved too
+        assert s.get_publish_state(LOG) == PublishState(7, addr("head"), 3, reserved_seq=7)
+        assert s.replica_holding(LOG, "peerA") == HOLDING
         assert s.get_reader_state(LOG) == ReaderState(b"rrec", 5, addr("rhead"), 2)
         assert s.delivered(LOG) == [(1, b"id1", b"m1"), (2, b"id2", b"m2")]
         # and it goes on where it stopped
@@ -466,37 +471,50 @@ def test_publish_state(store: SQLiteStore) -> None:
     head = bytearray(addr("h"))
     store.set_publish_state(LOG, PublishState(U64_MAX, head, 10))  # type: ignore[arg-type]
     state = store.get_publish_state(LOG)
-    assert state == PublishState(U64_MAX, addr("h"), 10)
+    assert state == PublishState(U64_MAX, addr("h"), 10, reserved_seq=U64_MAX)
     assert type(state.head) is bytes  # type: ignore[union-attr]
     assert store.get_publish_state("other") is None
     with pytest.raises(TypeError):
         store.set_publish_state(LOG, (1, None, 0))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         store.set_publish_state(LOG, PublishState(1, None, -1))
-    assert store.get_publish_state(LOG) == PublishState(U64_MAX, addr("h"), 10)
+    assert store.get_publish_state(LOG) == PublishState(U64_MAX, addr("h"), 10, reserved_seq=U64_MAX)
 
 
-def test_replicas(store: SQLiteStore) -> None:
-    assert store.replicated(LOG, "A") == set()
-    store.mark_replicated(LOG, "A", [addr(1), addr(2)])
-    store.mark_replicated(LOG, "A", iter([addr(2), addr(3)]))  # idempotent, any iterable
-    store.mark_replicated(LOG, "B", [addr(1)])
-    store.mark_replicated("other", "A", [addr(9)])
-    store.mark_replicated(LOG, "A", [])
-    assert store.replicated(LOG, "A") == {addr(1), addr(2), addr(3)}
-    assert store.replicated(LOG, "B") == {addr(1)}
-    assert store.replicated("other", "A") == {addr(9)}
+def test_reserved_sequence_only_grows(store: SQLiteStore) -> None:
+    store.reserve_sequence(LOG, 3)  # before the first publish: a state with no head
+    assert store.get_publish_state(LOG) == PublishState(0, None, 0, reserved_seq=3)
+    store.reserve_sequence(LOG, 2)
+    assert store.get_publish_state(LOG).reserved_seq == 3  # type: ignore[union-attr]
+    store.set_publish_state(LOG, PublishState(2, addr("h"), 5))  # an older success: still 3
+    assert store.get_publish_state(LOG) == PublishState(2, addr("h"), 5, reserved_seq=3)
+    store.set_publish_state(LOG, PublishState(4, addr("h"), 5))
+    assert store.get_publish_state(LOG).reserved_seq == 4  # type: ignore[union-attr]
+    store.reserve_sequence(LOG, U64_MAX)
+    assert store.get_publish_state(LOG).reserved_seq == U64_MAX  # type: ignore[union-attr]
+    with pytest.raises(ValueError):
+        store.reserve_sequence(LOG, U64_MAX + 1)
+    assert store.get_publish_state("other") is None
+
+
+def test_replica_holdings(store: SQLiteStore) -> None:
+    assert store.replica_holding(LOG, "A") is None
+    later = Holding("paged:4 none", 9, addr("h9"), 2, addr("p1"))
+    store.set_replica_holding(LOG, "A", HOLDING)
+    store.set_replica_holding(LOG, "B", HOLDING)
+    store.set_replica_holding("other", "A", later)
+    store.set_replica_holding(LOG, "A", later)  # replaces
+    assert store.replica_holding(LOG, "A") == later
+    assert store.replica_holding(LOG, "B") == HOLDING
+    assert store.replica_holding("other", "A") == later
     store.forget_replica(LOG, "A")
-    assert store.replicated(LOG, "A") == set()
-    assert store.replicated(LOG, "B") == {addr(1)}
-    assert store.replicated("other", "A") == {addr(9)}
+    assert store.replica_holding(LOG, "A") is None
+    assert store.replica_holding(LOG, "B") == HOLDING
+    assert store.replica_holding("other", "A") == later
     store.forget_replica(LOG, "nobody")
-
-
-def test_mark_replicated_is_one_transaction(store: SQLiteStore) -> None:
     with pytest.raises(TypeError):
-        store.mark_replicated(LOG, "A", [addr(1), "not bytes"])  # type: ignore[list-item]
-    assert store.replicated(LOG, "A") == set()
+        store.set_replica_holding(LOG, "A", ("paged:4 none", 3))  # type: ignore[arg-type]
+    assert store.replica_holding(LOG, "A") is None
 
 
 # --- the reader's state ----------------------------------------------------------------------
@@ -596,7 +614,7 @@ def test_threads_writing_concurrently(store: SQLiteStore) -> None:
                 new_counts[t] += store.put_blocks(blocks)
                 new_counts[t] += store.put_block(addr("shared"), b"s")  # every thread races on one
                 seqs[t] += store.append_messages(LOG, [b"m"] * messages_per_round)
-                store.mark_replicated(LOG, "peer", [addr(f"{t}/{r}/0")])
+                store.set_replica_holding(LOG, f"peer{t}", Holding("linked none", r + 1, addr(r), 0, None))
                 store.get_blocks([addr(f"{t}/{r}/1")])
         except BaseException as exc:  # reported below, so a failure cannot pass silently
             errors.append(exc)
@@ -623,4 +641,31 @@ def test_threads_writing_concurrently(store: SQLiteStore) -> None:
         for start in range(0, len(per_thread), messages_per_round):
             run = per_thread[start : start + messages_per_round]
             assert run == list(range(run[0], run[0] + messages_per_round))
-    assert len(store.replicated(LOG, "peer")) == threads_n * rounds
+    assert all(store.replica_holding(LOG, f"peer{t}").length == rounds for t in range(threads_n))  # type: ignore[union-attr]
+
+
+def test_ack_is_monotonic_and_bounded_by_delivered(store: SQLiteStore) -> None:
+    with pytest.raises(StoreError, match="never delivered"):
+        store.ack(LOG, 1)
+    assert store.ack(LOG, 0) == 0
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2"), (3, b"i3", b"d3")])
+    assert store.get_reader_state(LOG).acked_seq == 0  # delivered is not acknowledged
+    assert store.ack(LOG, 2) == 2
+    assert store.ack(LOG, 1) == 2  # never backwards
+    with pytest.raises(StoreError, match="never delivered"):
+        store.ack(LOG, 4)
+    state = store.get_reader_state(LOG)
+    assert (state.delivered_seq, state.acked_seq) == (3, 2)
+
+
+def test_deliver_acks_in_the_same_transaction(store: SQLiteStore) -> None:
+    store.deliver(LOG, [(1, b"i1", b"d1"), (2, b"i2", b"d2")])
+    store.deliver(LOG, [(3, b"i3", b"d3")], acked_seq=2)
+    assert store.get_reader_state(LOG).acked_seq == 2
+    with pytest.raises(StoreError, match="cannot ack"):
+        store.deliver(LOG, [(4, b"i4", b"d4")], acked_seq=5)
+    assert store.get_reader_state(LOG).delivered_seq == 3  # nothing written
+    store.deliver(LOG, [(4, b"i4", b"d4")], acked_seq=1)  # an older ack changes nothing
+    assert store.get_reader_state(LOG).acked_seq == 2
+    store.deliver(LOG, [], acked_seq=4)
+    assert store.get_reader_state(LOG).acked_seq == 4

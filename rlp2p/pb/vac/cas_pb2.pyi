@@ -46,12 +46,16 @@ class Error(_message.Message):
         NOT_FOUND: _ClassVar[Error.Code]
         BAD_ADDRESS: _ClassVar[Error.Code]
         UNAVAILABLE: _ClassVar[Error.Code]
+        QUOTA: _ClassVar[Error.Code]
+        NOT_ALLOWED: _ClassVar[Error.Code]
     UNKNOWN: Error.Code
     BAD_REQUEST: Error.Code
     TOO_LARGE: Error.Code
     NOT_FOUND: Error.Code
     BAD_ADDRESS: Error.Code
     UNAVAILABLE: Error.Code
+    QUOTA: Error.Code
+    NOT_ALLOWED: Error.Code
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     code: Error.Code

@@ -36,12 +36,18 @@ class Response(_message.Message):
         TOO_LARGE: _ClassVar[Response.Status]
         BAD_REQUEST: _ClassVar[Response.Status]
         UNAVAILABLE: _ClassVar[Response.Status]
+        QUOTA: _ClassVar[Response.Status]
+        NOT_ALLOWED: _ClassVar[Response.Status]
+        INCOMPLETE: _ClassVar[Response.Status]
     OK: Response.Status
     INVALID_RECORD: Response.Status
     STALE: Response.Status
     TOO_LARGE: Response.Status
     BAD_REQUEST: Response.Status
     UNAVAILABLE: Response.Status
+    QUOTA: Response.Status
+    NOT_ALLOWED: Response.Status
+    INCOMPLETE: Response.Status
     DATA_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
