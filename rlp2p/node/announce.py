@@ -27,6 +27,9 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
 * the per-topic rate limit (10 a second per forwarding peer) also drops this node's *own*
   publishes, silently; validation already bounds valid announcements (each needs a new signed
   sequence), so it is off;
+* a message is marked seen only once it passed validation (go: before validating), so copies
+  of a rejected announcement are judged again, and charged to their sender again, and our IHAVE
+  handling asks for them again (IWANT); the validator marks each message seen when it starts;
 * the heartbeat defaults to 120 s (go: 1 s), and "adaptive gossip" retunes the heartbeat and mesh
   degrees from a health estimate; we set 1 s and turn adaptation off;
 * a remote peer may subscribe to at most 100 topics by default: a follower of more logs through
@@ -294,6 +297,10 @@ class Announcements:
                 listener(info)
 
     async def _validator(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        # each message judged once, as go does: py-libp2p marks a message seen only after it
+        # passed validation, so copies of a rejected one (re-sent, arriving while it is judged,
+        # or asked for again by our IWANT after an IHAVE) would each be judged and charged again
+        self.pubsub.seen_messages.add(_message_id(msg))
         topics = list(msg.topicIDs)
         held_seq, held_raw, floor = 0, None, 0
         try:

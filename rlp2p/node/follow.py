@@ -21,8 +21,8 @@ Only ``Reader.sync`` moves a reader forward, so order and exactly-once delivery 
 one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it.
 Cancelling ``follow`` at any point loses nothing from the inbox and delivers nothing twice: the
 next follow or sync carries on from the delivered seq. A message recorded in the inbox whose
-``on_message`` was cut short by the cancellation (an async callback) is in the inbox
-(``store.delivered``); the reader's acknowledgement cursor (being added to ``Reader.sync``)
+``on_message`` did not return for (a cancellation, or the rest of a batch recorded at once) is
+in the inbox (``store.delivered``) but not acknowledged (``acked_seq``): the next ``Reader.sync``
 hands such messages to the application again.
 """
 
