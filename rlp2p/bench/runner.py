@@ -15,6 +15,7 @@ installed.
 6. dht: put/get latency among py nodes, and beside js-libp2p's in the same swarm
 7. scale: publish one more, a fresh reader's sync (time, peak RSS) and a caught-up reader's sync
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
+8. live: push latency of a followed log beside a round trip; bytes per pushed message
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, offline, publishing, scale, sync_cost, transport
+from rlp2p.bench import dht, live, offline, publishing, scale, sync_cost, transport
 from rlp2p.bench.common import BenchConfig, Context, scale_sizes
 from rlp2p.bench.measure import finite
 from rlp2p.bench.options import SECTION_NAMES, add_arguments
@@ -51,6 +52,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("offline", offline.run, offline.render),
     ("dht", dht.run, dht.render),
     ("scale", scale.run, scale.render),
+    ("live", live.run, live.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

@@ -838,6 +838,15 @@ def _opts_sync(p: argparse.ArgumentParser) -> None:
         "--require-fresh", action="store_true",
         help="refuse a log whose newest record has expired (default: read it, and warn on stderr)",
     )
+    p.add_argument("more", nargs="*", metavar="NAME", help="more logs to follow (with --follow)")
+    p.add_argument(
+        "--follow", action="store_true",
+        help="after catching up, keep printing messages as they arrive (pushed over gossipsub), until Ctrl-C",
+    )
+    p.add_argument(
+        "--poll", type=_positive_seconds, default=None, metavar="SECONDS",
+        help="with --follow: seconds between safety-net syncs, for announcements that never came (default 180)",
+    )
 
 
 SYNC_DESCRIPTION = """\
@@ -854,6 +863,18 @@ when it is a terminal.
 
 def _check_sync(args: argparse.Namespace) -> None:
     _check_name_arg(args)
+    from rlp2p.cli.light import check_name
+    from rlp2p.errors import DecodeError
+
+    if args.more and not args.follow:
+        raise UsageError("several log names need --follow")
+    if args.poll is not None and not args.follow:
+        raise UsageError("--poll goes with --follow")
+    for name in args.more:
+        try:
+            check_name(name)
+        except DecodeError as exc:
+            raise UsageError(f"NAME {name}: {exc}") from None
     _check_network(args, need_bootstrap=True)
 
 
@@ -993,7 +1014,28 @@ def _report_staleness(args: argparse.Namespace, report: Any, now: datetime) -> N
         print(json.dumps({"summary": summary}), file=sys.stderr, flush=True)
 
 
+async def _follow(args: argparse.Namespace) -> int:
+    """``sync --follow``: rlp2p/cli/follow.py prints until SIGINT/SIGTERM (exit 0)."""
+    from rlp2p.cli.follow import follow
+    from rlp2p.node.node import Node
+
+    _quiet_libp2p(args)
+    node = Node.open(args.data, config=_node_config(args, storage=False))
+
+    def show(delivery: Any) -> None:
+        sys.stdout.buffer.write(_format_delivery(args, delivery.seq, delivery.id, delivery.message))
+        sys.stdout.buffer.flush()
+
+    try:
+        async with node:
+            return await follow(args, node, [args.name, *args.more], show)
+    finally:
+        node.close_store()
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _trio_run(_follow, args)
     return _trio_run(_sync, args)
 
 

@@ -100,6 +100,9 @@ class NodeConfig:
     retention: RetentionConfig | None = field(default_factory=RetentionConfig)
     #: "127.0.0.1:PORT" to serve a storage peer's Prometheus metrics on (None: off)
     metrics: str | None = None
+    #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py);
+    #: False when the application runs its own pubsub on the host it hands the node
+    announce: bool = True
 
 
 class Node:
@@ -132,6 +135,7 @@ class Node:
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
+        self.announcements: Any = None  # rlp2p.node.announce.Announcements while running
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
 
@@ -165,6 +169,10 @@ class Node:
             if self._own_host:
                 listen = [parse_listen_addr(a) for a in self.config.listen]
                 await stack.enter_async_context(self.host.run(listen_addrs=listen))
+            if self.config.announce:  # before any connection: see rlp2p/node/announce.py
+                from rlp2p.node.announce import Announcements
+
+                self.announcements = await stack.enter_async_context(Announcements(self).running())
             server = self.config.storage if self.config.dht_server is None else self.config.dht_server
             self.discovery = Discovery(
                 self.host, server=server, limits=self.config.limits, timeout=self.config.timeout, clock=self.config.clock
@@ -460,6 +468,8 @@ class Node:
         return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
+        if self.announcements is not None:
+            self.announcements.announce(info)
         if self._announce_queue is not None:
             try:
                 self._announce_queue.send_nowait(info.name)

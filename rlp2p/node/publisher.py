@@ -236,6 +236,8 @@ class Publisher:
         # copy, so nobody waits for it (it was most of a publish's time)
         assert self.node.discovery is not None
         self.node.in_background(self.node.discovery.put_record, verify_record(self.name, record))
+        if self.node.announcements is not None:  # live updates for followers (node/announce.py)
+            self.node.announcements.announce(verify_record(self.name, record, now=self.node.config.clock()))
         log.info("published %s: %d messages, seq %d, on %s", self.name, length, sequence, report.stored_on)
         return report
 

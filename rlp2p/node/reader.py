@@ -289,6 +289,14 @@ class Reader:
         limits = self.node.config.limits
         return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
 
+    async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
+        """Sync ``names``, then again on each announced newer record, until cancelled
+        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``)."""
+        from rlp2p.node.follow import Follower
+
+        task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)
+        await Follower(self, names, on_message=on_message, **kwargs).run(task_status=task_status)  # type: ignore[arg-type]
+
     async def _best_record(
         self, name: str, peers: list[ID], report: SyncReport, now: datetime
     ) -> tuple[RecordInfo, list[ID]]:

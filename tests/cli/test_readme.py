@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -135,6 +136,19 @@ def row_sync(rows: Rows) -> None:
     # a closed pipe and Ctrl-C: test_cli_sync.py
 
 
+def row_follow(rows: Rows) -> None:
+    # a new reader catches up, then follows until SIGINT; push delivery: test_follow_cli.py
+    proc = rows.cli.popen(
+        ["sync", rows.name, "--follow", "--data", "carol", "--bootstrap", rows.peers[1], "--json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline().decode() for _ in range(3)]  # bounded: the process is stopped below
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    assert _messages("".join(lines)) == [(1, b"hello"), (2, b""), (3, b"world")], lines
+
+
 def row_inbox(rows: Rows) -> None:
     everything = rows.cli.run("inbox", rows.name, "--data", "bob", "--json")
     assert _messages(everything.stdout) == [(1, b"hello"), (2, b""), (3, b"world")], everything.describe()
@@ -201,6 +215,7 @@ ROW_CHECKS: dict[str, Callable[[Rows], None]] = {
     "rlp2p publish": row_publish,
     "rlp2p publish < /dev/null": row_publish_empty,
     "rlp2p sync": row_sync,
+    "rlp2p sync --follow": row_follow,
     "rlp2p inbox": row_inbox,
     "rlp2p status": row_status,
     "rlp2p ls": row_ls,
@@ -212,6 +227,7 @@ ROW_CHECKS: dict[str, Callable[[Rows], None]] = {
 def _row_key(command: str) -> str:
     words = command.split()
     key = " ".join(words[:2]) if not words[1].startswith("--") or words[1] == "--version" else words[0]
+    key += " --follow" if "--follow" in words else ""
     return key + (" < /dev/null" if command.endswith("< /dev/null") else "")
 
 

@@ -1,0 +1,170 @@
+"""Section 7, live updates: how soon a follower has a message Alice published, and what it costs.
+
+Alice publishes messages of ``body_bytes`` one at a time to 3 named storage peers; Bob follows the
+log (``Follower``, safety-net poll out of reach, so every message comes through an announcement
+and the sync it triggers). Per message: the time from Alice's ``publish()`` returning to Bob's
+``on_message`` (negative when the storage peers' announcements beat Alice's quorum), beside one
+round trip on an open stream between the same hosts in the same run; and the bytes Bob received
+for it, from his gossipsub streams (announcements, gossip and control) and his syncs, beside the
+message's own bytes (the serialized MVDS message).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import trio
+
+from rlp2p.bench.common import Context, bodies, know_peers, mode_label
+from rlp2p.bench.measure import ratio, summary, table
+from rlp2p.bench.probes import EchoStream
+from rlp2p.core.keys import generate_log_key
+from rlp2p.core.page import LogMode
+from rlp2p.node.follow import Follower
+
+#: small head pages, the newest message inside: a sync of one new message is the record and the
+#: head page (2 round trips), and the head page stays small (16 pairs)
+MODE = LogMode.paged(16, embed=1)
+#: messages published one by one (``--quick``: QUICK_MESSAGES)
+MESSAGES, QUICK_MESSAGES = 100, 10
+RTT_SAMPLES = 50
+#: bound on one message's way from Alice to Bob
+DELIVERY_TIMEOUT = 60.0
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+async def run(ctx: Context) -> dict[str, Any]:
+    n = QUICK_MESSAGES if ctx.config.quick else MESSAGES
+    replicas = ctx.storage[:3]
+    alice = await ctx.start_node("alice-live")
+    bob = await ctx.start_node("bob-live")
+    try:
+        know_peers(alice, replicas)
+        know_peers(bob, replicas)
+        publisher = alice.publisher(
+            generate_log_key(), mode=MODE, replicas=len(replicas), replica_peers=[r.peer_id for r in replicas]
+        )
+        await publisher.append([b"first"])
+        await publisher.publish()
+
+        arrived: dict[int, float] = {}
+        announced: dict[int, float] = {}  # first announcement of each record at Bob
+        sizes: dict[int, int] = {}
+        sync_bytes = [0]
+        sync_seconds: list[float] = []
+
+        def on_message(delivery: Any) -> None:
+            arrived[delivery.seq] = time.perf_counter()
+            sizes[delivery.seq] = len(delivery.data)
+
+        def on_report(report: Any) -> None:
+            sync_bytes[0] += report.bytes_in
+            if report.delivered:
+                sync_seconds.append(report.seconds)
+
+        follower = Follower(
+            bob.reader(storage_peers=[r.peer_id for r in replicas]),
+            [publisher.name],
+            on_message=on_message,
+            poll_interval=24 * 3600.0,
+            on_report=on_report,
+        )
+        def on_announcement(info: Any) -> None:
+            announced.setdefault(info.sequence, time.perf_counter())
+
+        assert bob.announcements is not None
+        async with trio.open_nursery() as nursery, bob.announcements.listening(publisher.name, on_announcement):
+            nursery.start_soon(follower.run)
+            await follower.caught_up.wait()
+            await trio.sleep(ctx.config.settle_seconds)  # the mesh forms, the catch-up's gossip ends
+
+            echo = await EchoStream.open(bob.host, replicas[0].peer_id)
+            try:
+                await echo.ping()
+                rtts = [await echo.ping() for _ in range(RTT_SAMPLES)]
+            finally:
+                await echo.close()
+
+            gossip_before, sync_before = bob.announcements.stats.bytes_in, sync_bytes[0]
+            latencies: list[float] = []
+            gossip_latencies: list[float] = []
+            publish_seconds: list[float] = []
+            for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=7), start=2):
+                ctx.say(f"live: message {i - 1}/{n}")
+                await publisher.append([body])
+                started = time.perf_counter()
+                await publisher.publish()
+                returned = time.perf_counter()
+                publish_seconds.append(returned - started)
+                with trio.fail_after(DELIVERY_TIMEOUT):
+                    while i not in arrived:
+                        await trio.sleep(0.0005)
+                latencies.append(arrived[i] - returned)
+                # publish i is record sequence i (the first publish was sequence 1)
+                if i in announced:
+                    gossip_latencies.append(announced[i] - returned)
+            await trio.sleep(ctx.config.settle_seconds)  # gossip about the last one, counted too
+            gossip = bob.announcements.stats.bytes_in - gossip_before
+            synced = sync_bytes[0] - sync_before
+            stats = follower.stats
+            nursery.cancel_scope.cancel()
+    finally:
+        await ctx.stop_node(bob)
+        await ctx.stop_node(alice)
+
+    rtt_ms = statistics.median(rtts) * 1000
+    p50_ms = statistics.median(latencies) * 1000
+    message_bytes = statistics.median(sizes[i] for i in range(2, n + 2))
+    per_message = (gossip + synced) / n
+    return {
+        "status": "ok",
+        "messages": n,
+        "mode": mode_label(MODE),
+        "body_bytes": ctx.config.body_bytes,
+        "message_bytes": message_bytes,
+        "push_ms": summary(latencies, scale=1000.0, digits=2) | {"p95": round(_p95(latencies) * 1000, 2)},  # type: ignore[operator]
+        "announcement_ms": summary(gossip_latencies, scale=1000.0, digits=2),
+        "sync_ms": summary(sync_seconds[1:], scale=1000.0, digits=2),  # the catch-up left out
+        "publish_ms": summary(publish_seconds, scale=1000.0, digits=1),
+        "rtt_open_ms": round(rtt_ms, 3),
+        "bytes_per_message": {
+            "gossip": round(gossip / n, 1),
+            "sync": round(synced / n, 1),
+            "total": round(per_message, 1),
+        },
+        "syncs": stats.syncs,
+        "announcements": stats.announcements,
+        "goals": {
+            "live_p50_ms_over_rtt": ratio(p50_ms, rtt_ms, 2),
+            "live_bytes_over_msg": ratio(per_message, message_bytes, 2),
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> list[str]:
+    push, b, goals = result["push_ms"], result["bytes_per_message"], result["goals"]
+    return [
+        f"7a. Live: {result['messages']} messages of {result['body_bytes']} B published one by one ({result['mode']}, "
+        f"3 replicas), Bob following; from Alice's publish() returning to Bob's on_message\n"
+        + table(
+            ["p50 ms", "p95 ms", "max ms", "open-stream RTT ms", "p50 x RTT", "announcement p50 ms", "sync p50 ms", "publish p50 ms", "syncs", "announcements"],
+            [[push["median"], push["p95"], push["max"], result["rtt_open_ms"], goals["live_p50_ms_over_rtt"],
+              result["announcement_ms"]["median"], result["sync_ms"]["median"], result["publish_ms"]["median"], result["syncs"], result["announcements"]]],
+        ),
+        "7b. Bytes Bob received per pushed message, beside the message's own bytes\n"
+        + table(
+            ["gossipsub", "syncs", "total", "message bytes", "total x message"],
+            [[b["gossip"], b["sync"], b["total"], result["message_bytes"], goals["live_bytes_over_msg"]]],
+        ),
+    ]
+
+
+__all__ = ["render", "run"]

@@ -1,0 +1,198 @@
+"""Following logs: catch up, then sync each log again as soon as a newer record is announced.
+
+``Reader.follow(names, on_message=...)`` (or ``Follower(reader, names, ...).run()``) runs until
+cancelled:
+
+1. subscribe to each log's topic (:mod:`rlp2p.node.announce`) first, so an announcement that
+   arrives during the catch-up is not missed;
+2. sync each log (``Reader.sync``: what was published while we were away);
+3. on each valid announcement of a record newer than the one held, sync that log again; many
+   announcements during one sync make one more sync, not many;
+4. as a safety net (announcements lost, networks gossipsub does not reach, storage peers that do
+   not run it) sync every ``poll_interval`` seconds anyway, and sooner while no connected peer
+   relays the log's topic (checked every ``LONELY_CHECK`` seconds; a sync after ``LONELY_MIN``
+   seconds alone, doubling while it stays so), since the sync reconnects to storage peers and
+   gossip resumes through them;
+5. a failed sync (no replica reachable, all of them behind) is retried with back-off from
+   ``RETRY_MIN`` to ``RETRY_MAX`` seconds; a storage peer that went away is fallen over inside
+   the sync, and its restart is picked up by the next one.
+
+Only ``Reader.sync`` moves a reader forward, so order and exactly-once delivery are what it gives:
+one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it.
+Cancelling ``follow`` at any point loses nothing from the inbox and delivers nothing twice: the
+next follow or sync carries on from the delivered seq. A message recorded in the inbox whose
+``on_message`` did not return for (a cancellation, or the rest of a batch recorded at once) is
+in the inbox (``store.delivered``) but not acknowledged (``acked_seq``): the next ``Reader.sync``
+hands such messages to the application again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import trio
+
+from rlp2p.core.record import RecordInfo
+from rlp2p.errors import Rlp2pError
+
+if TYPE_CHECKING:
+    from rlp2p.node.reader import OnMessage, Reader, SyncReport
+
+log = logging.getLogger(__name__)
+
+#: seconds between safety-net syncs of a followed log
+DEFAULT_POLL = 180.0
+#: back-off after a failed sync, from RETRY_MIN doubling to RETRY_MAX seconds
+RETRY_MIN, RETRY_MAX = 0.5, 30.0
+#: seconds between checks (in memory, no I/O) that some connected peer still relays a log's topic
+LONELY_CHECK = 5.0
+#: once none does, sync (which reconnects to storage peers) after LONELY_MIN seconds, then after
+#: twice as long each time it stays so, up to the poll interval
+LONELY_MIN = 2.0
+#: syncs in a row that may come back older than an announced record (replicas still converging)
+#: before we leave it to the next announcement or poll
+CONVERGE_TRIES = 5
+#: logs one follower follows at most (one task and one topic each)
+MAX_FOLLOWED = 1024
+
+
+@dataclass
+class _Log:
+    name: str
+    wake: trio.Event = field(default_factory=trio.Event)
+    #: highest sequence announced
+    announced: int = 0
+    #: sequence of the record the last successful sync ended on
+    held: int = 0
+    synced: trio.Event = field(default_factory=trio.Event)
+
+
+@dataclass
+class FollowStats:
+    syncs: int = 0
+    failures: int = 0
+    announcements: int = 0
+
+
+class Follower:
+    def __init__(
+        self,
+        reader: Reader,
+        names: Sequence[str],
+        *,
+        on_message: OnMessage | None = None,
+        poll_interval: float = DEFAULT_POLL,
+        on_report: Callable[[SyncReport], Any] | None = None,
+        on_error: Callable[[str, Exception], Any] | None = None,
+    ) -> None:
+        names = list(dict.fromkeys(names))
+        if not names:
+            raise ValueError("follow at least one log")
+        if len(names) > MAX_FOLLOWED:
+            raise ValueError(f"follow at most {MAX_FOLLOWED} logs at once")
+        if not poll_interval > 0:
+            raise ValueError("poll_interval must be positive")
+        self.reader = reader
+        self.on_message = on_message
+        self.poll_interval = poll_interval
+        self.on_report = on_report
+        self.on_error = on_error
+        self.logs = {name: _Log(name) for name in names}
+        self.stats = FollowStats()
+        #: set once every log had its first successful sync (caught up)
+        self.caught_up = trio.Event()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up."""
+        announcements = self.reader.node.announcements
+        async with AsyncExitStack() as stack:
+            if announcements is not None:
+                for name in self.logs:
+                    await stack.enter_async_context(announcements.listening(name, self._announced))
+            async with trio.open_nursery() as nursery:
+                for entry in self.logs.values():
+                    nursery.start_soon(self._follow, entry)
+                nursery.start_soon(self._watch_caught_up)
+                task_status.started()
+
+    @property
+    def idle(self) -> bool:
+        """Every log synced up to the newest record announced, and no sync asked for."""
+        return self.caught_up.is_set() and all(
+            e.announced <= e.held and not e.wake.is_set() for e in self.logs.values()
+        )
+
+    def _announced(self, info: RecordInfo) -> None:
+        entry = self.logs.get(info.name)
+        if entry is None or info.sequence <= max(entry.announced, entry.held):
+            return
+        self.stats.announcements += 1
+        entry.announced = info.sequence
+        entry.wake.set()
+
+    async def _watch_caught_up(self) -> None:
+        for entry in self.logs.values():
+            await entry.synced.wait()
+        self.caught_up.set()
+
+    async def _follow(self, entry: _Log) -> None:
+        retry = RETRY_MIN
+        lonely = LONELY_MIN
+        behind = 0
+        while True:
+            entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
+            try:
+                report = await self.reader.sync(entry.name, on_message=self.on_message)
+            except (Rlp2pError, trio.TooSlowError) as exc:
+                self.stats.failures += 1
+                log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
+                if self.on_error is not None:
+                    self.on_error(entry.name, exc)
+                with trio.move_on_after(retry):
+                    await entry.wake.wait()
+                retry = min(retry * 2, RETRY_MAX)
+                continue
+            retry = RETRY_MIN
+            self.stats.syncs += 1
+            entry.held = max(entry.held, report.record_seq)
+            entry.synced.set()
+            if self.on_report is not None:
+                self.on_report(report)
+            if entry.announced > entry.held and behind < CONVERGE_TRIES:
+                # the replicas we asked had not all taken the announced record yet
+                behind += 1
+                with trio.move_on_after(RETRY_MIN * behind):
+                    await entry.wake.wait()
+                continue
+            behind = 0
+            lonely = await self._wait(entry, lonely)
+
+    async def _wait(self, entry: _Log, lonely: float) -> float:
+        """Until an announcement, the poll interval, or ``lonely`` seconds without a peer that
+        relays the topic; returns the next lonely delay."""
+        deadline = trio.current_time() + self.poll_interval
+        alone_since: float | None = None
+        while (left := deadline - trio.current_time()) > 0:
+            with trio.move_on_after(min(left, LONELY_CHECK)):
+                await entry.wake.wait()
+                return lonely
+            if not self._lonely(entry.name):
+                alone_since, lonely = None, LONELY_MIN
+                continue
+            now = trio.current_time()
+            alone_since = now if alone_since is None else alone_since
+            if now - alone_since >= lonely:
+                return min(lonely * 2, self.poll_interval)
+        return lonely
+
+    def _lonely(self, name: str) -> bool:
+        announcements = self.reader.node.announcements
+        return announcements is not None and not announcements.topic_peers(name)
+
+
+__all__ = ["DEFAULT_POLL", "FollowStats", "Follower"]
