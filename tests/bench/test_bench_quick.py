@@ -180,5 +180,6 @@ async def test_scale_section_measures_each_size_against_the_first(tmp_path: Path
 def test_the_command_has_a_bench_subcommand() -> None:
     from rlp2p.cli.main import build_parser
 
-    args = build_parser().parse_args(["bench", "--quick", "--out", "somewhere", "--no-js"])
+    parser, _ = build_parser()
+    args = parser.parse_args(["bench", "--quick", "--out", "somewhere", "--no-js"])
     assert args.quick and args.no_js and str(args.out) == "somewhere"
