@@ -11,12 +11,10 @@ of ``PublicKey{Type=Ed25519, Data}``. ``tests/cli/test_light.py`` checks them ag
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
-from rlp2p.core.keyfile import read_key_file
+from rlp2p.core.keyfile import read_key_file, write_key_file
 from rlp2p.errors import DecodeError, KeyFileError
 from rlp2p.limits import DEFAULT_LIMITS
 
@@ -106,29 +104,7 @@ def new_key_file(path: str | os.PathLike[str], *, overwrite: bool = False) -> st
     signing = SigningKey.generate()
     public = bytes(signing.verify_key)
     data = b"\x08\x01\x12\x40" + bytes(signing) + public
-    target = Path(path)
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp_name, target)
-        else:
-            os.link(tmp_name, target)  # refuses an existing file atomically
-            os.unlink(tmp_name)
-        tmp_name = None
-    except FileExistsError as exc:
-        raise KeyFileError(f"{target}: a key file is already there; not replacing it (--force does)") from exc
-    except OSError as exc:
-        raise KeyFileError(f"{target}: cannot write key file: {exc.strerror or exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+    write_key_file(path, data, overwrite=overwrite, hint=" (--force does)")
     return name_of_public(public)
 
 

@@ -10,9 +10,7 @@ py-libp2p's ``PrivateKey.serialize`` writes it; encoding and decoding are left t
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import base58
@@ -24,15 +22,13 @@ from libp2p.crypto.keys import KeyPair, KeyType, PrivateKey, PublicKey
 from libp2p.crypto.serialization import deserialize_public_key
 from libp2p.peer.id import ID
 
-from rlp2p.core.keyfile import read_key_file
+from rlp2p.core.keyfile import read_key_file, write_key_file
 from rlp2p.errors import DecodeError, KeyFileError, LimitExceeded
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 #: multihash code of ``identity``: an Ed25519 peer id carries the key itself
 IDENTITY_CODE = 0x00
 ED25519_KEY_SIZE = 32
-#: a serialized Ed25519 private key is under 80 bytes; anything much bigger is not a key file
-KEY_FILE_MODE = 0o600
 
 
 def generate_log_key() -> KeyPair:
@@ -98,30 +94,7 @@ def save_key(path: str | os.PathLike[str], keypair: KeyPair, *, overwrite: bool 
         key_type=crypto_pb2.KeyType.Ed25519,
         data=private_key.to_bytes() + keypair.public_key.to_bytes(),
     ).SerializeToString()
-    target = Path(path)
-    tmp_name: str | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), KEY_FILE_MODE)  # mkstemp already uses 0600; say so explicitly
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if overwrite:
-            os.replace(tmp_name, target)
-        else:
-            os.link(tmp_name, target)
-            os.unlink(tmp_name)
-        tmp_name = None
-        _fsync_dir(target.parent)
-    except FileExistsError as exc:
-        raise KeyFileError(f"{target}: a key file is already there; not replacing it") from exc
-    except OSError as exc:
-        raise KeyFileError(f"{target}: cannot write key file: {exc}") from exc
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+    write_key_file(path, data, overwrite=overwrite)
 
 
 def load_key(path: str | os.PathLike[str]) -> KeyPair:
@@ -154,13 +127,3 @@ def _ed25519_private_key(data: bytes, target: Path) -> Ed25519PrivateKey:
     if public is not None and private_key.get_public_key().to_bytes() != public:
         raise KeyFileError(f"{target}: the public half does not match the private key")
     return private_key
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; best effort, as some platforms cannot open a directory."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -237,10 +237,6 @@ class Store(abc.ABC):
         ``records`` (name -> record), only if those are still exactly the records held; else None."""
         raise NotImplementedError
 
-    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
-        """The sizes of the blocks held among ``addresses``, without reading their data."""
-        raise NotImplementedError
-
     def record_count(self) -> int:
         """How many names a record is held for."""
         raise NotImplementedError

@@ -592,16 +592,6 @@ class SQLiteStore(Store):
                 count += conn.execute(f"DELETE FROM blocks WHERE {where}", args).rowcount
         return count, total
 
-    def block_sizes(self, addresses: Iterable[bytes]) -> dict[bytes, int]:
-        wanted = _unique_blobs(addresses)
-        found: dict[bytes, int] = {}
-        with self._read() as conn:
-            for chunk in _chunks(wanted):
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT address, size FROM blocks WHERE address IN ({marks})"
-                found.update((bytes(a), int(n)) for a, n in conn.execute(sql, chunk).fetchall())
-        return found
-
     def record_count(self) -> int:
         with self._read() as conn:
             (count,) = _one(conn, "SELECT count(*) FROM records")
