@@ -1078,6 +1078,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "published": published,
                     "pending": length - published,
                     "record_seq": state.record_seq if state else 0,
+                    # each replica's high-water mark: the messages it holds (its lag is the rest)
+                    "replicas": store.replica_lengths(name),
                 }
             )
     if not rows and not args.json:
@@ -1088,7 +1090,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             args,
             f"{row['name']}: {row['messages']} messages, {row['published']} published on a quorum of replicas "
             f"(record seq {row['record_seq']})"
-            + (f"; {pending} appended but not published: `rlp2p publish` with empty stdin publishes them" if pending else ""),
+            + (f"; {pending} appended but not published: `rlp2p publish` with empty stdin publishes them" if pending else "")
+            + "".join(
+                f"\n  replica {peer}: {held} messages" + (f" ({row['messages'] - held} behind)" if held < row["messages"] else "")
+                for peer, held in row["replicas"].items()
+            ),
             **row,
         )
     return EXIT_OK

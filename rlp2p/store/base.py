@@ -277,6 +277,10 @@ class Store(abc.ABC):
     def replica_holding(self, log: str, peer_id: str) -> Holding | None:
         """What replica ``peer_id`` holds of ``log`` (it acknowledged a record naming it), or None."""
 
+    def replica_lengths(self, log: str) -> dict[str, int]:
+        """How many messages of ``log`` each replica holds, by peer id (for `rlp2p status`)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
         """Remember what replica ``peer_id`` holds of ``log`` (replaces the previous holding)."""

@@ -712,6 +712,14 @@ class SQLiteStore(Store):
             return None
         return Holding(str(row[0]), int(row[1]), bytes(row[2]), int(row[3]), _opt_bytes(row[4]))
 
+    def replica_lengths(self, log: str) -> dict[str, int]:
+        log = _text(log, "log")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT peer_id, length FROM replica_holdings WHERE log = ? ORDER BY peer_id", (log,)
+            ).fetchall()
+        return {str(peer): int(length) for peer, length in rows}
+
     def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
         if not isinstance(holding, Holding):

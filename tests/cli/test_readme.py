@@ -158,9 +158,13 @@ def row_inbox(rows: Rows) -> None:
 
 def row_status(rows: Rows) -> None:
     done = rows.cli.run("status", "--data", "alice", "--json")
-    assert json.loads(done.stdout) == {"name": rows.name, "messages": 3, "published": 3, "pending": 0, "record_seq": 2}, done.describe()
+    status = json.loads(done.stdout)
+    replicas = status.pop("replicas")
+    assert status == {"name": rows.name, "messages": 3, "published": 3, "pending": 0, "record_seq": 2}, done.describe()
+    assert len(replicas) == 3 and set(replicas.values()) == {3}, replicas  # each replica holds all 3
     keyed = rows.cli.run("status", "--data", "alice", "--key", str(rows.key))
     assert keyed.returncode == 0 and keyed.stdout.startswith(f"{rows.name}: 3 messages, 3 published"), keyed.describe()
+    assert keyed.stdout.count("  replica 12D3KooW") == 3 and "behind" not in keyed.stdout, keyed.describe()
 
 
 def row_ls(rows: Rows) -> None:
