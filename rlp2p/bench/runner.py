@@ -95,7 +95,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("rlp2p", "libp2p", "trio"):
         try:
             versions[package] = version(package)

@@ -112,7 +112,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
     if not cfg.scale_sizes:
         return {"status": "skipped", "reason": "off in --quick (run `rlp2p bench --only scale`)"}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, n in enumerate(cfg.scale_sizes):
         row = await _one_size(ctx, n, index)
         base = rows[0] if rows else row

@@ -190,6 +190,7 @@ async def run_poll(ctx: Context) -> dict[str, Any]:
             await ctx.stop_node(alice)
         await trio.sleep(cfg.settle_seconds)  # the storage peers' announcements end
     stored = await storage[0].astore.call(storage[0].store.get_record, log)
+    assert stored is not None, "the storage peer holds the record it acknowledged"
     record_bytes = len(stored.record)
 
     bob = await ctx.start_node("bob")

@@ -83,7 +83,9 @@ async def run(ctx: Context) -> dict[str, Any]:
             seconds = await (blast(client.host, peer, n, size) if kind == "raw" else cas_fetch(size))
             samples[name].append(mb_per_s(n, seconds))
 
-    throughput = {name: {"bytes": nbytes[name], "mb_s": summary(values, digits=2)} for name, values in samples.items()}
+    throughput: dict[str, dict[str, Any]] = {
+        name: {"bytes": nbytes[name], "mb_s": summary(values, digits=2)} for name, values in samples.items()
+    }
     raw_limit = throughput[label("raw", RAW_WRITE)]["mb_s"]["median"]
     ratios = {}
     for size in cfg.block_sizes:

@@ -466,7 +466,7 @@ def _storage_policy(args: argparse.Namespace) -> tuple[Any, Any]:
     allow = parse_allow(args.allow or ())
     mode = args.admission or ("allowlist" if allow else "open")
     admission = AdmissionConfig(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]  # argparse's choices keep it to the two modes
         allow=allow,
         quota_bytes_per_peer=args.quota_bytes_per_peer,
         quota_names_per_peer=args.quota_names_per_peer,
@@ -1243,7 +1243,7 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def build_parser() -> tuple[_Parser, dict[str, _Parser]]:
     parser = _Parser(
         prog="rlp2p",
         description="Vac 3/REMOTE-LOG over libp2p: make a log key, serve as a storage peer, publish, sync, and a local demo.",

@@ -148,7 +148,7 @@ class Announcements:
         )
         self.stats = AnnounceStats()
         # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
-        self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign]
+        self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign, assignment]
         self._holders: dict[str, int] = {}  # subscriptions per log name (relay, followers)
         self._listeners: dict[str, set[Listener]] = {}
         self._relayed: set[str] = set()

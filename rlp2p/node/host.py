@@ -60,7 +60,7 @@ def make_host(
         resource_manager=resource_manager(limits),
     )
     _cap_yamux_window(limits.max_stream_window)
-    network = host.get_network()
+    network: Any = host.get_network()  # the Swarm: its retry_config is not on the interface
     network.retry_config = RetryConfig(max_retries=dial_retries)
     if isinstance(network, Swarm):
         # its inbound slots would be max_connections - min_connections, and min_connections also
@@ -122,7 +122,7 @@ def _give_inbound_slots_back(swarm: Swarm) -> None:
 
     async def handle(read_write_closer: Any, maddr: multiaddr.Multiaddr, failure_event: Any) -> None:
         if isinstance(read_write_closer, IMuxedConn):  # QUIC and the like: not used by rlp2p
-            await upstream(read_write_closer, maddr, failure_event)
+            await upstream(read_write_closer, maddr, failure_event)  # type: ignore[arg-type]
             return
         remote = swarm._build_remote_multiaddr(read_write_closer)
         if remote is not None and not await swarm.connection_gate.is_allowed(remote):
@@ -175,7 +175,7 @@ async def _until_closed(swarm: Swarm, muxed: Any) -> None:
             await wait()
             nursery.cancel_scope.cancel()
 
-        nursery.start_soon(first, conn.event_closed.wait)
+        nursery.start_soon(first, conn.event_closed.wait)  # type: ignore[attr-defined]  # SwarmConn's
         nursery.start_soon(first, swarm.manager.wait_finished)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import multiaddr
 import trio
 from libp2p.abc import IHost
+from libp2p.custom_types import TProtocol
 from libp2p.crypto.keys import KeyPair
 from libp2p.kad_dht import KadDHT
 from libp2p.peer.id import ID
@@ -344,7 +345,7 @@ class Node:
         await self._ensure_addrs(peer)
         try:
             with trio.fail_after(self.config.timeout):
-                return await self.host.new_stream(peer, [protocol])
+                return await self.host.new_stream(peer, [TProtocol(protocol)])
         except trio.TooSlowError as exc:
             raise StreamClosed(f"opening {protocol} to {peer} timed out") from exc
         except Rlp2pError:

@@ -301,14 +301,14 @@ class Publisher:
             build = await pages_for(holdings)
             results: list[ReplicaResult] = []
 
-            async def one(peer: ID, have: Holding | None) -> None:
+            async def one(peer: ID, have: Holding | None, build: _Build, results: list[ReplicaResult]) -> None:
                 results.append(
                     await self._replicate(peer, have, build, record, tick, full_build=lambda: pages_for([None]))
                 )
 
             async with trio.open_nursery() as nursery:
                 for peer, have in zip(batch, holdings, strict=True):
-                    nursery.start_soon(one, peer, have)
+                    nursery.start_soon(one, peer, have, build, results)
             report.replicas.extend(results)
 
     async def _replicate(

@@ -611,7 +611,7 @@ class SQLiteStore(Store):
             seqs = list(range(last + 1, last + 1 + len(blobs)))
             conn.executemany(
                 "INSERT INTO log_messages (log, seq, data) VALUES (?, ?, ?)",
-                [(log, seq, data) for seq, data in zip(seqs, blobs)],
+                [(log, seq, data) for seq, data in zip(seqs, blobs, strict=True)],
             )
         return seqs
 

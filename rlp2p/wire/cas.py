@@ -58,7 +58,7 @@ def encode_get(address: bytes) -> bytes:
 
 
 def encode_error(code: int, message: str) -> bytes:
-    return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()
+    return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
 
 
 def encode_content(data: bytes) -> bytes:

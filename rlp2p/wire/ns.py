@@ -71,11 +71,11 @@ def encode_fetch(name: str) -> bytes:
 
 
 def encode_error(code: int, message: str) -> bytes:
-    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()
+    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
 
 
 def encode_status(status: int, message: str = "") -> bytes:
-    response = ns_pb2.Response(status=status, error=message[:500])
+    response = ns_pb2.Response(status=status, error=message[:500])  # type: ignore[arg-type]
     return ns_pb2.NsResponse(response=response).SerializeToString()
 
 

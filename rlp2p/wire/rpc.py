@@ -214,7 +214,7 @@ async def serve_stream(
             keep_open = True
             pending: list[bytes] = []
             pending_bytes = 0
-            async with aclosing(handle(frames)) as replies:
+            async with aclosing(handle(frames)) as replies:  # type: ignore[type-var]  # an async generator
                 async for reply in replies:
                     if len(frames) == 1:
                         frames.clear()  # the request's bytes are not needed while it is answered

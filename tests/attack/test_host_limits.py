@@ -22,7 +22,7 @@ async def test_inbound_slots_come_back_when_connections_close() -> None:
         info = parse_peer_addr(full_addrs(server)[0])
         async with client_host() as client, trio.open_nursery() as closing:
             network = client.get_network()
-            for i in range(12):
+            for _ in range(12):
                 with trio.fail_after(10):
                     await client.connect(info)
                 closing.start_soon(network.close_peer, info.peer_id)

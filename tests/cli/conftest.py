@@ -152,7 +152,7 @@ class Cli:
                 )
             deadline = time.monotonic() + timeout
             results = []
-            for proc, (args, data) in zip(procs, commands):
+            for proc, (args, data) in zip(procs, commands, strict=True):
                 try:
                     out, err = proc.communicate(data or b"", timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:

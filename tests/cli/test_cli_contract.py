@@ -30,7 +30,7 @@ def check_sync_output(result, bodies: Sequence[bytes], first_seq: int) -> list[d
     messages = [json.loads(line) for line in result.stdout.splitlines()]
     assert [m["seq"] for m in messages] == list(range(first_seq, first_seq + len(bodies))), result.describe()
     now = time.time()
-    for m, body in zip(messages, bodies):
+    for m, body in zip(messages, bodies, strict=True):
         assert {"id", "seq", "group_id", "timestamp", "body"} <= set(m), m
         assert base64.b64decode(m["body"], validate=True) == body
         group_id = bytes.fromhex(m["group_id"])

@@ -78,7 +78,7 @@ BAD_USAGE = [
 
 def test_usage_errors_exit_2_with_one_line_before_the_network(cli) -> None:
     results = cli.run_many(*[(args, None) for args, _ in BAD_USAGE], timeout=30)
-    for (args, words), result in zip(BAD_USAGE, results):
+    for (_, words), result in zip(BAD_USAGE, results, strict=True):
         result.clean_failure(2, *words)
         assert result.stdout == "", result.describe()
         assert not (cli.cwd / "d").exists(), "a usage error created the data folder"

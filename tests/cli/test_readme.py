@@ -240,7 +240,7 @@ def test_each_row_of_the_readme_command_table_holds(cli, storage_peers) -> None:
     keys = [_row_key(command) for command, _ in rows]
     assert keys == list(ROW_CHECKS), f"README rows {keys} != checks {list(ROW_CHECKS)}"
     state = Rows(cli, storage_peers)
-    for (command, contract), key in zip(rows, keys):
+    for (command, contract), key in zip(rows, keys, strict=True):
         try:
             ROW_CHECKS[key](state)
         except AssertionError as exc:

@@ -161,7 +161,7 @@ def test_entry_validation():
     with pytest.raises(TypeError):
         LogEntry(1, "text")  # type: ignore[arg-type]
     with pytest.raises(DecodeError):
-        LogEntry(1, b"\xff\xff").local_hash
+        _ = LogEntry(1, b"\xff\xff").local_hash
 
 
 # --- layout -----------------------------------------------------------------------------------

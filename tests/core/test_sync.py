@@ -118,7 +118,7 @@ def check_plan(es: list[LogEntry], mode: LogMode, built: BuiltLog, s: int, drive
     # pages: exactly those holding something newer than s
     pages = [Page.decode(data) for _, data in built.pages]
     # (the head is always fetched: it is how the reader learns N)
-    needed_pages = {a for (a, _), p in zip(built.pages, pages) if p.newest_seq > s}
+    needed_pages = {a for (a, _), p in zip(built.pages, pages, strict=True) if p.newest_seq > s}
     if n:
         needed_pages.add(built.head)
     asked_pages = {a for a in driver.requested if a in dict(built.pages)}

@@ -15,7 +15,10 @@ def bodies(start: int, count: int) -> list[bytes]:
     return [f"message {i}".encode() for i in range(start, start + count)]
 
 
-async def publish(swarm, key, messages, mode=LogMode.paged(8, embed=0), **kwargs):
+PAGED_8 = LogMode.paged(8, embed=0)
+
+
+async def publish(swarm, key, messages, mode=PAGED_8, **kwargs):
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(key, mode=mode, **kwargs)
     await publisher.append(messages)
@@ -52,7 +55,7 @@ async def test_restarted_storage_peer_serves_everything_it_acknowledged(swarm):
     assert restarted.peer_id.to_string() in peer_ids
     bob = await swarm.start_node("bob", bootstrap=(restarted.addrs[0],))
     result_got: list = []
-    result = await bob.reader().sync(name, on_message=result_got.append)
+    await bob.reader().sync(name, on_message=result_got.append)
     assert [d.message.body for d in result_got] == bodies(0, 25)
 
 

@@ -66,7 +66,7 @@ async def test_a_follower_gets_each_message_once_in_order_through_restarts(swarm
             total += 1
             await publisher.append([f"m{total}".encode()])
             await publisher.publish()
-            await until(lambda: len(seen) >= total)  # before the next publish: pushed, not polled
+            await until(lambda n=total: len(seen) >= n)  # before the next publish: pushed, not polled
         await swarm.stop(alice)
         if burst == 0:  # a storage peer goes away and comes back from its data folder
             await swarm.stop(storage[1])

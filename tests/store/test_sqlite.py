@@ -412,7 +412,9 @@ def test_concurrent_record_writers_exactly_one_wins(tmp_path: Path) -> None:
             barrier = threading.Barrier(2)
             outcomes: list[str] = []
 
-            def write(s: SQLiteStore, payload: bytes) -> None:
+            def write(
+                s: SQLiteStore, payload: bytes, barrier: threading.Barrier, sequence: int, outcomes: list[str]
+            ) -> None:
                 barrier.wait(timeout=10)
                 try:
                     s.put_record("n", payload, sequence)
@@ -421,7 +423,8 @@ def test_concurrent_record_writers_exactly_one_wins(tmp_path: Path) -> None:
                     outcomes.append("stale")
 
             threads = [
-                threading.Thread(target=write, args=(s, p)) for s, p in ((a, b"A"), (b, b"B"))
+                threading.Thread(target=write, args=(s, p, barrier, sequence, outcomes))
+                for s, p in ((a, b"A"), (b, b"B"))
             ]
             for t in threads:
                 t.start()
