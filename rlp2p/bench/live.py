@@ -23,6 +23,7 @@ from rlp2p.bench.probes import EchoStream
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.node.follow import Follower
+from rlp2p.node.reader import SyncReport
 
 #: small head pages, the newest message inside: a sync of one new message is the record and the
 #: head page (2 round trips), and the head page stays small (16 pairs)
@@ -65,9 +66,9 @@ async def run(ctx: Context) -> dict[str, Any]:
             arrived[delivery.seq] = time.perf_counter()
             sizes[delivery.seq] = len(delivery.data)
 
-        def on_report(report: Any) -> None:
+        def on_report(report: SyncReport) -> None:
             sync_bytes[0] += report.bytes_in
-            if report.delivered:
+            if report.new_messages:  # a sync that delivered (not a caught-up poll)
                 sync_seconds.append(report.seconds)
 
         follower = Follower(
