@@ -35,7 +35,7 @@ def test_a_failed_publish_says_what_it_kept_and_a_retry_does_not_duplicate(cli, 
     again = cli.run(*publish, "--bootstrap", dead, stdin=lines)
     again.clean_failure(1, "4 messages (0 from this run)")
     status = cli.run("status", "--data", "alice", "--json")
-    assert json.loads(status.stdout) == {"name": name, "messages": 4, "published": 0, "pending": 4, "record_seq": 0}, status.describe()
+    assert json.loads(status.stdout) == {"name": name, "messages": 4, "published": 0, "pending": 4, "record_seq": 0, "replicas": {}}, status.describe()
 
     # the swarm is back: the same stdin publishes the 4 once, a fifth line is appended after them
     done = cli.run(*publish, "--bootstrap", storage_peers[0], "--json", stdin=lines + b"fifth\n")
