@@ -22,3 +22,23 @@ async def swarm(tmp_path, nursery):
         yield local
     finally:
         await local.close()
+
+
+class FixedRecord:
+    """An NS backend that answers every Fetch with ``record``: a lying or lagging storage peer."""
+
+    def __init__(self, inner, record: bytes):
+        self.inner = inner
+        self.record = record
+
+    async def get_record(self, name):
+        return self.record
+
+    async def put_record(self, info):
+        await self.inner.put_record(info)
+
+
+@pytest.fixture
+def fixed_record():
+    """``fixed_record(node.ns_server.backend, record)``: see FixedRecord."""
+    return FixedRecord

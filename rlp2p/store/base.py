@@ -34,6 +34,12 @@ from rlp2p.core.publish import Holding
 __all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
 
 
+#: ``admit(writer's (bytes, names), all unexempted writers' (bytes, names), new bytes)``: raises to refuse
+AdmitBlocks = Callable[[tuple[int, int], tuple[int, int], int], None]
+#: ``admit(new name, writer's (bytes, names), all unexempted writers' (bytes, names), log bytes)``
+AdmitRecord = Callable[[bool, tuple[int, int], tuple[int, int], int], None]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
     """The record held for a name."""
@@ -179,7 +185,7 @@ class Store(abc.ABC):
         items: Iterable[tuple[bytes, bytes]],
         writer: str,
         now: float,
-        admit: Callable[[tuple[int, int], tuple[int, int], int], None],
+        admit: AdmitBlocks,
         exempt: Iterable[str] = (),
     ) -> int:
         """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
@@ -195,7 +201,7 @@ class Store(abc.ABC):
         sequence: int,
         writer: str | None,
         now: float,
-        admit: Callable[[bool, tuple[int, int], tuple[int, int], int], None],
+        admit: AdmitRecord,
         exempt: Iterable[str] = (),
     ) -> None:
         """:meth:`put_record` for a remote writer, in one transaction with its admission and

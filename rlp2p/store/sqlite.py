@@ -38,14 +38,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 from rlp2p.core.publish import Holding
 from rlp2p.errors import NotFound, StaleRecord, StoreError
-from rlp2p.store.base import PublishState, ReaderState, Store, StoredRecord
+from rlp2p.store.base import AdmitBlocks, AdmitRecord, PublishState, ReaderState, Store, StoredRecord
 
 __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "open_store"]
 
@@ -57,10 +57,6 @@ SCHEMA_VERSION = 4
 APPLICATION_ID = 0x726C7032
 
 Synchronous = Literal["FULL", "NORMAL"]
-#: ``admit(writer's (bytes, names), all unexempted writers' (bytes, names), new bytes)``: raises to refuse
-AdmitBlocks = Callable[[tuple[int, int], tuple[int, int], int], None]
-#: ``admit(new name, writer's (bytes, names), all unexempted writers' (bytes, names), log bytes)``
-AdmitRecord = Callable[[bool, tuple[int, int], tuple[int, int], int], None]
 
 _U64_LIMIT = 1 << 64
 _I64_LIMIT = 1 << 63

@@ -31,20 +31,6 @@ class MovedClock:
         return datetime.now(timezone.utc) + self.offset
 
 
-class FixedRecord:
-    """An NS backend that answers every Fetch with ``record`` (a lying or lagging storage peer)."""
-
-    def __init__(self, inner, record: bytes):
-        self.inner = inner
-        self.record = record
-
-    async def get_record(self, name):
-        return self.record
-
-    async def put_record(self, info):
-        await self.inner.put_record(info)
-
-
 def bodies(start: int, count: int) -> list[bytes]:
     return [f"holiday {i}".encode() for i in range(start, start + count)]
 
@@ -100,7 +86,7 @@ async def test_a_log_is_read_60_days_after_its_last_publish_from_a_restarted_sto
         await bob.reader(storage_peers=[storage.peer_id], require_fresh=True).sync(name)
 
 
-async def test_a_fresh_record_is_not_flagged_and_a_later_reader_prefers_a_renewed_replica(swarm, clock):
+async def test_a_fresh_record_is_not_flagged_and_a_later_reader_prefers_a_renewed_replica(swarm, clock, fixed_record):
     storage = [await swarm.start_node(f"storage{i}", storage=True) for i in range(2)]
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(5, embed=0), replicas=2)
@@ -116,15 +102,17 @@ async def test_a_fresh_record_is_not_flagged_and_a_later_reader_prefers_a_renewe
     first = storage[0].store.get_record(name).record
     clock.offset = LATER
     renewed = create_record(publisher.key_pair, fresh.head, 2, now=clock())
-    storage[1].ns_server.backend = FixedRecord(storage[1].ns_server.backend, renewed)
-    storage[0].ns_server.backend = FixedRecord(storage[0].ns_server.backend, first)
+    storage[1].ns_server.backend = fixed_record(storage[1].ns_server.backend, renewed)
+    storage[0].ns_server.backend = fixed_record(storage[0].ns_server.backend, first)
     report = await bob.reader(storage_peers=[s.peer_id for s in storage], fanout=1).sync(name)
     assert report.record_seq == 2 and not report.maybe_stale and report.up_to_date
     # asked one at a time: the expired answer of storage0 made Bob ask storage1 too
     assert report.round_trips == 2
 
 
-async def test_forged_wrong_name_and_older_records_are_refused_as_before_when_expired_ones_are_accepted(swarm, clock):
+async def test_forged_wrong_name_and_older_records_are_refused_as_before_when_expired_ones_are_accepted(
+    swarm, clock, fixed_record
+):
     storage = [await swarm.start_node(f"storage{i}", storage=True) for i in range(4)]
     key = generate_log_key()
     alice = await swarm.start_node("alice")
@@ -148,9 +136,9 @@ async def test_forged_wrong_name_and_older_records_are_refused_as_before_when_ex
     head = verify_record(name, newest, allow_expired=True, now=clock()).head
     other = create_record(generate_log_key(), head, 9, now=clock())
     forger, impostor, laggard, honest = storage
-    forger.ns_server.backend = FixedRecord(forger.ns_server.backend, forged)
-    impostor.ns_server.backend = FixedRecord(impostor.ns_server.backend, other)  # fresh, but another key's
-    laggard.ns_server.backend = FixedRecord(laggard.ns_server.backend, old)
+    forger.ns_server.backend = fixed_record(forger.ns_server.backend, forged)
+    impostor.ns_server.backend = fixed_record(impostor.ns_server.backend, other)  # fresh, but another key's
+    laggard.ns_server.backend = fixed_record(laggard.ns_server.backend, old)
 
     bob = await swarm.start_node("bob")
     for node in storage[1:]:

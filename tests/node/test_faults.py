@@ -127,20 +127,6 @@ class WrongBytes:
         await self.inner.put_blocks(items)
 
 
-class FixedRecord:
-    """An NS backend that answers every fetch with the record it was given."""
-
-    def __init__(self, inner, record: bytes):
-        self.inner = inner
-        self.record = record
-
-    async def get_record(self, name):
-        return self.record
-
-    async def put_record(self, info):
-        await self.inner.put_record(info)
-
-
 async def _published_twice(swarm):
     storage = await swarm.add_storage(3)
     key = generate_log_key()
@@ -166,12 +152,12 @@ async def test_a_peer_serving_wrong_bytes_is_bypassed(swarm):
     assert "HashMismatch" in result.peers_bypassed[liar.peer_id.to_string()]
 
 
-async def test_a_peer_serving_a_forged_record_is_bypassed(swarm):
+async def test_a_peer_serving_a_forged_record_is_bypassed(swarm, fixed_record):
     storage, name, _ = await _published_twice(swarm)
     liar = storage[0]
     good = bytearray(liar.store.get_record(name).record)
     good[-5] ^= 0xFF  # inside signatureV2 or pubKey: the record no longer verifies
-    liar.ns_server.backend = FixedRecord(liar.ns_server.backend, bytes(good))
+    liar.ns_server.backend = fixed_record(liar.ns_server.backend, bytes(good))
     bob = await swarm.start_node("bob", bootstrap=(liar.addrs[0],))
     result_got: list = []
     result = await bob.reader(storage_peers=[s.peer_id for s in storage]).sync(name, on_message=result_got.append)
@@ -179,10 +165,10 @@ async def test_a_peer_serving_a_forged_record_is_bypassed(swarm):
     assert "InvalidRecord" in result.peers_bypassed[liar.peer_id.to_string()]
 
 
-async def test_a_peer_serving_an_older_record_is_bypassed(swarm):
+async def test_a_peer_serving_an_older_record_is_bypassed(swarm, fixed_record):
     storage, name, old_record = await _published_twice(swarm)
     liar = storage[0]
-    liar.ns_server.backend = FixedRecord(liar.ns_server.backend, old_record)
+    liar.ns_server.backend = fixed_record(liar.ns_server.backend, old_record)
     # the liar is asked first, alone: Bob must not settle for its older head
     bob = await swarm.start_node("bob", bootstrap=(liar.addrs[0],))
     reader = bob.reader(storage_peers=[s.peer_id for s in storage])
