@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from rlp2p.bench.common import BenchConfig, mode_label
-from rlp2p.bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
+from bench.common import BenchConfig, mode_label
+from bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
 
 
 def approx(value: float, digits: int) -> object:

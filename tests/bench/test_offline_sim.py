@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from rlp2p.bench.offline_sim import (
+from bench.offline_sim import (
     CAS_ADDRESS_BYTES,
     MVDS,
     REMOTE_LOG,
@@ -408,7 +408,7 @@ def test_schedules_must_cover_the_horizon():
 
 
 def test_command_line_prints_the_table(capsys):
-    from rlp2p.bench.offline_sim import main
+    from bench.offline_sim import main
 
     args = ["--online", "0.2", "1", "--messages", "10", "--epochs", "100", "--seeds", "2"]
     assert main(args) == 0

@@ -21,7 +21,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig  # noqa: E402
 
 from interop_util import ECHO_PROTOCOL, echo_handler  # noqa: E402
-from jsnode import JsNode, JsNodeUnavailable, ensure_npm_deps, find_tools  # noqa: E402
+from interop.jsnode import JsNode, JsNodeUnavailable, ensure_npm_deps, find_tools  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Section 5, the problem the specification exists for: two mostly-offline peers.
 
 Plain MVDS (batch mode) between Alice and Bob against the remote log with always-on storage, from
-the pure epoch simulation :mod:`rlp2p.bench.offline_sim` (its docstring states the model and the
+the pure epoch simulation :mod:`bench.offline_sim` (its docstring states the model and the
 byte model). The baseline is MVDS: ratios are remote log / MVDS for the share delivered and the
 latency, MVDS / remote log for the bandwidth multiplier.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from rlp2p.bench import offline_sim
-from rlp2p.bench.common import Context
-from rlp2p.bench.measure import ratio, table
+from bench import offline_sim
+from bench.common import Context
+from bench.measure import ratio, table
 
 
 def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> dict[str, Any]:

@@ -98,7 +98,7 @@ Metrics (per design and online fraction, pooled over seeds)
   includes retransmissions, lost payloads and acks; for the remote log uploads, pages, records,
   polls, requests and their answers.
 
-Run ``python -m rlp2p.bench.offline_sim`` for the default comparison table.
+Run ``python -m bench.offline_sim`` for the default comparison table.
 """
 
 from __future__ import annotations
@@ -740,7 +740,7 @@ def format_table(results: Iterable[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rlp2p.bench.offline_sim",
+        prog="python -m bench.offline_sim",
         description="MVDS (batch) vs the remote log between two mostly-offline peers",
     )
     defaults = SimConfig()
