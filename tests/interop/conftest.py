@@ -1,7 +1,8 @@
 """Fixtures of the js-libp2p interop tests: a running js node, a py-libp2p host.
 
 The tests run with ``--import-mode=importlib``, which puts no test folder on sys.path, so this
-conftest adds its own folder for the helper modules ``jsnode`` and ``interop_util``.
+conftest adds its own folder for the helper module ``interop_util``; the js node's driver is
+``interop.jsnode`` at the checkout's root (shared with the DHT benchmark).
 """
 
 from __future__ import annotations
