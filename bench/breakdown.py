@@ -330,29 +330,33 @@ async def batch(messages: int = 1_000) -> None:
         writes: list[float] = []
         blocks: list[int] = []
 
-        def counted(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
-            def put_blocks(items: Any) -> Any:  # put_block goes through here too
+        def counted(original: Callable[..., Any]) -> Callable[..., Any]:
+            def put(items: Any, *args: Any, **kwargs: Any) -> Any:  # put_block goes through put_blocks
                 items = list(items)
                 blocks.append(len(items))
                 start = time.perf_counter()
                 try:
-                    return original(items)
+                    return original(items, *args, **kwargs)
                 finally:
                     writes.append(time.perf_counter() - start)
 
-            return put_blocks
+            return put
 
-        # wrapped on each node's own store object, so only this swarm's writes are counted
+        # wrapped on each node's own store object, so only this swarm's writes are counted: a
+        # storage peer writes what it admits with put_blocks_as, Alice with put_blocks
         stores = [n.store for n in (alice, *storage)]
+        methods = ("put_blocks", "put_blocks_as")
         for store in stores:
-            store.put_blocks = counted(store.put_blocks)
+            for method in methods:
+                setattr(store, method, counted(getattr(store, method)))
         try:
             start = time.perf_counter()
             report = await publisher.publish()
             seconds = time.perf_counter() - start
         finally:
             for store in stores:
-                vars(store).pop("put_blocks", None)
+                for method in methods:
+                    vars(store).pop(method, None)
         print(f"   wall: {seconds:.2f} s ({messages / seconds:.0f} messages/s), {report.bytes_sent:,} bytes sent")
         print(
             f"   block writes in the stores of Alice and the storage peers: {len(writes)} transactions (synchronous=FULL: "
