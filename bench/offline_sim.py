@@ -1,7 +1,8 @@
 """Two mostly-offline phones: plain MVDS (batch mode) against the remote log, epoch by epoch.
 
-A pure, seeded simulation (standard library plus the generated protobuf classes of ``rlp2p.pb``,
-used only to measure sizes): no network, no clock. It quantifies the "ping-pong" problem that
+A pure, seeded simulation: no network, no clock. Sizes come from the real encoders: MVDS
+payloads from the generated ``rlp2p.pb`` classes, every byte of the remote log from the
+library's own pages, records, frames and plans (:mod:`bench.log_wire`). It quantifies the "ping-pong" problem that
 motivates 3/REMOTE-LOG: MVDS delivers only when sender and receiver are online in the same epoch,
 while the remote log parks the data on always-on storage that the reader polls when he likes.
 
