@@ -121,8 +121,8 @@ class LogWire:
     payload_bytes: int = 256
     mode: LogMode = DEFAULT_MODE
     replicas: int = 3
-    #: the record's V1 fields (``create_record``'s default, for old resolvers)
-    record_v1: bool = True
+    #: the record's V1 fields, for old resolvers (None: whatever ``create_record`` writes by default)
+    record_v1: bool | None = None
     _entries: list[LogEntry] = field(default_factory=list, repr=False)
     _builds: dict[int, BuiltLog] = field(default_factory=dict, repr=False)
     _publishes: dict[tuple[int, int], PublishFrames] = field(default_factory=dict, repr=False)
@@ -167,9 +167,12 @@ class LogWire:
         """The signed record of sequence ``sequence`` naming the head of the log of ``n``."""
         key = (n, sequence)
         if key not in self._records:
-            self._records[key] = create_record(
-                self.key, self.head(n), sequence, now=RECORD_TIME, v1_compatible=self.record_v1
-            )
+            head = self.head(n)
+            if self.record_v1 is None:  # the library's default
+                record = create_record(self.key, head, sequence, now=RECORD_TIME)
+            else:
+                record = create_record(self.key, head, sequence, now=RECORD_TIME, v1_compatible=self.record_v1)
+            self._records[key] = record
         return self._records[key]
 
     def publish(self, have: int, n: int, sequence: int) -> PublishFrames:

@@ -240,8 +240,8 @@ class SimConfig:
     upload_once: bool = False
     #: remote log: the publisher's layout (default: pages of 64, every payload embedded)
     mode: LogMode = DEFAULT_MODE
-    #: remote log: the record carries its V1 fields (create_record's default)
-    record_v1: bool = True
+    #: remote log: the record carries its V1 fields (None: the library's default record)
+    record_v1: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_messages < 0 or self.epochs < 1:
@@ -267,7 +267,7 @@ class SimConfig:
 
 
 @lru_cache(maxsize=16)
-def _log_wire(payload_bytes: int, mode: LogMode, replicas: int, record_v1: bool) -> LogWire:
+def _log_wire(payload_bytes: int, mode: LogMode, replicas: int, record_v1: bool | None) -> LogWire:
     return LogWire(payload_bytes=payload_bytes, mode=mode, replicas=replicas, record_v1=record_v1)
 
 
@@ -725,7 +725,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout, embed = defaults.mode.to_args()
     parser.add_argument("--layout", default=layout, help=f"the log's layout, as rlp2p publish takes it (default {layout})")
     parser.add_argument("--embed", default=embed, help=f"what pages embed, as rlp2p publish takes it (default {embed})")
-    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields")
+    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (default: the library's default record)")
     args = parser.parse_args(argv)
     config = SimConfig(
         n_messages=args.messages,
@@ -740,7 +740,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fanout=args.fanout,
         upload_once=args.upload_once,
         mode=LogMode.parse(args.layout, args.embed),
-        record_v1=not args.compact_record,
+        record_v1=False if args.compact_record else None,
     )
     results = run_comparison(args.online, seed=args.seed, seeds=args.seeds, config=config)
     print(format_table(results))
