@@ -1202,10 +1202,10 @@ the benchmarks are not part of the installed package; from a source checkout run
 def _opts_bench(p: argparse.ArgumentParser) -> None:
     # the suite's own options, accepted so that an old command line gets the pointer, not an error
     for flag in ("--quick", "--no-js", "--no-plots"):
-        p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+        p.add_argument(flag, action="store_true", help="passed on to python -m bench")
     for option in ("--out", "--scale-max"):
-        p.add_argument(option, help=argparse.SUPPRESS)
-    p.add_argument("--only", action="append", default=[], help=argparse.SUPPRESS)
+        p.add_argument(option, help="passed on to python -m bench")
+    p.add_argument("--only", action="append", default=[], help="passed on to python -m bench")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
