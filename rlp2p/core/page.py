@@ -282,8 +282,13 @@ class Page:
         return pb.SerializeToString(deterministic=True)
 
     @classmethod
-    def decode(cls, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Page:
-        """Parse and check a page from an untrusted peer (see the module docstring for the rules)."""
+    def decode(cls, data: bytes, limits: Limits = DEFAULT_LIMITS, *, sealed: bool = False) -> Page:
+        """Parse and check a page from an untrusted peer (see the module docstring for the rules).
+
+        ``sealed``: a private log's page (rlp2p.core.private): an embedded payload is a sealed
+        message, checked here against its address only (the reader opens it with its keys and
+        checks its keyed id then), and no pair may point at the empty block (nothing seals to it).
+        """
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         pb = _PbRemoteLog()
@@ -319,7 +324,14 @@ class Page:
             except AddressError as exc:
                 raise PageError(f"{where}: bad remoteHash: {exc}") from exc
             pair = Pair(remote_hash=p.remoteHash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
-            if pair.data is not None:
+            if sealed:
+                if pair.remote_hash == EMPTY_ADDRESS:
+                    raise PageError(f"{where}: a private log's pair points at the empty block")
+                if pair.data is not None:
+                    if len(pair.data) > limits.max_message:
+                        raise LimitExceeded(f"{where}: embedded message size", len(pair.data), limits.max_message)
+                    verify_checked_block(pair.remote_hash, pair.data)
+            elif pair.data is not None:
                 _prime(pair, "message", _check_payload(where, pair, limits))
             elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
                 # the empty block's content is known without fetching it: check it now
