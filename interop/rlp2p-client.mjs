@@ -22,7 +22,7 @@ import {
   CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressText, betterRecord, bytesEqual, bytesOf,
   decode, decodeMessage, describeRecord, encode, enumName, parseAddress, pb, toHex, verifyBlock, verifyRecord
 } from './rlp2p-wire.mjs'
-import { CapabilityError, Keyring, parseCapability } from './rlp2p-private.mjs'
+import { CapabilityError, CapabilityRequired, Keyring, SEAL_VERSION, WrongCapability, parseCapability } from './rlp2p-private.mjs'
 
 // requests in flight on one stream before the client waits for answers (rlp2p's default too)
 export const WINDOW = 64
@@ -184,6 +184,9 @@ export function decodePage (data, keyring = null) {
   const tailBytes = bytesOf(page.tail)
   const tail = tailBytes.byteLength > 0 ? tailBytes : null
   if (pairs.length > LIMITS.maxPagePairs) throw new WireError(`page of ${pairs.length} pairs is over ${LIMITS.maxPagePairs}`)
+  const sealed = page.sealed ?? 0
+  if (sealed !== 0 && keyring == null) throw new CapabilityRequired('a private log: reading it takes its capability')
+  if (keyring != null && sealed !== SEAL_VERSION) throw new WrongCapability(`a capability for a page with seal version ${sealed}`)
   if (tail != null) parseAddress(tail)
   if (pairs.length === 0) {
     if (tail != null) throw new WireError('a page with no pairs has a tail')

@@ -1,7 +1,8 @@
 // Private logs, read side, written from the description in docs/design.md ("Private logs"):
 // a capability `rlp2p1:<name>:<base32(epoch u16 BE | secret 32)>` opens sealed blocks
 // `version (1) | epoch (2 BE) | nonce (12) | AES-256-GCM-SIV ciphertext`, the 3-byte header as
-// associated data; a pair's localHash is HMAC-SHA256(id key, MVDS id).
+// associated data; a pair's localHash is HMAC-SHA256(id key, MVDS id). Every page of a private
+// log carries RemoteLog.sealed = 1.
 //
 // Keys: epoch e-1's secret is sha256("rlp2p/private/chain" | s_e); from an epoch secret,
 // HKDF-SHA256 (no salt) with info "rlp2p/private/v1/<label>/<name>" gives the content key
@@ -12,7 +13,7 @@ import { gcmsiv } from '@noble/ciphers/aes.js'
 import { LIMITS, WireError, bytesEqual, decodeMessage } from './rlp2p-wire.mjs'
 
 export const CAPABILITY_PREFIX = 'rlp2p1'
-const SEAL_VERSION = 1
+export const SEAL_VERSION = 1
 const HEADER_SIZE = 3
 const NONCE_SIZE = 12
 const TAG_SIZE = 16
@@ -23,6 +24,9 @@ const B32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 export class CapabilityError extends Error {
   constructor (message) { super(message); this.name = 'CapabilityError' }
+}
+export class CapabilityRequired extends CapabilityError {
+  constructor (message) { super(message); this.name = 'CapabilityRequired' }
 }
 export class WrongCapability extends CapabilityError {
   constructor (message) { super(message); this.name = 'WrongCapability' }

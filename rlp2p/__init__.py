@@ -79,6 +79,7 @@ _EXPORTS = {
     "BadCapability": "rlp2p.errors",
     "CapabilityError": "rlp2p.errors",
     "WrongCapability": "rlp2p.errors",
+    "CapabilityRequired": "rlp2p.errors",
     "CapabilityOutdated": "rlp2p.errors",
 }
 

@@ -219,6 +219,10 @@ class CapabilityError(Rlp2pError):
     help (the blocks matched their addresses: they are what the publisher sealed)."""
 
 
+class CapabilityRequired(CapabilityError):
+    """The log is private (its pages say so): reading it takes its capability."""
+
+
 class WrongCapability(CapabilityError):
     """Decryption failed under the capability's key: a capability for another log or secret."""
 

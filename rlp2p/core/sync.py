@@ -58,14 +58,16 @@ from dataclasses import dataclass
 from rlp2p.core.address import ADDRESS_SIZE, address_to_text, parse_address, verify_checked_block
 from rlp2p.core.message import Message
 from rlp2p.core.page import EMPTY_ADDRESS, Page, Pair
-from rlp2p.core.private import Keyring, Opened
+from rlp2p.core.private import SEAL_VERSION, Keyring, Opened
 from rlp2p.errors import (
     AddressError,
     CapabilityOutdated,
+    CapabilityRequired,
     LimitExceeded,
     LogRewritten,
     MessageIdMismatch,
     PageError,
+    WrongCapability,
 )
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
@@ -379,7 +381,14 @@ class SyncPlan:
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         verify_checked_block(address, data)  # addresses here are checked already
-        return Page.decode(data, limits, sealed=self._keyring is not None)
+        page = Page.decode(data, limits)
+        if page.sealed and self._keyring is None:
+            raise CapabilityRequired("a private log: its messages are sealed, reading them takes its capability")
+        if self._keyring is not None and page.sealed != SEAL_VERSION:
+            if not page.sealed:
+                raise WrongCapability("a capability for a log that is not private")
+            raise PageError(f"seal version {page.sealed}; this reader knows {SEAL_VERSION}")
+        return page
 
     def _receive_page(self, address: bytes, data: bytes) -> None:
         # every check first: the state changes only once the page is known good

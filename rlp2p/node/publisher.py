@@ -32,7 +32,7 @@ from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
 from rlp2p.core.placement import log_key, order_candidates
-from rlp2p.core.private import SEAL_OVERHEAD, Capability, Keyring, PrivateState, new_seed, seal_entries
+from rlp2p.core.private import SEAL_OVERHEAD, SEAL_VERSION, Capability, Keyring, PrivateState, new_seed, seal_entries
 from rlp2p.core.publish import (
     Holding,
     build_start,
@@ -322,9 +322,11 @@ class Publisher:
 
         def lay_out() -> _Build:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
+            sealed = 0
             if private is not None and keyring is not None:
-                entries = seal_entries(entries, private, keyring)
-            return _Build(build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits), entries)
+                entries, sealed = seal_entries(entries, private, keyring), SEAL_VERSION
+            built = build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits, sealed=sealed)
+            return _Build(built, entries)
 
         if len(rows) <= INLINE_ENTRIES:
             return lay_out()

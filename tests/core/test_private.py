@@ -10,6 +10,7 @@ from rlp2p.core.page import LogEntry, LogMode, Page, build_log
 from rlp2p.core.private import (
     MAX_CAPABILITY,
     SEAL_OVERHEAD,
+    SEAL_VERSION,
     Capability,
     Keyring,
     PrivateState,
@@ -20,6 +21,7 @@ from rlp2p.core.sync import SyncPlan
 from rlp2p.errors import (
     BadCapability,
     CapabilityOutdated,
+    CapabilityRequired,
     DecodeError,
     HashMismatch,
     MessageIdMismatch,
@@ -38,7 +40,7 @@ def msg(i: int) -> Message:
 def sealed_log(n: int, state: PrivateState, mode: LogMode = PAGED):
     keyring = state.keyring(NAME)
     entries = [LogEntry.from_message(i, msg(i)) for i in range(1, n + 1)]
-    return build_log(seal_entries(entries, state, keyring), mode)
+    return build_log(seal_entries(entries, state, keyring), mode, sealed=SEAL_VERSION)
 
 
 def run(plan: SyncPlan, blocks: dict[bytes, bytes]) -> list[int]:
@@ -147,12 +149,26 @@ def test_a_capability_syncs_a_sealed_log_in_order_once(mode):
     assert run(SyncPlan(built.head, 6, keyring=keyring), built.blocks) == list(range(7, 11))
 
 
-def test_a_reader_without_the_capability_cannot_take_the_pages_as_plain():
+def test_a_reader_without_the_capability_is_told_the_log_is_private():
     built = sealed_log(6, PrivateState(new_seed()), LogMode.paged(4, embed=None))
-    head = built.blocks[built.head]
-    with pytest.raises((PageError, MessageIdMismatch, DecodeError)):
-        Page.decode(head)
-    Page.decode(head, sealed=True)
+    assert all(Page.decode(data).sealed == SEAL_VERSION for _, data in built.pages)
+    plan = SyncPlan(built.head, 0)
+    with pytest.raises(CapabilityRequired):
+        run(plan, built.blocks)
+    # a capability for a public log is refused too
+    entries = [LogEntry.from_message(i, msg(i)) for i in range(1, 4)]
+    public = build_log(entries, LogMode.paged(4, embed=None))
+    assert Page.decode(public.blocks[public.head]).sealed == 0
+    with pytest.raises(WrongCapability):
+        run(SyncPlan(public.head, 0, keyring=PrivateState(new_seed()).keyring(NAME)), public.blocks)
+
+
+def test_a_sealed_page_pointing_at_the_empty_block_is_refused():
+    from rlp2p.core.page import EMPTY_ADDRESS, Pair
+
+    page = Page((Pair(EMPTY_ADDRESS, bytes(32), 1),), sealed=SEAL_VERSION)
+    with pytest.raises(PageError):
+        Page.decode(page.encode())
 
 
 def test_wrong_capability_in_the_plan_is_typed_and_changes_nothing():
@@ -189,7 +205,7 @@ def test_a_swapped_block_and_a_forged_keyed_id_are_refused():
     # a page whose localHash is not the keyed id of what is sealed: refused after opening
     entries = seal_entries([LogEntry.from_message(1, msg(1))], state, keyring)
     entries[0].__dict__["local_hash"] = msg(1).id  # the plain H1: it must not be accepted
-    bad = build_log(entries, LogMode.paged(4, embed=0))
+    bad = build_log(entries, LogMode.paged(4, embed=0), sealed=SEAL_VERSION)
     plan = SyncPlan(bad.head, 0, keyring=keyring)
     with pytest.raises(MessageIdMismatch):
         run(plan, bad.blocks)

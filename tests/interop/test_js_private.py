@@ -49,7 +49,7 @@ async def test_js_reader_reads_a_private_log_with_the_capability(swarm, js_deps)
         wrong = str(Capability(name, 1, new_seed()))
         with pytest.raises(JsNodeError, match="WrongCapability"):
             await js.call("rl_sync", name=name, peers=peers, delivered_seq=0, capability=wrong)
-        # without the capability the js reader cannot take the sealed pages as a log
-        with pytest.raises(JsNodeError):
+        # without the capability the pages say the log is private
+        with pytest.raises(JsNodeError, match="CapabilityRequired"):
             await js.call("rl_sync", name=name, peers=peers, delivered_seq=0)
     assert_stopped(js)
