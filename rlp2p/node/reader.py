@@ -48,6 +48,7 @@ from rlp2p.errors import (
     StaleRecord,
     StoreError,
     SyncError,
+    WrongCapability,
 )
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
@@ -187,6 +188,8 @@ class Reader:
         if capability is not None:
             if isinstance(capability, str):
                 capability = Capability.parse(capability, self.node.config.limits)
+            if name != capability.name and not Capability.looks_like(name):
+                raise WrongCapability(f"the capability is for {capability.name}, not {name}")
             name, keyring = capability.name, Keyring.from_capability(capability)
         report = SyncReport(name=name)
         store, astore = self.node.store, self.node.astore

@@ -209,3 +209,14 @@ def test_a_swapped_block_and_a_forged_keyed_id_are_refused():
     plan = SyncPlan(bad.head, 0, keyring=keyring)
     with pytest.raises(MessageIdMismatch):
         run(plan, bad.blocks)
+
+
+def test_replay_with_a_small_window_reads_and_stops_at_the_later_epoch():
+    state = PrivateState(new_seed()).rotated(23)
+    built = sealed_log(30, state, LogMode.paged(3, embed=1))
+    old = Keyring.from_capability(PrivateState(state.seed).keyring(NAME).capability())
+    plan = SyncPlan(built.head, 4, window=2, keyring=old)
+    assert run(plan, built.blocks) == list(range(5, 24))
+    assert plan.replaying and plan.outdated().sealed_from == 24
+    plan = SyncPlan(built.head, 4, window=2, keyring=state.keyring(NAME))
+    assert run(plan, built.blocks) == list(range(5, 31)) and plan.outdated() is None

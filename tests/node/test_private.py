@@ -106,6 +106,8 @@ async def test_a_wrong_capability_is_a_typed_error_and_delivers_nothing(swarm):
     reader = bob.reader(storage_peers=[s.peer_id for s in storage])
     with pytest.raises(WrongCapability):
         await reader.sync(publisher.name, capability=wrong)
+    with pytest.raises(WrongCapability):  # a capability for another log than the one named
+        await reader.sync(alice.peer_id.to_base58(), capability=await publisher.capability())
     assert bob.store.get_reader_state(publisher.name).delivered_seq == 0
     # without any capability: the pages say the log is private
     with pytest.raises(CapabilityRequired):
