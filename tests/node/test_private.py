@@ -177,3 +177,39 @@ async def test_the_mode_is_chosen_at_creation(swarm):
     assert await again.capability() == await private.capability()
     with pytest.raises(ValueError):
         await alice.publisher(key, private=False).append([b"w"])
+
+
+async def test_a_follower_follows_a_private_log_by_its_capability(swarm, nursery):
+    import trio
+
+    from rlp2p.node.follow import Follower
+
+    storage = await swarm.add_storage(3)
+    peers = [s.peer_id for s in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, private=True, replica_peers=peers)
+    await publisher.append(bodies(0, 2), timestamp=1_700_000_000)
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    seen: list[bytes] = []
+    follower = Follower(
+        bob.reader(storage_peers=peers), [str(await publisher.capability())],
+        on_message=lambda d: seen.append(d.message.body), poll_interval=3600.0,
+    )
+    assert list(follower.logs) == [publisher.name]
+    scope = trio.CancelScope()
+
+    async def run(task_status=trio.TASK_STATUS_IGNORED):
+        with scope:
+            await follower.run(task_status=task_status)
+
+    await nursery.start(run)
+    await follower.caught_up.wait()
+    assert seen == bodies(0, 2)
+    await publisher.append(bodies(2, 1), timestamp=1_700_000_000)
+    await publisher.publish()  # announced over gossipsub: the follower syncs with the capability
+    with trio.fail_after(15):
+        while len(seen) < 3:
+            await trio.sleep(0.01)
+    scope.cancel()
+    assert seen == bodies(0, 3) and follower.stats.failures == 0
