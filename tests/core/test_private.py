@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from rlp2p.core.keys import generate_log_key, log_name
 from rlp2p.core.message import Message
@@ -220,3 +221,21 @@ def test_replay_with_a_small_window_reads_and_stops_at_the_later_epoch():
     assert plan.replaying and plan.outdated().sealed_from == 24
     plan = SyncPlan(built.head, 4, window=2, keyring=state.keyring(NAME))
     assert run(plan, built.blocks) == list(range(5, 31)) and plan.outdated() is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=260), st.text(alphabet="abcdefghijklmnopqrstuvwxyz234567:", max_size=120).map(lambda t: f"rlp2p1:{NAME}:{t}")))
+def test_any_text_parses_or_is_a_bad_capability(text):
+    try:
+        cap = Capability.parse(text)
+    except BadCapability:
+        return
+    assert str(cap) == text.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_block_opens_or_is_refused_typed(block):
+    keyring = PrivateState(bytes(32)).keyring(NAME)
+    with pytest.raises((DecodeError, WrongCapability, CapabilityOutdated)):
+        keyring.open(block)
