@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlp2p import __version__
+from rlp2p.cli import private as _private
 from rlp2p.errors import Rlp2pError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -644,6 +645,10 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         "--ttl", type=_duration, default=None, metavar="DURATION",
         help="how long readers may cache the record, same syntax (default 60s)",
     )
+    p.add_argument(
+        "--private", action="store_true",
+        help="a new log is private: storage peers hold sealed messages, `rlp2p share` prints the capability that reads them",
+    )
 
 
 _DURATION = re.compile(r"([0-9]+)([dhms])")
@@ -772,7 +777,8 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 # unset: the publisher's defaults (7 days, 60 s)
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
-                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, **times
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
+                    private=True if args.private else None, **times
                 )
                 if fresh:
                     appended = await publisher.append(fresh)
@@ -832,7 +838,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _opts_sync(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="the log's name (12D3KooW..., as `rlp2p keygen` printed it)")
+    p.add_argument(
+        "name", metavar="NAME",
+        help="the log's name (12D3KooW..., as `rlp2p keygen` printed it), or a private log's capability (`rlp2p share`)",
+    )
     _network_options(p)
     p.add_argument(
         "--require-fresh", action="store_true",
@@ -862,6 +871,19 @@ when it is a terminal.
 
 
 def _check_sync(args: argparse.Namespace) -> None:
+    from rlp2p.core.private import Capability
+
+    args.capability = None
+    if Capability.looks_like(args.name):
+        from rlp2p.errors import BadCapability
+
+        try:
+            args.capability = Capability.parse(args.name)
+        except BadCapability as exc:
+            raise UsageError(f"CAPABILITY: {exc}") from None
+        if args.follow:
+            raise UsageError("--follow does not take a capability yet: sync without --follow")
+        args.name = args.capability.name
     _check_name_arg(args)
     from rlp2p.cli.light import check_name
     from rlp2p.errors import DecodeError
@@ -949,7 +971,10 @@ async def _sync(args: argparse.Namespace) -> int:
                         nursery.start_soon(on_signal)
                         nursery.start_soon(progress.tick)
                         try:
-                            report = await reader.sync(args.name, on_message=show, auto_ack=False, progress=progress)
+                            report = await reader.sync(
+                                args.name, on_message=show, auto_ack=False, progress=progress,
+                                capability=getattr(args, "capability", None),
+                            )
                         except OutputClosed:
                             pass  # `| head`: the reader of our output is gone; not an error
                         except NoReplicas as exc:
@@ -1230,6 +1255,8 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
+    "share": ("print a private log's read capability", _private.SHARE_DESCRIPTION, _private.opts, None, _private.cmd_share),
+    "rotate": ("start a new key epoch of a private log; prints its capability", _private.ROTATE_DESCRIPTION, _private.opts, None, _private.cmd_rotate),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
     "demo": ("a local swarm: Alice publishes, goes offline, Bob syncs", None, _opts_demo, None, cmd_demo),

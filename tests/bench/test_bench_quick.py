@@ -71,6 +71,7 @@ def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchCo
     check_offline(sections["offline"], config)
     check_dht(sections["dht"], config)
     check_goals(results["goals"], sections, text)
+    check_private(sections["private"])
 
     # plots: drawn when matplotlib is installed, otherwise skipped with the reason
     if results.get("plots_skipped"):
@@ -163,6 +164,17 @@ def check_publish(p: dict, transport: dict, config: BenchConfig) -> None:
     raw_mb_s = transport["ratios"][str(config.block_sizes[-1])]["raw_mb_s"]
     assert b["floor_seconds"] == approx(b["bytes_sent"] / (raw_mb_s * 1e6), 4)
     assert b["seconds_over_floor"] == approx(b["seconds"] / b["floor_seconds"], 1)
+
+
+def check_private(p: dict) -> None:
+    med = p["median"]
+    assert positive(med["public"]["seconds"], med["private"]["seconds"], med["public"]["bytes_in"])
+    time_goal, bytes_goal = p["goals"]["private_time_ratio"], p["goals"]["private_bytes_ratio"]
+    assert time_goal["value"] == approx(med["private"]["seconds"] / med["public"]["seconds"], 3)
+    assert bytes_goal["value"] == approx(med["private"]["bytes_in"] / med["public"]["bytes_in"], 3)
+    assert (time_goal["limit"], bytes_goal["limit"]) == (1.2, 1.1)
+    # sealing adds bytes: 31 a message
+    assert med["private"]["bytes_in"] > med["public"]["bytes_in"]
 
 
 def check_offline(o: dict, config: BenchConfig) -> None:
