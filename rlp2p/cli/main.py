@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlp2p import __version__
-from rlp2p.errors import Rlp2pError
+from rlp2p.errors import Rlp2pError, Timeout
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -250,7 +250,7 @@ def _quiet_libp2p(args: argparse.Namespace) -> None:
     """After py-libp2p is imported (it resets its logger then): its logs only with -vv."""
     import logging
 
-    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p.p2p.host import quiet_libp2p_logs
 
     if args.verbose >= 2:
         quiet_libp2p_logs(logging.DEBUG)
@@ -275,14 +275,14 @@ class _BootstrapFailures:
                     cause = _root_cause(exc) if isinstance(exc, BaseException) else exc
                     if isinstance(cause, OSError):
                         reason = str(cause.strerror).rsplit("): ", 1)[-1]  # trio prefixes the address
-                    elif type(exc).__name__ == "TooSlowError":
+                    elif isinstance(exc, Timeout):
                         reason = "connected, but no answer within --timeout"
                     else:
                         reason = _short(exc)
                     outer.reasons[str(peer)] = reason
 
         self.handler = Handler(logging.WARNING)
-        self.logger = logging.getLogger("rlp2p.node.dht")
+        self.logger = logging.getLogger("rlp2p.p2p.dht")
 
     def __enter__(self) -> _BootstrapFailures:
         self.logger.addHandler(self.handler)
@@ -1282,8 +1282,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str:
-    trio = sys.modules.get("trio")  # not imported by the local commands: they cannot time out
-    if trio is not None and isinstance(exc, trio.TooSlowError):
+    if isinstance(exc, Timeout):
         return f"timed out (--timeout {getattr(args, 'timeout', DEFAULT_TIMEOUT):g} s)"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}"
@@ -1361,8 +1360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: BaseException) -> bool:
     """What a command may fail with on purpose: one line, exit status 1."""
-    trio = sys.modules.get("trio")
-    return isinstance(exc, (Rlp2pError, ValueError, OSError)) or (trio is not None and isinstance(exc, trio.TooSlowError))
+    return isinstance(exc, (Rlp2pError, ValueError, OSError))
 
 
 if __name__ == "__main__":

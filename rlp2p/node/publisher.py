@@ -15,14 +15,12 @@ refreshes the record alone (new sequence and validity, same head, no pages).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import trio
 from libp2p.crypto.keys import KeyPair
@@ -43,10 +41,11 @@ from rlp2p.core.publish import (
 )
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
 from rlp2p.errors import PublishError, RemoteError, Rlp2pError
+from rlp2p.limits import Limits
+from rlp2p.node.backend import AsyncStore
+from rlp2p.node.peers import Peers
 from rlp2p.store import PublishState
 
-if TYPE_CHECKING:
-    from rlp2p.node.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +101,12 @@ class _Build:
 class Publisher:
     def __init__(
         self,
-        node: Node,
+        peers: Peers,
+        astore: AsyncStore,
         key_pair: KeyPair,
         *,
+        limits: Limits,
+        clock: Callable[[], datetime],
         mode: LogMode = DEFAULT_MODE,
         replicas: int = 3,
         write_quorum: int | None = None,
@@ -115,7 +117,11 @@ class Publisher:
     ) -> None:
         if replicas < 1:
             raise ValueError("replicas must be at least 1")
-        self.node = node
+        self.peers = peers
+        self.astore, self.store = astore, astore.store
+        self.limits = limits
+        #: the wall clock (time is an input): message timestamps, record validity
+        self.clock = clock
         self.key_pair = key_pair
         self.name = log_name(key_pair.public_key)
         self.mode = mode
@@ -136,16 +142,16 @@ class Publisher:
 
     async def append(self, bodies: Iterable[bytes], *, timestamp: int | None = None) -> list[int]:
         """Append messages to the local log (durably); returns their seqs. Nothing is sent."""
-        ts = int(self.node.config.clock().timestamp()) if timestamp is None else timestamp
+        ts = int(self.clock().timestamp()) if timestamp is None else timestamp
         datas = [Message(self.group_id, ts, body).encode() for body in bodies]
-        limit = self.node.config.limits.max_message
+        limit = self.limits.max_message
         for data in datas:
             if len(data) > limit:
                 raise ValueError(f"a message of {len(data)} bytes is over the limit of {limit}")
-        return await self.node.astore.call(self.node.store.append_messages, self.name, datas)
+        return await self.astore.call(self.store.append_messages, self.name, datas)
 
     async def length(self) -> int:
-        return await self.node.astore.call(self.node.store.log_length, self.name)
+        return await self.astore.call(self.store.log_length, self.name)
 
     # --- publishing ------------------------------------------------------------------------------
 
@@ -153,12 +159,10 @@ class Publisher:
         """Storage peers to replicate to, nearest to the log's key first."""
         if self.replica_peers is not None:
             return list(self.replica_peers)
-        assert self.node.discovery is not None
-        peers = {p.to_bytes(): p for p in await self.node.storage_candidates(log_key(self.name))}
+        peers = {p.to_bytes(): p for p in await self.peers.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
-        for info in await self.node.discovery.find_log_peers(self.name):
-            self.node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-            peers.setdefault(info.peer_id.to_bytes(), info.peer_id)
+        for peer in await self.peers.log_peers(self.name):
+            peers.setdefault(peer.to_bytes(), peer)
         ordered = order_candidates(log_key(self.name), list(peers))
         return [peers[p] for p in ordered]
 
@@ -171,7 +175,7 @@ class Publisher:
         only the rest.
         """
         started = time.monotonic()
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
@@ -181,7 +185,7 @@ class Publisher:
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
             )
         # the head page names the intended replicas (the spec's CAS multiaddr), as a hint for readers
-        hint = self.node.multiaddrs_of(candidates[: self.replicas])
+        hint = self.peers.hints_for(candidates[: self.replicas])
         build: _Build | None = None
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:
@@ -204,7 +208,7 @@ class Publisher:
             # reserved before the record exists: once it may have left, it is never signed again
             await astore.call(store.reserve_sequence, self.name, sequence)
             record = create_record(
-                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.node.config.clock()
+                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock()
             )
             report = PublishReport(self.name, length, sequence, head)
             await self._replicate_all(candidates, length, pages_for, record, report, progress)
@@ -234,10 +238,7 @@ class Publisher:
         )
         # the replicas that took the record put it into the DHT themselves; ours is a second
         # copy, so nobody waits for it (it was most of a publish's time)
-        assert self.node.discovery is not None
-        self.node.in_background(self.node.discovery.put_record, verify_record(self.name, record))
-        if self.node.announcements is not None:  # live updates for followers (node/announce.py)
-            self.node.announcements.announce(verify_record(self.name, record, now=self.node.config.clock()))
+        self.peers.published(verify_record(self.name, record, now=self.clock()))
         log.info("published %s: %d messages, seq %d, on %s", self.name, length, sequence, report.stored_on)
         return report
 
@@ -246,7 +247,7 @@ class Publisher:
         mode): for set-ups that put the blocks there themselves. The next publish sends it only
         what changed since."""
         holding = holding_after(built, self.mode)
-        await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), holding)
+        await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), holding)
 
     async def _note_progress(self, peer: ID, have: Holding | None, built: BuiltLog, pages: list[int]) -> Holding | None:
         """After whole pages of a long upload went through: remember them, so an upload cut short
@@ -254,18 +255,18 @@ class Publisher:
         partial = partial_holding(built, self.mode, max(pages)) if pages else None
         if partial is None or (have is not None and partial.length <= have.length):
             return have
-        await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), partial)
+        await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), partial)
         return partial
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
+        have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
         """Read seq page*P+1..length from the local log and lay out those pages."""
         after = page * (self.mode.page_size or 1)
-        rows = await self.node.astore.call(self.node.store.log_entries, self.name, after, length - after)
-        limits = self.node.config.limits
+        rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
+        limits = self.limits
 
         def lay_out() -> _Build:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
@@ -321,7 +322,7 @@ class Publisher:
         *,
         full_build: Callable[[], Awaitable[_Build]] | None = None,
     ) -> ReplicaResult:
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         built = build.built
         result = ReplicaResult(peer=peer.to_string(), ok=False)
         try:
@@ -332,7 +333,7 @@ class Publisher:
             tick(0, len(missing))
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
-                async with self.node.cas(peer) as cas:
+                async with self.peers.cas(peer) as cas:
                     before = cas.rpc.bytes_out  # a kept stream counts what earlier callers sent
                     try:
                         for start in range(0, len(missing), UPLOAD_BATCH):
@@ -345,7 +346,7 @@ class Publisher:
                                 have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
-            async with self.node.ns(peer) as ns:
+            async with self.peers.ns(peer) as ns:
                 before = ns.rpc.bytes_out
                 try:
                     await ns.update(self.name, record)
@@ -362,7 +363,7 @@ class Publisher:
             # it acknowledged a record naming this head: it holds everything the head reaches
             await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
             result.ok = True
-        except (Rlp2pError, trio.TooSlowError) as exc:
+        except Rlp2pError as exc:
             if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and full_build is not None:
                 # the replica no longer holds blocks it acknowledged (its retention dropped the
                 # log): forget what it held and send it the whole log once more

@@ -25,8 +25,6 @@ itself. A message may be handed over twice, never zero times.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,11 +45,12 @@ from rlp2p.errors import (
     StoreError,
     SyncError,
 )
+from rlp2p.limits import Limits
+from rlp2p.node.backend import AsyncStore
+from rlp2p.node.peers import Peers
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
-if TYPE_CHECKING:
-    from rlp2p.node.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +122,11 @@ class _Cursor:
 class Reader:
     def __init__(
         self,
-        node: Node,
+        peers: Peers,
+        astore: AsyncStore,
         *,
+        limits: Limits,
+        clock: Callable[[], datetime],
         fanout: int = 3,
         storage_peers: list[ID] | None = None,
         batch: int = FETCH_BATCH,
@@ -133,7 +135,11 @@ class Reader:
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
-        self.node = node
+        self.peers = peers
+        self.astore, self.store = astore, astore.store
+        self.limits = limits
+        #: the wall clock (time is an input): record expiry
+        self.clock = clock
         self.fanout = fanout
         self.storage_peers = storage_peers
         self.batch = batch
@@ -145,12 +151,8 @@ class Reader:
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
             return list(self.storage_peers)
-        assert self.node.discovery is not None
-        peers: dict[ID, None] = {}
-        for info in await self.node.discovery.find_log_peers(name):
-            self.node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-            peers[info.peer_id] = None
-        for peer in self.node.known_storage_peers():
+        peers = dict.fromkeys(await self.peers.log_peers(name))
+        for peer in self.peers.known_storage_peers():
             peers.setdefault(peer, None)
         return list(peers)
 
@@ -174,7 +176,7 @@ class Reader:
         """
         started = time.monotonic()
         report = SyncReport(name=name)
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         state = await astore.call(store.get_reader_state, name)
         cursor = _Cursor(state.acked_seq)
         try:
@@ -206,12 +208,12 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
     ) -> None:
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         peers = await self.find_peers(name)
         if not peers:
             raise NoReplicas(f"no storage peer for {name} could be found")
 
-        now = self.node.config.clock()  # one reading: every record is judged at the same instant
+        now = self.clock()  # one reading: every record is judged at the same instant
         best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
@@ -226,7 +228,7 @@ class Reader:
             report.up_to_date = True
             return
 
-        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits, window=self.window)
+        plan = SyncPlan(best.head, state.delivered_seq, self.limits, window=self.window)
         # replicas with the best record first, then the rest: blocks are content-addressed, so an
         # older replica may still hold most of them
         order = holders + [p for p in peers if p not in holders]
@@ -267,26 +269,26 @@ class Reader:
     async def _commit_ack(self, name: str, cursor: _Cursor) -> None:
         due = cursor.due()
         if due is not None:
-            cursor.committed = await self.node.astore.call(self.node.store.ack, name, due)
+            cursor.committed = await self.astore.call(self.store.ack, name, due)
 
     async def ack(self, name: str, seq: int) -> int:
         """The application has every message of ``name`` up to ``seq`` (for ``auto_ack=False``).
 
         Monotonic: an older seq changes nothing. Returns the acknowledged seq now held. Raises
         :class:`~rlp2p.errors.StoreError` for a seq beyond what was delivered."""
-        return await self.node.astore.call(self.node.store.ack, name, seq)
+        return await self.astore.call(self.store.ack, name, seq)
 
     async def state(self, name: str) -> ReaderState:
         """How far this reader got with ``name``: record, ``delivered_seq``, ``acked_seq``."""
-        return await self.node.astore.call(self.node.store.get_reader_state, name)
+        return await self.astore.call(self.store.get_reader_state, name)
 
     async def inbox(self, name: str, *, after: int = 0, limit: int = 1000) -> list[Delivery]:
         """The delivered messages of ``name`` with seq > ``after``, oldest first, at most ``limit``
         (1..``MAX_INBOX_BATCH``). Page through a long inbox with ``after=batch[-1].seq``."""
         if not 1 <= limit <= MAX_INBOX_BATCH:
             raise ValueError(f"limit must be in 1..{MAX_INBOX_BATCH}, not {limit}")
-        rows = await self.node.astore.call(self.node.store.delivered, name, after, limit)
-        limits = self.node.config.limits
+        rows = await self.astore.call(self.store.delivered, name, after, limit)
+        limits = self.limits
         return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
 
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
@@ -312,7 +314,7 @@ class Reader:
 
             async def ask(peer: ID) -> None:
                 try:
-                    async with self.node.ns(peer) as ns:
+                    async with self.peers.ns(peer) as ns:
                         try:
                             found[peer] = await ns.fetch(name, now=now, allow_expired=allow_expired)
                         finally:
@@ -320,7 +322,7 @@ class Reader:
                             report.bytes_in += ns.rpc.bytes_in
                             report.bytes_out += ns.rpc.bytes_out
                             report.requests += 1
-                except (Rlp2pError, trio.TooSlowError) as exc:
+                except Rlp2pError as exc:
                     report.peers_bypassed[peer.to_string()] = f"record: {type(exc).__name__}: {exc}"
 
             async with trio.open_nursery() as nursery:
@@ -358,14 +360,14 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
     ) -> None:
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         async with AsyncExitStack() as stack:
             current: CasClient | None = None
             current_peer: ID | None = None
             remaining = list(peers)
             hinted = False
             fetched: list[tuple[bytes, bytes]] = []  # message blocks fetched this round
-            max_rounds = 4 * (self.node.config.limits.max_pages_walk + 1)
+            max_rounds = 4 * (self.limits.max_pages_walk + 1)
             for _ in range(max_rounds):
                 if plan.done:
                     break
@@ -387,7 +389,7 @@ class Reader:
                     # the head page names the CAS peers that hold the log: fall-overs of last resort
                     hinted = True
                     # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
-                    hinted_peers = self.node.peers_from_multiaddrs(plan.cas[:MAX_HINTS])
+                    hinted_peers = self.peers.peers_from_hints(plan.cas[:MAX_HINTS])
                     remaining.extend(p for p in hinted_peers if p not in peers)
                 if missing:
                     while current is None:
@@ -399,10 +401,10 @@ class Reader:
                             )
                         current_peer = remaining.pop(0)
                         try:
-                            current = await stack.enter_async_context(self.node.cas(current_peer))
+                            current = await stack.enter_async_context(self.peers.cas(current_peer))
                             report.streams += current.rpc.new_streams
                             report.peers_used.append(current_peer.to_string())
-                        except (Rlp2pError, trio.TooSlowError) as exc:
+                        except Rlp2pError as exc:
                             report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
                     assert current_peer is not None
                     failed = await self._fetch(plan, current, missing, report, fetched)
@@ -444,7 +446,7 @@ class Reader:
 
     async def _from_cache(self, plan: SyncPlan, wants: list[bytes]) -> tuple[list[bytes], int]:
         """Hand the plan what the local store holds of ``wants``: (what is still missing, hits)."""
-        cached = await self.node.astore.call(self.node.store.get_blocks, wants)
+        cached = await self.astore.call(self.store.get_blocks, wants)
         missing = []
         for address in wants:
             data = cached.get(address)
@@ -470,7 +472,7 @@ class Reader:
         before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
         try:
             results = await cas.get_many(addresses)
-        except (Rlp2pError, trio.TooSlowError) as exc:
+        except Rlp2pError as exc:
             for address in addresses:
                 plan.retry(address)
             return f"cas: {type(exc).__name__}: {exc}"
@@ -497,7 +499,7 @@ class Reader:
         if good:
             # pages are cached: a replay takes them again from here, and a sync cut off here
             # resumes without fetching them again (message blocks: see _drive)
-            await self.node.astore.call(self.node.store.put_blocks, good)
+            await self.astore.call(self.store.put_blocks, good)
         return failure
 
 
