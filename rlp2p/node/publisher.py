@@ -39,6 +39,8 @@ from rlp2p.core.publish import (
     partial_holding,
     usable,
 )
+from rlp2p.core.replicas import next_batch
+from rlp2p.core.replicas import write_quorum as write_quorum_of
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
 from rlp2p.errors import PublishError, RemoteError, Rlp2pError
 from rlp2p.limits import Limits
@@ -115,8 +117,7 @@ class Publisher:
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
     ) -> None:
-        if replicas < 1:
-            raise ValueError("replicas must be at least 1")
+        quorum = write_quorum_of(replicas, write_quorum)  # ValueError for an impossible count
         self.peers = peers
         self.astore, self.store = astore, astore.store
         self.limits = limits
@@ -126,9 +127,7 @@ class Publisher:
         self.name = log_name(key_pair.public_key)
         self.mode = mode
         self.replicas = replicas
-        self.write_quorum = write_quorum or (replicas // 2 + 1)
-        if not 1 <= self.write_quorum <= replicas:
-            raise ValueError("write_quorum must be between 1 and replicas")
+        self.write_quorum = quorum
         self.replica_peers = list(replica_peers) if replica_peers else None
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
@@ -296,8 +295,7 @@ class Publisher:
 
         pending = list(candidates)
         while pending and len(report.stored_on) < self.replicas:
-            need = self.replicas - len(report.stored_on)
-            batch, pending = pending[:need], pending[need:]
+            batch, pending = next_batch(pending, len(report.stored_on), self.replicas)
             holdings = [await self._holding(p, length) for p in batch]
             build = await pages_for(holdings)
             results: list[ReplicaResult] = []

@@ -36,7 +36,8 @@ import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
-from rlp2p.core.record import RecordInfo, best_record, record_order
+from rlp2p.core.record import RecordInfo
+from rlp2p.core.replicas import MAX_HINTS, add_hints, fallover_order, hint_budget, judge_records
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
     NoReplicas,
@@ -56,8 +57,6 @@ log = logging.getLogger(__name__)
 
 #: addresses handed to one replica per pipelined batch
 FETCH_BATCH = 256
-#: most CAS peers taken from a head page's hint
-MAX_HINTS = 16
 #: most messages one :meth:`Reader.inbox` call returns
 MAX_INBOX_BATCH = 10_000
 #: extra local-cache lookups per round, while pages from the cache open more to fetch
@@ -229,9 +228,7 @@ class Reader:
             return
 
         plan = SyncPlan(best.head, state.delivered_seq, self.limits, window=self.window)
-        # replicas with the best record first, then the rest: blocks are content-addressed, so an
-        # older replica may still hold most of them
-        order = holders + [p for p in peers if p not in holders]
+        order = fallover_order(peers, holders)
         try:
             await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack)
         finally:
@@ -335,19 +332,10 @@ class Reader:
         if not found:
             raise NoReplicas(f"no storage peer gave a valid record for {name}: {report.peers_bypassed}")
         # in the caller's order, so a given list of storage peers is tried as given
-        answered = [p for p in peers if p in found]
-        best = best_record(found[p] for p in answered)
-        for peer in answered:
-            info = found[peer]
-            if info.head != best.head and record_order(info) < record_order(best):
-                # still asked for blocks last (blocks are content-addressed), never for the head
-                why = f"seq {info.sequence} < {best.sequence}"
-                if info.sequence == best.sequence:
-                    why = f"seq {info.sequence}, validity {info.validity.isoformat()} < {best.validity.isoformat()}"
-                report.peers_bypassed[peer.to_string()] = f"record: older ({why})"
-        # a peer with an older record of the same head (one that missed a renewal) holds its blocks
-        holders = [p for p in answered if found[p].head == best.head]
-        return best, holders
+        judged = judge_records(found, peers)
+        for peer, why in judged.older.items():
+            report.peers_bypassed[peer.to_string()] = f"record: {why}"
+        return judged.best, judged.holders
 
     async def _drive(
         self,
@@ -389,8 +377,7 @@ class Reader:
                     # the head page names the CAS peers that hold the log: fall-overs of last resort
                     hinted = True
                     # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
-                    hinted_peers = self.peers.peers_from_hints(plan.cas[:MAX_HINTS])
-                    remaining.extend(p for p in hinted_peers if p not in peers)
+                    add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
                 if missing:
                     while current is None:
                         if not remaining:
@@ -471,7 +458,7 @@ class Reader:
         rpc = cas.rpc
         before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
         try:
-            results = await cas.get_many(addresses)
+            results = await cas.get_many(addresses, verify=False)  # plan.receive hashes each block
         except Rlp2pError as exc:
             for address in addresses:
                 plan.retry(address)
@@ -488,8 +475,8 @@ class Reader:
             if isinstance(result, bytes):
                 try:
                     page = plan.is_page(address)
-                    plan.receive(address, result)
-                    (good if page else fetched).append((address, result))
+                    if plan.receive(address, result):  # False: not needed, so not hashed: not kept
+                        (good if page else fetched).append((address, result))
                     continue
                 except Rlp2pError as exc:
                     failure = failure or f"bad block: {type(exc).__name__}: {exc}"
@@ -511,4 +498,4 @@ async def _call(on_message: OnMessage, delivery: Delivery) -> None:
         await outcome
 
 
-__all__ = ["MAX_INBOX_BATCH", "Reader", "SyncReport"]
+__all__ = ["MAX_HINTS", "MAX_INBOX_BATCH", "Reader", "SyncReport"]
