@@ -233,7 +233,7 @@ class Publisher:
         await astore.call(
             store.set_publish_state,
             self.name,
-            PublishState(record_seq=sequence, head=head, published_length=length, reserved_seq=sequence),
+            PublishState(record_seq=sequence, published_length=length, reserved_seq=sequence),
         )
         # the replicas that took the record put it into the DHT themselves; ours is a second
         # copy, so nobody waits for it (it was most of a publish's time)

@@ -121,13 +121,12 @@ class CasServer:
         self.limits = limits
         self.idle_timeout = idle_timeout
         self.budget = budget or budget_for(limits)
-        self.requests_served = 0
         #: the storage peer's admission policy, which then stores the Adds (None: the backend
         #: stores everything)
         self.gate: WriteGate | None = None
 
     async def handle_stream(self, stream: Any) -> None:
-        self.requests_served += await serve_stream(
+        await serve_stream(
             stream,
             partial(self.handle_frames, peer=stream_peer(stream), writer=peer_of(stream)),
             error_for,
