@@ -319,7 +319,7 @@ def _check_bootstrap_reached(node: Any, args: argparse.Namespace, failures: _Boo
     """Publish and sync need the swarm: fail naming the bootstrap peers if none answered."""
     if not args.bootstrap:
         return
-    connected = {p.to_string() for p in node.host.get_connected_peers()}
+    connected = {p.to_string() for p in node.network.connected()}
     if any(addr.rsplit("/p2p/", 1)[-1] in connected for addr in args.bootstrap):
         return
     parts = []

@@ -42,7 +42,6 @@ class Peers:
         self.network = network
         self.limits = limits
         self.clock = clock
-        self.timeout = network.timeout
         #: the node's nursery while it runs (pooling and background work need one)
         self.nursery: trio.Nursery | None = None
         #: rlp2p.node.announce.Announcements while the node runs them (live updates)
@@ -53,6 +52,11 @@ class Peers:
     @property
     def peer_id(self) -> ID:
         return self.network.peer_id
+
+    @property
+    def timeout(self) -> float:
+        """Seconds for one network operation (the node's ``NodeConfig.timeout``)."""
+        return self.network.timeout
 
     # --- request streams -----------------------------------------------------------------------
 

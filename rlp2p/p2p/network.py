@@ -48,6 +48,13 @@ class Network:
     def connected(self) -> list[ID]:
         return list(self.host.get_connected_peers())
 
+    def connection_count(self) -> int:
+        """Open connections (0 while the host stops)."""
+        try:
+            return sum(len(c) for c in self.host.get_network().get_connections_map().values())
+        except Exception:  # the host is stopping
+            return 0
+
     async def connect(self, addr: str | PeerInfo) -> ID:
         """Connect (DecodeError for a bad address, Timeout or DialFailure if no connection)."""
         info = addr if isinstance(addr, PeerInfo) else parse_peer_addr(addr)
