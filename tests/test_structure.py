@@ -182,3 +182,14 @@ def test_libp2p_networking_is_imported_only_under_p2p():
     assert bad == []
     # an allowance nothing needs any more goes
     assert used_allowances == set(ALLOWED_ELSEWHERE)
+
+
+def test_publisher_and_reader_are_given_collaborators_not_the_node():
+    # not even for type hints: what they may reach is what node/peers.py and the store offer
+    for module in ("rlp2p.node.publisher", "rlp2p.node.reader"):
+        path = modules()[module]
+        named = {
+            n.module for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ImportFrom) and n.module
+        }
+        assert "rlp2p.node.node" not in named, module
+        assert "self.node" not in path.read_text(), module
