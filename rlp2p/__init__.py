@@ -40,8 +40,8 @@ _EXPORTS = {
     "Limits": "rlp2p.limits",
     "open_store": "rlp2p.store",
     # for applications that run their own py-libp2p host
-    "full_addrs": "rlp2p.node.host",
-    "quiet_libp2p_logs": "rlp2p.node.host",
+    "full_addrs": "rlp2p.p2p.host",
+    "quiet_libp2p_logs": "rlp2p.p2p.host",
     # errors
     "Rlp2pError": "rlp2p.errors",
     "DecodeError": "rlp2p.errors",
@@ -63,6 +63,8 @@ _EXPORTS = {
     "ProtocolError": "rlp2p.errors",
     "FrameTooLarge": "rlp2p.errors",
     "StreamClosed": "rlp2p.errors",
+    "Timeout": "rlp2p.errors",
+    "DialFailure": "rlp2p.errors",
     "RemoteError": "rlp2p.errors",
     "PublishError": "rlp2p.errors",
     "SyncError": "rlp2p.errors",

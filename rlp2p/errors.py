@@ -145,6 +145,20 @@ class RemoteError(ProtocolError):
         self.remote_message = message
 
 
+# --- the network ---------------------------------------------------------------------------
+# raised where rlp2p.p2p dials, opens streams and waits, and where a request batch's deadline
+# expires: callers catch Rlp2pError, never trio.TooSlowError or py-libp2p's own exceptions
+
+
+class Timeout(Rlp2pError):
+    """A network operation (a dial, a stream open, a batch of requests) missed its deadline."""
+
+
+class DialFailure(StreamClosed):
+    """No connection or no stream to the peer could be opened (it is down, unreachable, or does
+    not speak the protocol). A :class:`StreamClosed` with no answers, as callers saw it before."""
+
+
 # --- the operations ------------------------------------------------------------------------
 
 

@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlp2p import __version__
-from rlp2p.cli import private as _private
-from rlp2p.errors import Rlp2pError
+from rlp2p.errors import Rlp2pError, Timeout
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -251,7 +250,7 @@ def _quiet_libp2p(args: argparse.Namespace) -> None:
     """After py-libp2p is imported (it resets its logger then): its logs only with -vv."""
     import logging
 
-    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p.p2p.host import quiet_libp2p_logs
 
     if args.verbose >= 2:
         quiet_libp2p_logs(logging.DEBUG)
@@ -276,14 +275,14 @@ class _BootstrapFailures:
                     cause = _root_cause(exc) if isinstance(exc, BaseException) else exc
                     if isinstance(cause, OSError):
                         reason = str(cause.strerror).rsplit("): ", 1)[-1]  # trio prefixes the address
-                    elif type(exc).__name__ == "TooSlowError":
+                    elif isinstance(exc, Timeout):
                         reason = "connected, but no answer within --timeout"
                     else:
                         reason = _short(exc)
                     outer.reasons[str(peer)] = reason
 
         self.handler = Handler(logging.WARNING)
-        self.logger = logging.getLogger("rlp2p.node.dht")
+        self.logger = logging.getLogger("rlp2p.p2p.dht")
 
     def __enter__(self) -> _BootstrapFailures:
         self.logger.addHandler(self.handler)
@@ -320,7 +319,7 @@ def _check_bootstrap_reached(node: Any, args: argparse.Namespace, failures: _Boo
     """Publish and sync need the swarm: fail naming the bootstrap peers if none answered."""
     if not args.bootstrap:
         return
-    connected = {p.to_string() for p in node.host.get_connected_peers()}
+    connected = {p.to_string() for p in node.network.connected()}
     if any(addr.rsplit("/p2p/", 1)[-1] in connected for addr in args.bootstrap):
         return
     parts = []
@@ -1245,6 +1244,55 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+# --- share, rotate: a private log's read capability (local, no network) ---------------------
+
+_SHARE_DESCRIPTION = """\
+Print the read capability of a private log (one made with `rlp2p publish --private`):
+rlp2p1:<name>:<key>. Whoever holds it reads the log's messages published so far and until the
+next `rlp2p rotate`; `rlp2p sync CAPABILITY` takes it where a log name goes. Keep it secret.
+"""
+
+_ROTATE_DESCRIPTION = """\
+Start a new key epoch for a private log and print its capability: messages appended from now on
+are sealed under a fresh key that earlier capabilities cannot derive (they keep reading the older
+messages). The new capability reads every epoch, old ones too.
+"""
+
+
+def _opts_private(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", type=Path, required=True, metavar="FILE", help="the log's key file (`rlp2p keygen`)")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the publisher's data folder")
+
+
+def _capability(args: argparse.Namespace, *, rotate: bool) -> str:
+    from rlp2p.cli.light import key_file_name
+
+    name = key_file_name(args.key)
+    with _open_existing(args.data) as store:
+        state = store.private_state(name)
+        if state is None:
+            raise CommandError(
+                f"{name} is not a private log in {args.data}: "
+                "`rlp2p publish --private` makes a new log private"
+            )
+        if rotate:
+            state = state.rotated(store.log_length(name))
+            store.set_private_state(name, state)
+    return str(state.keyring(name).capability())
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    text = _capability(args, rotate=False)
+    _emit(args, text, capability=text)
+    return EXIT_OK
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    text = _capability(args, rotate=True)
+    _emit(args, text, capability=text)
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 #: name: (one-line help, long description or None, options, usage check or None, run)
@@ -1255,8 +1303,8 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
-    "share": ("print a private log's read capability", _private.SHARE_DESCRIPTION, _private.opts, None, _private.cmd_share),
-    "rotate": ("start a new key epoch of a private log; prints its capability", _private.ROTATE_DESCRIPTION, _private.opts, None, _private.cmd_rotate),
+    "share": ("print a private log's read capability", _SHARE_DESCRIPTION, _opts_private, None, cmd_share),
+    "rotate": ("start a new key epoch of a private log; prints its capability", _ROTATE_DESCRIPTION, _opts_private, None, cmd_rotate),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
     "demo": ("a local swarm: Alice publishes, goes offline, Bob syncs", None, _opts_demo, None, cmd_demo),
@@ -1324,8 +1372,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str:
-    trio = sys.modules.get("trio")  # not imported by the local commands: they cannot time out
-    if trio is not None and isinstance(exc, trio.TooSlowError):
+    if isinstance(exc, Timeout):
         return f"timed out (--timeout {getattr(args, 'timeout', DEFAULT_TIMEOUT):g} s)"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}"
@@ -1403,8 +1450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: BaseException) -> bool:
     """What a command may fail with on purpose: one line, exit status 1."""
-    trio = sys.modules.get("trio")
-    return isinstance(exc, (Rlp2pError, ValueError, OSError)) or (trio is not None and isinstance(exc, trio.TooSlowError))
+    return isinstance(exc, (Rlp2pError, ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ class Follower:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up."""
-        announcements = self.reader.node.announcements
+        announcements = self.reader.peers.announcements
         async with AsyncExitStack() as stack:
             if announcements is not None:
                 for name in self.logs:
@@ -153,7 +153,7 @@ class Follower:
             entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
             try:
                 report = await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
-            except (Rlp2pError, trio.TooSlowError) as exc:
+            except Rlp2pError as exc:
                 self.stats.failures += 1
                 log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
                 if self.on_error is not None:
@@ -196,7 +196,7 @@ class Follower:
         return lonely
 
     def _lonely(self, name: str) -> bool:
-        announcements = self.reader.node.announcements
+        announcements = self.reader.peers.announcements
         return announcements is not None and not announcements.topic_peers(name)
 
 

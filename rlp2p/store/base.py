@@ -59,9 +59,7 @@ class PublishState:
 
     #: sequence of the newest record published (IPNS: uint64)
     record_seq: int
-    #: address of the head page that record points at; None before the first publish
-    head: bytes | None
-    #: how many messages of the local log (seq 1..published_length) that head covers
+    #: how many messages of the local log (seq 1..published_length) that record covers
     published_length: int
     #: the highest sequence a record may have left this process with (a failed attempt's too):
     #: never signed again, so a retry cannot collide with a record a replica already holds

@@ -664,34 +664,32 @@ class SQLiteStore(Store):
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record_seq, head, published_length, reserved_seq FROM publish_state "
+                "SELECT record_seq, published_length, reserved_seq FROM publish_state "
                 "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return None
-        return PublishState(
-            _u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]), _u64_from_db(row[3])
-        )
+        return PublishState(_u64_from_db(row[0]), int(row[1]), _u64_from_db(row[2]))
 
     def set_publish_state(self, log: str, state: PublishState) -> None:
         log = _text(log, "log")
         if not isinstance(state, PublishState):
             raise TypeError(f"state must be a PublishState, not {type(state).__name__}")
         record_seq = _u64_to_db(state.record_seq, "record_seq")
-        head = None if state.head is None else _blob(state.head, "head")
         length = _int(state.published_length, "published_length")
         _u64_to_db(state.reserved_seq, "reserved_seq")
         with self._write() as conn:
             # reserved_seq only grows: a sequence that may have left is never handed out again
             reserved = max(state.reserved_seq, state.record_seq, _reserved(conn, log))
             conn.execute(
+                # the head column is unused (replica holdings know each head): left NULL
                 "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
-                "record_seq = excluded.record_seq, head = excluded.head, "
+                "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+                "record_seq = excluded.record_seq, head = NULL, "
                 "published_length = excluded.published_length, "
                 "reserved_seq = excluded.reserved_seq",
-                (log, record_seq, head, length, _u64_to_db(reserved, "reserved_seq")),
+                (log, record_seq, length, _u64_to_db(reserved, "reserved_seq")),
             )
 
     def reserve_sequence(self, log: str, sequence: int) -> None:

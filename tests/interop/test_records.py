@@ -6,7 +6,7 @@
   protobuf private key) are accepted by rlp2p's ``verify_record``.
 - Records travel through js DHT servers under the standard binary key ``/ipns/`` + multihash,
   both ways, through rlp2p's workaround for py-libp2p's text-only DHT keys
-  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/node/dht.py edge 9);
+  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/p2p/dht.py edge 9);
   py-libp2p servers refusing that key is pinned too.
 """
 
@@ -31,7 +31,7 @@ from rlp2p.core.record import (
     verify_record,
 )
 from rlp2p.errors import ExpiredRecord, InvalidRecord
-from rlp2p.node.dht import binary_record_key, record_key
+from rlp2p.p2p.dht import binary_record_key, record_key
 
 pytestmark = pytest.mark.interop
 
