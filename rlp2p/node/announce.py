@@ -80,6 +80,8 @@ PUBLISH_QUEUE = 256
 LATE_GRACE = 30.0
 #: changes of the held sequence remembered per topic (to know what was held LATE_GRACE ago)
 HELD_HISTORY = 16
+#: forwarders of new announcements remembered between validation and dispatch
+FORWARDERS = 256
 
 #: each invalid announcement costs its sender INVALID_WEIGHT; the count decays by INVALID_DECAY
 #: per heartbeat (about 7 s to halve), so an honest relay that was late once recovers
@@ -159,6 +161,10 @@ class Announcements:
         self.grace = LATE_GRACE
         # per subscribed log: (trio time first seen, sequence held), oldest first
         self._held_since: dict[str, deque[tuple[float, int]]] = {}
+        # message id -> the peer that delivered a new announcement (validated, not yet dispatched)
+        self._forwarders: dict[bytes, ID] = {}
+        #: per log, the peer that delivered its newest announcement (a follower syncs from it)
+        self.via: dict[str, ID] = {}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Announcements]:
@@ -279,6 +285,7 @@ class Announcements:
                 return
             self._holders.pop(name, None)
             self._held_since.pop(name, None)
+            self.via.pop(name, None)
             topic = log_topic(name)
             if self._nursery is not None:  # after the services stopped there is nobody to tell
                 await self.pubsub.unsubscribe(topic)  # ends the dispatcher
@@ -293,6 +300,9 @@ class Announcements:
                 info = verify_record(name, msg.data, now=self.node.config.clock(), limits=self.node.config.limits)
             except RecordError:
                 continue  # validated a moment ago; expired since
+            forwarder = self._forwarders.pop(_message_id(msg), None)
+            if forwarder is not None:
+                self.via[name] = forwarder
             for listener in list(listeners):
                 listener(info)
 
@@ -327,6 +337,9 @@ class Announcements:
             log.info("rejected an announcement from %s: %s", forwarder, verdict.reason)
         elif verdict.new:
             self.stats.accepted_new += 1
+            if len(self._forwarders) >= FORWARDERS:
+                self._forwarders.clear()
+            self._forwarders[_message_id(msg)] = forwarder
         else:
             self.stats.accepted_held += 1
         return verdict.accept

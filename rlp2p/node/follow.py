@@ -7,7 +7,11 @@ cancelled:
    arrives during the catch-up is not missed;
 2. sync each log (``Reader.sync``: what was published while we were away);
 3. on each valid announcement of a record newer than the one held, sync that log again; many
-   announcements during one sync make one more sync, not many;
+   announcements during one sync make one more sync, not many. The announcement carries the
+   signed record, verified by the topic validator, so this sync skips the record fan-out: it
+   walks from the announced head, asking the storage peer that delivered the announcement, then
+   the replicas the last sync used (``MAX_VIA``, streams already open): one round trip when the
+   head page holds the new messages. Should that fail, an ordinary sync follows at once;
 4. as a safety net (announcements lost, networks gossipsub does not reach, storage peers that do
    not run it) sync every ``poll_interval`` seconds anyway, and sooner while no connected peer
    relays the log's topic (checked every ``LONELY_CHECK`` seconds; a sync after ``LONELY_MIN``
@@ -37,8 +41,11 @@ from dataclasses import dataclass, field
 
 import trio
 
+from libp2p.peer.id import ID
+
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
+from rlp2p.wire.cas import CAS_PROTOCOL
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -59,6 +66,8 @@ LONELY_MIN = 2.0
 CONVERGE_TRIES = 5
 #: logs one follower follows at most (one task and one topic each)
 MAX_FOLLOWED = 1024
+#: replicas an announced record is fetched from, in turn, before an ordinary sync
+MAX_VIA = 3
 
 
 @dataclass
@@ -70,6 +79,10 @@ class _Log:
     #: sequence of the record the last successful sync ended on
     held: int = 0
     synced: trio.Event = field(default_factory=trio.Event)
+    #: the newest record announced (verified), while newer than ``held``
+    record: RecordInfo | None = None
+    #: storage peers the last sync fetched from (at most MAX_VIA)
+    replicas: list[ID] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +90,10 @@ class FollowStats:
     syncs: int = 0
     failures: int = 0
     announcements: int = 0
+    #: syncs that started from an announced record (no record fan-out)
+    direct: int = 0
+    #: of those, ones that failed and were followed by an ordinary sync
+    direct_failures: int = 0
 
 
 class Follower:
@@ -133,6 +150,7 @@ class Follower:
             return
         self.stats.announcements += 1
         entry.announced = info.sequence
+        entry.record = info
         entry.wake.set()
 
     async def _watch_caught_up(self) -> None:
@@ -147,7 +165,7 @@ class Follower:
         while True:
             entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
             try:
-                report = await self.reader.sync(entry.name, on_message=self.on_message)
+                report = await self._sync(entry)
             except (Rlp2pError, trio.TooSlowError) as exc:
                 self.stats.failures += 1
                 log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
@@ -160,6 +178,11 @@ class Follower:
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)
+            if entry.record is not None and entry.record.sequence <= entry.held:
+                entry.record = None
+            used = [ID.from_base58(p) for p in report.peers_used]
+            if used:
+                entry.replicas = list(dict.fromkeys(used))[:MAX_VIA]
             entry.synced.set()
             if self.on_report is not None:
                 self.on_report(report)
@@ -171,6 +194,30 @@ class Follower:
                 continue
             behind = 0
             lonely = await self._wait(entry, lonely)
+
+    async def _sync(self, entry: _Log) -> SyncReport:
+        record = entry.record
+        via = self._via(entry) if record is not None and record.sequence > entry.held else []
+        if record is not None and via:
+            self.stats.direct += 1
+            try:
+                return await self.reader.sync(entry.name, on_message=self.on_message, announced=record, via=via)
+            except (Rlp2pError, trio.TooSlowError) as exc:
+                self.stats.direct_failures += 1
+                log.info("sync of %s from the announced record failed, asking every replica: %s", entry.name, exc)
+        return await self.reader.sync(entry.name, on_message=self.on_message)
+
+    def _via(self, entry: _Log) -> list[ID]:
+        """Who to fetch an announced record's pages from: the storage peer that delivered the
+        announcement, then the replicas the last sync used, then the reader's storage peers."""
+        node = self.reader.node
+        peers: list[ID] = []
+        forwarder = node.announcements.via.get(entry.name) if node.announcements is not None else None
+        if forwarder is not None and node.serves(forwarder, CAS_PROTOCOL):
+            peers.append(forwarder)
+        peers += entry.replicas
+        peers += self.reader.storage_peers or []
+        return list(dict.fromkeys(peers))[:MAX_VIA]
 
     async def _wait(self, entry: _Log, lonely: float) -> float:
         """Until an announcement, the poll interval, or ``lonely`` seconds without a peer that

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,6 +161,8 @@ class Reader:
         on_message: OnMessage | None = None,
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
+        announced: RecordInfo | None = None,
+        via: Sequence[ID] = (),
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
 
@@ -171,6 +173,11 @@ class Reader:
         called after every round of requests: each missing message counts one step when the walk
         reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
         during a long walk too.
+
+        ``announced`` (a record already verified, as :mod:`rlp2p.node.follow` hands in) with
+        ``via`` (replicas, e.g. ones with an open stream) skips the record fan-out: the walk
+        starts at that record's head and asks only ``via`` (one round trip for a small change);
+        a record no newer than the one held, or an empty ``via``, makes an ordinary sync.
         """
         started = time.monotonic()
         report = SyncReport(name=name)
@@ -179,7 +186,7 @@ class Reader:
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, announced, list(via))
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -205,14 +212,18 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
+        announced: RecordInfo | None = None,
+        via: list[ID] | None = None,
     ) -> None:
         store, astore = self.node.store, self.node.astore
-        peers = await self.find_peers(name)
-        if not peers:
-            raise NoReplicas(f"no storage peer for {name} could be found")
-
         now = self.node.config.clock()  # one reading: every record is judged at the same instant
-        best, holders = await self._best_record(name, peers, report, now)
+        if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
+            peers, best, holders = via, announced, via  # verified by the caller; no fan-out
+        else:
+            peers = await self.find_peers(name)
+            if not peers:
+                raise NoReplicas(f"no storage peer for {name} could be found")
+            best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
