@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from functools import partial
 from dataclasses import dataclass, field
 
 import trio
@@ -46,6 +47,7 @@ from libp2p.peer.id import ID
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
 from rlp2p.wire.cas import CAS_PROTOCOL
+from rlp2p.wire.push import PUSH_PROTOCOL, pushed_records
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -106,6 +108,7 @@ class Follower:
         poll_interval: float = DEFAULT_POLL,
         on_report: Callable[[SyncReport], Any] | None = None,
         on_error: Callable[[str, Exception], Any] | None = None,
+        mesh: bool = True,
     ) -> None:
         names = list(dict.fromkeys(names))
         if not names:
@@ -119,23 +122,97 @@ class Follower:
         self.poll_interval = poll_interval
         self.on_report = on_report
         self.on_error = on_error
+        #: join each log's gossipsub mesh (True), or ask one storage peer to push records on a
+        #: stream (False: the phone-friendly choice; see rlp2p/wire/push.py)
+        self.mesh = mesh
+        self._awake = trio.Event()
+        self._awake.set()
+        self._scope: trio.CancelScope | None = None
+        self._started = False
+        self._push_peer: ID | None = None
+        self._push_via: dict[str, ID] = {}
         self.logs = {name: _Log(name) for name in names}
         self.stats = FollowStats()
         #: set once every log had its first successful sync (caught up)
         self.caught_up = trio.Event()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up."""
+        """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up.
+
+        While :meth:`pause` holds, nothing runs: no sync, no poll, no subscription, no push
+        stream; :meth:`resume` starts again with a sync of every log."""
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self._watch_caught_up)
+            while True:
+                await self._awake.wait()
+                with trio.CancelScope() as scope:
+                    self._scope = scope
+                    await self._active(trio.TASK_STATUS_IGNORED if self._started else task_status)
+                self._scope = None
+
+    async def _active(self, task_status: Any) -> None:
         announcements = self.reader.node.announcements
         async with AsyncExitStack() as stack:
-            if announcements is not None:
+            if self.mesh and announcements is not None:
                 for name in self.logs:
                     await stack.enter_async_context(announcements.listening(name, self._announced))
             async with trio.open_nursery() as nursery:
                 for entry in self.logs.values():
                     nursery.start_soon(self._follow, entry)
-                nursery.start_soon(self._watch_caught_up)
-                task_status.started()
+                if not self.mesh:
+                    nursery.start_soon(self._pushes)
+                if not self._started:
+                    self._started = True
+                    task_status.started()
+
+    @property
+    def paused(self) -> bool:
+        return not self._awake.is_set()
+
+    def pause(self) -> None:
+        """Stop all work (the application goes to sleep): a sync under way is cancelled, which
+        loses nothing (see the module's notes), subscriptions and push streams end."""
+        if self._awake.is_set():
+            self._awake = trio.Event()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def resume(self) -> None:
+        """Start again: each log is synced at once (what was missed while asleep), then followed."""
+        self._awake.set()
+
+    async def _pushes(self) -> None:
+        """``mesh=False``: one push stream to one storage peer at a time (rlp2p/wire/push.py),
+        the next one after a failure, with back-off."""
+        node = self.reader.node
+        names = list(self.logs)
+        retry = RETRY_MIN
+        turn = 0
+        while True:
+            peers = list(self.reader.storage_peers or node.known_storage_peers())
+            for entry in self.logs.values():
+                peers += [p for p in entry.replicas if p not in peers]
+            if peers:
+                peer = peers[turn % len(peers)]
+                turn += 1
+                try:
+                    records = pushed_records(
+                        partial(node._open_stream, peer, PUSH_PROTOCOL),
+                        names,
+                        clock=node.config.clock,
+                        limits=node.config.limits,
+                    )
+                    self._push_peer = peer
+                    async for info in records:
+                        retry = RETRY_MIN
+                        self._push_via[info.name] = peer
+                        self._announced(info)
+                except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
+                    log.info("push stream from %s ended: %r", peer, exc)
+                finally:
+                    self._push_peer = None
+            await trio.sleep(retry)
+            retry = min(retry * 2, RETRY_MAX)
 
     @property
     def idle(self) -> bool:
@@ -212,7 +289,9 @@ class Follower:
         announcement, then the replicas the last sync used, then the reader's storage peers."""
         node = self.reader.node
         peers: list[ID] = []
-        forwarder = node.announcements.via.get(entry.name) if node.announcements is not None else None
+        forwarder = self._push_via.get(entry.name)
+        if self.mesh and node.announcements is not None:
+            forwarder = node.announcements.via.get(entry.name)
         if forwarder is not None and node.serves(forwarder, CAS_PROTOCOL):
             peers.append(forwarder)
         peers += entry.replicas
@@ -238,6 +317,8 @@ class Follower:
         return lonely
 
     def _lonely(self, name: str) -> bool:
+        if not self.mesh:
+            return self._push_peer is None
         announcements = self.reader.node.announcements
         return announcements is not None and not announcements.topic_peers(name)
 
