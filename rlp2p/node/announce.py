@@ -32,6 +32,9 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
   handling asks for them again (IWANT); the validator marks each message seen when it starts;
 * the heartbeat defaults to 120 s (go: 1 s), and "adaptive gossip" retunes the heartbeat and mesh
   degrees from a health estimate; we set 1 s and turn adaptation off;
+* every RPC carries our signed peer record (``senderRecord``, a few hundred bytes: more than the
+  announcement itself), IHAVE gossip included; go and js send none. We strip it from what we
+  send (upstream item 9);
 * a remote peer may subscribe to at most 100 topics by default: a follower of more logs through
   one storage peer would be ignored past that, so the limit is ``MAX_TOPICS_PER_PEER``;
 * any failure on a peer's *outbound* stream (a write to a reset stream, a lost race between two
@@ -174,6 +177,7 @@ class Announcements:
         self._forget_subscriptions = self.pubsub._forget_all_subscriptions
         self.pubsub._forget_all_subscriptions = self._forget_unless_heard  # type: ignore[method-assign, assignment]
         self.pubsub._handle_new_peer = self._registering(self.pubsub._handle_new_peer)  # type: ignore[method-assign, assignment]
+        self.pubsub.write_msg = self._without_peer_record(self.pubsub.write_msg)  # type: ignore[method-assign, assignment]
         self._holders: dict[str, int] = {}  # subscriptions per log name (relay, followers)
         self._listeners: dict[str, set[Listener]] = {}
         self._relayed: set[str] = set()
@@ -261,6 +265,14 @@ class Announcements:
             queue.push(rpc_pb2.RPC(subscriptions=changes))
 
         return register
+
+    @staticmethod
+    def _without_peer_record(write_msg: Callable[[Any, rpc_pb2.RPC], Awaitable[bool]]) -> Callable[[Any, rpc_pb2.RPC], Awaitable[bool]]:
+        async def write(stream: Any, rpc: rpc_pb2.RPC) -> bool:
+            rpc.ClearField("senderRecord")
+            return await write_msg(stream, rpc)
+
+        return write
 
     def _forget_unless_heard(self, peer: ID) -> None:
         if self._reading.get(peer, 0) > 0 and peer not in self.pubsub.blacklisted_peers:

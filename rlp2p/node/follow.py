@@ -47,7 +47,8 @@ from libp2p.peer.id import ID
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
 from rlp2p.wire.cas import CAS_PROTOCOL
-from rlp2p.wire.push import PUSH_PROTOCOL, pushed_records
+from rlp2p.wire.framing import encode_frame
+from rlp2p.wire.push import PUSH_PROTOCOL, encode_push, pushed_records
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -96,6 +97,9 @@ class FollowStats:
     direct: int = 0
     #: of those, ones that failed and were followed by an ordinary sync
     direct_failures: int = 0
+    #: ``mesh=False``: records pushed, and the bytes of their frames
+    pushed: int = 0
+    push_bytes: int = 0
 
 
 class Follower:
@@ -205,6 +209,8 @@ class Follower:
                     self._push_peer = peer
                     async for info in records:
                         retry = RETRY_MIN
+                        self.stats.pushed += 1
+                        self.stats.push_bytes += len(encode_frame(encode_push(info)))
                         self._push_via[info.name] = peer
                         self._announced(info)
                 except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
