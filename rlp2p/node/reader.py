@@ -302,7 +302,9 @@ class Reader:
 
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
         """Sync ``names``, then again on each announced newer record, until cancelled
-        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``)."""
+        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``,
+        ``mesh=False`` to have a storage peer push records instead of joining gossipsub meshes;
+        use a ``Follower`` itself for ``pause()``/``resume()``)."""
         from rlp2p.node.follow import Follower
 
         task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)
