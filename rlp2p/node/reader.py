@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -166,6 +166,8 @@ class Reader:
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
         capability: Capability | str | None = None,
+        announced: RecordInfo | None = None,
+        via: Sequence[ID] = (),
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
 
@@ -181,6 +183,11 @@ class Reader:
         called after every round of requests: each missing message counts one step when the walk
         reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
         during a long walk too.
+
+        ``announced`` (a record already verified, as :mod:`rlp2p.node.follow` hands in) with
+        ``via`` (replicas, e.g. ones with an open stream) skips the record fan-out: the walk
+        starts at that record's head and asks only ``via`` (one round trip for a small change);
+        a record no newer than the one held, or an empty ``via``, makes an ordinary sync.
         """
         started = time.monotonic()
         if capability is None and Capability.looks_like(name):
@@ -198,7 +205,7 @@ class Reader:
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring, announced, list(via))
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -225,14 +232,18 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
         keyring: Keyring | None = None,
+        announced: RecordInfo | None = None,
+        via: list[ID] | None = None,
     ) -> None:
         store, astore = self.store, self.astore
-        peers = await self.find_peers(name)
-        if not peers:
-            raise NoReplicas(f"no storage peer for {name} could be found")
-
         now = self.clock()  # one reading: every record is judged at the same instant
-        best, holders = await self._best_record(name, peers, report, now)
+        if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
+            peers, best, holders = via, announced, via  # verified by the caller; no fan-out
+        else:
+            peers = await self.find_peers(name)
+            if not peers:
+                raise NoReplicas(f"no storage peer for {name} could be found")
+            best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -313,7 +324,9 @@ class Reader:
 
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
         """Sync ``names``, then again on each announced newer record, until cancelled
-        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``)."""
+        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``,
+        ``mesh=False`` to have a storage peer push records instead of joining gossipsub meshes;
+        use a ``Follower`` itself for ``pause()``/``resume()``)."""
         from rlp2p.node.follow import Follower
 
         task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)
