@@ -38,6 +38,7 @@ from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
 from rlp2p.limits import DEFAULT_HOST_LIMITS, DEFAULT_LIMITS, HostLimits, Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.dht import Discovery
+from rlp2p.node.forward import Forwarder
 from rlp2p.node.host import (
     DEFAULT_LISTEN,
     close_listeners,
@@ -133,6 +134,9 @@ class Node:
         self.admission = Admission(self.config.admission)
         self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
         self.cas_server.gate = self.ns_server.gate = self.gate
+        # upload once: this peer forwards a publisher's log to her other replicas
+        self.forwarder = Forwarder(self)
+        self.ns_server.forward = self.forwarder.handle
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None

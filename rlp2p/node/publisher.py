@@ -57,6 +57,8 @@ UPLOAD_BATCH = 256
 INLINE_ENTRIES = 2048
 #: publish attempts with a new sequence when replicas hold a higher one of ours (lost state)
 SEQUENCE_RETRIES = 1
+#: ways of replicating: through one forwarding replica, or to each replica directly
+UPLOADS = ("once", "each")
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Publisher:
         group_id: bytes | None = None,
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
+        upload: str = "once",
     ) -> None:
         if replicas < 1:
             raise ValueError("replicas must be at least 1")
@@ -124,6 +127,11 @@ class Publisher:
         if not 1 <= self.write_quorum <= replicas:
             raise ValueError("write_quorum must be between 1 and replicas")
         self.replica_peers = list(replica_peers) if replica_peers else None
+        if upload not in UPLOADS:
+            raise ValueError(f"upload must be one of {UPLOADS}, got {upload!r}")
+        #: "once": new blocks go to one replica, which forwards them (rlp2p/node/forward.py);
+        #: "each": Alice uploads to every replica herself
+        self.upload = upload
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -293,6 +301,11 @@ class Publisher:
             if progress is not None:
                 progress(min(counts[0], counts[1]), counts[1])
 
+        if self.upload == "once" and self.replicas > 1:
+            from rlp2p.node.forward import replicate_once
+
+            await replicate_once(self, candidates, length, pages_for, record, report.sequence, report, tick)
+            return
         pending = list(candidates)
         while pending and len(report.stored_on) < self.replicas:
             need = self.replicas - len(report.stored_on)

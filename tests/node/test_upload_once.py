@@ -1,0 +1,101 @@
+"""Upload once (issue 11.3): Alice sends each new block once, a storage peer forwards it."""
+
+from __future__ import annotations
+
+import trio
+
+from rlp2p.core.keys import generate_log_key
+from rlp2p.core.page import LogMode
+from rlp2p.node.host import parse_peer_addr
+
+MODE = LogMode.paged(8, embed=0)
+
+
+def bodies(start: int, count: int) -> list[bytes]:
+    return [f"message {i} ".encode() * 20 for i in range(start, start + count)]
+
+
+async def read_all(swarm, name: str, peer) -> list[bytes]:
+    """What a fresh reader gets from ``peer`` alone."""
+    readers = sum(1 for p in swarm.root.iterdir() if p.name.startswith("bob"))
+    bob = await swarm.start_node(f"bob{readers}", bootstrap=(peer.addrs[0],))
+    got: list = []
+    await bob.reader(storage_peers=[peer.peer_id]).sync(name, on_message=got.append)
+    await swarm.stop(bob)
+    return [d.message.body for d in got]
+
+
+async def test_upload_once_stores_everything_on_three_for_about_the_bytes_of_one(swarm):
+    storage = await swarm.add_storage(4)
+    alice = await swarm.start_node("alice")
+    peers = [n.peer_id for n in storage]
+    # the baseline: the same log to one replica
+    single = alice.publisher(generate_log_key(), mode=MODE, replicas=1, replica_peers=peers[3:])
+    await single.append(bodies(0, 40))
+    one = (await single.publish()).bytes_sent
+
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=peers[:3])
+    assert publisher.upload == "once"
+    await publisher.append(bodies(0, 40))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    assert report.bytes_sent <= 1.1 * one, (report.bytes_sent, one)
+    # the forwarder got the blocks; the others only Alice's confirmation fetch
+    assert [r.blocks_sent > 0 for r in report.replicas] == [True, False, False]
+
+    await publisher.append(bodies(40, 5))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    for node in storage[:3]:
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 45)
+
+
+async def test_upload_each_sends_to_every_replica(swarm):
+    storage = await swarm.add_storage(3)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(
+        generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage], upload="each"
+    )
+    await publisher.append(bodies(0, 20))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    assert all(r.blocks_sent > 0 for r in report.replicas)
+    for node in storage:
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 20)
+
+
+async def test_a_forwarder_dying_mid_forward_costs_a_second_upload_not_the_quorum(swarm, nursery):
+    storage = await swarm.add_storage(3)
+    a, b, c = storage
+    addr_a = a.addrs[0].split("/p2p/")[0]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage])
+    await publisher.append(bodies(0, 30))
+
+    async def die() -> None:
+        # A took Alice's upload and her record; it goes down before forwarding anything
+        nursery.start_soon(swarm.stop, a)
+        await trio.sleep_forever()
+
+    a.forwarder.before_targets = die
+    report = await publisher.publish()
+    assert len(report.stored_on) >= publisher.write_quorum
+    assert {r.peer for r in report.replicas if r.ok} >= {b.peer_id.to_string(), c.peer_id.to_string()}
+    for node in (b, c):
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 30)
+
+    # A stays down for the next publish: B forwards to C
+    await publisher.append(bodies(30, 10))
+    report = await publisher.publish()
+    assert sorted(report.stored_on) == sorted([b.peer_id.to_string(), c.peer_id.to_string()])
+
+    # A comes back, lagging a publish: the next one catches it up
+    a = await swarm.start_node("storage0", storage=True, listen=(addr_a,))
+    info = parse_peer_addr(a.addrs[0])
+    alice.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
+    alice.host.get_network().unblock_peer(info.peer_id)
+    await publisher.append(bodies(40, 3))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    for node in (a, b, c):
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 43)
