@@ -64,6 +64,7 @@ _EXPORTS = {
     "FrameTooLarge": "rlp2p.errors",
     "StreamClosed": "rlp2p.errors",
     "RemoteError": "rlp2p.errors",
+    "UnsupportedRequest": "rlp2p.errors",
     "PublishError": "rlp2p.errors",
     "SyncError": "rlp2p.errors",
     "NoReplicas": "rlp2p.errors",

@@ -145,6 +145,11 @@ class RemoteError(ProtocolError):
         self.remote_message = message
 
 
+class UnsupportedRequest(RemoteError):
+    """The peer does not know an rlp2p extension request (it answered BAD_REQUEST and kept the
+    stream): the caller falls back to the specification's requests."""
+
+
 # --- the operations ------------------------------------------------------------------------
 
 

@@ -55,6 +55,7 @@ from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
 from rlp2p.wire.rpc import RpcStream
+from rlp2p.wire.upload import serve_name_update
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,8 @@ class Node:
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
         self.ns_server.forward = self.forwarder.handle
+        # a publish's record may come on the CAS stream after its blocks (one round trip)
+        self.cas_server.name_update = serve_name_update(self.ns_server.handle_frame)
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None

@@ -15,7 +15,7 @@ refreshes the record alone (new sequence and validity, same head, no pages).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hashlib
 import logging
@@ -42,8 +42,9 @@ from rlp2p.core.publish import (
     usable,
 )
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
-from rlp2p.errors import PublishError, RemoteError, Rlp2pError
+from rlp2p.errors import PublishError, RemoteError, Rlp2pError, UnsupportedRequest
 from rlp2p.store import PublishState
+from rlp2p.wire.upload import add_then_update
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -132,6 +133,8 @@ class Publisher:
         #: "once": new blocks go to one replica, which forwards them (rlp2p/node/forward.py);
         #: "each": Alice uploads to every replica herself
         self.upload = upload
+        #: peers that do not take a record on the CAS stream (they get it over NS)
+        self._ns_only: set[ID] = set()
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -265,6 +268,21 @@ class Publisher:
         await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), partial)
         return partial
 
+    async def _add_then_update(self, cas: Any, peer: ID, blocks: list[bytes], record: bytes) -> tuple[RemoteError | None, bool]:
+        """The last blocks and the record in one pipelined call (rlp2p/wire/upload.py): (a STALE
+        refusal to check over NS, whether the record was stored). A peer that does not know the
+        request gets its records over NS from now on."""
+        try:
+            await add_then_update(cas, blocks, self.name, record)
+        except UnsupportedRequest:
+            self._ns_only.add(peer)
+            return None, False
+        except RemoteError as exc:
+            if exc.code != "STALE":
+                raise
+            return exc, False
+        return None, True
+
     async def _holding(self, peer: ID, length: int) -> Holding | None:
         have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
@@ -343,6 +361,8 @@ class Publisher:
             else:
                 missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
             tick(0, len(missing))
+            sent_record = False  # the record went with the last blocks, on the CAS stream
+            stale: RemoteError | None = None
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
                 async with self.node.cas(peer) as cas:
@@ -350,7 +370,11 @@ class Publisher:
                     try:
                         for start in range(0, len(missing), UPLOAD_BATCH):
                             chunk = missing[start : start + UPLOAD_BATCH]
-                            await cas.add_many([built.blocks[a] for a in chunk])
+                            blocks = [built.blocks[a] for a in chunk]
+                            if start + UPLOAD_BATCH >= len(missing) and peer not in self._ns_only:
+                                stale, sent_record = await self._add_then_update(cas, peer, blocks, record)
+                            else:
+                                await cas.add_many(blocks)
                             result.blocks_sent += len(chunk)
                             tick(len(chunk))
                             if start + UPLOAD_BATCH < len(missing):  # after the last, the record says more
@@ -358,20 +382,24 @@ class Publisher:
                                 have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
-            async with self.node.ns(peer) as ns:
-                before = ns.rpc.bytes_out
-                try:
-                    await ns.update(self.name, record)
-                except RemoteError as exc:
-                    # the replica holds this very record already (a retried publish): fine
-                    if exc.code != "STALE":
-                        raise
-                    held = await ns.fetch(self.name)
-                    if held.raw != record:
-                        result.holds_seq = held.sequence
-                        raise
-                finally:
-                    result.bytes_sent += ns.rpc.bytes_out - before
+            if not sent_record:
+                async with self.node.ns(peer) as ns:
+                    before = ns.rpc.bytes_out
+                    try:
+                        if stale is None:
+                            await ns.update(self.name, record)
+                        else:
+                            raise stale
+                    except RemoteError as exc:
+                        # the replica holds this very record already (a retried publish): fine
+                        if exc.code != "STALE":
+                            raise
+                        held = await ns.fetch(self.name)
+                        if held.raw != record:
+                            result.holds_seq = held.sequence
+                            raise
+                    finally:
+                        result.bytes_sent += ns.rpc.bytes_out - before
             # it acknowledged a record naming this head: it holds everything the head reaches
             await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
             result.ok = True

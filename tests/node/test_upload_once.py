@@ -99,3 +99,19 @@ async def test_a_forwarder_dying_mid_forward_costs_a_second_upload_not_the_quoru
     assert len(report.stored_on) == 3
     for node in (a, b, c):
         assert await read_all(swarm, publisher.name, node) == bodies(0, 43)
+
+
+async def test_the_record_rides_the_cas_stream_after_its_blocks_and_falls_back_to_ns(swarm):
+    new, old = await swarm.add_storage(2)
+    old.cas_server.name_update = None  # a peer without the extension: answers BAD_REQUEST
+    alice = await swarm.start_node("alice")
+    for peer in (new, old):
+        publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=1, replica_peers=[peer.peer_id])
+        await publisher.append(bodies(0, 12))
+        report = await publisher.publish()
+        assert report.stored_on == [peer.peer_id.to_string()]
+        assert peer.store.get_record(publisher.name).sequence == 1
+        # one kept CAS stream carried the blocks and the record; NS only where the peer lacks it
+        ns_streams = [key for key in alice._pool if key == (peer.peer_id, "/vac/ns/1.0.0")]
+        assert bool(ns_streams) == (peer is old)
+        assert await read_all(swarm, publisher.name, peer) == bodies(0, 12)
