@@ -60,6 +60,8 @@ INLINE_ENTRIES = 2048
 SEQUENCE_RETRIES = 1
 #: ways of replicating: through one forwarding replica, or to each replica directly
 UPLOADS = ("once", "each")
+#: seconds the storage peers found in the DHT are used for the next publishes without a lookup
+CANDIDATES_TTL = 600.0
 
 
 @dataclass
@@ -135,6 +137,8 @@ class Publisher:
         self.upload = upload
         #: peers that do not take a record on the CAS stream (they get it over NS)
         self._ns_only: set[ID] = set()
+        #: (trio time found, storage peers found in the DHT): see :meth:`candidates`
+        self._candidates: tuple[float, list[ID]] | None = None
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -161,9 +165,20 @@ class Publisher:
     # --- publishing ------------------------------------------------------------------------------
 
     async def candidates(self) -> list[ID]:
-        """Storage peers to replicate to, nearest to the log's key first."""
+        """Storage peers to replicate to, nearest to the log's key first.
+
+        Found in the DHT once and kept for ``CANDIDATES_TTL`` seconds (a publish that misses its
+        quorum forgets them): the DHT lookups were most of a publish's time."""
         if self.replica_peers is not None:
             return list(self.replica_peers)
+        cached = self._candidates
+        if cached is not None and trio.current_time() - cached[0] < CANDIDATES_TTL:
+            return list(cached[1])
+        found = await self._find_candidates()
+        self._candidates = (trio.current_time(), found)
+        return list(found)
+
+    async def _find_candidates(self) -> list[ID]:
         assert self.node.discovery is not None
         peers = {p.to_bytes(): p for p in await self.node.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
@@ -229,6 +244,8 @@ class Publisher:
             log.info("replicas hold sequence %d of %s; publishing again above it", higher, self.name)
             sequence = higher + 1
         report.seconds = time.monotonic() - started
+        if len(report.stored_on) < self.replicas:
+            self._candidates = None  # some were unreachable or refused: look again next time
         if len(report.stored_on) < self.write_quorum:
             # the next publish goes above whatever our replicas were seen to hold
             held = max((r.holds_seq for r in report.replicas), default=0)
