@@ -24,10 +24,11 @@ from rlp2p.core.address import address_to_text
 from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, confirm, plan_forward
 from rlp2p.core.publish import Holding, holding_after, lacking
 from rlp2p.core.retention import page_needs
-from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, WriteRefused
+from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, UnsupportedRequest, WriteRefused
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, decode_forward, encode_forwarded, forward
 from rlp2p.wire.ns import Code, Status, encode_error, encode_status
+from rlp2p.wire.upload import add_then_update
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -109,12 +110,33 @@ class Forwarder:
         node = self.node
         wanted = request.lacking(target)
         batches = self._listed(wanted) if wanted is not None else self._whole(record)
+        sent_record = False
+        stale: RemoteError | None = None
         async with node.cas(peer) as cas:
+            pending: list[bytes] | None = None  # one batch held back: the last goes with the record
             async for blocks in batches:
-                await cas.add_many(blocks)
-                outcome.blocks_sent += len(blocks)
+                if pending is not None:
+                    await cas.add_many(pending)
+                    outcome.blocks_sent += len(pending)
+                pending = blocks
+            if pending is not None:
+                try:
+                    await add_then_update(cas, pending, request.name, record)
+                    sent_record = True
+                except UnsupportedRequest:
+                    pass  # an older target: the record goes over NS
+                except RemoteError as exc:
+                    if exc.code != "STALE":
+                        raise
+                    stale = exc
+                outcome.blocks_sent += len(pending)
+        if sent_record:
+            outcome.status, outcome.error = "OK", ""
+            return
         async with node.ns(peer) as ns:
             try:
+                if stale is not None:
+                    raise stale
                 await ns.update(request.name, record)
             except RemoteError as exc:
                 if exc.code != "STALE":
