@@ -13,6 +13,7 @@ confirmed. The plan and the trust argument are :mod:`rlp2p.core.forward`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,10 @@ FORWARDS = 2
 #: block bytes read from the store per CAS batch to one target (memory per target)
 FORWARD_BATCH_BYTES = 512 * 1024
 #: how much longer than one network operation Alice waits for a forward's answer (the forwarder
-#: bounds each target by its own timeout, and targets run at once)
-FORWARD_WAIT = 2.0
+#: waits up to its timeout for the record, then bounds each target by it, targets at once)
+FORWARD_WAIT = 3.0
+#: logs whose record forward requests wait for at once
+MAX_WAITING = 64
 
 
 class Forwarder:
@@ -51,6 +54,7 @@ class Forwarder:
     def __init__(self, node: Node) -> None:
         self.node = node
         self._slots = trio.CapacityLimiter(FORWARDS)
+        self._waiting: dict[str, trio.Event] = {}  # log name -> set when a record for it is stored
         #: awaited before the targets are served (tests stop the node here: a forwarder dying mid-way)
         self.before_targets: Callable[[], Awaitable[None]] | None = None
 
@@ -62,7 +66,7 @@ class Forwarder:
         except DecodeError as exc:
             return encode_error(Code.BAD_REQUEST, str(exc))
         node = self.node
-        held = await node.astore.call(node.store.get_record, request.name)
+        held = await self._record(request.name, request.sequence)
         if held is None or held.sequence != request.sequence:
             # only a record this peer took (through its gate, from the writer) is forwarded
             return encode_error(Code.NOT_FOUND, f"no record of {request.name} at sequence {request.sequence} here")
@@ -80,6 +84,28 @@ class Forwarder:
                 for i, target in enumerate(request.targets):
                     nursery.start_soon(self._one, request, target, held.record, outcomes, i)
         return encode_forwarded(outcomes)
+
+    def record_stored(self, name: str) -> None:
+        """A record for ``name`` was stored here: wake forward requests waiting for it."""
+        event = self._waiting.pop(name, None)
+        if event is not None:
+            event.set()
+
+    async def _record(self, name: str, sequence: int) -> Any:
+        """The record held for ``name`` once its sequence is at least ``sequence``: Alice sends
+        the forward request beside her upload, so it may come before the record it names. Waits
+        up to the node's timeout, ``MAX_WAITING`` logs at once (past that, no wait)."""
+        node = self.node
+        with trio.move_on_after(node.config.timeout):
+            while True:
+                event = self._waiting.get(name)
+                if event is None and len(self._waiting) < MAX_WAITING:
+                    event = self._waiting[name] = trio.Event()
+                held = await node.astore.call(node.store.get_record, name)
+                if held is not None and held.sequence >= sequence or event is None:
+                    return held
+                await event.wait()
+        return await node.astore.call(node.store.get_record, name)
 
     async def _one(self, request: ForwardRequest, target: ForwardTarget, record: bytes, out: list[ForwardOutcome], i: int) -> None:
         outcome = out[i]
@@ -216,38 +242,34 @@ async def replicate_once(
     pending = list(candidates)
     while pending and len(report.stored_on) < pub.replicas:
         forwarder = pending.pop(0)
+        count = min(pub.replicas - len(report.stored_on) - 1, MAX_FORWARD_TARGETS)
+        targets, pending = pending[:count], pending[count:]
         have = await pub._holding(forwarder, length)
-        result = await pub._replicate(
-            forwarder, have, await pages_for([have]), record, tick, full_build=lambda: pages_for([None])
-        )
-        report.replicas.append(result)
-        need = pub.replicas - len(report.stored_on)
-        if not result.ok or need <= 0:
-            continue
-        targets, pending = pending[: min(need, MAX_FORWARD_TARGETS)], pending[min(need, MAX_FORWARD_TARGETS) :]
         holdings = [await pub._holding(t, length) for t in targets]
-        build = await pages_for(holdings)
+        build = await pages_for([have, *holdings])
         lists = [None if h is None else lacking(h, build.built, build.entries, pub.mode) for h in holdings]
         shared, plans = plan_forward(lists)
         request = ForwardRequest(
             pub.name, sequence, [ForwardTarget(t.to_bytes(), _hints(node, t), p) for t, p in zip(targets, plans, strict=True)], shared
         )
-        said: list[ForwardOutcome] | None = None
-        try:
-            async with node.ns(forwarder) as ns:
-                ns.rpc.timeout = node.config.timeout * FORWARD_WAIT
-                before = ns.rpc.bytes_out
-                try:
-                    said = await forward(ns.rpc, request)
-                finally:
-                    ns.rpc.timeout = node.config.timeout
-                    result.bytes_sent += ns.rpc.bytes_out - before
-        except (Rlp2pError, trio.TooSlowError) as exc:
-            log.info("forwarder %s failed: %s", forwarder, exc)
-        results: list[ReplicaResult] = [ReplicaResult(peer=t.to_string(), ok=False) for t in targets]
+        asked = _Asked()
+
         async with trio.open_nursery() as nursery:
-            for target, r in zip(targets, results, strict=True):
-                nursery.start_soon(_confirm, pub, target, record, sequence, build, r)
+            if targets:  # sent at once: the forwarder waits for the record this upload ends with
+                nursery.start_soon(_ask, node, forwarder, request, asked)
+            result = await pub._replicate(forwarder, have, build, record, tick, full_build=lambda: pages_for([None]))
+            if not result.ok:
+                nursery.cancel_scope.cancel()  # it holds no record of this sequence: nothing to forward
+        result.bytes_sent += asked.bytes_sent
+        said = asked.outcomes
+        report.replicas.append(result)
+        if not targets:
+            continue
+        results: list[ReplicaResult] = [ReplicaResult(peer=t.to_string(), ok=False) for t in targets]
+        if result.ok or said is not None:
+            async with trio.open_nursery() as nursery:
+                for target, r in zip(targets, results, strict=True):
+                    nursery.start_soon(_confirm, pub, target, record, sequence, build, r)
         retry = []
         for i, (target, r) in enumerate(zip(targets, results, strict=True)):
             if r.ok or r.holds_seq:
@@ -257,6 +279,26 @@ async def replicate_once(
             log.info("replica %s not confirmed (%s): uploading to it", target, why)
             retry.append(target)
         pending = retry + pending
+
+
+@dataclass
+class _Asked:
+    outcomes: list[ForwardOutcome] | None = None
+    bytes_sent: int = 0
+
+
+async def _ask(node: Node, forwarder: ID, request: ForwardRequest, asked: _Asked) -> None:
+    try:
+        async with node.ns(forwarder) as ns:
+            ns.rpc.timeout = node.config.timeout * FORWARD_WAIT
+            before = ns.rpc.bytes_out
+            try:
+                asked.outcomes = await forward(ns.rpc, request)
+            finally:
+                ns.rpc.timeout = node.config.timeout
+                asked.bytes_sent += ns.rpc.bytes_out - before
+    except (Rlp2pError, trio.TooSlowError) as exc:
+        log.info("forwarder %s failed: %s", forwarder, exc)
 
 
 async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, build: _Build, result: ReplicaResult) -> None:

@@ -476,6 +476,7 @@ class Node:
         return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
+        self.forwarder.record_stored(info.name)
         if self.announcements is not None:
             self.announcements.announce(info)
         if self._announce_queue is not None:
