@@ -133,3 +133,31 @@ async def test_storage_peers_found_in_the_dht_serve_the_next_publishes_without_a
         await publisher.append(bodies(i, 1))
         assert len((await publisher.publish()).stored_on) == 3
     assert len(lookups) == 1
+
+
+async def test_a_forwarder_refuses_what_it_must_not_forward(swarm):
+    import pytest
+
+    from rlp2p.core.forward import MAX_FORWARD_TARGETS, Lacks, TargetPlan
+    from rlp2p.errors import RemoteError
+    from rlp2p.wire.forward import ForwardRequest, ForwardTarget, forward
+
+    a, b = await swarm.add_storage(2)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=1, replica_peers=[a.peer_id])
+    for i in range(2):
+        await publisher.append(bodies(i, 1))
+        await publisher.publish()
+    target = ForwardTarget(b.peer_id.to_bytes(), [], TargetPlan(Lacks.WHOLE))
+    async with alice.ns(a.peer_id) as ns:
+        # an old sequence: not the record it holds (it never waits for one it has passed)
+        with pytest.raises(RemoteError) as old:
+            await forward(ns.rpc, ForwardRequest(publisher.name, 1, [target], []))
+        assert old.value.code == "NOT_FOUND"
+        with pytest.raises(RemoteError) as many:
+            await forward(ns.rpc, ForwardRequest(publisher.name, 2, [target] * (MAX_FORWARD_TARGETS + 1), []))
+        assert many.value.code == "TOO_LARGE"
+        # and the request it may serve: the whole log to B, which then serves it alone
+        [outcome] = await forward(ns.rpc, ForwardRequest(publisher.name, 2, [target], []))
+    assert outcome.status == "OK" and outcome.blocks_sent > 0
+    assert await read_all(swarm, publisher.name, b) == bodies(0, 2)
