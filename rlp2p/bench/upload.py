@@ -8,10 +8,11 @@ Goal ``publish_upload_ratio_3v1``: 3 replicas over 1 for the log's publish, limi
 
 Time: append and publish one message to 3 named replicas (upload once and each), against one
 round trip on an open stream measured in the same run. Goal ``publish_ms_over_rtt`` (upload once,
-the default), limit ``PUBLISH_RTT_LIMIT``: upload once is three sequential round trips by design
-(Alice to the forwarder with the record on the CAS stream; the forwarder's to the targets, all at
-once; Alice's confirmation fetches, all at once), plus a store transaction, a signature and a
-verification at each hop. The issue's ~1.2 ms counts one round trip (upload each's shape).
+the default), limit ``PUBLISH_RTT_LIMIT``: upload once is three round trips in sequence by design
+(Alice's to the forwarder, the blocks and the record on the CAS stream with the forward request
+beside them; the forwarder's to the targets, all at once, before it answers her; her confirmation
+fetches, all at once), plus a store transaction, a signature and a verification at each hop. The
+issue's ~1.2 ms counts one round trip (upload each's shape, also reported).
 """
 
 from __future__ import annotations

@@ -96,15 +96,21 @@ class Forwarder:
         the forward request beside her upload, so it may come before the record it names. Waits
         up to the node's timeout, ``MAX_WAITING`` logs at once (past that, no wait)."""
         node = self.node
-        with trio.move_on_after(node.config.timeout):
-            while True:
-                event = self._waiting.get(name)
-                if event is None and len(self._waiting) < MAX_WAITING:
-                    event = self._waiting[name] = trio.Event()
-                held = await node.astore.call(node.store.get_record, name)
-                if held is not None and held.sequence >= sequence or event is None:
-                    return held
-                await event.wait()
+        event: trio.Event | None = None
+        try:
+            with trio.move_on_after(node.config.timeout):
+                while True:
+                    event = self._waiting.get(name)
+                    if event is None and len(self._waiting) < MAX_WAITING:
+                        event = self._waiting[name] = trio.Event()
+                    held = await node.astore.call(node.store.get_record, name)
+                    if held is not None and held.sequence >= sequence or event is None:
+                        return held
+                    await event.wait()
+        finally:
+            # a wait that ended without its record leaves no entry behind for a name never stored
+            if event is not None and self._waiting.get(name) is event and not event.statistics().tasks_waiting:
+                del self._waiting[name]
         return await node.astore.call(node.store.get_record, name)
 
     async def _one(self, request: ForwardRequest, target: ForwardTarget, record: bytes, out: list[ForwardOutcome], i: int) -> None:
