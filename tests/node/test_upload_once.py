@@ -161,3 +161,18 @@ async def test_a_forwarder_refuses_what_it_must_not_forward(swarm):
         [outcome] = await forward(ns.rpc, ForwardRequest(publisher.name, 2, [target], []))
     assert outcome.status == "OK" and outcome.blocks_sent > 0
     assert await read_all(swarm, publisher.name, b) == bodies(0, 2)
+
+
+async def test_a_storage_peer_without_forwarding_gets_the_targets_uploaded_directly(swarm):
+    storage = await swarm.add_storage(3)
+    a, b, c = storage
+    a.ns_server.forward = None  # an older peer: answers the forward request BAD_REQUEST
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage])
+    await publisher.append(bodies(0, 20))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    # A took Alice's upload; B, next, took it too and forwarded to C
+    assert [r.blocks_sent > 0 for r in report.replicas] == [True, True, False]
+    for node in storage:
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 20)
