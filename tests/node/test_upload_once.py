@@ -176,3 +176,39 @@ async def test_a_storage_peer_without_forwarding_gets_the_targets_uploaded_direc
     assert [r.blocks_sent > 0 for r in report.replicas] == [True, True, False]
     for node in storage:
         assert await read_all(swarm, publisher.name, node) == bodies(0, 20)
+
+
+async def test_a_forward_request_that_comes_before_its_record_waits_for_it(swarm, nursery):
+    from rlp2p.core.forward import Lacks, TargetPlan
+    from rlp2p.core.record import create_record
+    from rlp2p.wire.forward import ForwardRequest, ForwardTarget, forward
+
+    a, b = await swarm.add_storage(2)
+    alice = await swarm.start_node("alice")
+    key = generate_log_key()
+    publisher = alice.publisher(key, mode=MODE, replicas=1, replica_peers=[a.peer_id])
+    await publisher.append(bodies(0, 3))
+    first = await publisher.publish()
+    answers: list = []
+
+    async def ask() -> None:
+        target = ForwardTarget(b.peer_id.to_bytes(), [], TargetPlan(Lacks.WHOLE))
+        async with alice.ns(a.peer_id) as ns:
+            answers.extend(await forward(ns.rpc, ForwardRequest(publisher.name, 2, [target], [])))
+
+    nursery.start_soon(ask)
+    for _ in range(500):  # until A waits for sequence 2 (bounded)
+        if publisher.name in a.forwarder._waiting:
+            break
+        await trio.sleep(0.01)
+    assert publisher.name in a.forwarder._waiting
+    record = create_record(key, first.head, 2)
+    async with alice.ns(a.peer_id) as ns:
+        await ns.update(publisher.name, record)
+    for _ in range(500):
+        if answers:
+            break
+        await trio.sleep(0.01)
+    assert [o.status for o in answers] == ["OK"]
+    assert b.store.get_record(publisher.name).record == record
+    assert not a.forwarder._waiting
