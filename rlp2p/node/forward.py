@@ -327,7 +327,7 @@ async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, bui
         return
     seen = confirm(record, sequence, None if held is None else held.raw, 0 if held is None else held.sequence)
     if seen is Confirmation.STORED:
-        await node.astore.call(node.store.set_replica_holding, pub.name, result.peer, holding_after(build.built, pub.mode))
+        pub._acked[result.peer] = holding_after(build.built, pub.mode)  # written with the publish's state
         result.ok = True
     elif seen is Confirmation.HIGHER:
         result.holds_seq, result.error = held.sequence, f"holds sequence {held.sequence}"

@@ -139,6 +139,8 @@ class Publisher:
         self._ns_only: set[ID] = set()
         #: (trio time found, storage peers found in the DHT): see :meth:`candidates`
         self._candidates: tuple[float, list[ID]] | None = None
+        #: what replicas acknowledged during the publish under way (peer id -> holding)
+        self._acked: dict[str, Holding] = {}
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -198,6 +200,7 @@ class Publisher:
         """
         started = time.monotonic()
         store, astore = self.node.store, self.node.astore
+        self._acked = {}
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
@@ -247,6 +250,8 @@ class Publisher:
         if len(report.stored_on) < self.replicas:
             self._candidates = None  # some were unreachable or refused: look again next time
         if len(report.stored_on) < self.write_quorum:
+            # what each replica acknowledged is remembered: the next publish sends only the rest
+            await astore.call(store.record_publish, self.name, self._acked)
             # the next publish goes above whatever our replicas were seen to hold
             held = max((r.holds_seq for r in report.replicas), default=0)
             if held > sequence:
@@ -255,9 +260,11 @@ class Publisher:
             raise PublishError(
                 f"stored on {len(report.stored_on)} of the {self.write_quorum} replicas needed ({failures})"
             )
+        # the bookkeeping of a publish, one transaction: what each replica holds and the state
         await astore.call(
-            store.set_publish_state,
+            store.record_publish,
             self.name,
+            self._acked,
             PublishState(record_seq=sequence, head=head, published_length=length, reserved_seq=sequence),
         )
         # the replicas that took the record put it into the DHT themselves; ours is a second
@@ -301,7 +308,9 @@ class Publisher:
         return None, True
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
+        have = self._acked.get(peer.to_string())
+        if have is None:
+            have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
@@ -418,7 +427,8 @@ class Publisher:
                     finally:
                         result.bytes_sent += ns.rpc.bytes_out - before
             # it acknowledged a record naming this head: it holds everything the head reaches
-            await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
+            # (written with the publish's state, in one transaction)
+            self._acked[result.peer] = holding_after(built, self.mode)
             result.ok = True
         except (Rlp2pError, trio.TooSlowError) as exc:
             if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and full_build is not None:
