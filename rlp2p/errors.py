@@ -159,6 +159,11 @@ class DialFailure(StreamClosed):
     not speak the protocol). A :class:`StreamClosed` with no answers, as callers saw it before."""
 
 
+class UnsupportedRequest(RemoteError):
+    """The peer does not know an rlp2p extension request (it answered BAD_REQUEST and kept the
+    stream): the caller falls back to the specification's requests."""
+
+
 # --- the operations ------------------------------------------------------------------------
 
 

@@ -636,6 +636,11 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         help="replicas that must store it for the publish to succeed, at most --replicas (default: a majority of --replicas)",
     )
     p.add_argument(
+        "--upload", choices=("once", "each"), default="once",
+        help="once (default): send new blocks to one replica, which forwards them to the others; "
+        "each: send them to every replica yourself",
+    )
+    p.add_argument(
         "--validity", type=_duration, default=None, metavar="DURATION",
         help="how long the record stays valid: 30d, 12h, 15m, 90s or a sum like 1d12h (default 7d); "
         "storage peers keep serving it after that, marked as maybe stale",
@@ -776,7 +781,7 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 # unset: the publisher's defaults (7 days, 60 s)
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
-                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, upload=args.upload,
                     private=True if args.private else None, **times
                 )
                 if fresh:

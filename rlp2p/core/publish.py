@@ -12,7 +12,7 @@ pages of P and the newest K embedded, instead of O(N).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, first_open_page
 
@@ -170,3 +170,35 @@ def partial_holding(built: BuiltLog, mode: LogMode, page: int) -> Holding | None
 def next_sequence(published: int, reserved: int) -> int:
     """The sequence of the next record: above every one that may have left the process."""
     return max(published, reserved) + 1
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+@dataclass
+class ReplicaResult:
+    peer: str
+    ok: bool
+    blocks_sent: int = 0
+    bytes_sent: int = 0
+    error: str = ""
+    #: the sequence of a record of ours the replica holds that beats the one we sent (STALE)
+    holds_seq: int = 0
+
+
+@dataclass
+class PublishReport:
+    name: str
+    messages: int
+    sequence: int
+    head: bytes | None
+    replicas: list[ReplicaResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def stored_on(self) -> list[str]:
+        return [r.peer for r in self.replicas if r.ok]
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(r.bytes_sent for r in self.replicas)

@@ -31,6 +31,7 @@ from rlp2p.core.retention import RetentionConfig
 from rlp2p.errors import Rlp2pError, leaves
 from rlp2p.limits import DEFAULT_HOST_LIMITS, DEFAULT_LIMITS, HostLimits, Limits
 from rlp2p.node.backend import AsyncStore
+from rlp2p.node.forward import Forwarder
 from rlp2p.node.peers import Peers
 from rlp2p.node.publisher import Publisher
 from rlp2p.node.reader import Reader
@@ -43,6 +44,7 @@ from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
 from rlp2p.wire.rpc import RpcStream
+from rlp2p.wire.upload import serve_name_update
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,11 @@ class Node:
         self.admission = Admission(self.config.admission)
         self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
         self.cas_server.gate = self.ns_server.gate = self.gate
+        # upload once: this peer forwards a publisher's log to her other replicas
+        self.forwarder = Forwarder(self)
+        self.ns_server.forward = self.forwarder.handle
+        # a publish's record may come on the CAS stream after its blocks (one round trip)
+        self.cas_server.name_update = serve_name_update(self.ns_server.handle_frame)
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
@@ -327,6 +334,7 @@ class Node:
         return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
+        self.forwarder.record_stored(info.name)
         if self.announcements is not None:
             self.announcements.announce(info)
         if self._announce_queue is not None:

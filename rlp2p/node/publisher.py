@@ -15,11 +15,13 @@ refreshes the record alone (new sequence and validity, same head, no pages).
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import trio
@@ -32,6 +34,8 @@ from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
 from rlp2p.core.placement import log_key, order_candidates
 from rlp2p.core.private import SEAL_OVERHEAD, SEAL_VERSION, Capability, Keyring, PrivateState, new_seed, seal_entries
 from rlp2p.core.publish import (
+    PublishReport,
+    ReplicaResult,
     Holding,
     build_start,
     holding_after,
@@ -43,11 +47,12 @@ from rlp2p.core.publish import (
 from rlp2p.core.replicas import next_batch
 from rlp2p.core.replicas import write_quorum as write_quorum_of
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
-from rlp2p.errors import PublishError, RemoteError, Rlp2pError
+from rlp2p.errors import PublishError, RemoteError, Rlp2pError, UnsupportedRequest
 from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.store import PublishState
+from rlp2p.wire.upload import add_then_update
 
 
 log = logging.getLogger(__name__)
@@ -59,35 +64,10 @@ UPLOAD_BATCH = 256
 INLINE_ENTRIES = 2048
 #: publish attempts with a new sequence when replicas hold a higher one of ours (lost state)
 SEQUENCE_RETRIES = 1
-
-
-@dataclass
-class ReplicaResult:
-    peer: str
-    ok: bool
-    blocks_sent: int = 0
-    bytes_sent: int = 0
-    error: str = ""
-    #: the sequence of a record of ours the replica holds that beats the one we sent (STALE)
-    holds_seq: int = 0
-
-
-@dataclass
-class PublishReport:
-    name: str
-    messages: int
-    sequence: int
-    head: bytes | None
-    replicas: list[ReplicaResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def stored_on(self) -> list[str]:
-        return [r.peer for r in self.replicas if r.ok]
-
-    @property
-    def bytes_sent(self) -> int:
-        return sum(r.bytes_sent for r in self.replicas)
+#: ways of replicating: through one forwarding replica, or to each replica directly
+UPLOADS = ("once", "each")
+#: seconds the storage peers found in the DHT are used for the next publishes without a lookup
+CANDIDATES_TTL = 600.0
 
 
 Progress = Callable[[int, int], None]
@@ -118,6 +98,7 @@ class Publisher:
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
         private: bool | None = None,
+        upload: str = "once",
     ) -> None:
         quorum = write_quorum_of(replicas, write_quorum)  # ValueError for an impossible count
         self.peers = peers
@@ -131,6 +112,17 @@ class Publisher:
         self.replicas = replicas
         self.write_quorum = quorum
         self.replica_peers = list(replica_peers) if replica_peers else None
+        if upload not in UPLOADS:
+            raise ValueError(f"upload must be one of {UPLOADS}, got {upload!r}")
+        #: "once": new blocks go to one replica, which forwards them (rlp2p/node/forward.py);
+        #: "each": Alice uploads to every replica herself
+        self.upload = upload
+        #: peers that do not take a record on the CAS stream (they get it over NS)
+        self._ns_only: set[ID] = set()
+        #: (trio time found, storage peers found in the DHT): see :meth:`candidates`
+        self._candidates: tuple[float, list[ID]] | None = None
+        #: what replicas acknowledged during the publish under way (peer id -> holding)
+        self._acked: dict[str, Holding] = {}
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -206,9 +198,20 @@ class Publisher:
     # --- publishing ------------------------------------------------------------------------------
 
     async def candidates(self) -> list[ID]:
-        """Storage peers to replicate to, nearest to the log's key first."""
+        """Storage peers to replicate to, nearest to the log's key first.
+
+        Found in the DHT once and kept for ``CANDIDATES_TTL`` seconds (a publish that misses its
+        quorum forgets them): the DHT lookups were most of a publish's time."""
         if self.replica_peers is not None:
             return list(self.replica_peers)
+        cached = self._candidates
+        if cached is not None and trio.current_time() - cached[0] < CANDIDATES_TTL:
+            return list(cached[1])
+        found = await self._find_candidates()
+        self._candidates = (trio.current_time(), found)
+        return list(found)
+
+    async def _find_candidates(self) -> list[ID]:
         peers = {p.to_bytes(): p for p in await self.peers.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
         for peer in await self.peers.log_peers(self.name):
@@ -226,6 +229,7 @@ class Publisher:
         """
         started = time.monotonic()
         store, astore = self.store, self.astore
+        self._acked = {}
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
@@ -272,7 +276,11 @@ class Publisher:
             log.info("replicas hold sequence %d of %s; publishing again above it", higher, self.name)
             sequence = higher + 1
         report.seconds = time.monotonic() - started
+        if len(report.stored_on) < self.replicas:
+            self._candidates = None  # some were unreachable or refused: look again next time
         if len(report.stored_on) < self.write_quorum:
+            # what each replica acknowledged is remembered: the next publish sends only the rest
+            await astore.call(store.record_publish, self.name, self._acked)
             # the next publish goes above whatever our replicas were seen to hold
             held = max((r.holds_seq for r in report.replicas), default=0)
             if held > sequence:
@@ -281,9 +289,11 @@ class Publisher:
             raise PublishError(
                 f"stored on {len(report.stored_on)} of the {self.write_quorum} replicas needed ({failures})"
             )
+        # the bookkeeping of a publish, one transaction: what each replica holds and the state
         await astore.call(
-            store.set_publish_state,
+            store.record_publish,
             self.name,
+            self._acked,
             PublishState(record_seq=sequence, published_length=length, reserved_seq=sequence),
         )
         # the replicas that took the record put it into the DHT themselves; ours is a second
@@ -308,8 +318,25 @@ class Publisher:
         await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), partial)
         return partial
 
+    async def _add_then_update(self, cas: Any, peer: ID, blocks: list[bytes], record: bytes) -> tuple[RemoteError | None, bool]:
+        """The last blocks and the record in one pipelined call (rlp2p/wire/upload.py): (a STALE
+        refusal to check over NS, whether the record was stored). A peer that does not know the
+        request gets its records over NS from now on."""
+        try:
+            await add_then_update(cas, blocks, self.name, record)
+        except UnsupportedRequest:
+            self._ns_only.add(peer)
+            return None, False
+        except RemoteError as exc:
+            if exc.code != "STALE":
+                raise
+            return exc, False
+        return None, True
+
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
+        have = self._acked.get(peer.to_string())
+        if have is None:
+            have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
@@ -350,6 +377,11 @@ class Publisher:
             if progress is not None:
                 progress(min(counts[0], counts[1]), counts[1])
 
+        if self.upload == "once" and self.replicas > 1:
+            from rlp2p.node.forward import replicate_once
+
+            await replicate_once(self, candidates, length, pages_for, record, report.sequence, report, tick)
+            return
         pending = list(candidates)
         while pending and len(report.stored_on) < self.replicas:
             batch, pending = next_batch(pending, len(report.stored_on), self.replicas)
@@ -386,6 +418,8 @@ class Publisher:
             else:
                 missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
             tick(0, len(missing))
+            sent_record = False  # the record went with the last blocks, on the CAS stream
+            stale: RemoteError | None = None
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
                 async with self.peers.cas(peer) as cas:
@@ -393,7 +427,11 @@ class Publisher:
                     try:
                         for start in range(0, len(missing), UPLOAD_BATCH):
                             chunk = missing[start : start + UPLOAD_BATCH]
-                            await cas.add_many([built.blocks[a] for a in chunk])
+                            blocks = [built.blocks[a] for a in chunk]
+                            if start + UPLOAD_BATCH >= len(missing) and peer not in self._ns_only:
+                                stale, sent_record = await self._add_then_update(cas, peer, blocks, record)
+                            else:
+                                await cas.add_many(blocks)
                             result.blocks_sent += len(chunk)
                             tick(len(chunk))
                             if start + UPLOAD_BATCH < len(missing):  # after the last, the record says more
@@ -401,22 +439,27 @@ class Publisher:
                                 have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
-            async with self.peers.ns(peer) as ns:
-                before = ns.rpc.bytes_out
-                try:
-                    await ns.update(self.name, record)
-                except RemoteError as exc:
-                    # the replica holds this very record already (a retried publish): fine
-                    if exc.code != "STALE":
-                        raise
-                    held = await ns.fetch(self.name)
-                    if held.raw != record:
-                        result.holds_seq = held.sequence
-                        raise
-                finally:
-                    result.bytes_sent += ns.rpc.bytes_out - before
+            if not sent_record:
+                async with self.peers.ns(peer) as ns:
+                    before = ns.rpc.bytes_out
+                    try:
+                        if stale is None:
+                            await ns.update(self.name, record)
+                        else:
+                            raise stale
+                    except RemoteError as exc:
+                        # the replica holds this very record already (a retried publish): fine
+                        if exc.code != "STALE":
+                            raise
+                        held = await ns.fetch(self.name)
+                        if held.raw != record:
+                            result.holds_seq = held.sequence
+                            raise
+                    finally:
+                        result.bytes_sent += ns.rpc.bytes_out - before
             # it acknowledged a record naming this head: it holds everything the head reaches
-            await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
+            # (written with the publish's state, in one transaction)
+            self._acked[result.peer] = holding_after(built, self.mode)
             result.ok = True
         except Rlp2pError as exc:
             if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and full_build is not None:

@@ -90,6 +90,10 @@ class Network:
             if info is not None and info.addrs:
                 self.host.get_peerstore().add_addrs(peer, info.addrs, ADDR_TTL)
 
+    def add_addrs(self, peer: ID, addrs: Sequence[multiaddr.Multiaddr], ttl: int = ADDR_TTL) -> None:
+        """Learn addresses of ``peer`` (from a hint or a request) for ``ttl`` seconds."""
+        self.host.get_peerstore().add_addrs(peer, list(addrs), ttl)
+
     def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
         """The addresses the peerstore holds for ``peer`` (none for an unknown peer)."""
         try:

@@ -298,6 +298,14 @@ class Store(abc.ABC):
     def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
         """Remember what replica ``peer_id`` holds of ``log`` (replaces the previous holding)."""
 
+    def record_publish(self, log: str, holdings: dict[str, Holding], state: PublishState | None = None) -> None:
+        """What replicas acknowledged in one publish and, if it reached its quorum, its state: the
+        publisher's bookkeeping, in one transaction where the store can (SQLite does)."""
+        for peer_id, holding in holdings.items():
+            self.set_replica_holding(log, peer_id, holding)
+        if state is not None:
+            self.set_publish_state(log, state)
+
     @abc.abstractmethod
     def forget_replica(self, log: str, peer_id: str) -> None:
         """Forget what ``peer_id`` holds of ``log`` (it lost it, or left): it gets everything again."""

@@ -674,23 +674,18 @@ class SQLiteStore(Store):
 
     def set_publish_state(self, log: str, state: PublishState) -> None:
         log = _text(log, "log")
-        if not isinstance(state, PublishState):
-            raise TypeError(f"state must be a PublishState, not {type(state).__name__}")
-        record_seq = _u64_to_db(state.record_seq, "record_seq")
-        length = _int(state.published_length, "published_length")
-        _u64_to_db(state.reserved_seq, "reserved_seq")
+        row = _publish_state_row(state)  # checked before the transaction
         with self._write() as conn:
-            # reserved_seq only grows: a sequence that may have left is never handed out again
-            reserved = max(state.reserved_seq, state.record_seq, _reserved(conn, log))
-            conn.execute(
-                # the head column is unused (replica holdings know each head): left NULL
-                "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
-                "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (log) DO UPDATE SET "
-                "record_seq = excluded.record_seq, head = NULL, "
-                "published_length = excluded.published_length, "
-                "reserved_seq = excluded.reserved_seq",
-                (log, record_seq, length, _u64_to_db(reserved, "reserved_seq")),
-            )
+            _put_publish_state(conn, log, row)
+
+    def record_publish(self, log: str, holdings: dict[str, Holding], state: PublishState | None = None) -> None:
+        log = _text(log, "log")
+        rows = [_holding_row(log, peer_id, holding) for peer_id, holding in holdings.items()]
+        state_row = None if state is None else _publish_state_row(state)
+        with self._write() as conn:
+            conn.executemany(_HOLDING_UPSERT, rows)
+            if state_row is not None:
+                _put_publish_state(conn, log, state_row)
 
     def reserve_sequence(self, log: str, sequence: int) -> None:
         log = _text(log, "log")
@@ -754,26 +749,9 @@ class SQLiteStore(Store):
         return {str(peer): int(length) for peer, length in rows}
 
     def set_replica_holding(self, log: str, peer_id: str, holding: Holding) -> None:
-        log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
-        if not isinstance(holding, Holding):
-            raise TypeError(f"holding must be a Holding, not {type(holding).__name__}")
-        row = (
-            log,
-            peer_id,
-            _text(holding.mode, "mode"),
-            _int(holding.length, "length"),
-            _blob(holding.head, "head"),
-            _int(holding.open_page, "open_page"),
-            None if holding.open_tail is None else _blob(holding.open_tail, "open_tail"),
-        )
+        row = _holding_row(_text(log, "log"), peer_id, holding)
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO replica_holdings (log, peer_id, mode, length, head, open_page, open_tail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log, peer_id) DO UPDATE SET "
-                "mode = excluded.mode, length = excluded.length, head = excluded.head, "
-                "open_page = excluded.open_page, open_tail = excluded.open_tail",
-                row,
-            )
+            conn.execute(_HOLDING_UPSERT, row)
 
     def forget_replica(self, log: str, peer_id: str) -> None:
         log, peer_id = _text(log, "log"), _text(peer_id, "peer_id")
@@ -969,3 +947,52 @@ def _unique_blobs(addresses: Iterable[bytes]) -> list[bytes]:
 def _chunks(items: list[bytes]) -> Iterator[list[bytes]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+_HOLDING_UPSERT = (
+    "INSERT INTO replica_holdings (log, peer_id, mode, length, head, open_page, open_tail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (log, peer_id) DO UPDATE SET "
+    "mode = excluded.mode, length = excluded.length, head = excluded.head, "
+    "open_page = excluded.open_page, open_tail = excluded.open_tail"
+)
+
+
+def _holding_row(log: str, peer_id: str, holding: Holding) -> tuple[object, ...]:
+    if not isinstance(holding, Holding):
+        raise TypeError(f"holding must be a Holding, not {type(holding).__name__}")
+    return (
+        log,
+        _text(peer_id, "peer_id"),
+        _text(holding.mode, "mode"),
+        _int(holding.length, "length"),
+        _blob(holding.head, "head"),
+        _int(holding.open_page, "open_page"),
+        None if holding.open_tail is None else _blob(holding.open_tail, "open_tail"),
+    )
+
+
+def _publish_state_row(state: PublishState) -> tuple[int, int, int, int]:
+    """The state's columns, checked before a transaction, and the sequence reserved_seq must reach."""
+    if not isinstance(state, PublishState):
+        raise TypeError(f"state must be a PublishState, not {type(state).__name__}")
+    return (
+        _u64_to_db(state.record_seq, "record_seq"),
+        _int(state.published_length, "published_length"),
+        _u64_to_db(state.reserved_seq, "reserved_seq"),
+        max(state.reserved_seq, state.record_seq),
+    )
+
+
+def _put_publish_state(conn: sqlite3.Connection, log: str, row: tuple[int, int, int, int]) -> None:
+    record_seq, length, _, wanted = row
+    # reserved_seq only grows: a sequence that may have left is never handed out again
+    reserved = max(wanted, _reserved(conn, log))
+    conn.execute(
+        # the head column is unused (replica holdings know each head): left NULL
+        "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
+        "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+        "record_seq = excluded.record_seq, head = NULL, "
+        "published_length = excluded.published_length, "
+        "reserved_seq = excluded.reserved_seq",
+        (log, record_seq, length, _u64_to_db(reserved, "reserved_seq")),
+    )

@@ -8,7 +8,7 @@ client checks every block it gets against the address it asked for.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -124,6 +124,9 @@ class CasServer:
         #: the storage peer's admission policy, which then stores the Adds (None: the backend
         #: stores everything)
         self.gate: WriteGate | None = None
+        #: judges a record sent on this stream (upload extension, rlp2p/wire/upload.py): (name,
+        #: record, writer) -> the answer frame; None: refused as an unknown method
+        self.name_update: Callable[[str, bytes, str | None], Awaitable[bytes]] | None = None
 
     async def handle_stream(self, stream: Any) -> None:
         await serve_stream(
@@ -172,6 +175,8 @@ class CasServer:
                     push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
                 else:
                     push("get", request.get.id)
+            elif method == "update" and self.name_update is not None:
+                push("update", (request.update.name, request.update.content))  # after the adds before it
             else:
                 # an unknown method leaves the framing intact: answer and keep serving, so a
                 # newer client can fall back
@@ -184,6 +189,9 @@ class CasServer:
             elif kind == "get":
                 async for reply in self._load(items, peer):
                     yield reply
+            elif kind == "update" and self.name_update is not None:
+                for name, record in items:
+                    yield Reply(await self.name_update(name, record, writer))
             else:
                 for reply in items:
                     yield reply

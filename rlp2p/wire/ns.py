@@ -19,7 +19,7 @@ clock (``clock``), not the system's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -132,6 +132,8 @@ class NsServer:
         #: the storage peer's admission policy, which then stores the Updates (None: the backend
         #: stores every valid record)
         self.gate: WriteGate | None = None
+        #: the upload-once extension's handler (rlp2p.node.forward.Forwarder.handle); None: refused
+        self.forward: Callable[[ns_pb2.ForwardRequest, str | None], Awaitable[bytes]] | None = None
 
     async def handle_stream(self, stream: Any) -> None:
         writer = peer_of(stream)
@@ -160,6 +162,8 @@ class NsServer:
             return Reply(await self._update(request.update.name, request.update.content, writer))
         if method == "fetch":
             return Reply(await self._fetch(request.fetch.name))
+        if method == "forward" and self.forward is not None:
+            return Reply(await self.forward(request.forward, writer))
         return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
 
     async def _update(self, name: str, record: bytes, writer: str | None = None) -> bytes:

@@ -84,11 +84,12 @@ async def test_publish_fails_over_to_another_replica_and_needs_its_quorum(swarm)
 async def test_publisher_restart_does_not_upload_again(swarm):
     await swarm.add_storage(3)
     key = generate_log_key()
-    _, first = await publish(swarm, key, bodies(0, 40), mode=LogMode.paged(10, embed=0))
+    # counts what Alice sends each replica herself (upload once is tests/node/test_upload_once.py)
+    _, first = await publish(swarm, key, bodies(0, 40), mode=LogMode.paged(10, embed=0), upload="each")
     assert sum(r.blocks_sent for r in first.replicas) == 3 * (40 + 4)
 
     alice = await swarm.start_node("alice")  # same data folder: a restart
-    publisher = alice.publisher(key, mode=LogMode.paged(10, embed=0))
+    publisher = alice.publisher(key, mode=LogMode.paged(10, embed=0), upload="each")
     await publisher.append(bodies(40, 1))
     second = await publisher.publish()
     # on each replica: the new message block, the new head page, and the old head page, which

@@ -83,8 +83,9 @@ async def test_a_replica_left_behind_catches_up_on_the_next_publish(swarm):
     storage = await swarm.add_storage(3)
     a, b, c = storage
     alice = await swarm.start_node("alice")
+    # what Alice sends each replica herself (upload once: tests/node/test_upload_once.py)
     publisher = alice.publisher(
-        generate_log_key(), mode=LogMode.paged(4, embed=2), replica_peers=[n.peer_id for n in storage]
+        generate_log_key(), mode=LogMode.paged(4, embed=2), replica_peers=[n.peer_id for n in storage], upload="each"
     )
     await publisher.append(bodies(0, 10))
     await publisher.publish()
@@ -106,7 +107,7 @@ async def test_a_replica_left_behind_catches_up_on_the_next_publish(swarm):
 async def test_publishing_one_more_message_reads_and_sends_only_what_changed(swarm):
     await swarm.add_storage(2)
     alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0), replicas=2)
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0), replicas=2, upload="each")
     await publisher.append(bodies(0, 200))
     first = await publisher.publish()
     assert all(r.blocks_sent == 200 + 25 for r in first.replicas)
@@ -131,7 +132,9 @@ async def test_publishing_one_more_message_reads_and_sends_only_what_changed(swa
 async def test_a_publish_with_nothing_new_refreshes_the_record_alone(swarm):
     storage = await swarm.add_storage(3)
     alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(4, embed=0), validity=timedelta(hours=1))
+    publisher = alice.publisher(
+        generate_log_key(), mode=LogMode.paged(4, embed=0), validity=timedelta(hours=1), upload="each"
+    )
     with pytest.raises(PublishError, match="empty"):
         await publisher.publish()  # never appended to: nothing to refresh
     await publisher.append(bodies(0, 6))

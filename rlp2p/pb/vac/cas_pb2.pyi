@@ -19,22 +19,26 @@ class Content(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class CasRequest(_message.Message):
-    __slots__ = ("add", "get")
+    __slots__ = ("add", "get", "update")
     ADD_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
     add: Content
     get: Address
-    def __init__(self, add: _Optional[_Union[Content, _Mapping]] = ..., get: _Optional[_Union[Address, _Mapping]] = ...) -> None: ...
+    update: UploadNameUpdate
+    def __init__(self, add: _Optional[_Union[Content, _Mapping]] = ..., get: _Optional[_Union[Address, _Mapping]] = ..., update: _Optional[_Union[UploadNameUpdate, _Mapping]] = ...) -> None: ...
 
 class CasResponse(_message.Message):
-    __slots__ = ("address", "content", "error")
+    __slots__ = ("address", "content", "error", "updated")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
     address: Address
     content: Content
     error: Error
-    def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    updated: UploadNameResult
+    def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., updated: _Optional[_Union[UploadNameResult, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -61,3 +65,19 @@ class Error(_message.Message):
     code: Error.Code
     message: str
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class UploadNameUpdate(_message.Message):
+    __slots__ = ("name", "content")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class UploadNameResult(_message.Message):
+    __slots__ = ("status", "error")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    error: str
+    def __init__(self, status: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...

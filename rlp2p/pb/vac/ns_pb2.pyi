@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -57,22 +58,26 @@ class Response(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class NsRequest(_message.Message):
-    __slots__ = ("update", "fetch")
+    __slots__ = ("update", "fetch", "forward")
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     FETCH_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_FIELD_NUMBER: _ClassVar[int]
     update: NameUpdate
     fetch: Query
-    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ...) -> None: ...
+    forward: ForwardRequest
+    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ..., forward: _Optional[_Union[ForwardRequest, _Mapping]] = ...) -> None: ...
 
 class NsResponse(_message.Message):
-    __slots__ = ("response", "content", "error")
+    __slots__ = ("response", "content", "error", "forwarded")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    FORWARDED_FIELD_NUMBER: _ClassVar[int]
     response: Response
     content: Content
     error: Error
-    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    forwarded: ForwardResponse
+    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., forwarded: _Optional[_Union[ForwardResponse, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -93,3 +98,55 @@ class Error(_message.Message):
     code: Error.Code
     message: str
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ForwardRequest(_message.Message):
+    __slots__ = ("name", "sequence", "targets", "blocks")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sequence: int
+    targets: _containers.RepeatedCompositeFieldContainer[ForwardTarget]
+    blocks: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, name: _Optional[str] = ..., sequence: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[ForwardTarget, _Mapping]]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ForwardTarget(_message.Message):
+    __slots__ = ("peer", "addrs", "lacks", "blocks")
+    class Lacks(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        SHARED: _ClassVar[ForwardTarget.Lacks]
+        WHOLE: _ClassVar[ForwardTarget.Lacks]
+        OWN: _ClassVar[ForwardTarget.Lacks]
+    SHARED: ForwardTarget.Lacks
+    WHOLE: ForwardTarget.Lacks
+    OWN: ForwardTarget.Lacks
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    ADDRS_FIELD_NUMBER: _ClassVar[int]
+    LACKS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    peer: bytes
+    addrs: _containers.RepeatedScalarFieldContainer[bytes]
+    lacks: ForwardTarget.Lacks
+    blocks: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, peer: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., lacks: _Optional[_Union[ForwardTarget.Lacks, str]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ForwardResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ForwardResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ForwardResult, _Mapping]]] = ...) -> None: ...
+
+class ForwardResult(_message.Message):
+    __slots__ = ("peer", "status", "error", "held_seq", "blocks_sent")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    HELD_SEQ_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_SENT_FIELD_NUMBER: _ClassVar[int]
+    peer: bytes
+    status: Response.Status
+    error: str
+    held_seq: int
+    blocks_sent: int
+    def __init__(self, peer: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ..., held_seq: _Optional[int] = ..., blocks_sent: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,70 @@
+"""The record of a publish on the CAS stream (CasRequest.update = 20): one round trip per replica.
+
+The Adds and the record's Update go on one kept stream, pipelined: the server answers in order,
+so the Update is judged after every block before it was stored (a new log's completeness check
+finds them), exactly as the NS server would judge it. A server that does not know the request
+answers BAD_REQUEST and keeps the stream: :func:`add_then_update` raises UnsupportedRequest and
+the caller sends the record over /vac/ns/1.0.0 (the blocks are stored already).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from rlp2p.core.address import address_of
+from rlp2p.errors import ProtocolError, RemoteError, UnsupportedRequest
+from rlp2p.pb.vac import cas_pb2, ns_pb2
+from rlp2p.wire.cas import CasClient, encode_add
+from rlp2p.wire.cas import Code as CasCode
+from rlp2p.wire.cas import decode_response as decode_cas
+from rlp2p.wire.ns import Status, encode_update
+from rlp2p.wire.ns import decode_response as decode_ns
+from rlp2p.wire.rpc import enum_name
+
+__all__ = ["NameUpdater", "add_then_update", "encode_cas_update", "serve_name_update"]
+
+#: what the CAS server calls for an update: (name, record, writer) -> the CasResponse frame
+NameUpdater = Callable[[str, bytes, "str | None"], Awaitable[bytes]]
+
+
+def encode_cas_update(name: str, record: bytes) -> bytes:
+    return cas_pb2.CasRequest(update=cas_pb2.UploadNameUpdate(name=name, content=record)).SerializeToString()
+
+
+def serve_name_update(handle_ns_frame: Callable[..., Awaitable[object]]) -> NameUpdater:
+    """An updater that judges the record exactly as the NS server does (``NsServer.handle_frame``)."""
+
+    async def update(name: str, record: bytes, writer: str | None) -> bytes:
+        reply = await handle_ns_frame(encode_update(name, record), writer=writer)
+        answer = decode_ns(reply.frame)  # type: ignore[attr-defined]
+        if answer.WhichOneof("result") == "response":
+            status, error = answer.response.status, answer.response.error
+        else:
+            status, error = ns_pb2.Response.BAD_REQUEST, answer.error.message
+        return cas_pb2.CasResponse(updated=cas_pb2.UploadNameResult(status=status, error=error)).SerializeToString()
+
+    return update
+
+
+async def add_then_update(cas: CasClient, blocks: Sequence[bytes], name: str, record: bytes) -> None:
+    """Store ``blocks`` then the record, in one pipelined call. Raises RemoteError on the first
+    refusal (an update's carries the NS status name), UnsupportedRequest if the server does not
+    know the update (the blocks before it are stored)."""
+    frames = await cas.rpc.call_many([*(encode_add(b) for b in blocks), encode_cas_update(name, record)])
+    for data, frame in zip(blocks, frames, strict=False):
+        response = decode_cas(frame)
+        kind = response.WhichOneof("result")
+        if kind == "error":
+            raise RemoteError(enum_name(CasCode, response.error.code), response.error.message)
+        if kind != "address" or response.address.id != address_of(data):
+            raise ProtocolError(f"unexpected answer to add: {kind}")
+    response = decode_cas(frames[-1])
+    kind = response.WhichOneof("result")
+    if kind == "error" and response.error.code == CasCode.BAD_REQUEST:
+        raise UnsupportedRequest("BAD_REQUEST", response.error.message)
+    if kind == "error":
+        raise RemoteError(enum_name(CasCode, response.error.code), response.error.message)
+    if kind != "updated":
+        raise ProtocolError(f"unexpected answer to update: {kind}")
+    if response.updated.status != Status.OK:
+        raise RemoteError(enum_name(Status, response.updated.status), response.updated.error)
