@@ -11,6 +11,9 @@ Record sequences are reserved durably before a record is signed and sent: a sequ
 have left the process is never used again, so a retry after any crash (ours or a replica's) signs
 a higher one, and replicas holding a failed attempt take it. A publish with no new messages
 refreshes the record alone (new sequence and validity, same head, no pages).
+
+:meth:`Publisher.truncate` drops the log's older messages (from the local log too) and publishes
+the kept ones with a head page saying where history starts (:mod:`rlp2p.core.history`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from libp2p.peer.id import ID
 
 from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
-from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
+from rlp2p.core.history import plan_truncation
+from rlp2p.core.page import BuiltLog, LogEntry, LogMode, base_page, build_pages
 from rlp2p.core.placement import log_key, order_candidates
 from rlp2p.core.publish import (
     Holding,
@@ -131,6 +135,8 @@ class Publisher:
         self.ttl = ttl
         # MVDS messages carry a group; by default one group per log
         self.group_id = group_id if group_id is not None else hashlib.sha256(self.name.encode()).digest()
+        # the oldest seq of the local log (1 until a truncation), read at each publish
+        self._first_seq = 1
 
     # --- the local log -------------------------------------------------------------------------
 
@@ -146,6 +152,32 @@ class Publisher:
 
     async def length(self) -> int:
         return await self.node.astore.call(self.node.store.log_length, self.name)
+
+    async def first_seq(self) -> int:
+        """The oldest seq the local log holds: 1, or where a truncation made it start."""
+        rows = await self.node.astore.call(self.node.store.log_entries, self.name, 0, 1)
+        return rows[0][0] if rows else 1
+
+    async def truncate(
+        self, before: int | None = None, *, keep: int | None = None, progress: Progress | None = None
+    ) -> PublishReport:
+        """Drop the messages before seq ``before`` (or all but the newest ``keep``) and publish.
+
+        The local log forgets them first, so a publish that fails here is completed by the next
+        one. Readers that lacked them get the rest and a report of what is gone
+        (:attr:`~rlp2p.node.reader.SyncReport.gone`); storage peers collect the unreachable
+        blocks with their retention. Truncating to where the log starts already just publishes.
+        """
+        store, astore = self.node.store, self.node.astore
+        length = await astore.call(store.log_length, self.name)
+        plan = plan_truncation(self.mode, length, await self.first_seq(), before=before, keep=keep)
+        if plan.changes:
+            forgotten = await astore.call(store.forget_messages, self.name, plan.first_seq)
+            log.info(
+                "truncated %s before seq %d: %d messages forgotten, %d pages to rewrite",
+                self.name, plan.first_seq, forgotten, plan.pages_rewritten,
+            )
+        return await self.publish(progress=progress)
 
     # --- publishing ------------------------------------------------------------------------------
 
@@ -175,6 +207,7 @@ class Publisher:
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
+        self._first_seq = await self.first_seq()
         candidates = await self.candidates()
         if len(candidates) < self.write_quorum:
             raise PublishError(
@@ -186,7 +219,7 @@ class Publisher:
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:
             nonlocal build
-            page, tail = build_start(holdings)
+            page, tail = build_start(holdings, base_page(self.mode, self._first_seq))
             if build is None or page < build.built.first_page:
                 build = await self._build(length, page, tail, hint)
             return build
@@ -259,17 +292,19 @@ class Publisher:
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
         have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
-        return usable(have, self.mode, length)
+        return usable(have, self.mode, length, self._first_seq)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
         """Read seq page*P+1..length from the local log and lay out those pages."""
-        after = page * (self.mode.page_size or 1)
+        first = self._first_seq
+        after = first - 1 if page == base_page(self.mode, first) else page * (self.mode.page_size or 1)
         rows = await self.node.astore.call(self.node.store.log_entries, self.name, after, length - after)
         limits = self.node.config.limits
 
         def lay_out() -> _Build:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
-            return _Build(build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits), entries)
+            built = build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits, first_seq=first)
+            return _Build(built, entries)
 
         if len(rows) <= INLINE_ENTRIES:
             return lay_out()
