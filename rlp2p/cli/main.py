@@ -1004,12 +1004,21 @@ def _report_staleness(args: argparse.Namespace, report: Any, now: datetime) -> N
             file=sys.stderr,
             flush=True,
         )
+    gone = getattr(report, "gone", None)
+    if gone is not None:
+        print(
+            f"note: {args.name}: messages {gone[0]}..{gone[1]} are gone (the publisher truncated the log "
+            f"before seq {gone[1] + 1}); every message still in it was delivered",
+            file=sys.stderr,
+            flush=True,
+        )
     if args.json:
         summary = {
             "record_seq": report.record_seq,
             "delivered": report.new_messages + report.redelivered,
             "up_to_date": report.up_to_date,
             "expired_at": expired_at,
+            "gone": None if gone is None else {"first": gone[0], "last": gone[1]},
         }
         print(json.dumps({"summary": summary}), file=sys.stderr, flush=True)
 
@@ -1207,6 +1216,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 # --- parser --------------------------------------------------------------------------------------
 
+from rlp2p.cli.history import TRUNCATE_DESCRIPTION, cmd_truncate, opts_truncate  # noqa: E402
+
 #: name: (one-line help, long description or None, options, usage check or None, run)
 COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., None] | None, Callable[..., int]]] = {
     "keygen": ("make a log key and print the log's name", None, _opts_keygen, None, cmd_keygen),
@@ -1214,6 +1225,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "serve": ("run a storage peer until SIGINT/SIGTERM; prints its multiaddr first", None, _opts_serve, _check_serve, cmd_serve),
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
+    "truncate": ("drop a log's older messages and publish the rest", TRUNCATE_DESCRIPTION, opts_truncate, _check_publish, cmd_truncate),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
