@@ -34,6 +34,8 @@ from libp2p.peer.id import ID
 from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
 from rlp2p.core.history import plan_truncation
+from rlp2p.core.invitation import decode_token
+from rlp2p.core.invitation import verify as verify_invitation
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, base_page, build_pages
 from rlp2p.core.placement import log_key, order_candidates
 from rlp2p.core.publish import (
@@ -116,6 +118,7 @@ class Publisher:
         group_id: bytes | None = None,
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
+        invitations: Sequence[str | bytes] = (),
     ) -> None:
         if replicas < 1:
             raise ValueError("replicas must be at least 1")
@@ -137,6 +140,12 @@ class Publisher:
         self.group_id = group_id if group_id is not None else hashlib.sha256(self.name.encode()).digest()
         # the oldest seq of the local log (1 until a truncation), read at each publish
         self._first_seq = 1
+        #: storage peers' signed invitations (tokens or their bytes), by issuer peer id: each is
+        #: presented to its issuer before writing there (rlp2p.core.invitation)
+        self.invitations: dict[str, bytes] = {}
+        for token in invitations:
+            signed = decode_token(token) if isinstance(token, str) else token
+            self.invitations[verify_invitation(signed).issuer] = signed
 
     # --- the local log -------------------------------------------------------------------------
 
@@ -360,6 +369,9 @@ class Publisher:
         built = build.built
         result = ReplicaResult(peer=peer.to_string(), ok=False)
         try:
+            invitation = self.invitations.get(peer.to_base58())
+            if invitation is not None:  # before any write: an invite-only peer admits nothing else
+                await self.node.present_invitation(peer, invitation)
             if len(build.entries) <= INLINE_ENTRIES:
                 missing = lacking(have, built, build.entries, self.mode)
             else:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10vac/invite.proto\x12\nvac.invite\"b\n\nInvitation\x12\x0e\n\x06issuer\x18\x01 \x01(\x0c\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0bquota_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07\x65xpires\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\"9\n\x10SignedInvitation\x12\x12\n\ninvitation\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x9b\x01\n\x0eInviteResponse\x12\x31\n\x06status\x18\x01 \x01(\x0e\x32!.vac.invite.InviteResponse.Status\x12\x0f\n\x07message\x18\x02 \x01(\t\"E\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\x0b\n\x07INVALID\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\x12\x0f\n\x0bNOT_FOR_YOU\x10\x03\x12\x08\n\x04\x42USY\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x10vac/invite.proto\x12\nvac.invite\"b\n\nInvitation\x12\x0e\n\x06issuer\x18\x01 \x01(\x0c\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x13\n\x0bquota_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07\x65xpires\x18\x04 \x01(\x04\x12\r\n\x05nonce\x18\x05 \x01(\x0c\"9\n\x10SignedInvitation\x12\x12\n\ninvitation\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\x80\x01\n\x0eInviteResponse\x12\x31\n\x06status\x18\x01 \x01(\x0e\x32!.vac.invite.InviteResponse.Status\x12\x0f\n\x07message\x18\x02 \x01(\t\"*\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\x0b\n\x07INVALID\x10\x01\x12\x0b\n\x07\x45XPIRED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNEDINVITATION']._serialized_start=132
   _globals['_SIGNEDINVITATION']._serialized_end=189
   _globals['_INVITERESPONSE']._serialized_start=192
-  _globals['_INVITERESPONSE']._serialized_end=347
+  _globals['_INVITERESPONSE']._serialized_end=320
   _globals['_INVITERESPONSE_STATUS']._serialized_start=278
-  _globals['_INVITERESPONSE_STATUS']._serialized_end=347
+  _globals['_INVITERESPONSE_STATUS']._serialized_end=320
 # @@protoc_insertion_point(module_scope)

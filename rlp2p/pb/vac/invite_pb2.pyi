@@ -34,13 +34,9 @@ class InviteResponse(_message.Message):
         OK: _ClassVar[InviteResponse.Status]
         INVALID: _ClassVar[InviteResponse.Status]
         EXPIRED: _ClassVar[InviteResponse.Status]
-        NOT_FOR_YOU: _ClassVar[InviteResponse.Status]
-        BUSY: _ClassVar[InviteResponse.Status]
     OK: InviteResponse.Status
     INVALID: InviteResponse.Status
     EXPIRED: InviteResponse.Status
-    NOT_FOR_YOU: InviteResponse.Status
-    BUSY: InviteResponse.Status
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     status: InviteResponse.Status
