@@ -51,7 +51,9 @@ async def _truncate(args: argparse.Namespace) -> int:
         with cli._BootstrapFailures() as failures:
             async with node:
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
-                publisher = node.publisher(key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, **times)
+                publisher = node.publisher(
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, invitations=args.invite, **times
+                )
                 if await publisher.length() == 0:
                     raise PublishError(f"{publisher.name}: the local log is empty: nothing to truncate")
                 before = await publisher.first_seq()

@@ -398,8 +398,9 @@ def _storage_options(p: argparse.ArgumentParser) -> None:
     d = SERVE_DEFAULTS
     g = p.add_argument_group("admission (who may write; reads are always open; see docs/operators.md)")
     g.add_argument(
-        "--admission", choices=("open", "allowlist"), default=None,
-        help="open: anyone writes within the quotas; allowlist: only what --allow lists "
+        "--admission", choices=("open", "allowlist", "invite"), default=None,
+        help="open: anyone writes within the quotas; allowlist: only what --allow lists; invite: only "
+        "writers holding an invitation this peer signed (`rlp2p invite`), and what --allow lists "
         "(default: allowlist if --allow is given, else open)",
     )
     g.add_argument(
@@ -466,7 +467,7 @@ def _storage_policy(args: argparse.Namespace) -> tuple[Any, Any]:
     allow = parse_allow(args.allow or ())
     mode = args.admission or ("allowlist" if allow else "open")
     admission = AdmissionConfig(
-        mode=mode,  # type: ignore[arg-type]  # argparse's choices keep it to the two modes
+        mode=mode,  # type: ignore[arg-type]  # argparse's choices keep it to the modes
         allow=allow,
         quota_bytes_per_peer=args.quota_bytes_per_peer,
         quota_names_per_peer=args.quota_names_per_peer,
@@ -644,6 +645,11 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         "--ttl", type=_duration, default=None, metavar="DURATION",
         help="how long readers may cache the record, same syntax (default 60s)",
     )
+    p.add_argument(
+        "--invite", action="append", default=[], metavar="TOKEN",
+        help="an invitation a storage peer's operator gave you (`rlp2p invite`), presented to that peer "
+        "before writing there (repeatable)",
+    )
 
 
 _DURATION = re.compile(r"([0-9]+)([dhms])")
@@ -772,7 +778,8 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 # unset: the publisher's defaults (7 days, 60 s)
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
-                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, **times
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
+                    invitations=args.invite, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)
@@ -1217,6 +1224,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # --- parser --------------------------------------------------------------------------------------
 
 from rlp2p.cli.history import TRUNCATE_DESCRIPTION, cmd_truncate, opts_truncate  # noqa: E402
+from rlp2p.cli.invite import INVITE_DESCRIPTION, cmd_invite, opts_invite  # noqa: E402
 
 #: name: (one-line help, long description or None, options, usage check or None, run)
 COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., None] | None, Callable[..., int]]] = {
@@ -1226,6 +1234,7 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
     "truncate": ("drop a log's older messages and publish the rest", TRUNCATE_DESCRIPTION, opts_truncate, _check_publish, cmd_truncate),
+    "invite": ("sign an invitation for a writer or a log to an invite-only storage peer", INVITE_DESCRIPTION, opts_invite, None, cmd_invite),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
