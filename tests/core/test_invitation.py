@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from rlp2p.core.admission import Admission, AdmissionConfig, PeerUsage
 from rlp2p.core.invitation import MAX_INVITATION, TOKEN_PREFIX, decode_token, issue, verify
@@ -120,3 +121,13 @@ def test_a_log_invitation_admits_records_of_that_log_only():
     listed = Admission(AdmissionConfig(mode="invite", allow=frozenset({WRITER})), now=lambda: NOW)
     listed.check_blocks(WRITER, PeerUsage(), 10)
     listed.check_allowed(WRITER, LOG)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(st.binary(max_size=3000), st.text(max_size=200))
+def test_any_bytes_or_text_give_an_invitation_or_a_typed_error(data, text):
+    for attempt in (lambda: verify(data, STORAGE_ID, now=NOW), lambda: decode_token(TOKEN_PREFIX + text), lambda: decode_token(text)):
+        try:
+            attempt()
+        except InvitationError:
+            pass
