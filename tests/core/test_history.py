@@ -200,3 +200,14 @@ def test_retention_marks_what_a_truncated_log_names_and_nothing_before():
     gone = set(old.blocks) - mark.reached
     assert {e.remote_hash for e in entries(1, 24)} <= gone
     assert {a for a, _ in old.pages} <= gone  # every old page: the kept ones were rewritten
+
+
+def test_a_reader_that_knows_only_the_specification_walks_to_the_last_tail_and_stops():
+    # fields 1..2 only: pairs and tail; an unknown field is skipped by any protobuf parser
+    built = build_log(entries(25, 47), LogMode.paged(10, embed=None), first_seq=25)
+    seqs, address = [], built.head
+    while address:
+        page = remotelog_pb2.RemoteLog.FromString(built.blocks[address])
+        seqs += [p.seq for p in page.pair]
+        address = page.tail
+    assert sorted(seqs) == list(range(25, 48))
