@@ -10,8 +10,9 @@ pages of P and the newest K embedded, instead of O(N).
 
 A truncated log (its history starts at ``first_seq`` > 1, see :mod:`rlp2p.core.page`) is another
 log for this bookkeeping: the first seq is part of the holding's mode key, so a truncation makes
-every holding unusable once and the next publish sends each replica the kept log from its first
-page (pages it holds already are skipped by the storage peer's content addressing, not here).
+every holding unusable once and the next publish sends each replica the kept log's pages (all
+rewritten) from its first page; the message blocks it held before the truncation are not sent
+again (:func:`messages_held`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "build_start",
     "holding_after",
     "lacking",
+    "messages_held",
     "mode_key",
     "next_sequence",
     "partial_holding",
@@ -38,6 +40,24 @@ def mode_key(mode: LogMode, first_seq: int = 1) -> str:
     ``" from:F"`` for a log truncated to start at seq F."""
     layout, embed = mode.to_args()
     return f"{layout} {embed}" + (f" from:{first_seq}" if first_seq > 1 else "")
+
+
+def _key_first(key: str) -> int:
+    parts = key.split()
+    if len(parts) == 3 and parts[2].startswith("from:") and parts[2][5:].isdigit():
+        return int(parts[2][5:])
+    return 1
+
+
+def messages_held(raw: Holding | None, mode: LogMode, length: int, first_seq: int) -> int:
+    """For a replica whose holding :func:`usable` refused because the log was truncated since
+    (same layout and embedding, an older first seq, not longer than the log): the length whose
+    message blocks it still holds, for :func:`lacking`'s ``held_length``. 0 otherwise."""
+    if raw is None or raw.length > length or _key_first(raw.mode) >= first_seq:
+        return 0
+    if raw.mode.split()[:2] != mode_key(mode).split()[:2]:
+        return 0
+    return raw.length
 
 
 def _key_base(key: str) -> int:
@@ -117,7 +137,7 @@ def _page_of(mode: LogMode, seq: int) -> int:
 
 
 def lacking(
-    have: Holding | None, built: BuiltLog, entries: Sequence[LogEntry], mode: LogMode
+    have: Holding | None, built: BuiltLog, entries: Sequence[LogEntry], mode: LogMode, held_length: int = 0
 ) -> list[bytes]:
     """Addresses of the blocks of ``built`` that a replica holding ``have`` may lack.
 
@@ -125,7 +145,9 @@ def lacking(
     leaves whole pages behind, see :func:`partial_holding`); the record goes after all of them.
     ``have`` must be what :func:`usable` returned; ``built`` must start at or before its open
     page and ``entries`` be the messages ``built`` was made from. A superset at worst by a page or
-    two (sending a block a replica holds is harmless); never a block it lacks.
+    two (sending a block a replica holds is harmless); never a block it lacks. ``held_length``
+    (with ``have`` None): the replica holds the message blocks of that log length in this mode,
+    though none of its pages (:func:`messages_held`).
     """
     if have is not None and have.open_page < built.first_page:
         raise ValueError(f"build starts at page {built.first_page}, the replica needs {have.open_page}")
@@ -134,7 +156,7 @@ def lacking(
     if have is not None and have.head == built.head:
         return []
     n = built.n
-    m = 0 if have is None else have.length
+    m = held_length if have is None else have.length
     # the first page that differs: the old head page (it grew or its hint changed) or the oldest
     # page a message whose payload left the newest K sits in
     changed = 0

@@ -43,6 +43,7 @@ from rlp2p.core.publish import (
     build_start,
     holding_after,
     lacking,
+    messages_held,
     next_sequence,
     partial_holding,
     usable,
@@ -346,8 +347,14 @@ class Publisher:
             results: list[ReplicaResult] = []
 
             async def one(peer: ID, have: Holding | None, build: _Build, results: list[ReplicaResult]) -> None:
+                held = 0
+                if have is None:  # after a truncation it still holds the message blocks
+                    raw = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
+                    held = messages_held(raw, self.mode, length, self._first_seq)
                 results.append(
-                    await self._replicate(peer, have, build, record, tick, full_build=lambda: pages_for([None]))
+                    await self._replicate(
+                        peer, have, build, record, tick, full_build=lambda: pages_for([None]), held_messages=held
+                    )
                 )
 
             async with trio.open_nursery() as nursery:
@@ -364,6 +371,7 @@ class Publisher:
         tick: Callable[..., None],
         *,
         full_build: Callable[[], Awaitable[_Build]] | None = None,
+        held_messages: int = 0,
     ) -> ReplicaResult:
         store, astore = self.node.store, self.node.astore
         built = build.built
@@ -373,9 +381,9 @@ class Publisher:
             if invitation is not None:  # before any write: an invite-only peer admits nothing else
                 await self.node.present_invitation(peer, invitation)
             if len(build.entries) <= INLINE_ENTRIES:
-                missing = lacking(have, built, build.entries, self.mode)
+                missing = lacking(have, built, build.entries, self.mode, held_messages)
             else:
-                missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
+                missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode, held_messages)
             tick(0, len(missing))
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}

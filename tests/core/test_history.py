@@ -8,7 +8,7 @@ from rlp2p.core.address import address_of
 from rlp2p.core.history import plan_truncation
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, LogMode, Page, build_log, build_pages, first_open_page
-from rlp2p.core.publish import build_start, holding_after, lacking, mode_key, usable
+from rlp2p.core.publish import build_start, holding_after, lacking, messages_held, mode_key, usable
 from rlp2p.core.retention import Mark
 from rlp2p.core.sync import SyncPlan
 from rlp2p.errors import PageError
@@ -211,3 +211,21 @@ def test_a_reader_that_knows_only_the_specification_walks_to_the_last_tail_and_s
         seqs += [p.seq for p in page.pair]
         address = page.tail
     assert sorted(seqs) == list(range(25, 48))
+
+
+def test_after_a_truncation_a_replica_is_sent_the_pages_not_the_messages_it_held():
+    mode = LogMode.paged(10, embed=2)
+    before = holding_after(build_log(entries(1, 40), mode), mode)
+    kept = entries(25, 44)
+    built = build_log(kept, mode, first_seq=25)
+    held = messages_held(before, mode, 44, 25)
+    assert held == 40
+    sent = set(lacking(None, built, kept, mode, held))
+    pages = {a for a, _ in built.pages}
+    # every page, the new messages' blocks, and 39..40 (embedded at 40, blocks now)
+    assert sent == pages | {e.remote_hash for e in kept if e.seq > 38 and e.seq <= 42}
+    # not for another layout, a longer log (lost local state), or without a truncation since
+    assert messages_held(before, LogMode.paged(8, embed=2), 44, 25) == 0
+    assert messages_held(before, mode, 39, 25) == 0
+    assert messages_held(holding_after(built, mode), mode, 44, 25) == 0
+    assert messages_held(None, mode, 44, 25) == 0

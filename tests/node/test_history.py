@@ -50,6 +50,9 @@ async def test_truncation_end_to_end(swarm):
     await publisher.append(bodies(31, 10))
     report = await publisher.truncate(before=25)
     assert report.stored_on == [storage.peer_id.to_string()]
+    # the new messages 31..40 and the two rewritten pages (25..32, 33..40): the replica holds
+    # the kept messages' blocks from before
+    assert report.replicas[0].blocks_sent == 10 + 2
     assert await publisher.first_seq() == 25
     assert [s for s, _ in alice.store.log_entries(name)] == list(range(25, 41))  # Alice forgot 1..24
 
