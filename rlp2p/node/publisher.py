@@ -49,7 +49,7 @@ from rlp2p.core.publish import (
     usable,
 )
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
-from rlp2p.errors import PublishError, RemoteError, Rlp2pError
+from rlp2p.errors import PublishError, RemoteError, Rlp2pError, StreamClosed
 from rlp2p.store import PublishState
 
 if TYPE_CHECKING:
@@ -379,7 +379,10 @@ class Publisher:
         try:
             invitation = self.invitations.get(peer.to_base58())
             if invitation is not None:  # before any write: an invite-only peer admits nothing else
-                await self.node.present_invitation(peer, invitation)
+                try:
+                    await self.node.present_invitation(peer, invitation)
+                except StreamClosed as exc:  # a peer without the protocol: its writes will tell
+                    log.info("could not present an invitation to %s: %s", peer, exc)
             if len(build.entries) <= INLINE_ENTRIES:
                 missing = lacking(have, built, build.entries, self.mode, held_messages)
             else:
