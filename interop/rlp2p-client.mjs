@@ -24,6 +24,7 @@ import {
   CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressText, betterRecord, bytesEqual, bytesOf,
   decode, decodeMessage, describeRecord, encode, enumName, parseAddress, pb, toHex, verifyBlock, verifyRecord
 } from './rlp2p-wire.mjs'
+import { CapabilityError, CapabilityRequired, Keyring, SEAL_VERSION, WrongCapability, parseCapability } from './rlp2p-private.mjs'
 
 // requests in flight on one stream before the client waits for answers (rlp2p's default too)
 export const WINDOW = 64
@@ -179,13 +180,16 @@ export class NsClient {
 // Decode and check one RemoteLog page, as rlp2p's Page.decode does. Embedded messages are checked
 // here (their CID and MVDS id); the others are returned as wanted blocks. `start` is the log's
 // first seq as the head said; a page carrying `first_seq` (a head) is held to its own word.
-export function decodePage (data, start = 1) {
+export function decodePage (data, keyring = null, start = 1) {
   if (data.byteLength > LIMITS.maxBlock) throw new WireError(`page of ${data.byteLength} bytes is over ${LIMITS.maxBlock}`)
   const page = decode(pb.RemoteLog, data)
   const pairs = page.pair ?? []
   const tailBytes = bytesOf(page.tail)
   const tail = tailBytes.byteLength > 0 ? tailBytes : null
   if (pairs.length > LIMITS.maxPagePairs) throw new WireError(`page of ${pairs.length} pairs is over ${LIMITS.maxPagePairs}`)
+  const sealed = page.sealed ?? 0
+  if (sealed !== 0 && keyring == null) throw new CapabilityRequired('a private log: reading it takes its capability')
+  if (keyring != null && sealed !== SEAL_VERSION) throw new WrongCapability(`a capability for a page with seal version ${sealed}`)
   if (tail != null) parseAddress(tail)
   const firstSeq = Long.fromValue(page.first_seq ?? 0)
   if (pairs.length === 0) {
@@ -210,7 +214,7 @@ export function decodePage (data, start = 1) {
     const pair = { seq: seq.toNumber(), remoteHash, localHash, message: null }
     if (data.byteLength > 0) {
       verifyBlock(remoteHash, data)
-      pair.message = checkedMessage(where, data, localHash)
+      pair.message = checkedMessage(where, data, localHash, keyring)
     }
     out.push(pair)
   })
@@ -221,7 +225,9 @@ export function decodePage (data, start = 1) {
   return { pairs: out, tail, newest: newest.toNumber(), oldest, firstSeq: Math.max(firstSeq.toNumber(), 1), cas: (page.cas ?? []).map(bytesOf) }
 }
 
-function checkedMessage (where, data, localHash) {
+function checkedMessage (where, data, localHash, keyring = null) {
+  // a private log: the block is sealed and localHash is the keyed id (rlp2p-private.mjs)
+  if (keyring != null) return keyring.open(data, localHash)
   const message = decodeMessage(data)
   if (!bytesEqual(message.id, localHash)) throw new WireError(`${where}: the message's MVDS id is not localHash`)
   return message
@@ -231,7 +237,8 @@ function checkedMessage (where, data, localHash) {
 
 // What one sync does; every counter is for the test's report.
 class Walk {
-  constructor (head, deliveredSeq) {
+  constructor (head, deliveredSeq, keyring = null) {
+    this.keyring = keyring
     this.next = head // the page to fetch next, or null when the walk is over
     this.deliveredSeq = deliveredSeq
     this.expectNewest = null // a tail page must end where the newer page starts
@@ -245,7 +252,7 @@ class Walk {
 
   takePage (address, data) {
     const head = this.headSeq == null
-    const page = decodePage(data, this.firstSeq)
+    const page = decodePage(data, this.keyring, this.firstSeq)
     if (head) {
       this.headSeq = page.newest
       if (page.newest < this.deliveredSeq) throw new SyncError(`the log was rewritten: head seq ${page.newest} < delivered ${this.deliveredSeq}`)
@@ -278,7 +285,7 @@ class Walk {
   }
 
   takeBlock (w, data) {
-    const message = checkedMessage(`block ${addressText(w.address)}`, data, w.localHash)
+    const message = checkedMessage(`block ${addressText(w.address)}`, data, w.localHash, this.keyring)
     for (const seq of w.seqs) this.messages.set(seq, message)
     this.wanted.delete(toHex(w.address))
   }
@@ -300,7 +307,10 @@ class Walk {
   }
 }
 
-export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }) {
+export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal, capability = null }) {
+  // a private log: the capability names the log and opens its blocks
+  const keyring = capability == null ? null : new Keyring(parseCapability(capability))
+  if (keyring != null) name = keyring.name
   if (!Array.isArray(peers) || peers.length === 0 || peers.length > MAX_PEERS) {
     throw new Error(`"peers" must list 1 to ${MAX_PEERS} multiaddrs`)
   }
@@ -335,7 +345,7 @@ export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }
   ]
 
   // 2 and 3. the walk, then the blocks, over one pipelined CAS stream, falling over on any failure
-  const walk = new Walk(best.info.head, deliveredSeq)
+  const walk = new Walk(best.info.head, deliveredSeq, keyring)
   let cas = null
   let current = null
   const count = (rpc) => {
@@ -383,6 +393,7 @@ export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }
         }
       } catch (err) {
         if (signal?.aborted) throw err
+        if (err instanceof CapabilityError) throw err // the bytes matched their address: no replica helps
         report.bypassed[current.toString()] = `cas: ${err.name}: ${err.message}`
         count(cas.rpc)
         cas.rpc.abort(err)

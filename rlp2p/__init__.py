@@ -75,6 +75,13 @@ _EXPORTS = {
     "InvitationError": "rlp2p.errors",
     "IncompleteLog": "rlp2p.errors",
     "DataDirLocked": "rlp2p.store.lock",
+    # private logs
+    "Capability": "rlp2p.core.private",
+    "BadCapability": "rlp2p.errors",
+    "CapabilityError": "rlp2p.errors",
+    "WrongCapability": "rlp2p.errors",
+    "CapabilityRequired": "rlp2p.errors",
+    "CapabilityOutdated": "rlp2p.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -214,3 +214,34 @@ class IncompleteLog(WriteRefused):
     missing here (collected, or never uploaded). The publisher uploads the log again."""
 
     code = "INCOMPLETE"
+
+
+# --- private logs (rlp2p.core.private) -----------------------------------------------------
+
+
+class BadCapability(DecodeError):
+    """A read capability string that does not parse (prefix, name, encoding or size)."""
+
+
+class CapabilityError(Rlp2pError):
+    """The reader's capability cannot open a private log's messages; another replica will not
+    help (the blocks matched their addresses: they are what the publisher sealed)."""
+
+
+class CapabilityRequired(CapabilityError):
+    """The log is private (its pages say so): reading it takes its capability."""
+
+
+class WrongCapability(CapabilityError):
+    """Decryption failed under the capability's key: a capability for another log or secret."""
+
+
+class CapabilityOutdated(CapabilityError):
+    """Messages from ``sealed_from`` on are sealed under a later epoch (the publisher rotated the
+    key) than the capability reaches; everything before them was delivered."""
+
+    def __init__(self, message: str, *, sealed_from: int, epoch: int, capability_epoch: int) -> None:
+        super().__init__(message)
+        self.sealed_from = sealed_from
+        self.epoch = epoch
+        self.capability_epoch = capability_epoch

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlp2p import __version__
+from rlp2p.cli import private as _private
 from rlp2p.errors import Rlp2pError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -650,6 +651,10 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         help="an invitation a storage peer's operator gave you (`rlp2p invite`), presented to that peer "
         "before writing there (repeatable)",
     )
+    p.add_argument(
+        "--private", action="store_true",
+        help="a new log is private: storage peers hold sealed messages, `rlp2p share` prints the capability that reads them",
+    )
 
 
 _DURATION = re.compile(r"([0-9]+)([dhms])")
@@ -779,7 +784,7 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
                     key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
-                    invitations=args.invite, **times,
+                    invitations=args.invite, private=True if args.private else None, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)
@@ -839,7 +844,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _opts_sync(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="the log's name (12D3KooW..., as `rlp2p keygen` printed it)")
+    p.add_argument(
+        "name", metavar="NAME",
+        help="the log's name (12D3KooW..., as `rlp2p keygen` printed it), or a private log's capability (`rlp2p share`)",
+    )
     _network_options(p)
     p.add_argument(
         "--require-fresh", action="store_true",
@@ -869,6 +877,19 @@ when it is a terminal.
 
 
 def _check_sync(args: argparse.Namespace) -> None:
+    from rlp2p.core.private import Capability
+
+    args.capability = None
+    if Capability.looks_like(args.name):
+        from rlp2p.errors import BadCapability
+
+        try:
+            args.capability = Capability.parse(args.name)
+        except BadCapability as exc:
+            raise UsageError(f"CAPABILITY: {exc}") from None
+        if args.follow:
+            raise UsageError("--follow does not take a capability yet: sync without --follow")
+        args.name = args.capability.name
     _check_name_arg(args)
     from rlp2p.cli.light import check_name
     from rlp2p.errors import DecodeError
@@ -956,7 +977,10 @@ async def _sync(args: argparse.Namespace) -> int:
                         nursery.start_soon(on_signal)
                         nursery.start_soon(progress.tick)
                         try:
-                            report = await reader.sync(args.name, on_message=show, auto_ack=False, progress=progress)
+                            report = await reader.sync(
+                                args.name, on_message=show, auto_ack=False, progress=progress,
+                                capability=getattr(args, "capability", None),
+                            )
                         except OutputClosed:
                             pass  # `| head`: the reader of our output is gone; not an error
                         except NoReplicas as exc:
@@ -1209,16 +1233,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _trio_run(run_demo, args)
 
 
-def _opts_bench(p: argparse.ArgumentParser) -> None:
-    from rlp2p.bench.options import add_arguments
+BENCH_MOVED = """\
+the benchmarks are not part of the installed package; from a source checkout run
+    {command}
+(python -m bench --help, docs/benchmarks.md)"""
 
-    add_arguments(p)
+
+def _opts_bench(p: argparse.ArgumentParser) -> None:
+    # the suite's own options, accepted so that an old command line gets the pointer, not an error
+    for flag in ("--quick", "--no-js", "--no-plots"):
+        p.add_argument(flag, action="store_true", help="passed on to python -m bench")
+    for option in ("--out", "--scale-max"):
+        p.add_argument(option, help="passed on to python -m bench")
+    p.add_argument("--only", action="append", default=[], help="passed on to python -m bench")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rlp2p.bench.runner import run_from_args
-
-    return run_from_args(args)
+    words = ["python", "-m", "bench"]
+    words += [f for f in ("--quick", "--no-js", "--no-plots") if getattr(args, f[2:].replace("-", "_"))]
+    for option in ("out", "scale_max"):
+        if getattr(args, option) is not None:
+            words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    for section in args.only:
+        words += ["--only", section]
+    print(BENCH_MOVED.format(command=" ".join(words)), file=sys.stderr)
+    return EXIT_USAGE
 
 
 # --- parser --------------------------------------------------------------------------------------
@@ -1236,10 +1275,12 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "truncate": ("drop a log's older messages and publish the rest", TRUNCATE_DESCRIPTION, opts_truncate, _check_publish, cmd_truncate),
     "invite": ("sign an invitation for a writer or a log to an invite-only storage peer", INVITE_DESCRIPTION, opts_invite, None, cmd_invite),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
+    "share": ("print a private log's read capability", _private.SHARE_DESCRIPTION, _private.opts, None, _private.cmd_share),
+    "rotate": ("start a new key epoch of a private log; prints its capability", _private.ROTATE_DESCRIPTION, _private.opts, None, _private.cmd_rotate),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
     "demo": ("a local swarm: Alice publishes, goes offline, Bob syncs", None, _opts_demo, None, cmd_demo),
-    "bench": ("measure sync, publish and DHT costs beside their baselines (local swarm)", None, _opts_bench, None, cmd_bench),
+    "bench": ("how to run the benchmarks (python -m bench, from a checkout)", None, _opts_bench, None, cmd_bench),
 }
 
 

@@ -273,6 +273,8 @@ class Page:
     cas: tuple[bytes, ...] = ()
     #: the oldest seq the log holds, as this (head) page says; 1 when it says nothing
     first_seq: int = 1
+    #: a private log's seal version (rlp2p.core.private), 0 for a plain log
+    sealed: int = 0
 
     @property
     def newest_seq(self) -> int | None:
@@ -292,6 +294,7 @@ class Page:
             tail=self.tail or b"",
             cas=self.cas,
             first_seq=self.first_seq if self.first_seq > 1 else 0,
+            sealed=self.sealed,
         )
         return pb.SerializeToString(deterministic=True)
 
@@ -303,6 +306,10 @@ class Page:
         tail must end exactly there. A page that carries ``first_seq`` (a head) is held to its own
         word instead. None accepts a tailless page ending anywhere: for walks that only collect
         what pages name (a storage peer's retention), not for readers.
+
+        A private log's page (``sealed`` set, rlp2p.core.private): an embedded payload is a sealed
+        message, checked here against its address only (the reader opens it with its keys and
+        checks its keyed id then), and no pair may point at the empty block (nothing seals to it).
         """
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
@@ -314,6 +321,7 @@ class Page:
         if len(pb.pair) > limits.max_page_pairs:
             raise LimitExceeded("pairs in a page", len(pb.pair), limits.max_page_pairs)
         tail = pb.tail or None
+        sealed = pb.sealed != 0
         if tail is not None:
             try:
                 check_address(tail)
@@ -325,7 +333,7 @@ class Page:
                 raise PageError("a page with no pairs and a tail: only an empty log has an empty page")
             if first_seq > 1:
                 raise PageError("an empty page with first_seq: a truncated log keeps a message")
-            return cls(pairs=(), tail=None, cas=tuple(pb.cas))
+            return cls(pairs=(), tail=None, cas=tuple(pb.cas), sealed=pb.sealed)
         if pb.first_seq:
             start = first_seq
 
@@ -344,7 +352,14 @@ class Page:
             except AddressError as exc:
                 raise PageError(f"{where}: bad remoteHash: {exc}") from exc
             pair = Pair(remote_hash=p.remoteHash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
-            if pair.data is not None:
+            if sealed:
+                if pair.remote_hash == EMPTY_ADDRESS:
+                    raise PageError(f"{where}: a private log's pair points at the empty block")
+                if pair.data is not None:
+                    if len(pair.data) > limits.max_message:
+                        raise LimitExceeded(f"{where}: embedded message size", len(pair.data), limits.max_message)
+                    verify_checked_block(pair.remote_hash, pair.data)
+            elif pair.data is not None:
                 _prime(pair, "message", _check_payload(where, pair, limits))
             elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
                 # the empty block's content is known without fetching it: check it now
@@ -361,7 +376,7 @@ class Page:
                 raise PageError(f"the page ends at seq {oldest} but has no tail to the older messages")
         elif oldest == 1 and tail is not None:
             raise PageError("the page holding seq 1 has a tail")
-        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas), first_seq=first_seq)
+        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas), first_seq=first_seq, sealed=pb.sealed)
 
     def address(self) -> bytes:
         return address_of(self.encode())
@@ -418,6 +433,7 @@ def build_log(
     *,
     limits: Limits = DEFAULT_LIMITS,
     first_seq: int = 1,
+    sealed: int = 0,
 ) -> BuiltLog:
     """Lay ``entries`` (seq ``first_seq``..N, in order) out in pages. Pure and O(N); every page
     encoded once.
@@ -427,7 +443,7 @@ def build_log(
     entries are not numbered first_seq..N.
     """
     return build_pages(
-        entries, mode, cas, first_page=base_page(mode, first_seq), limits=limits, first_seq=first_seq
+        entries, mode, cas, first_page=base_page(mode, first_seq), limits=limits, first_seq=first_seq, sealed=sealed
     )
 
 
@@ -461,8 +477,12 @@ def build_pages(
     tail: bytes | None = None,
     limits: Limits = DEFAULT_LIMITS,
     first_seq: int = 1,
+    sealed: int = 0,
 ) -> BuiltLog:
     """Lay out the pages of a log from page ``first_page`` on; O(len(entries)).
+
+    ``sealed``: a private log's seal version, set on every page (the entries are sealed already,
+    see rlp2p.core.private.seal_entries).
 
     ``entries`` are the log's messages from the first seq of that page to the newest (seq N),
     in order; ``tail`` is the address of page ``first_page - 1`` (None for the log's first page,
@@ -532,6 +552,7 @@ def build_pages(
             tail=link,
             cas=cas if last else (),
             first_seq=first_seq if last and first_seq > 1 else 0,
+            sealed=sealed,
         )
         data = pb.SerializeToString(deterministic=True)
         if len(data) > limits.max_block:

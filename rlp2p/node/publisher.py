@@ -38,6 +38,7 @@ from rlp2p.core.invitation import decode_token
 from rlp2p.core.invitation import verify as verify_invitation
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, base_page, build_pages
 from rlp2p.core.placement import log_key, order_candidates
+from rlp2p.core.private import SEAL_OVERHEAD, SEAL_VERSION, Capability, Keyring, PrivateState, new_seed, seal_entries
 from rlp2p.core.publish import (
     Holding,
     build_start,
@@ -120,6 +121,7 @@ class Publisher:
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
         invitations: Sequence[str | bytes] = (),
+        private: bool | None = None,
     ) -> None:
         if replicas < 1:
             raise ValueError("replicas must be at least 1")
@@ -147,6 +149,53 @@ class Publisher:
         for token in invitations:
             signed = decode_token(token) if isinstance(token, str) else token
             self.invitations[verify_invitation(signed).issuer] = signed
+        # private logs (rlp2p.core.private): True makes a new log private, False insists on a
+        # public one, None takes what the store recorded when the log was created
+        self._private_wanted = private
+        self._private: PrivateState | None = None
+        self._keyring: Keyring | None = None
+        self._private_loaded = False
+
+    # --- private logs ----------------------------------------------------------------------------
+
+    async def private_state(self) -> PrivateState | None:
+        """The log's private state (None for a public log), recorded at its creation."""
+        if self._private_loaded:
+            return self._private
+        store, astore = self.node.store, self.node.astore
+        state = await astore.call(store.private_state, self.name)
+        if state is None and self._private_wanted:
+            if await self.length() > 0:
+                raise ValueError(f"{self.name} was created public: a log's mode is chosen at creation")
+            state = PrivateState(new_seed())
+            await astore.call(store.set_private_state, self.name, state)
+        elif state is not None and self._private_wanted is False:
+            raise ValueError(f"{self.name} was created private")
+        self._set_private(state)
+        return state
+
+    def _set_private(self, state: PrivateState | None) -> None:
+        self._private, self._private_loaded = state, True
+        self._keyring = None if state is None else state.keyring(self.name)
+
+    async def capability(self) -> Capability:
+        """The read capability of the current epoch (it reads every epoch up to it)."""
+        await self.private_state()
+        if self._keyring is None:
+            raise ValueError(f"{self.name} is a public log: it has no capability")
+        return self._keyring.capability()
+
+    async def rotate(self) -> Capability:
+        """Start a new epoch: messages appended from now on are sealed under a fresh secret that
+        earlier capabilities cannot derive. Returns the new capability."""
+        state = await self.private_state()
+        if state is None:
+            raise ValueError(f"{self.name} is a public log: there is no key to rotate")
+        state = state.rotated(await self.length())
+        await self.node.astore.call(self.node.store.set_private_state, self.name, state)
+        self._set_private(state)
+        assert self._keyring is not None
+        return self._keyring.capability()
 
     # --- the local log -------------------------------------------------------------------------
 
@@ -155,6 +204,8 @@ class Publisher:
         ts = int(self.node.config.clock().timestamp()) if timestamp is None else timestamp
         datas = [Message(self.group_id, ts, body).encode() for body in bodies]
         limit = self.node.config.limits.max_message
+        if await self.private_state() is not None:
+            limit -= SEAL_OVERHEAD  # the block is the sealed message
         for data in datas:
             if len(data) > limit:
                 raise ValueError(f"a message of {len(data)} bytes is over the limit of {limit}")
@@ -310,10 +361,17 @@ class Publisher:
         after = first - 1 if page == base_page(self.mode, first) else page * (self.mode.page_size or 1)
         rows = await self.node.astore.call(self.node.store.log_entries, self.name, after, length - after)
         limits = self.node.config.limits
+        private = await self.private_state()
+        keyring = self._keyring
 
         def lay_out() -> _Build:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
-            built = build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits, first_seq=first)
+            sealed = 0
+            if private is not None and keyring is not None:
+                entries, sealed = seal_entries(entries, private, keyring), SEAL_VERSION
+            built = build_pages(
+                entries, self.mode, hint, first_page=page, tail=tail, limits=limits, first_seq=first, sealed=sealed
+            )
             return _Build(built, entries)
 
         if len(rows) <= INLINE_ENTRIES:

@@ -38,14 +38,17 @@ import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
+from rlp2p.core.private import Capability, Keyring
 from rlp2p.core.record import RecordInfo, best_record, record_order
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
+    CapabilityError,
     NoReplicas,
     Rlp2pError,
     StaleRecord,
     StoreError,
     SyncError,
+    WrongCapability,
 )
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
@@ -164,8 +167,14 @@ class Reader:
         on_message: OnMessage | None = None,
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
+        capability: Capability | str | None = None,
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
+
+        A private log needs its read ``capability`` (or the capability string in place of
+        ``name``); see rlp2p.core.private. A wrong one raises :class:`WrongCapability`; after the
+        publisher rotated its key an older one delivers what it reaches, then raises
+        :class:`CapabilityOutdated`.
 
         ``on_message`` gets each message in log order (sync or async). With ``auto_ack`` a
         message is acknowledged once ``on_message`` returns for it; otherwise call :meth:`ack`.
@@ -176,13 +185,22 @@ class Reader:
         during a long walk too.
         """
         started = time.monotonic()
+        if capability is None and Capability.looks_like(name):
+            capability = name
+        keyring = None
+        if capability is not None:
+            if isinstance(capability, str):
+                capability = Capability.parse(capability, self.node.config.limits)
+            if name != capability.name and not Capability.looks_like(name):
+                raise WrongCapability(f"the capability is for {capability.name}, not {name}")
+            name, keyring = capability.name, Keyring.from_capability(capability)
         report = SyncReport(name=name)
         store, astore = self.node.store, self.node.astore
         state = await astore.call(store.get_reader_state, name)
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring)
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -208,6 +226,7 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
+        keyring: Keyring | None = None,
     ) -> None:
         store, astore = self.node.store, self.node.astore
         peers = await self.find_peers(name)
@@ -229,7 +248,7 @@ class Reader:
             report.up_to_date = True
             return
 
-        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits, window=self.window)
+        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits, window=self.window, keyring=keyring)
         # replicas with the best record first, then the rest: blocks are content-addressed, so an
         # older replica may still hold most of them
         order = holders + [p for p in peers if p not in holders]
@@ -240,6 +259,10 @@ class Reader:
             report.gone = plan.gone
         if plan.gone is not None:
             log.info("%s: seqs %d..%d were truncated away by the publisher", name, *plan.gone)
+        outdated = plan.outdated()
+        if outdated is not None:
+            # the head is not recorded: a sync with a newer capability walks to the rest
+            raise outdated
         await astore.call(store.set_reader_record, name, best.raw, best.sequence, best.head)
 
     async def _redeliver(
@@ -498,6 +521,8 @@ class Reader:
                     plan.receive(address, result)
                     (good if page else fetched).append((address, result))
                     continue
+                except CapabilityError:
+                    raise  # the block matched its address: another replica has the same bytes
                 except Rlp2pError as exc:
                     failure = failure or f"bad block: {type(exc).__name__}: {exc}"
             else:

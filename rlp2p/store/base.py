@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Self
 
 from rlp2p.core.publish import Holding
+from rlp2p.core.private import PrivateState
 
 __all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
 
@@ -283,6 +284,14 @@ class Store(abc.ABC):
     def reserve_sequence(self, log: str, sequence: int) -> None:
         """Raise ``log``'s ``reserved_seq`` to ``sequence`` (never lower it), before a record with
         that sequence is sent. A log without publish state gets one (record_seq 0, no head)."""
+
+    def private_state(self, log: str) -> PrivateState | None:
+        """A private log's seed and epoch starts (rlp2p.core.private); None for a public log."""
+        raise NotImplementedError
+
+    def set_private_state(self, log: str, state: PrivateState) -> None:
+        """Record ``log`` as private, or its new epochs; epochs are only ever added."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def replica_holding(self, log: str, peer_id: str) -> Holding | None:

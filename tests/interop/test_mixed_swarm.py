@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from jsnode import JsNode, JsNodeError, b64, unb64
+from interop.jsnode import JsNode, JsNodeError, b64, unb64
 from rl_util import assert_stopped, js_id, wait_for
 
 from rlp2p.core.keys import generate_log_key

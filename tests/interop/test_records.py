@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from libp2p.records.ipns import IPNSValidator
 
-from jsnode import JsNode, b64, unb64
+from interop.jsnode import JsNode, b64, unb64
 from rl_util import assert_stopped, js_id, wait_for
 
 from rlp2p.core.address import address_of, address_to_text

@@ -1,6 +1,6 @@
 """What a history truncation costs, beside the publishes and syncs it is compared with.
 
-``python -m rlp2p.bench.history [N] [KEEP]`` (default 2000 messages, keep 1000; paged:64, nothing
+``python -m bench.history [N] [KEEP]`` (default 2000 messages, keep 1000; paged:64, nothing
 embedded, 3 replicas, a local swarm on 127.0.0.1). Prints, each with its ratio to a baseline
 measured in the same run:
 
