@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jsnode import JsNode
+from interop.jsnode import JsNode
 from rl_util import assert_stopped, js_messages, py_messages
 
 from rlp2p.core.keys import generate_log_key
