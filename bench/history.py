@@ -1,5 +1,7 @@
-"""What a history truncation costs, beside the publishes and syncs it is compared with.
+"""Section "history": what a history truncation costs, beside the publishes and syncs it is
+compared with, on a swarm of its own (its storage peers run retention on a clock it moves).
 
+``python -m bench --only history`` (N = 2,000, keep 1,000; --quick: 500, keep 250), or
 ``python -m bench.history [N] [KEEP]`` (default 2000 messages, keep 1000; paged:64, nothing
 embedded, 3 replicas, a local swarm on 127.0.0.1). Prints, each with its ratio to a baseline
 measured in the same run:
@@ -9,6 +11,11 @@ measured in the same run:
 - the next one-message publish after it against one before it (should be 1.0: appends cost the same);
 - a new reader's sync of the truncated log against one of the whole log (about KEEP / N);
 - what one storage peer's retention collects afterwards, against what it held.
+
+Goals: ``truncate_publish_ratio`` (bytes of the truncating publish / the first publish, limit
+0.3: pages and new messages only), ``truncate_append_ratio`` (a one-message publish after / before
+it, limit 1.1), ``truncate_sync_ratio`` (a new reader's bytes / the whole log's, limit
+KEEP / N + 0.05).
 """
 
 from __future__ import annotations
@@ -80,11 +87,26 @@ async def measure(n: int = 2000, keep: int = 1000) -> dict[str, Any]:
     }
 
 
+async def run(ctx: Any) -> dict[str, Any]:
+    n = 500 if ctx.config.quick else 2000
+    ctx.say(f"history: truncate {n:,} messages to {n // 2:,}")
+    result = await measure(n, n // 2)
+    from bench.goals import goal  # (bench/ is importable when the suite runs)
+
+    result["status"] = "ok"
+    result["goals"] = {
+        "truncate_publish_ratio": goal(result["publish_truncate"]["bytes"] / result["publish_whole"]["bytes"], 0.3),
+        "truncate_append_ratio": goal(result["append_after"]["bytes"] / result["append_before"]["bytes"], 1.1),
+        "truncate_sync_ratio": goal(result["sync_kept"]["bytes_in"] / result["sync_whole"]["bytes_in"], 0.55),
+    }
+    return result
+
+
 def render(r: dict[str, Any]) -> list[str]:
     pw, pt, ab, aa = r["publish_whole"], r["publish_truncate"], r["append_before"], r["append_after"]
     sw, sk, c = r["sync_whole"], r["sync_kept"], r["collected"]
-    return [
-        f"history truncation: {r['n']} messages, keep {r['keep']} (paged:64, nothing embedded, 3 replicas)",
+    lines = [
+        f"10. History truncation: {r['n']} messages, keep {r['keep']} (paged:64, nothing embedded, 3 replicas)",
         f"  truncating publish: {pt['blocks']} blocks, {pt['bytes']} bytes, {pt['seconds']:.2f} s"
         f"  ({_ratio(pt['bytes'], pw['bytes'])} the first publish: {pw['blocks']} blocks, {pw['bytes']} bytes, {pw['seconds']:.2f} s)",
         f"  one-message publish after it: {aa['blocks']} blocks, {aa['bytes']} bytes"
@@ -94,6 +116,9 @@ def render(r: dict[str, Any]) -> list[str]:
         f"  retention on one storage peer: collected {c['blocks']} blocks, {c['bytes']} bytes"
         f"  ({_ratio(c['bytes'], c['held_bytes'])} of the {c['held_blocks']} blocks, {c['held_bytes']} bytes it held)",
     ]
+    if "goals" in r:
+        lines.append("   " + ", ".join(f"{name} {g['value']} (limit {g['limit']})" for name, g in r["goals"].items()))
+    return ["\n".join(lines)]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, live, offline, private, publishing, scale, sync_cost, transport
+from bench import dht, goals, history, live, offline, private, publishing, scale, sync_cost, transport
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -55,6 +55,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
     ("private", private.run, private.render),
+    ("history", history.run, history.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES
