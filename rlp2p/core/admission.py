@@ -56,6 +56,8 @@ MAX_TRACKED_WRITERS = 10_000
 #: writers whose presented invitation is remembered; the least recent is forgotten beyond (it
 #: presents again on its next connection)
 MAX_INVITED_WRITERS = 10_000
+#: invitations (one per subject) remembered for one writer
+MAX_INVITATIONS_PER_WRITER = 16
 
 
 QUOTAS = ("quota_bytes_per_peer", "quota_names_per_peer", "quota_bytes_per_log", "quota_bytes_all_peers", "quota_names_all_peers")
@@ -148,8 +150,8 @@ class Admission:
         #: Unix seconds, for invitations' expiry
         self.now = now
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-        # writer -> the invitation it presented (verified by the caller)
-        self._invited: OrderedDict[str, Invitation] = OrderedDict()
+        # writer -> subject -> the invitation it presented (verified by the caller)
+        self._invited: OrderedDict[str, dict[str, Invitation]] = OrderedDict()
         #: refusals by reason, counted by whoever asks (the node's gate, for metrics)
         self.refusals = Refusals()
 
@@ -161,21 +163,26 @@ class Admission:
 
     def present(self, writer: str, invitation: Invitation) -> None:
         """Remember that ``writer`` presented ``invitation`` (verified: signed by this peer,
-        unexpired). A later one replaces it."""
-        self._invited[writer] = invitation
+        unexpired); a later one for the same subject replaces it (a writer with several logs
+        holds one for each, at most MAX_INVITATIONS_PER_WRITER)."""
+        held = self._invited.setdefault(writer, {})
+        held.pop(invitation.subject, None)
+        held[invitation.subject] = invitation
+        while len(held) > MAX_INVITATIONS_PER_WRITER:
+            del held[next(iter(held))]
         self._invited.move_to_end(writer)
         while len(self._invited) > MAX_INVITED_WRITERS:
             self._invited.popitem(last=False)
 
-    def invitation(self, writer: str | None) -> Invitation | None:
-        """The unexpired invitation ``writer`` presented, if any."""
-        if writer is None:
-            return None
-        held = self._invited.get(writer)
-        if held is not None and held.expired(self.now()):
-            del self._invited[writer]
-            return None
-        return held
+    def invitations(self, writer: str | None) -> list[Invitation]:
+        """The unexpired invitations ``writer`` presented."""
+        held = None if writer is None else self._invited.get(writer)
+        if not held:
+            return []
+        now = self.now()
+        for subject in [s for s, inv in held.items() if inv.expired(now)]:
+            del held[subject]
+        return list(held.values())
 
     def _names_listed(self) -> bool:
         # entries cannot be told apart (both are peer ids); any entry may be a log name
@@ -220,11 +227,12 @@ class Admission:
             raise NotAllowed("this storage peer stores blocks only from its allow-listed writers", reason="not_allowed")
         limit = cfg.quota_bytes_per_peer
         if cfg.mode == "invite":
-            invited = self.invitation(writer)
-            if invited is None:
+            invited = self.invitations(writer)
+            if not invited:
                 raise NotAllowed("this storage peer stores blocks only for writers it invited", reason="not_allowed")
-            if invited.quota_bytes is not None:
-                limit = invited.quota_bytes
+            quotas = [inv.quota_bytes for inv in invited]
+            if None not in quotas:  # the largest quota it holds; one without a quota: the peer's own
+                limit = max(q for q in quotas if q is not None)
         if limit is not None and new_bytes > 0 and usage.bytes + new_bytes > limit:
             raise QuotaExceeded(f"over the quota of {limit} bytes per peer ({usage.bytes} stored, {new_bytes} more)", reason="quota_bytes")
         limit = cfg.quota_bytes_all_peers
@@ -238,8 +246,7 @@ class Admission:
         if mode == "open" or self.trusted(writer) or name in self.config.allow:
             return
         if mode == "invite":
-            invited = self.invitation(writer)
-            if invited is not None and invited.admits_record(writer, name):
+            if any(inv.admits_record(writer, name) for inv in self.invitations(writer)):
                 return
             raise NotAllowed(f"this storage peer stores the log {name} only for writers it invited", reason="not_allowed")
         raise NotAllowed(f"this storage peer does not store the log {name}", reason="not_allowed")
@@ -285,4 +292,4 @@ def parse_allow(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-__all__ = ["Admission", "AdmissionConfig", "MAX_INVITED_WRITERS", "MAX_TRACKED_WRITERS", "PeerUsage", "QUOTAS", "REASONS", "parse_allow"]
+__all__ = ["Admission", "AdmissionConfig", "MAX_INVITATIONS_PER_WRITER", "MAX_INVITED_WRITERS", "MAX_TRACKED_WRITERS", "PeerUsage", "QUOTAS", "REASONS", "parse_allow"]

@@ -107,7 +107,7 @@ def test_invite_mode_admits_only_invited_writers_within_their_quota():
     clock[0] = NOW + 60  # expired: admits nobody
     with pytest.raises(NotAllowed):
         adm.check_blocks(WRITER, PeerUsage(), 1)
-    assert adm.invitation(WRITER) is None
+    assert adm.invitations(WRITER) == []
 
 
 def test_a_log_invitation_admits_records_of_that_log_only():
@@ -117,6 +117,11 @@ def test_a_log_invitation_admits_records_of_that_log_only():
     adm.check_blocks(WRITER, PeerUsage(), 10)  # the per-peer quota applies (none set here: 1 GiB)
     with pytest.raises(NotAllowed):
         adm.check_allowed(WRITER, WRITER)
+    # a second log's invitation from the same writer: both logs are admitted
+    other_log = log_name(generate_log_key().public_key)
+    adm.present(WRITER, verify(issue(STORAGE, other_log, quota_bytes=50).signed, STORAGE_ID, now=NOW))
+    adm.check_allowed(WRITER, LOG)
+    adm.check_allowed(WRITER, other_log)
     # allow-listed writers need no invitation
     listed = Admission(AdmissionConfig(mode="invite", allow=frozenset({WRITER})), now=lambda: NOW)
     listed.check_blocks(WRITER, PeerUsage(), 10)
