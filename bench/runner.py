@@ -38,7 +38,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, live, offline, private, publishing, scale, sync_cost, transport, upload
+from bench import dht, goals, history, live, offline, private, publishing, scale, sync_cost, transport, upload
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -57,6 +57,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("live", live.run, live.render),
     ("private", private.run, private.render),
     ("upload", upload.run, upload.render),
+    ("history", history.run, history.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

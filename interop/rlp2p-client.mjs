@@ -7,8 +7,10 @@
 //    against the standard routing key of the name, keep the best (sequence, then validity).
 // 2. Walk the RemoteLog pages from the head along `tail` over one CAS stream, checking every
 //    block against the address it was asked for and every page's invariants (pairs newest first,
-//    consecutive seqs, each tail page ending where the newer one starts, the page with seq 1 has
-//    no tail), until the page holding deliveredSeq + 1.
+//    consecutive seqs, each tail page ending where the newer one starts, the page with the log's
+//    first seq has no tail), until the page holding deliveredSeq + 1. The log's first seq is 1, or
+//    the head page's `first_seq` (rlp2p's history truncation): a reader behind it gets the rest
+//    and `gone: [first, last]`, the seqs it will never see.
 // 3. Fetch the message blocks that are not embedded, pipelined on the same stream (a window of
 //    requests ahead of the answers), check each block's sha2-256 against its CID and each
 //    message's MVDS id against its pair's localHash.
@@ -176,8 +178,9 @@ export class NsClient {
 // ---- pages ----
 
 // Decode and check one RemoteLog page, as rlp2p's Page.decode does. Embedded messages are checked
-// here (their CID and MVDS id); the others are returned as wanted blocks.
-export function decodePage (data, keyring = null) {
+// here (their CID and MVDS id); the others are returned as wanted blocks. `start` is the log's
+// first seq as the head said; a page carrying `first_seq` (a head) is held to its own word.
+export function decodePage (data, keyring = null, start = 1) {
   if (data.byteLength > LIMITS.maxBlock) throw new WireError(`page of ${data.byteLength} bytes is over ${LIMITS.maxBlock}`)
   const page = decode(pb.RemoteLog, data)
   const pairs = page.pair ?? []
@@ -188,10 +191,14 @@ export function decodePage (data, keyring = null) {
   if (sealed !== 0 && keyring == null) throw new CapabilityRequired('a private log: reading it takes its capability')
   if (keyring != null && sealed !== SEAL_VERSION) throw new WrongCapability(`a capability for a page with seal version ${sealed}`)
   if (tail != null) parseAddress(tail)
+  const firstSeq = Long.fromValue(page.first_seq ?? 0)
   if (pairs.length === 0) {
     if (tail != null) throw new WireError('a page with no pairs has a tail')
-    return { pairs: [], tail: null, newest: 0, oldest: 0, cas: (page.cas ?? []).map(bytesOf) }
+    if (firstSeq.greaterThan(1)) throw new WireError('an empty page with first_seq')
+    return { pairs: [], tail: null, newest: 0, oldest: 0, firstSeq: 1, cas: (page.cas ?? []).map(bytesOf) }
   }
+  if (firstSeq.greaterThan(Number.MAX_SAFE_INTEGER)) throw new WireError('first_seq out of range')
+  if (firstSeq.greaterThan(0)) start = firstSeq.toNumber()
   const newest = Long.fromValue(pairs[0].seq ?? 0)
   const out = []
   pairs.forEach((p, i) => {
@@ -212,9 +219,10 @@ export function decodePage (data, keyring = null) {
     out.push(pair)
   })
   const oldest = out[out.length - 1].seq
-  if (oldest === 1 && tail != null) throw new WireError('the page holding seq 1 has a tail')
-  if (oldest > 1 && tail == null) throw new WireError(`the page ends at seq ${oldest} but has no tail`)
-  return { pairs: out, tail, newest: newest.toNumber(), oldest, cas: (page.cas ?? []).map(bytesOf) }
+  if (oldest < start) throw new WireError(`the page holds seq ${oldest}, before the log's first seq ${start}`)
+  if (oldest === start && tail != null) throw new WireError(`the page holding seq ${start} has a tail`)
+  if (oldest > start && tail == null) throw new WireError(`the page ends at seq ${oldest} but has no tail`)
+  return { pairs: out, tail, newest: newest.toNumber(), oldest, firstSeq: Math.max(firstSeq.toNumber(), 1), cas: (page.cas ?? []).map(bytesOf) }
 }
 
 function checkedMessage (where, data, localHash, keyring = null) {
@@ -235,16 +243,26 @@ class Walk {
     this.deliveredSeq = deliveredSeq
     this.expectNewest = null // a tail page must end where the newer page starts
     this.headSeq = null
+    this.firstSeq = 1 // the log's oldest seq, as the head page says
+    this.gone = null // [first, last]: seqs truncated away before this reader got them
     this.pages = 0
     this.messages = new Map() // seq -> message
     this.wanted = new Map() // hex address -> { address, localHash, seqs }
   }
 
   takePage (address, data) {
-    const page = decodePage(data, this.keyring)
-    if (this.headSeq == null) {
+    const head = this.headSeq == null
+    const page = decodePage(data, this.keyring, this.firstSeq)
+    if (head) {
       this.headSeq = page.newest
       if (page.newest < this.deliveredSeq) throw new SyncError(`the log was rewritten: head seq ${page.newest} < delivered ${this.deliveredSeq}`)
+      this.firstSeq = page.firstSeq
+      if (this.deliveredSeq < this.firstSeq - 1) {
+        this.gone = [this.deliveredSeq + 1, this.firstSeq - 1]
+        this.deliveredSeq = this.firstSeq - 1
+      }
+    } else if (page.firstSeq !== 1) {
+      throw new WireError(`page ${addressText(address)} claims first_seq but is not the head`)
     } else if (page.pairs.length === 0 || page.newest !== this.expectNewest) {
       throw new WireError(`page ${addressText(address)} ends at seq ${page.newest}, expected ${this.expectNewest}`)
     }
@@ -394,6 +412,8 @@ export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal, 
     record: { ...describeRecord(best.info.record), head: addressText(best.info.head) },
     record_from: best.target.toString(),
     head_seq: walk.headSeq,
+    first_seq: walk.firstSeq,
+    gone: walk.gone,
     messages: walk.result(),
     pages: walk.pages,
     ...report

@@ -75,6 +75,7 @@ _EXPORTS = {
     "WriteRefused": "rlp2p.errors",
     "QuotaExceeded": "rlp2p.errors",
     "NotAllowed": "rlp2p.errors",
+    "InvitationError": "rlp2p.errors",
     "IncompleteLog": "rlp2p.errors",
     "DataDirLocked": "rlp2p.store.lock",
     # private logs

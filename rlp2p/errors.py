@@ -30,6 +30,15 @@ class DecodeError(Rlp2pError, ValueError):
     """Bytes that do not parse as what they should be."""
 
 
+class InvitationError(DecodeError):
+    """An invitation that does not admit: malformed, badly signed, issued by another storage
+    peer, or (``expired``) past its expiry."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
 class LimitExceeded(DecodeError):
     """A size or count read from input is over its limit; nothing was allocated for it."""
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,10 +43,14 @@ async def follow(args: argparse.Namespace, node: Any, names: Sequence[str], show
     def on_error(name: str, exc: Exception) -> None:
         log.info("syncing %s failed, retrying: %s", name, exc)
 
+    def on_report(report: Any) -> None:
+        if report.gone is not None:  # the publisher truncated what this reader had not got
+            print(f"note: {report.name}: messages {report.gone[0]}..{report.gone[1]} are gone", file=sys.stderr, flush=True)
+
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             for name in names:
-                follower = Follower(node.reader(), [name], on_message=printer(name), poll_interval=poll, on_error=on_error)
+                follower = Follower(node.reader(), [name], on_message=printer(name), poll_interval=poll, on_error=on_error, on_report=on_report)
                 nursery.start_soon(follower.run)
             async for signum in signals:
                 log.info("stopping on signal %d", signum)

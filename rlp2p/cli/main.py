@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -398,8 +399,9 @@ def _storage_options(p: argparse.ArgumentParser) -> None:
     d = SERVE_DEFAULTS
     g = p.add_argument_group("admission (who may write; reads are always open; see docs/operators.md)")
     g.add_argument(
-        "--admission", choices=("open", "allowlist"), default=None,
-        help="open: anyone writes within the quotas; allowlist: only what --allow lists "
+        "--admission", choices=("open", "allowlist", "invite"), default=None,
+        help="open: anyone writes within the quotas; allowlist: only what --allow lists; invite: only "
+        "writers holding an invitation this peer signed (`rlp2p invite`), and what --allow lists "
         "(default: allowlist if --allow is given, else open)",
     )
     g.add_argument(
@@ -466,7 +468,7 @@ def _storage_policy(args: argparse.Namespace) -> tuple[Any, Any]:
     allow = parse_allow(args.allow or ())
     mode = args.admission or ("allowlist" if allow else "open")
     admission = AdmissionConfig(
-        mode=mode,  # type: ignore[arg-type]  # argparse's choices keep it to the two modes
+        mode=mode,  # type: ignore[arg-type]  # argparse's choices keep it to the modes
         allow=allow,
         quota_bytes_per_peer=args.quota_bytes_per_peer,
         quota_names_per_peer=args.quota_names_per_peer,
@@ -650,6 +652,11 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         help="how long readers may cache the record, same syntax (default 60s)",
     )
     p.add_argument(
+        "--invite", action="append", default=[], metavar="TOKEN",
+        help="an invitation a storage peer's operator gave you (`rlp2p invite`), presented to that peer "
+        "before writing there (repeatable)",
+    )
+    p.add_argument(
         "--private", action="store_true",
         help="a new log is private: storage peers hold sealed messages, `rlp2p share` prints the capability that reads them",
     )
@@ -782,7 +789,7 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
                     key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, upload=args.upload,
-                    private=True if args.private else None, **times
+                    invitations=args.invite, private=True if args.private else None, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)
@@ -1033,12 +1040,21 @@ def _report_staleness(args: argparse.Namespace, report: Any, now: datetime) -> N
             file=sys.stderr,
             flush=True,
         )
+    gone = getattr(report, "gone", None)
+    if gone is not None:
+        print(
+            f"note: {args.name}: messages {gone[0]}..{gone[1]} are gone (the publisher truncated the log "
+            f"before seq {gone[1] + 1}); every message still in it was delivered",
+            file=sys.stderr,
+            flush=True,
+        )
     if args.json:
         summary = {
             "record_seq": report.record_seq,
             "delivered": report.new_messages + report.redelivered,
             "up_to_date": report.up_to_date,
             "expired_at": expired_at,
+            "gone": None if gone is None else {"first": gone[0], "last": gone[1]},
         }
         print(json.dumps({"summary": summary}), file=sys.stderr, flush=True)
 
@@ -1298,6 +1314,138 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- truncate: drop a log's older messages and publish the rest ----------------------------
+
+TRUNCATE_DESCRIPTION = """\
+Drop the log's messages before seq N (--before N) or all but the newest N (--keep N), and publish.
+
+Seqs do not change: the log then holds seq F..newest, and its head page says history starts at F.
+The local log forgets the dropped messages; storage peers collect their blocks with their
+retention. Readers that lacked them get every message still in the log and a note of the seqs
+that are gone. A log keeps at least its newest message. If the publish fails, `rlp2p publish`
+(or this command again) completes it. Options as for `rlp2p publish` (the layout must be the
+one the log is published with).
+"""
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 1")
+    return value
+
+
+def opts_truncate(p: argparse.ArgumentParser) -> None:
+    _opts_publish(p)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--before", type=_count, metavar="N", help="drop the messages before seq N")
+    which.add_argument("--keep", type=_count, metavar="N", help="keep only the newest N messages")
+
+
+async def _truncate(args: argparse.Namespace) -> int:
+    from rlp2p.core.keys import load_key
+    from rlp2p.errors import PublishError
+    from rlp2p.node.node import Node
+
+    _quiet_libp2p(args)
+    key = load_key(args.key)
+    node = Node.open(args.data, config=_node_config(args, storage=False))
+    try:
+        with _BootstrapFailures() as failures:
+            async with node:
+                times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
+                publisher = node.publisher(
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, invitations=args.invite, **times
+                )
+                if await publisher.length() == 0:
+                    raise PublishError(f"{publisher.name}: the local log is empty: nothing to truncate")
+                before = await publisher.first_seq()
+                _check_bootstrap_reached(node, args, failures)
+                progress = _Progress(args, "uploading", "block")
+                try:
+                    report = await publisher.truncate(args.before, keep=args.keep, progress=progress)
+                finally:
+                    progress.close()
+                first = await publisher.first_seq()
+    finally:
+        node.close_store()
+    dropped = first - before
+    _emit(
+        args,
+        f"truncated {report.name}: history starts at seq {first} ({dropped} dropped now), "
+        f"{report.messages - first + 1} kept, record seq {report.sequence}, "
+        f"stored on {len(report.stored_on)} replicas ({report.bytes_sent} bytes sent, {report.seconds:.2f} s)",
+        name=report.name,
+        first_seq=first,
+        dropped=dropped,
+        messages=report.messages - first + 1,
+        newest_seq=report.messages,
+        sequence=report.sequence,
+        stored_on=report.stored_on,
+        bytes_sent=report.bytes_sent,
+        seconds=round(report.seconds, 4),
+    )
+    return EXIT_OK
+
+
+def cmd_truncate(args: argparse.Namespace) -> int:
+    result: Any = _trio_run(_truncate, args)
+    return int(result)
+
+
+# --- invite: the operator of an invite-only storage peer signs an invitation ------------------
+
+INVITE_DESCRIPTION = """\
+Sign an invitation with this storage peer's key (DIR/node.key) and print it: one line,
+`rlp2p-invite:...`, to give to the publisher (`rlp2p publish --invite TOKEN`).
+
+A storage peer served with `--admission invite` stores only for writers that present an
+invitation it signed: --for names the writer (the peer id of her node, `DIR/node.key` of her
+data folder) or a log (its name); an invitation for a log admits that log's records from whoever
+presents it. Within --quota bytes of blocks (default: the peer's --quota-bytes-per-peer), until
+--expires from now (default: never). Nothing is sent anywhere and the peer keeps no list: the
+signature is the permission, so keep a token private, and give a short --expires to one you may
+want to take back. Works while the peer runs (it only reads the key).
+"""
+
+
+def opts_invite(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the storage peer's data folder")
+    p.add_argument("--for", dest="subject", required=True, metavar="NAME_OR_PEER", help="the writer's peer id or the log's name")
+    p.add_argument("--quota", type=_amount, default=None, metavar="SIZE", help="bytes of blocks the writer may store there (K/M/G/T suffixes)")
+    p.add_argument("--expires", type=_duration, default=None, metavar="DURATION", help="valid for this long: 30d, 12h, 1d12h (default: no expiry)")
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    from rlp2p.core.invitation import issue
+    from rlp2p.core.keys import load_key
+    from rlp2p.errors import StoreError
+
+    key_file = args.data / "node.key"
+    if not key_file.exists():
+        raise StoreError(f"--data {args.data}: no node.key there (run `rlp2p serve --data {args.data}` once)")
+    expires = None if args.expires is None else int(time.time() + args.expires.total_seconds())
+    invitation = issue(load_key(key_file), args.subject, quota_bytes=args.quota or None, expires=expires)
+    token = invitation.token()
+    if args.json:
+        print(json.dumps({
+            "token": token, "issuer": invitation.issuer, "for": invitation.subject,
+            "quota_bytes": invitation.quota_bytes, "expires": invitation.expires,
+        }), flush=True)
+    else:
+        print(token, flush=True)
+        what = f"{args.subject} on {invitation.issuer}"
+        if invitation.quota_bytes:
+            what += f", up to {invitation.quota_bytes} bytes"
+        if expires is not None:
+            what += f", until {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(expires))}"
+        print(f"invitation for {what}", file=sys.stderr, flush=True)
+    return 0
+
+
 # --- parser --------------------------------------------------------------------------------------
 
 #: name: (one-line help, long description or None, options, usage check or None, run)
@@ -1307,6 +1455,8 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "serve": ("run a storage peer until SIGINT/SIGTERM; prints its multiaddr first", None, _opts_serve, _check_serve, cmd_serve),
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
+    "truncate": ("drop a log's older messages and publish the rest", TRUNCATE_DESCRIPTION, opts_truncate, _check_publish, cmd_truncate),
+    "invite": ("sign an invitation for a writer or a log to an invite-only storage peer", INVITE_DESCRIPTION, opts_invite, None, cmd_invite),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
     "share": ("print a private log's read capability", _SHARE_DESCRIPTION, _opts_private, None, cmd_share),
     "rotate": ("start a new key epoch of a private log; prints its capability", _ROTATE_DESCRIPTION, _opts_private, None, cmd_rotate),

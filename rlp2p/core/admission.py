@@ -17,6 +17,10 @@ Modes:
   writer may still upload blocks within its per-peer quotas (blocks that no held head reaches are
   collected by retention); when the list names no log (only writers), strangers may not write
   at all.
+* ``invite``: only writers that presented a valid, unexpired invitation signed by this storage
+  peer (:mod:`rlp2p.core.invitation`) write, within the invitation's byte quota (or the per-peer
+  one when it sets none); an invitation for a log admits records for that log only. Allow-listed
+  writers and logs are admitted as in ``allowlist``.
 
 Attribution: a block's bytes count against the peer that first stored it (a block already held
 costs nothing: content addressing deduplicates). A name counts against the peer whose update
@@ -31,21 +35,29 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from libp2p.rcmgr.token_bucket import TokenBucket, TokenBucketConfig
 
 from rlp2p.errors import DecodeError, NotAllowed, QuotaExceeded
 
+if TYPE_CHECKING:
+    from rlp2p.core.invitation import Invitation
+
 GiB = 1024 * 1024 * 1024
 MiB = 1024 * 1024
 
-Mode = Literal["open", "allowlist"]
-MODES: tuple[Mode, ...] = ("open", "allowlist")
+Mode = Literal["open", "allowlist", "invite"]
+MODES: tuple[Mode, ...] = ("open", "allowlist", "invite")
 
 #: rate-limit buckets kept in memory; the least recently used peer's bucket is dropped beyond
 #: (that peer starts again with a full burst: bounded memory rather than exact fairness)
 MAX_TRACKED_WRITERS = 10_000
+#: writers whose presented invitation is remembered; the least recent is forgotten beyond (it
+#: presents again on its next connection)
+MAX_INVITED_WRITERS = 10_000
+#: invitations (one per subject) remembered for one writer
+MAX_INVITATIONS_PER_WRITER = 16
 
 
 QUOTAS = ("quota_bytes_per_peer", "quota_names_per_peer", "quota_bytes_per_log", "quota_bytes_all_peers", "quota_names_all_peers")
@@ -126,10 +138,20 @@ class Admission:
     ``monotonic`` is the clock of the rate limit (seconds, any origin): time is an input.
     """
 
-    def __init__(self, config: AdmissionConfig | None = None, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: AdmissionConfig | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config or AdmissionConfig()
         self.monotonic = monotonic
+        #: Unix seconds, for invitations' expiry
+        self.now = now
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        # writer -> subject -> the invitation it presented (verified by the caller)
+        self._invited: OrderedDict[str, dict[str, Invitation]] = OrderedDict()
         #: refusals by reason, counted by whoever asks (the node's gate, for metrics)
         self.refusals = Refusals()
 
@@ -138,6 +160,29 @@ class Admission:
     def trusted(self, writer: str | None) -> bool:
         """An allow-listed writer: exempt from per-peer quotas and the rate limit."""
         return writer is not None and writer in self.config.allow
+
+    def present(self, writer: str, invitation: Invitation) -> None:
+        """Remember that ``writer`` presented ``invitation`` (verified: signed by this peer,
+        unexpired); a later one for the same subject replaces it (a writer with several logs
+        holds one for each, at most MAX_INVITATIONS_PER_WRITER)."""
+        held = self._invited.setdefault(writer, {})
+        held.pop(invitation.subject, None)
+        held[invitation.subject] = invitation
+        while len(held) > MAX_INVITATIONS_PER_WRITER:
+            del held[next(iter(held))]
+        self._invited.move_to_end(writer)
+        while len(self._invited) > MAX_INVITED_WRITERS:
+            self._invited.popitem(last=False)
+
+    def invitations(self, writer: str | None) -> list[Invitation]:
+        """The unexpired invitations ``writer`` presented."""
+        held = None if writer is None else self._invited.get(writer)
+        if not held:
+            return []
+        now = self.now()
+        for subject in [s for s, inv in held.items() if inv.expired(now)]:
+            del held[subject]
+        return list(held.values())
 
     def _names_listed(self) -> bool:
         # entries cannot be told apart (both are peer ids); any entry may be a log name
@@ -181,6 +226,13 @@ class Admission:
         if cfg.mode == "allowlist" and not self._names_listed():
             raise NotAllowed("this storage peer stores blocks only from its allow-listed writers", reason="not_allowed")
         limit = cfg.quota_bytes_per_peer
+        if cfg.mode == "invite":
+            invited = self.invitations(writer)
+            if not invited:
+                raise NotAllowed("this storage peer stores blocks only for writers it invited", reason="not_allowed")
+            quotas = [inv.quota_bytes for inv in invited]
+            if None not in quotas:  # the largest quota it holds; one without a quota: the peer's own
+                limit = max(q for q in quotas if q is not None)
         if limit is not None and new_bytes > 0 and usage.bytes + new_bytes > limit:
             raise QuotaExceeded(f"over the quota of {limit} bytes per peer ({usage.bytes} stored, {new_bytes} more)", reason="quota_bytes")
         limit = cfg.quota_bytes_all_peers
@@ -190,8 +242,14 @@ class Admission:
     def check_allowed(self, writer: str | None, name: str) -> None:
         """The allow-list's part of :meth:`check_record`, which needs no usage: asked first, so
         a refused writer costs nothing more."""
-        if self.config.mode == "allowlist" and not self.trusted(writer) and name not in self.config.allow:
-            raise NotAllowed(f"this storage peer does not store the log {name}", reason="not_allowed")
+        mode = self.config.mode
+        if mode == "open" or self.trusted(writer) or name in self.config.allow:
+            return
+        if mode == "invite":
+            if any(inv.admits_record(writer, name) for inv in self.invitations(writer)):
+                return
+            raise NotAllowed(f"this storage peer stores the log {name} only for writers it invited", reason="not_allowed")
+        raise NotAllowed(f"this storage peer does not store the log {name}", reason="not_allowed")
 
     def check_record(
         self, writer: str | None, name: str, *, new_name: bool, usage: PeerUsage, log_bytes: int = 0, others: PeerUsage = PeerUsage()
@@ -234,4 +292,4 @@ def parse_allow(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-__all__ = ["Admission", "AdmissionConfig", "MAX_TRACKED_WRITERS", "PeerUsage", "QUOTAS", "REASONS", "parse_allow"]
+__all__ = ["Admission", "AdmissionConfig", "MAX_INVITATIONS_PER_WRITER", "MAX_INVITED_WRITERS", "MAX_TRACKED_WRITERS", "PeerUsage", "QUOTAS", "REASONS", "parse_allow"]

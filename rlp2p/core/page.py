@@ -33,9 +33,20 @@ is that the previous head page changes once when a new page is started.
 Page invariants that :meth:`Page.decode` enforces on everything it reads (a reader never trusts a
 page): at most ``max_page_pairs`` pairs and ``max_block`` bytes (checked before parsing); every pair
 has a 32-byte ``localHash``, a valid CAS address as ``remoteHash`` and ``seq >= 1``; seqs are
-consecutive and descending; the page that holds seq 1 has no tail and every other page has one;
+consecutive and descending; the page that holds the log's first seq (1, or the head's
+``first_seq``) has no tail and every other page has one (see ``start`` of :meth:`Page.decode`);
 an embedded payload is at most ``max_message`` bytes, hashes to ``remoteHash`` and is a message whose
 id is ``localHash``. A page with no pairs is only legal as the whole of an empty log.
+
+History truncation (rlp2p's field 4 of RemoteLog, ``first_seq``): a publisher may drop the
+messages before seq ``F``. The log then holds seq F..N; seq numbers do not move and neither do
+page boundaries, so page i still holds seq i*P+1.. (the page holding F, page ``(F-1)//P``, holds
+F..its end and has no tail; the pages before it are gone). The head page says ``first_seq = F``
+(absent when F = 1, so an untruncated log's pages are byte-identical to before). The trade-off:
+pages are hash-linked newest to oldest, so dropping the tail of the oldest kept page changes the
+CID of every kept page; a truncation re-uploads the kept pages once (message blocks keep their
+CIDs). Keeping boundaries fixed instead of re-cutting pages from F keeps every later build, and
+what each replica holds, the same function of (log, mode, F) as before truncation.
 
 One wire quirk: proto3 cannot tell an embedded empty payload from no payload, and the empty
 ``vac.mvds.Message`` (no group, timestamp 0, no body) serializes to ``b""``. Such a pair is
@@ -260,6 +271,8 @@ class Page:
     pairs: tuple[Pair, ...]
     tail: bytes | None = None
     cas: tuple[bytes, ...] = ()
+    #: the oldest seq the log holds, as this (head) page says; 1 when it says nothing
+    first_seq: int = 1
     #: a private log's seal version (rlp2p.core.private), 0 for a plain log
     sealed: int = 0
 
@@ -280,13 +293,19 @@ class Page:
             ],
             tail=self.tail or b"",
             cas=self.cas,
+            first_seq=self.first_seq if self.first_seq > 1 else 0,
             sealed=self.sealed,
         )
         return pb.SerializeToString(deterministic=True)
 
     @classmethod
-    def decode(cls, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Page:
+    def decode(cls, data: bytes, limits: Limits = DEFAULT_LIMITS, *, start: int | None = 1) -> Page:
         """Parse and check a page from an untrusted peer (see the module docstring for the rules).
+
+        ``start`` is the log's first seq as the head page said (1: untruncated): a page without a
+        tail must end exactly there. A page that carries ``first_seq`` (a head) is held to its own
+        word instead. None accepts a tailless page ending anywhere: for walks that only collect
+        what pages name (a storage peer's retention), not for readers.
 
         A private log's page (``sealed`` set, rlp2p.core.private): an embedded payload is a sealed
         message, checked here against its address only (the reader opens it with its keys and
@@ -308,10 +327,15 @@ class Page:
                 check_address(tail)
             except AddressError as exc:
                 raise PageError(f"bad tail: {exc}") from exc
+        first_seq = pb.first_seq or 1
         if not pb.pair:
             if tail is not None:
                 raise PageError("a page with no pairs and a tail: only an empty log has an empty page")
+            if first_seq > 1:
+                raise PageError("an empty page with first_seq: a truncated log keeps a message")
             return cls(pairs=(), tail=None, cas=tuple(pb.cas), sealed=pb.sealed)
+        if pb.first_seq:
+            start = first_seq
 
         newest = pb.pair[0].seq
         pairs: list[Pair] = []
@@ -343,11 +367,16 @@ class Page:
             pairs.append(pair)
 
         oldest = pairs[-1].seq
-        if oldest == 1 and tail is not None:
+        if start is not None:
+            if oldest < start:
+                raise PageError(f"the page holds seq {oldest}, before the log's first seq {start}")
+            if oldest == start and tail is not None:
+                raise PageError(f"the page holding seq {start} has a tail (the log's first seq)")
+            if oldest > start and tail is None:
+                raise PageError(f"the page ends at seq {oldest} but has no tail to the older messages")
+        elif oldest == 1 and tail is not None:
             raise PageError("the page holding seq 1 has a tail")
-        if oldest > 1 and tail is None:
-            raise PageError(f"the page ends at seq {oldest} but has no tail to the older messages")
-        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas), sealed=pb.sealed)
+        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas), first_seq=first_seq, sealed=pb.sealed)
 
     def address(self) -> bytes:
         return address_of(self.encode())
@@ -390,8 +419,11 @@ class BuiltLog:
     n: int
     #: index of the first page built (0 for a whole build)
     first_page: int = 0
-    #: the tail of page ``first_page`` (address of the page before it); None when it is page 0
+    #: the tail of page ``first_page`` (address of the page before it); None when it is the
+    #: log's first page (page 0, or the page holding ``first_seq``)
     tail: bytes | None = None
+    #: the oldest seq the log holds (1 unless its history was truncated)
+    first_seq: int = 1
 
 
 def build_log(
@@ -400,18 +432,28 @@ def build_log(
     cas: Sequence[bytes] = (),
     *,
     limits: Limits = DEFAULT_LIMITS,
+    first_seq: int = 1,
     sealed: int = 0,
 ) -> BuiltLog:
-    """Lay ``entries`` (seq 1..N, in order) out in pages. Pure and O(N); every page encoded once.
+    """Lay ``entries`` (seq ``first_seq``..N, in order) out in pages. Pure and O(N); every page
+    encoded once.
 
     ``cas`` (binary multiaddrs) goes into the head page. Raises :class:`LimitExceeded` when a
     message or a page would be over ``limits`` (readers would refuse it), ValueError when the
-    entries are not numbered 1..N.
+    entries are not numbered first_seq..N.
     """
-    return build_pages(entries, mode, cas, limits=limits, sealed=sealed)
+    return build_pages(
+        entries, mode, cas, first_page=base_page(mode, first_seq), limits=limits, first_seq=first_seq, sealed=sealed
+    )
 
 
-def first_open_page(mode: LogMode, n: int) -> int:
+def base_page(mode: LogMode, first_seq: int) -> int:
+    """Index of the page holding ``first_seq``, the log's oldest kept message: its first page."""
+    _check_int("first_seq", first_seq, 1)
+    return 0 if mode.page_size is None else (first_seq - 1) // mode.page_size
+
+
+def first_open_page(mode: LogMode, n: int, first_seq: int = 1) -> int:
     """The first page of an ``n``-message log that an append may change; pages before it are final.
 
     That is the head page (it grows, or loses the CAS hint) and, with ``embed=k``, the page that
@@ -423,7 +465,7 @@ def first_open_page(mode: LogMode, n: int) -> int:
     first = (n - 1) // mode.page_size
     if mode.embed:  # k > 0: seq n-k+1 is the oldest pair that may lose its payload
         first = min(first, max(n - mode.embed, 0) // mode.page_size)
-    return first
+    return max(first, base_page(mode, first_seq))
 
 
 def build_pages(
@@ -434,6 +476,7 @@ def build_pages(
     first_page: int = 0,
     tail: bytes | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    first_seq: int = 1,
     sealed: int = 0,
 ) -> BuiltLog:
     """Lay out the pages of a log from page ``first_page`` on; O(len(entries)).
@@ -442,7 +485,8 @@ def build_pages(
     see rlp2p.core.private.seal_entries).
 
     ``entries`` are the log's messages from the first seq of that page to the newest (seq N),
-    in order; ``tail`` is the address of page ``first_page - 1`` (None for page 0). The pages
+    in order; ``tail`` is the address of page ``first_page - 1`` (None for the log's first page,
+    page 0 or, after a truncation, the page holding ``first_seq``: see :func:`base_page`). The pages
     and blocks are exactly those :func:`build_log` makes for the whole log from that page on,
     so a publisher that keeps the final pages' last address rebuilds only what an append changed.
     """
@@ -450,29 +494,32 @@ def build_pages(
         raise ValueError(f"first_page must be at least 0, got {first_page}")
     if mode.page_size is None and first_page:
         raise ValueError("the fully replicated layout has one page: build it from page 0")
-    if (first_page == 0) != (tail is None):
-        raise ValueError("page 0 has no tail and every other page has one")
-    first_seq = first_page * (mode.page_size or 1) + 1
+    base = base_page(mode, first_seq)
+    if first_page < base:
+        raise ValueError(f"page {first_page} is before the log's first page {base} (first_seq {first_seq})")
+    if (first_page == base) != (tail is None):
+        raise ValueError("the log's first page has no tail and every other page has one")
+    from_seq = first_seq if first_page == base else first_page * (mode.page_size or 1) + 1
     for i, entry in enumerate(entries):
-        if entry.seq != first_seq + i:
+        if entry.seq != from_seq + i:
             raise ValueError(
-                f"entries must be seq {first_seq}..N in order: entry {i} has seq {entry.seq}"
+                f"entries must be seq {from_seq}..N in order: entry {i} has seq {entry.seq}"
             )
         if len(entry.data) > limits.max_message:
             raise LimitExceeded(f"message seq {entry.seq} size", len(entry.data), limits.max_message)
     if not entries:
-        if first_page:
+        if first_page != base:
             raise ValueError(f"no entries for page {first_page}: it would be empty")
         return BuiltLog(head=None, pages=[], blocks={}, n=0)
     n = entries[-1].seq
 
     full = mode.page_size is None
     page_size = mode.page_size or n
-    if min(page_size, n) > limits.max_page_pairs:
+    if min(page_size, len(entries)) > limits.max_page_pairs:
         what = "pairs in a page"
         if full:
             what += " (the fully replicated layout puts the whole log in one page: use --layout paged:P)"
-        raise LimitExceeded(what, min(page_size, n), limits.max_page_pairs)
+        raise LimitExceeded(what, min(page_size, len(entries)), limits.max_page_pairs)
     cas = tuple(cas)
     blocks: dict[bytes, bytes] = {}
     pb_pairs: list[_PbPair] = []
@@ -492,11 +539,21 @@ def build_pages(
     pages: list[tuple[bytes, bytes]] = []
     link = tail or b""
     count = len(pb_pairs)
-    for start in range(0, count, page_size):
-        chunk = pb_pairs[start : start + page_size]
+    # page boundaries are fixed by seq (page i holds i*P+1..), also for a truncated first page
+    first_len = count if full else page_size - (from_seq - 1) % page_size
+    bounds = [0, *range(first_len, count, page_size)]
+    for start in bounds:
+        end = first_len if start == 0 else start + page_size
+        chunk = pb_pairs[start:end]
         chunk.reverse()  # newest first
-        last = start + page_size >= count
-        pb = _PbRemoteLog(pair=chunk, tail=link, cas=cas if last else (), sealed=sealed)
+        last = end >= count
+        pb = _PbRemoteLog(
+            pair=chunk,
+            tail=link,
+            cas=cas if last else (),
+            first_seq=first_seq if last and first_seq > 1 else 0,
+            sealed=sealed,
+        )
         data = pb.SerializeToString(deterministic=True)
         if len(data) > limits.max_block:
             if full:
@@ -508,11 +565,17 @@ def build_pages(
                     limits.max_block,
                 )
             raise LimitExceeded(
-                f"page holding seq {first_seq + start}.. size", len(data), limits.max_block
+                f"page holding seq {from_seq + start}.. size", len(data), limits.max_block
             )
         link = address_of(data)
         pages.append((link, data))
         blocks[link] = data
     return BuiltLog(
-        head=pages[-1][0], pages=pages, blocks=blocks, n=n, first_page=first_page, tail=tail
+        head=pages[-1][0],
+        pages=pages,
+        blocks=blocks,
+        n=n,
+        first_page=first_page,
+        tail=tail,
+        first_seq=first_seq,
     )

@@ -67,7 +67,7 @@ def page_references(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes
     """``(tail, message blocks)`` a page names; ``(None, [])`` for bytes that are not a page
     (a head that does not decode keeps only itself)."""
     try:
-        page = Page.decode(data, limits)
+        page = Page.decode(data, limits, start=None)  # a truncated log's first page has no tail
     except DecodeError:
         return None, []
     return page.tail, [pair.remote_hash for pair in page.pairs]
@@ -77,7 +77,7 @@ def page_needs(data: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes | No
     """``(tail, message blocks)`` a reader must fetch to read this page: the message blocks of
     pairs not embedded, but for the empty message (readers know its bytes)."""
     try:
-        page = Page.decode(data, limits)
+        page = Page.decode(data, limits, start=None)  # a truncated log's first page has no tail
     except DecodeError:
         return None, []
     return page.tail, [p.remote_hash for p in page.pairs if not p.embedded and p.remote_hash != EMPTY_ADDRESS]

@@ -39,6 +39,10 @@ The algorithm, with ``s`` the last seq the reader delivered and ``N`` the head p
    A message that occurs at several seqs among the messages held (the same bytes, so the same
    address) is fetched once; an embedded copy satisfies a fetch; the empty message (whose block
    is ``b""``) is never fetched, its address says it all.
+   History truncation: a head page with ``first_seq = F`` (rlp2p's field 4) says seqs before F are
+   gone. Walked pages are then held to F (the page holding F has no tail, no other page may lack
+   one, no page may claim ``first_seq`` but the head); a reader with ``s < F - 1`` walks to F,
+   delivers F..N and the plan reports ``gone = (s + 1, F - 1)``: a report, never an error.
 4. Delivery is in order: ``s + 1`` as soon as it is in, then each next one as soon as it and all
    earlier ones are in.
 
@@ -159,6 +163,8 @@ class SyncPlan:
         self._next = delivered_seq + 1  # next seq ready() hands out
         self._head_seq: int | None = None
         self._cas: tuple[bytes, ...] = ()
+        self._first_seq = 1  # the log's oldest seq, as the head page says
+        self._gone: tuple[int, int] | None = None
         # the walk: the one page wanted now, and the newest seq it must start with (None: the head)
         self._page_want: bytes | None = head
         self._page_expect: int | None = None
@@ -215,6 +221,17 @@ class SyncPlan:
     def cas(self) -> tuple[bytes, ...]:
         """The head page's CAS hint (binary multiaddrs); empty until the head page is in."""
         return self._cas
+
+    @property
+    def first_seq(self) -> int:
+        """The oldest seq the log still holds (the head page's ``first_seq``; 1 until it is in)."""
+        return self._first_seq
+
+    @property
+    def gone(self) -> tuple[int, int] | None:
+        """``(first, last)``: the seqs this reader never got that the publisher truncated away;
+        None when nothing it lacked is gone. Known once the head page is in."""
+        return self._gone
 
     @property
     def delivered_seq(self) -> int:
@@ -376,12 +393,14 @@ class SyncPlan:
         if len(self._satisfied) > self._satisfied_cap:
             del self._satisfied[next(iter(self._satisfied))]
 
-    def _decode_page(self, address: bytes, data: bytes) -> Page:
+    def _decode_page(self, address: bytes, data: bytes, *, head: bool = False) -> Page:
         limits = self._limits
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         verify_checked_block(address, data)  # addresses here are checked already
-        page = Page.decode(data, limits)
+        page = Page.decode(data, limits, start=self._first_seq)
+        if not head and page.first_seq != 1:
+            raise PageError(f"page {_text(address)} claims first_seq {page.first_seq} but is not the head")
         if page.sealed and self._keyring is None:
             raise CapabilityRequired("a private log: its messages are sealed, reading them takes its capability")
         if self._keyring is not None and page.sealed != SEAL_VERSION:
@@ -393,9 +412,11 @@ class SyncPlan:
     def _receive_page(self, address: bytes, data: bytes) -> None:
         # every check first: the state changes only once the page is known good
         limits, s = self._limits, self._start
-        page = self._decode_page(address, data)
+        is_head = self._page_expect is None
+        page = self._decode_page(address, data, head=is_head)
         newest, oldest = page.newest_seq, page.oldest_seq
-        if self._page_expect is None:
+        gone: tuple[int, int] | None = None
+        if is_head:
             if (newest or 0) < s:
                 raise LogRewritten(
                     f"the log ends at seq {newest or 0} but {s} messages were delivered: "
@@ -403,6 +424,9 @@ class SyncPlan:
                     head_seq=newest or 0,
                     delivered_seq=s,
                 )
+            if s < page.first_seq - 1:
+                # truncated past what this reader has: take what is left, report the rest
+                gone, s = (s + 1, page.first_seq - 1), page.first_seq - 1
         elif newest != self._page_expect:
             raise PageError(
                 f"broken chain: page {_text(address)} starts at seq {newest}, expected {self._page_expect}"
@@ -412,9 +436,15 @@ class SyncPlan:
             raise LimitExceeded("pages walked", self.pages_fetched + 2, limits.max_pages_walk)
         self._check_local_hashes(page.pairs)
 
-        if self._page_expect is None:
+        if is_head:
             self._head_seq = newest or 0
             self._cas = page.cas
+            self._first_seq = page.first_seq
+            if gone is not None:
+                self._gone = gone
+                self._start = s
+                self._next = s + 1
+                self._opened_upto = max(self._opened_upto, s)
             self._replay = self._head_seq - s > self._window
         self.pages_fetched += 1
         self.bytes_received += len(data)
@@ -446,7 +476,7 @@ class SyncPlan:
 
     def _receive_reopened(self, address: bytes, data: bytes) -> None:
         newest, oldest = self._reopen[address]
-        page = self._decode_page(address, data)
+        page = self._decode_page(address, data, head=address == self._head)  # a replay opens the head too
         if (page.newest_seq, page.oldest_seq) != (newest, oldest):  # its hash was checked: never
             raise PageError(f"page {_text(address)} holds seq {page.oldest_seq}..{page.newest_seq}, not {oldest}..{newest}")
         self._check_local_hashes(page.pairs)

@@ -42,6 +42,7 @@ from rlp2p.p2p.network import Network, PeerInfo
 from rlp2p.store import Store, open_store
 from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
+from rlp2p.wire.invite import INVITE_PROTOCOL, InviteServer
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient, NsServer
 from rlp2p.wire.rpc import RpcStream
 from rlp2p.wire.upload import serve_name_update
@@ -120,7 +121,8 @@ class Node:
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
         self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
-        self.admission = Admission(self.config.admission)
+        self.admission = Admission(self.config.admission, now=self._now)
+        self.invite_server = InviteServer(self.admission, self.host.get_id().to_base58(), self._now, self.config.limits)
         self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
         self.cas_server.gate = self.ns_server.gate = self.gate
         # upload once: this peer forwards a publisher's log to her other replicas
@@ -204,6 +206,7 @@ class Node:
                     cas_handler, ns_handler = self.metrics.counted("cas", cas_handler), self.metrics.counted("ns", ns_handler)
                 self.host.set_stream_handler(CAS_PROTOCOL, cas_handler)
                 self.host.set_stream_handler(NS_PROTOCOL, ns_handler)
+                self.host.set_stream_handler(INVITE_PROTOCOL, self.invite_server.handle_stream)
             self._nursery = self.peers.nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
                 if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
@@ -229,7 +232,7 @@ class Node:
         if self._own_host and self._stack is not None:
             await close_listeners(self.host)
         if self.config.storage and not self._own_host:
-            for protocol in (CAS_PROTOCOL, NS_PROTOCOL):
+            for protocol in (CAS_PROTOCOL, NS_PROTOCOL, INVITE_PROTOCOL):
                 self.host.remove_stream_handler(protocol)
         stack, self._stack = self._stack, None
         if stack is None:

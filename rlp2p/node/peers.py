@@ -23,6 +23,7 @@ from rlp2p.limits import Limits
 from rlp2p.p2p.network import Network
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient
 from rlp2p.wire.ns import NS_PROTOCOL, NsClient
+from rlp2p.wire.invite import INVITE_PROTOCOL, present
 from rlp2p.wire.rpc import RpcStream
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,15 @@ class Peers:
                 return rpc
             self.in_background(rpc.aclose)  # too old: the server may have closed it already
         return None
+
+    async def present_invitation(self, peer: ID, signed: bytes) -> None:
+        """Present a signed invitation ``peer`` issued, before writing to it (rlp2p.wire.invite)."""
+        async with self.rpc(peer, INVITE_PROTOCOL) as rpc:
+            await present(rpc, signed)
+
+    def pooled(self) -> list[tuple[ID, str]]:
+        """(peer, protocol) of every kept stream waiting for its next use."""
+        return [key for key, streams in self._pool.items() if streams]
 
     def clear_pool(self) -> None:
         self._pool.clear()  # their streams end with the host's connections

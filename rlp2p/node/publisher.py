@@ -11,6 +11,9 @@ Record sequences are reserved durably before a record is signed and sent: a sequ
 have left the process is never used again, so a retry after any crash (ours or a replica's) signs
 a higher one, and replicas holding a failed attempt take it. A publish with no new messages
 refreshes the record alone (new sequence and validity, same head, no pages).
+
+:meth:`Publisher.truncate` drops the log's older messages (from the local log too) and publishes
+the kept ones with a head page saying where history starts (:mod:`rlp2p.core.history`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from libp2p.peer.id import ID
 
 from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
-from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
+from rlp2p.core.history import plan_truncation
+from rlp2p.core.invitation import decode_token
+from rlp2p.core.invitation import verify as verify_invitation
+from rlp2p.core.page import BuiltLog, LogEntry, LogMode, base_page, build_pages
 from rlp2p.core.placement import log_key, order_candidates
 from rlp2p.core.private import SEAL_OVERHEAD, SEAL_VERSION, Capability, Keyring, PrivateState, new_seed, seal_entries
 from rlp2p.core.publish import (
@@ -40,6 +46,7 @@ from rlp2p.core.publish import (
     build_start,
     holding_after,
     lacking,
+    messages_held,
     next_sequence,
     partial_holding,
     usable,
@@ -47,7 +54,7 @@ from rlp2p.core.publish import (
 from rlp2p.core.replicas import next_batch
 from rlp2p.core.replicas import write_quorum as write_quorum_of
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
-from rlp2p.errors import PublishError, RemoteError, Rlp2pError, UnsupportedRequest
+from rlp2p.errors import PublishError, RemoteError, Rlp2pError, StreamClosed, UnsupportedRequest
 from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
@@ -97,6 +104,7 @@ class Publisher:
         group_id: bytes | None = None,
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
+        invitations: Sequence[str | bytes] = (),
         private: bool | None = None,
         upload: str = "once",
     ) -> None:
@@ -130,6 +138,14 @@ class Publisher:
         self.ttl = ttl
         # MVDS messages carry a group; by default one group per log
         self.group_id = group_id if group_id is not None else hashlib.sha256(self.name.encode()).digest()
+        # the oldest seq of the local log (1 until a truncation), read at each publish
+        self._first_seq = 1
+        #: storage peers' signed invitations (tokens or their bytes), by issuer peer id: each is
+        #: presented to its issuer before writing there (rlp2p.core.invitation)
+        self.invitations: dict[str, bytes] = {}
+        for token in invitations:
+            signed = decode_token(token) if isinstance(token, str) else token
+            self.invitations[verify_invitation(signed).issuer] = signed
         # private logs (rlp2p.core.private): True makes a new log private, False insists on a
         # public one, None takes what the store recorded when the log was created
         self._private_wanted = private
@@ -195,6 +211,32 @@ class Publisher:
     async def length(self) -> int:
         return await self.astore.call(self.store.log_length, self.name)
 
+    async def first_seq(self) -> int:
+        """The oldest seq the local log holds: 1, or where a truncation made it start."""
+        rows = await self.astore.call(self.store.log_entries, self.name, 0, 1)
+        return rows[0][0] if rows else 1
+
+    async def truncate(
+        self, before: int | None = None, *, keep: int | None = None, progress: Progress | None = None
+    ) -> PublishReport:
+        """Drop the messages before seq ``before`` (or all but the newest ``keep``) and publish.
+
+        The local log forgets them first, so a publish that fails here is completed by the next
+        one. Readers that lacked them get the rest and a report of what is gone
+        (:attr:`~rlp2p.node.reader.SyncReport.gone`); storage peers collect the unreachable
+        blocks with their retention. Truncating to where the log starts already just publishes.
+        """
+        store, astore = self.store, self.astore
+        length = await astore.call(store.log_length, self.name)
+        plan = plan_truncation(self.mode, length, await self.first_seq(), before=before, keep=keep)
+        if plan.changes:
+            forgotten = await astore.call(store.forget_messages, self.name, plan.first_seq)
+            log.info(
+                "truncated %s before seq %d: %d messages forgotten, %d pages to rewrite",
+                self.name, plan.first_seq, forgotten, plan.pages_rewritten,
+            )
+        return await self.publish(progress=progress)
+
     # --- publishing ------------------------------------------------------------------------------
 
     async def candidates(self) -> list[ID]:
@@ -233,6 +275,7 @@ class Publisher:
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
+        self._first_seq = await self.first_seq()
         candidates = await self.candidates()
         if len(candidates) < self.write_quorum:
             raise PublishError(
@@ -244,7 +287,7 @@ class Publisher:
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:
             nonlocal build
-            page, tail = build_start(holdings)
+            page, tail = build_start(holdings, base_page(self.mode, self._first_seq))
             if build is None or page < build.built.first_page:
                 build = await self._build(length, page, tail, hint)
             return build
@@ -337,11 +380,12 @@ class Publisher:
         have = self._acked.get(peer.to_string())
         if have is None:
             have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
-        return usable(have, self.mode, length)
+        return usable(have, self.mode, length, self._first_seq)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
         """Read seq page*P+1..length from the local log and lay out those pages."""
-        after = page * (self.mode.page_size or 1)
+        first = self._first_seq
+        after = first - 1 if page == base_page(self.mode, first) else page * (self.mode.page_size or 1)
         rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
         limits = self.limits
         private = await self.private_state()
@@ -352,7 +396,9 @@ class Publisher:
             sealed = 0
             if private is not None and keyring is not None:
                 entries, sealed = seal_entries(entries, private, keyring), SEAL_VERSION
-            built = build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits, sealed=sealed)
+            built = build_pages(
+                entries, self.mode, hint, first_page=page, tail=tail, limits=limits, first_seq=first, sealed=sealed
+            )
             return _Build(built, entries)
 
         if len(rows) <= INLINE_ENTRIES:
@@ -390,8 +436,14 @@ class Publisher:
             results: list[ReplicaResult] = []
 
             async def one(peer: ID, have: Holding | None, build: _Build, results: list[ReplicaResult]) -> None:
+                held = 0
+                if have is None:  # after a truncation it still holds the message blocks
+                    raw = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
+                    held = messages_held(raw, self.mode, length, self._first_seq)
                 results.append(
-                    await self._replicate(peer, have, build, record, tick, full_build=lambda: pages_for([None]))
+                    await self._replicate(
+                        peer, have, build, record, tick, full_build=lambda: pages_for([None]), held_messages=held
+                    )
                 )
 
             async with trio.open_nursery() as nursery:
@@ -408,15 +460,22 @@ class Publisher:
         tick: Callable[..., None],
         *,
         full_build: Callable[[], Awaitable[_Build]] | None = None,
+        held_messages: int = 0,
     ) -> ReplicaResult:
         store, astore = self.store, self.astore
         built = build.built
         result = ReplicaResult(peer=peer.to_string(), ok=False)
         try:
+            invitation = self.invitations.get(peer.to_base58())
+            if invitation is not None:  # before any write: an invite-only peer admits nothing else
+                try:
+                    await self.peers.present_invitation(peer, invitation)
+                except StreamClosed as exc:  # a peer without the protocol: its writes will tell
+                    log.info("could not present an invitation to %s: %s", peer, exc)
             if len(build.entries) <= INLINE_ENTRIES:
-                missing = lacking(have, built, build.entries, self.mode)
+                missing = lacking(have, built, build.entries, self.mode, held_messages)
             else:
-                missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode)
+                missing = await trio.to_thread.run_sync(lacking, have, built, build.entries, self.mode, held_messages)
             tick(0, len(missing))
             sent_record = False  # the record went with the last blocks, on the CAS stream
             stale: RemoteError | None = None

@@ -97,6 +97,9 @@ class SyncReport:
     #: the validity end of the record synced to, when it had already expired at sync time (by the
     #: node's clock); None when it was fresh
     expired_at: datetime | None = None
+    #: ``(first, last)``: seqs this reader never got that the publisher has truncated away (the
+    #: log now starts at ``last + 1``); None when nothing it lacked is gone. Not an error.
+    gone: tuple[int, int] | None = None
 
     @property
     def maybe_stale(self) -> bool:
@@ -263,6 +266,9 @@ class Reader:
             await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack)
         finally:
             report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
+            report.gone = plan.gone
+        if plan.gone is not None:
+            log.info("%s: seqs %d..%d were truncated away by the publisher", name, *plan.gone)
         outdated = plan.outdated()
         if outdated is not None:
             # the head is not recorded: a sync with a newer capability walks to the rest
@@ -286,7 +292,8 @@ class Reader:
         after = state.acked_seq
         while after < state.delivered_seq:
             batch = await self.inbox(name, after=after, limit=min(self.batch, state.delivered_seq - after))
-            if not batch or batch[0].seq != after + 1:
+            # (the inbox skips the seqs a truncation took away before they were delivered)
+            if not batch:
                 raise StoreError(f"the inbox of {name} lacks seq {after + 1} (delivered up to {state.delivered_seq})")
             for delivery in batch:
                 await _call(on_message, delivery)
@@ -448,7 +455,9 @@ class Reader:
                         cursor.handed = ready[-1].seq  # the inbox is the delivery
                     # the previous batch's acknowledgements ride in this batch's transaction
                     ack = cursor.due() if auto_ack else None
-                    await astore.call(store.deliver, name, items, ack)
+                    # the first delivery past a truncation records the gap in the same transaction
+                    gone_to = plan.gone[1] if plan.gone and report.first_seq is None else None
+                    await astore.call(store.deliver, name, items, ack, gone_to=gone_to)
                     if ack is not None:
                         cursor.committed = ack
                     if report.first_seq is None:

@@ -266,6 +266,11 @@ class Store(abc.ABC):
         """``(seq, data)`` of the messages after ``after_seq``, in seq order, at most ``limit``."""
 
     @abc.abstractmethod
+    def forget_messages(self, log: str, before_seq: int) -> int:
+        """Delete the messages of ``log`` before ``before_seq`` (a truncated history); the newest
+        seq, so :meth:`log_length`, stays. Returns how many were deleted."""
+
+    @abc.abstractmethod
     def get_publish_state(self, log: str) -> PublishState | None:
         """The publish state of ``log``, or None if it was never set."""
 
@@ -328,7 +333,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def deliver(
-        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+        self,
+        log: str,
+        items: Sequence[tuple[int, bytes, bytes]],
+        acked_seq: int | None = None,
+        *,
+        gone_to: int | None = None,
     ) -> None:
         """Deliver ``(seq, message_id, data)`` items in one transaction.
 
@@ -337,6 +347,8 @@ class Store(abc.ABC):
         inbox and ``delivered_seq`` advances to the last one. ``acked_seq``, if given, is
         acknowledged in the same transaction (as :meth:`ack`; at most the last item's seq), so a
         reader commits the previous batch's acknowledgements with the next batch.
+        ``gone_to``: the publisher truncated the seqs up to it away, so ``delivered_seq`` first
+        jumps there (never backwards) and the items continue from it.
         """
 
     @abc.abstractmethod

@@ -643,6 +643,12 @@ class SQLiteStore(Store):
             ).fetchall()
         return [(int(seq), bytes(data)) for seq, data in rows]
 
+    def forget_messages(self, log: str, before_seq: int) -> int:
+        log, before = _text(log, "log"), _int(before_seq, "before_seq")
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM log_messages WHERE log = ? AND seq < ?", (log, before))
+        return int(cur.rowcount)
+
     def local_logs(self) -> list[str]:
         """The logs with messages in the local log, sorted: one index probe per log (skip-scan)."""
         with self._read() as conn:
@@ -801,7 +807,12 @@ class SQLiteStore(Store):
             )
 
     def deliver(
-        self, log: str, items: Sequence[tuple[int, bytes, bytes]], acked_seq: int | None = None
+        self,
+        log: str,
+        items: Sequence[tuple[int, bytes, bytes]],
+        acked_seq: int | None = None,
+        *,
+        gone_to: int | None = None,
     ) -> None:
         log = _text(log, "log")
         rows = [
@@ -816,6 +827,8 @@ class SQLiteStore(Store):
         with self._write() as conn:
             row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
             delivered = 0 if row is None else int(row[0])
+            if gone_to is not None:
+                delivered = max(delivered, _int(gone_to, "gone_to"))  # truncated away: skipped
             for expected, (_, seq, _, _) in enumerate(rows, start=delivered + 1):
                 if seq != expected:
                     raise StoreError(

@@ -149,6 +149,29 @@ def row_follow(rows: Rows) -> None:
     assert _messages("".join(lines)) == [(1, b"hello"), (2, b""), (3, b"world")], lines
 
 
+def row_truncate(rows: Rows) -> None:
+    # a log of its own, so the rows after this one see the table's log unchanged
+    key = rows.cli.cwd / "truncated.key"
+    assert rows.cli.run("keygen", "--out", str(key)).returncode == 0
+    name = rows.cli.run("name", "--key", str(key)).stdout.strip()
+    opts = ["--key", str(key), "--data", "dora", "--bootstrap", rows.peers[0]]
+    assert (r := rows.cli.run("publish", *opts, stdin=b"a\nb\nc\n")).returncode == 0, r.describe()
+    done = rows.cli.run("truncate", *opts, "--keep", "1", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["first_seq"] == 3, done.describe()
+    read = rows.cli.run("sync", name, "--data", "erin", "--bootstrap", rows.peers[1], "--json")
+    assert _messages(read.stdout) == [(3, b"c")], read.describe()
+    assert f"note: {name}: messages 1..2 are gone" in read.stderr, read.describe()
+    assert json.loads(read.stderr.strip().splitlines()[-1])["summary"]["gone"] == {"first": 1, "last": 2}
+
+
+def row_invite(rows: Rows) -> None:
+    (rows.cli.cwd / "gated").mkdir()
+    assert rows.cli.run("keygen", "--out", str(rows.cli.cwd / "gated" / "node.key")).returncode == 0
+    done = rows.cli.run("invite", "--data", "gated", "--for", rows.name)
+    assert done.returncode == 0 and re.fullmatch(r"rlp2p-invite:[A-Za-z0-9_-]+\n", done.stdout), done.describe()
+    # presented by `rlp2p publish --invite`: test_cli_invite.py
+
+
 def row_inbox(rows: Rows) -> None:
     everything = rows.cli.run("inbox", rows.name, "--data", "bob", "--json")
     assert _messages(everything.stdout) == [(1, b"hello"), (2, b""), (3, b"world")], everything.describe()
@@ -221,6 +244,8 @@ ROW_CHECKS: dict[str, Callable[[Rows], None]] = {
     "rlp2p publish < /dev/null": row_publish_empty,
     "rlp2p sync": row_sync,
     "rlp2p sync --follow": row_follow,
+    "rlp2p truncate": row_truncate,
+    "rlp2p invite": row_invite,
     "rlp2p inbox": row_inbox,
     "rlp2p status": row_status,
     "rlp2p ls": row_ls,

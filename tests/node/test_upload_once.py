@@ -112,7 +112,7 @@ async def test_the_record_rides_the_cas_stream_after_its_blocks_and_falls_back_t
         assert report.stored_on == [peer.peer_id.to_string()]
         assert peer.store.get_record(publisher.name).sequence == 1
         # one kept CAS stream carried the blocks and the record; NS only where the peer lacks it
-        ns_streams = [key for key in alice._pool if key == (peer.peer_id, "/vac/ns/1.0.0")]
+        ns_streams = [key for key in alice.peers.pooled() if key == (peer.peer_id, "/vac/ns/1.0.0")]
         assert bool(ns_streams) == (peer is old)
         assert await read_all(swarm, publisher.name, peer) == bodies(0, 12)
 
@@ -121,13 +121,13 @@ async def test_storage_peers_found_in_the_dht_serve_the_next_publishes_without_a
     await swarm.add_storage(3)
     alice = await swarm.start_node("alice")
     lookups = []
-    find = alice.storage_candidates
+    find = alice.peers.storage_candidates
 
     async def counting(*args, **kwargs):
         lookups.append(args)
         return await find(*args, **kwargs)
 
-    alice.storage_candidates = counting
+    alice.peers.storage_candidates = counting
     publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3)
     for i in range(3):
         await publisher.append(bodies(i, 1))

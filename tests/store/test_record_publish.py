@@ -16,7 +16,7 @@ def test_holdings_and_state_are_written_together(tmp_path):
     store = open_store(tmp_path)
     try:
         store.reserve_sequence("log", 7)
-        store.record_publish("log", {"peerA": holding(3), "peerB": holding(3)}, PublishState(5, b"h" * 36, 3, 5))
+        store.record_publish("log", {"peerA": holding(3), "peerB": holding(3)}, PublishState(5, 3, 5))
         assert store.replica_holding("log", "peerA") == holding(3)
         assert store.replica_holding("log", "peerB") == holding(3)
         state = store.get_publish_state("log")

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RemoteLog(_message.Message):
-    __slots__ = ("pair", "tail", "cas", "sealed")
+    __slots__ = ("pair", "tail", "cas", "first_seq", "sealed")
     class Pair(_message.Message):
         __slots__ = ("remoteHash", "localHash", "data", "seq")
         REMOTEHASH_FIELD_NUMBER: _ClassVar[int]
@@ -22,9 +22,11 @@ class RemoteLog(_message.Message):
     PAIR_FIELD_NUMBER: _ClassVar[int]
     TAIL_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
     SEALED_FIELD_NUMBER: _ClassVar[int]
     pair: _containers.RepeatedCompositeFieldContainer[RemoteLog.Pair]
     tail: bytes
     cas: _containers.RepeatedScalarFieldContainer[bytes]
+    first_seq: int
     sealed: int
-    def __init__(self, pair: _Optional[_Iterable[_Union[RemoteLog.Pair, _Mapping]]] = ..., tail: _Optional[bytes] = ..., cas: _Optional[_Iterable[bytes]] = ..., sealed: _Optional[int] = ...) -> None: ...
+    def __init__(self, pair: _Optional[_Iterable[_Union[RemoteLog.Pair, _Mapping]]] = ..., tail: _Optional[bytes] = ..., cas: _Optional[_Iterable[bytes]] = ..., first_seq: _Optional[int] = ..., sealed: _Optional[int] = ...) -> None: ...
