@@ -19,7 +19,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import {
-  CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressText, betterRecord, bytesEqual, bytesOf,
+  CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressOf, addressText, betterRecord, bytesEqual, bytesOf,
   decode, decodeMessage, describeRecord, encode, enumName, parseAddress, pb, toHex, verifyBlock, verifyRecord
 } from './rlp2p-wire.mjs'
 
@@ -193,12 +193,15 @@ export function decodePage (data) {
   pairs.forEach((p, i) => {
     const seq = Long.fromValue(p.seq ?? 0)
     const where = `pair ${i} (seq ${seq})`
-    const remoteHash = bytesOf(p.remoteHash)
     const localHash = bytesOf(p.localHash)
     const data = bytesOf(p.data)
     if (seq.lessThan(1)) throw new WireError(`${where}: no seq`)
     if (!seq.equals(newest.subtract(i))) throw new WireError(`${where}: seqs must be consecutive, newest first`)
     if (localHash.byteLength !== MESSAGE_ID_SIZE) throw new WireError(`${where}: localHash is not ${MESSAGE_ID_SIZE} bytes`)
+    if (data.byteLength > LIMITS.maxMessage) throw new WireError(`${where}: embedded message of ${data.byteLength} bytes is over ${LIMITS.maxMessage}`)
+    // an embedded pair may leave remoteHash out: it is the CID of data, computed here
+    let remoteHash = bytesOf(p.remoteHash)
+    if (remoteHash.byteLength === 0 && data.byteLength > 0) remoteHash = addressOf(data)
     parseAddress(remoteHash)
     const pair = { seq: seq.toNumber(), remoteHash, localHash, message: null }
     if (data.byteLength > 0) {

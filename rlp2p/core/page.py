@@ -75,6 +75,9 @@ EMPTY_MESSAGE_ID = Message(b"", 0, b"").id
 
 # --- modes ------------------------------------------------------------------------------------
 
+#: messages larger than this go by reference even in the embedding modes (``LogMode.embed_max``)
+DEFAULT_EMBED_MAX = 4 * 1024
+
 _PAGED = re.compile(r"paged:([0-9]+)")
 _NEWEST = re.compile(r"newest:([0-9]+)")
 
@@ -98,12 +101,20 @@ class LogMode:
 
     page_size: int | None
     embed: int | None
+    #: largest message embedded (None: no bound); a larger one goes by reference in every mode,
+    #: so it is uploaded once and never re-sent with a page that changes
+    embed_max: int | None = DEFAULT_EMBED_MAX
+    #: keep ``remoteHash`` in embedded pairs; by default it is left out (the reader computes it
+    #: from ``data``: see the module docstring)
+    embedded_hash: bool = False
 
     def __post_init__(self) -> None:
         if self.page_size is not None:
             _check_int("page_size", self.page_size, 1)
         if self.embed is not None:
             _check_int("embed", self.embed, 0)
+        if self.embed_max is not None:
+            _check_int("embed_max", self.embed_max, 0)
 
     @classmethod
     def fully_replicated(cls, embed: int | None = None) -> LogMode:
@@ -179,8 +190,10 @@ class LogMode:
             embed = f"the newest {self.embed} message{'s' if self.embed != 1 else ''} embedded"
         return f"{layout}, {embed}"
 
-    def embeds(self, seq: int, n: int) -> bool:
-        """Whether the message at ``seq`` of an ``n``-message log rides inside its page."""
+    def embeds(self, seq: int, n: int, size: int = 0) -> bool:
+        """Whether the ``size``-byte message at ``seq`` of an ``n``-message log rides inside its page."""
+        if self.embed_max is not None and size > self.embed_max:
+            return False
         return self.embed is None or seq > n - self.embed
 
 
@@ -269,11 +282,17 @@ class Page:
     def oldest_seq(self) -> int | None:
         return self.pairs[-1].seq if self.pairs else None
 
-    def encode(self) -> bytes:
-        """Deterministic bytes: the same page always has the same CID."""
+    def encode(self, *, embedded_hash: bool = False) -> bytes:
+        """Deterministic bytes: the same page always has the same CID. An embedded pair's
+        ``remoteHash`` is left out unless ``embedded_hash`` (as :func:`build_log` does)."""
         pb = _PbRemoteLog(
             pair=[
-                _PbPair(remoteHash=p.remote_hash, localHash=p.local_hash, data=p.data or b"", seq=p.seq)
+                _PbPair(
+                    remoteHash=b"" if p.data is not None and not embedded_hash else p.remote_hash,
+                    localHash=p.local_hash,
+                    data=p.data or b"",
+                    seq=p.seq,
+                )
                 for p in self.pairs
             ],
             tail=self.tail or b"",
@@ -314,13 +333,20 @@ class Page:
                 raise PageError(f"{where}: seqs must be consecutive, newest first (expected {newest - i})")
             if len(p.localHash) != MESSAGE_ID_SIZE:
                 raise PageError(f"{where}: localHash is {len(p.localHash)} bytes, not {MESSAGE_ID_SIZE}")
-            try:
-                check_address(p.remoteHash)
-            except AddressError as exc:
-                raise PageError(f"{where}: bad remoteHash: {exc}") from exc
-            pair = Pair(remote_hash=p.remoteHash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
+            computed = not p.remoteHash and bool(p.data)  # left out of an embedded pair
+            if computed:
+                if len(p.data) > limits.max_message:  # before hashing it
+                    raise LimitExceeded(f"{where}: embedded message size", len(p.data), limits.max_message)
+                remote_hash = address_of(p.data)
+            else:
+                remote_hash = p.remoteHash
+                try:
+                    check_address(remote_hash)
+                except AddressError as exc:
+                    raise PageError(f"{where}: bad remoteHash: {exc}") from exc
+            pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
             if pair.data is not None:
-                _prime(pair, "message", _check_payload(where, pair, limits))
+                _prime(pair, "message", _check_payload(where, pair, limits, hashed=computed))
             elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
                 # the empty block's content is known without fetching it: check it now
                 raise MessageIdMismatch(f"{where}: the empty message's id is not localHash")
@@ -337,12 +363,13 @@ class Page:
         return address_of(self.encode())
 
 
-def _check_payload(where: str, pair: Pair, limits: Limits) -> Message:
+def _check_payload(where: str, pair: Pair, limits: Limits, *, hashed: bool = False) -> Message:
     data = pair.data
     assert data is not None
     if len(data) > limits.max_message:
         raise LimitExceeded(f"{where}: embedded message size", len(data), limits.max_message)
-    verify_checked_block(pair.remote_hash, data)
+    if not hashed:  # a remoteHash computed from data names it already
+        verify_checked_block(pair.remote_hash, data)
     try:
         message = Message.decode(data, limits)
     except DecodeError as exc:
@@ -456,12 +483,12 @@ def build_pages(
     blocks: dict[bytes, bytes] = {}
     pb_pairs: list[_PbPair] = []
     for entry in entries:
-        embedded = mode.embeds(entry.seq, n) and entry.data != b""
+        embedded = mode.embeds(entry.seq, n, len(entry.data)) and entry.data != b""
         if not embedded:
             blocks[entry.remote_hash] = entry.data
         pb_pairs.append(
             _PbPair(
-                remoteHash=entry.remote_hash,
+                remoteHash=b"" if embedded and not mode.embedded_hash else entry.remote_hash,
                 localHash=entry.local_hash,
                 data=entry.data if embedded else b"",
                 seq=entry.seq,
