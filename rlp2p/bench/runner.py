@@ -36,7 +36,7 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, live, offline, publishing, scale, sync_cost, transport
+from rlp2p.bench import dht, live, offline, publishing, scale, sync_cost, transfer_goals, transport
 from rlp2p.bench.common import BenchConfig, Context, scale_sizes
 from rlp2p.bench.measure import finite
 from rlp2p.bench.options import SECTION_NAMES, add_arguments
@@ -53,6 +53,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("dht", dht.run, dht.render),
     ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
+    ("transfer", transfer_goals.run, transfer_goals.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

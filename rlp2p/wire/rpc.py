@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=_PbMessage)
 
-#: requests a client keeps in flight on one stream before it waits for answers
-DEFAULT_WINDOW = 64
+#: requests a client keeps in flight on one stream before it waits for answers (a server takes
+#: up to ``Limits.max_pipeline`` of them as one batch)
+DEFAULT_WINDOW = 256
 
 
 @dataclass
@@ -42,8 +43,9 @@ RequestHandler = Callable[[bytes], Awaitable[Reply]]
 #: (it may stop early at a reply that closes); ``serve_stream`` closes it if the stream fails
 BatchHandler = Callable[[list[bytes]], AsyncIterator[Reply]]
 ErrorFrame = Callable[[Rlp2pError], bytes]
-#: frames a client writes at once while pipelining
-WRITE_BATCH = 16
+#: most frames a client writes at once while pipelining: what the window allows, joined in one
+#: write (a yamux write costs far more than a small frame's bytes)
+WRITE_BATCH = 256
 #: answer bytes ``serve_stream`` joins into one write before it asks the handler for more
 WRITE_COALESCE = 1024 * 1024
 
@@ -383,12 +385,19 @@ class RpcStream:
                 async with trio.open_nursery() as nursery:
 
                     async def send_all() -> None:
-                        step = min(WRITE_BATCH, self.window)  # never wait for credit a chunk holds
-                        for start in range(0, len(requests), step):
-                            chunk = list(requests[start : start + step])
-                            for _ in chunk:
-                                await credit.acquire()
-                            await self.framed.write_frames(chunk)
+                        start = 0
+                        while start < len(requests):
+                            # wait for one credit, then take what else is free: one write each time
+                            await credit.acquire()
+                            end = start + 1
+                            while end < len(requests) and end - start < WRITE_BATCH:
+                                try:
+                                    credit.acquire_nowait()
+                                except trio.WouldBlock:
+                                    break
+                                end += 1
+                            await self.framed.write_frames(list(requests[start:end]))
+                            start = end
 
                     nursery.start_soon(send_all)
                     while len(answers) < len(requests):
