@@ -8,6 +8,7 @@ protocol modules only turn one request frame into one response frame.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -326,6 +327,7 @@ class RpcStream:
         self.broken = False  # a call failed: the stream must not be used again
         self.reset_counters()
         self.new_streams = 1
+        self._unanswered: deque[bytes] = deque()  # for send / receive
 
     def _use(self, stream: Any) -> None:
         self.stream = stream
@@ -419,6 +421,70 @@ class RpcStream:
 
     async def call(self, request: bytes) -> bytes:
         return (await self.call_many([request]))[0]
+
+    # --- streaming: a caller that decides what to ask next from the answers it reads ---------
+
+    @property
+    def unanswered(self) -> int:
+        """Requests :meth:`send` wrote whose answers :meth:`receive` has not returned yet."""
+        return len(self._unanswered)
+
+    async def send(self, requests: Sequence[bytes]) -> None:
+        """Write ``requests`` in one go; their answers come from :meth:`receive`, in order. The
+        caller keeps at most ``window`` of them unanswered (the requests are kept until answered,
+        so they can be sent again on a new stream)."""
+        if not requests:
+            return
+        self._unanswered.extend(requests)
+        try:
+            with trio.fail_after(self.timeout):
+                await self.framed.write_frames(list(requests))
+        except BaseException:
+            self.broken = True
+            raise
+
+    async def receive(self) -> list[bytes]:
+        """The answers that have arrived, in request order: at least one (waiting up to ``timeout``
+        for it), at most all unanswered. On a timeout or a broken stream the stream is unusable
+        (``broken``); a kept stream the server had closed is replaced once, as in :meth:`call_many`."""
+        if not self._unanswered:
+            raise ValueError("nothing was sent that is not answered")
+        try:
+            try:
+                frames = await self._receive()
+            except StreamClosed as exc:
+                if not (self.reused and self.reopen is not None and exc.answers == 0):
+                    raise
+                self.reused = False
+                old = self.framed
+                await _close_quietly(self.stream, reset=True)
+                self._use(await self.reopen())
+                self._in_base += old.bytes_in
+                self._out_base += old.bytes_out
+                self.new_streams += 1
+                with trio.fail_after(self.timeout):
+                    await self.framed.write_frames(list(self._unanswered))
+                frames = await self._receive()
+        except BaseException:
+            self.broken = True
+            raise
+        self.reused = False
+        for _ in frames:
+            self._unanswered.popleft()
+        return frames
+
+    async def _receive(self) -> list[bytes]:
+        with trio.fail_after(self.timeout):
+            frame = await self.framed.read_frame()
+        if frame is None:
+            exc = StreamClosed(f"peer closed the stream with {len(self._unanswered)} requests unanswered")
+            exc.answers = 0
+            raise exc
+        frames = [frame]
+        decoder = self.framed.decoder
+        while len(frames) < len(self._unanswered) and (more := decoder.next_frame()) is not None:
+            frames.append(more)
+        return frames
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
