@@ -26,9 +26,10 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=_PbMessage)
 
-#: requests a client keeps in flight on one stream before it waits for answers (a server takes
-#: up to ``Limits.max_pipeline`` of them as one batch)
-DEFAULT_WINDOW = 256
+#: requests a client keeps in flight on one stream before it waits for answers: twice what a
+#: server takes as one batch (``Limits.max_pipeline``), so the next batch is there while the
+#: last one is answered and the stream never drains
+DEFAULT_WINDOW = 512
 
 
 @dataclass
@@ -381,35 +382,43 @@ class RpcStream:
 
     async def _call_many(self, requests: Sequence[bytes]) -> list[bytes]:
         answers: list[bytes] = []
-        credit = trio.Semaphore(self.window)
+        total = len(requests)
+        # the sender writes only once a quarter of the window is free (or all that is left fits):
+        # refilling one request per answer would settle into one request, one answer and one
+        # yamux write each
+        refill = max(1, self.window // 4)
+        sent = 0
+        room: trio.Event | None = None
+
+        def free() -> int:
+            return self.window - (sent - len(answers))
+
         try:
             with trio.fail_after(self.timeout), _unwrap_group():
                 async with trio.open_nursery() as nursery:
 
                     async def send_all() -> None:
-                        start = 0
-                        while start < len(requests):
-                            # wait for one credit, then take what else is free: one write each time
-                            await credit.acquire()
-                            end = start + 1
-                            while end < len(requests) and end - start < WRITE_BATCH:
-                                try:
-                                    credit.acquire_nowait()
-                                except trio.WouldBlock:
-                                    break
-                                end += 1
-                            await self.framed.write_frames(list(requests[start:end]))
-                            start = end
+                        nonlocal sent, room
+                        while sent < total:
+                            if free() < min(refill, total - sent):
+                                room = trio.Event()
+                                await room.wait()
+                                continue
+                            end = sent + min(free(), WRITE_BATCH, total - sent)
+                            await self.framed.write_frames(list(requests[sent:end]))
+                            sent = end
 
                     nursery.start_soon(send_all)
-                    while len(answers) < len(requests):
+                    while len(answers) < total:
                         frame = await self.framed.read_frame()
                         if frame is None:
                             raise StreamClosed(
-                                f"peer closed the stream after {len(answers)} of {len(requests)} answers"
+                                f"peer closed the stream after {len(answers)} of {total} answers"
                             )
                         answers.append(frame)
-                        credit.release()
+                        if room is not None and free() >= min(refill, total - sent):
+                            room.set()
+                            room = None
         except StreamClosed as exc:
             exc.answers = len(answers)
             raise
