@@ -64,6 +64,8 @@ MAX_HINTS = 16
 MAX_INBOX_BATCH = 10_000
 #: ready messages recorded in the inbox in one transaction (held in memory until then)
 DELIVER_BATCH = 2048
+#: pages of the walk missing from the local cache in a row after which it is not asked for more
+WALK_MISSES = 2
 #: walked pages cached in one transaction (a sync cut off fetches at most these again)
 PAGE_CACHE_BATCH = 16
 #: extra local-cache lookups per round, while pages from the cache open more to fetch
@@ -126,12 +128,16 @@ class _Cursor:
 
 
 class _CacheLook:
-    """Whether a sync still looks for message blocks in the local cache (see _from_cache)."""
+    """What a sync still looks for in the local cache (see _from_cache)."""
 
-    __slots__ = ("blocks",)
+    __slots__ = ("blocks", "walk_misses")
 
     def __init__(self) -> None:
         self.blocks = True
+        self.walk_misses = 0  # pages of the walk not found in a row
+
+    def walk(self) -> bool:
+        return self.walk_misses < WALK_MISSES
 
 
 class Reader:
@@ -536,8 +542,18 @@ class Reader:
         Message blocks are looked for only while ``look.blocks``: a lookup that finds none of
         them turns it off for the rest of the sync (a fresh sync's blocks are not there; a
         resumed sync's cached ones are wanted first, oldest first, so its first lookup finds
-        them). Pages are always looked for."""
-        asked = wants if look.blocks else [a for a in wants if plan.is_page(a)]
+        them). Pages of the walk are looked for until ``WALK_MISSES`` in a row are not there (a
+        fresh walk's are not; a resumed walk finds those it cached after the new head page);
+        pages taken again by a replay always are. Whatever is not looked for is fetched: a
+        wrong guess costs bytes, never a message."""
+        walk = plan.walk_page
+
+        def asking(address: bytes) -> bool:
+            if address == walk:
+                return look.walk()
+            return look.blocks or plan.is_page(address)
+
+        asked = [a for a in wants if asking(a)]
         cached = await self.node.astore.call(self.node.store.get_blocks, asked) if asked else {}
         missing = []
         block_asked = block_hits = 0
@@ -545,6 +561,8 @@ class Reader:
             page = plan.is_page(address)
             block_asked += not page and look.blocks
             data = cached.get(address)
+            if address == walk and look.walk():
+                look.walk_misses = 0 if data is not None else look.walk_misses + 1
             if data is None:
                 missing.append(address)
                 continue
