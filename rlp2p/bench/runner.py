@@ -16,6 +16,8 @@ installed.
 7. scale: publish one more, a fresh reader's sync (time, peak RSS) and a caught-up reader's sync
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
 8. live: push latency of a followed log beside a round trip; bytes per pushed message
+9. transfer: the goals of issue 11.5-6 (bulk 4 KiB Get over raw, a 10,000-message sync by
+   reference: seconds and round trips, bytes in over message bytes in embedded modes)
 """
 
 from __future__ import annotations
