@@ -22,6 +22,13 @@ and ``seq`` (rlp2p's field 4). The message bytes ride in ``data`` when the pair 
   new pages and the old head, a publish then re-uploads the pages holding the messages that left
   the newest k: at most ``ceil(k / P) + 1`` of them. Accepted, for a layout that stays pure.
 
+Two byte savers. A message over ``LogMode.embed_max`` (default 4 KiB) is never embedded: it goes
+by reference in every mode, so it is uploaded once and not re-sent with a page that changes. An
+embedded pair leaves out ``remoteHash`` and ``localHash`` (unless ``LogMode.embedded_hashes``):
+both are functions of ``data``, which the reader hashes and parses anyway to check them, and a
+reader that follows the specification alone still has every message and can recompute both. A
+pair with neither hashes nor data is refused, so an empty hash is never ambiguous.
+
 A publisher need not lay out the whole log again: pages before :func:`first_open_page` never change
 as the log grows, so :func:`build_pages` lays out only the pages from there on, given the address
 of the page before, and produces exactly the bytes :func:`build_log` would.
@@ -32,10 +39,11 @@ is that the previous head page changes once when a new page is started.
 
 Page invariants that :meth:`Page.decode` enforces on everything it reads (a reader never trusts a
 page): at most ``max_page_pairs`` pairs and ``max_block`` bytes (checked before parsing); every pair
-has a 32-byte ``localHash``, a valid CAS address as ``remoteHash`` and ``seq >= 1``; seqs are
-consecutive and descending; the page that holds seq 1 has no tail and every other page has one;
-an embedded payload is at most ``max_message`` bytes, hashes to ``remoteHash`` and is a message whose
-id is ``localHash``. A page with no pairs is only legal as the whole of an empty log.
+has a 32-byte ``localHash``, a valid CAS address as ``remoteHash`` (either left out only beside
+``data``) and ``seq >= 1``; seqs are consecutive and descending; the page that holds seq 1 has no
+tail and every other page has one; an embedded payload is at most ``max_message`` bytes (checked
+before it is hashed or parsed), hashes to ``remoteHash`` and is a message whose id is
+``localHash``. A page with no pairs is only legal as the whole of an empty log.
 
 One wire quirk: proto3 cannot tell an embedded empty payload from no payload, and the empty
 ``vac.mvds.Message`` (no group, timestamp 0, no body) serializes to ``b""``. Such a pair is
@@ -104,9 +112,9 @@ class LogMode:
     #: largest message embedded (None: no bound); a larger one goes by reference in every mode,
     #: so it is uploaded once and never re-sent with a page that changes
     embed_max: int | None = DEFAULT_EMBED_MAX
-    #: keep ``remoteHash`` in embedded pairs; by default it is left out (the reader computes it
-    #: from ``data``: see the module docstring)
-    embedded_hash: bool = False
+    #: keep ``remoteHash`` and ``localHash`` in embedded pairs; by default they are left out (the
+    #: reader computes both from ``data``: see the module docstring)
+    embedded_hashes: bool = False
 
     def __post_init__(self) -> None:
         if self.page_size is not None:
@@ -282,14 +290,14 @@ class Page:
     def oldest_seq(self) -> int | None:
         return self.pairs[-1].seq if self.pairs else None
 
-    def encode(self, *, embedded_hash: bool = False) -> bytes:
+    def encode(self, *, embedded_hashes: bool = False) -> bytes:
         """Deterministic bytes: the same page always has the same CID. An embedded pair's
-        ``remoteHash`` is left out unless ``embedded_hash`` (as :func:`build_log` does)."""
+        hashes are left out unless ``embedded_hashes`` (as :func:`build_log` does)."""
         pb = _PbRemoteLog(
             pair=[
                 _PbPair(
-                    remoteHash=b"" if p.data is not None and not embedded_hash else p.remote_hash,
-                    localHash=p.local_hash,
+                    remoteHash=b"" if p.data is not None and not embedded_hashes else p.remote_hash,
+                    localHash=b"" if p.data is not None and not embedded_hashes else p.local_hash,
                     data=p.data or b"",
                     seq=p.seq,
                 )
@@ -331,12 +339,15 @@ class Page:
                 raise PageError(f"{where}: no seq; rlp2p pages number every pair from 1")
             if p.seq != newest - i:
                 raise PageError(f"{where}: seqs must be consecutive, newest first (expected {newest - i})")
-            if len(p.localHash) != MESSAGE_ID_SIZE:
+            data = p.data or None
+            # an embedded pair may leave out both hashes: the reader computes them from data
+            local_omitted = not p.localHash and data is not None
+            if not local_omitted and len(p.localHash) != MESSAGE_ID_SIZE:
                 raise PageError(f"{where}: localHash is {len(p.localHash)} bytes, not {MESSAGE_ID_SIZE}")
-            computed = not p.remoteHash and bool(p.data)  # left out of an embedded pair
+            computed = not p.remoteHash and data is not None
+            if data is not None and len(data) > limits.max_message:  # before hashing or parsing it
+                raise LimitExceeded(f"{where}: embedded message size", len(data), limits.max_message)
             if computed:
-                if len(p.data) > limits.max_message:  # before hashing it
-                    raise LimitExceeded(f"{where}: embedded message size", len(p.data), limits.max_message)
                 remote_hash = address_of(p.data)
             else:
                 remote_hash = p.remoteHash
@@ -344,12 +355,15 @@ class Page:
                     check_address(remote_hash)
                 except AddressError as exc:
                     raise PageError(f"{where}: bad remoteHash: {exc}") from exc
-            pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
-            if pair.data is not None:
-                _prime(pair, "message", _check_payload(where, pair, limits, hashed=computed))
-            elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
-                # the empty block's content is known without fetching it: check it now
-                raise MessageIdMismatch(f"{where}: the empty message's id is not localHash")
+            if data is not None:
+                message = _check_payload(where, data, remote_hash, None if local_omitted else p.localHash, limits, hashed=computed)
+                pair = Pair(remote_hash=remote_hash, local_hash=message.id, seq=p.seq, data=data)
+                _prime(pair, "message", message)
+            else:
+                pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq)
+                if pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
+                    # the empty block's content is known without fetching it: check it now
+                    raise MessageIdMismatch(f"{where}: the empty message's id is not localHash")
             pairs.append(pair)
 
         oldest = pairs[-1].seq
@@ -363,18 +377,20 @@ class Page:
         return address_of(self.encode())
 
 
-def _check_payload(where: str, pair: Pair, limits: Limits, *, hashed: bool = False) -> Message:
-    data = pair.data
-    assert data is not None
+def _check_payload(
+    where: str, data: bytes, remote_hash: bytes, local_hash: bytes | None, limits: Limits, *, hashed: bool = False
+) -> Message:
+    """The embedded message, checked against the pair's hashes (``hashed``: ``remote_hash`` was
+    computed from ``data``; ``local_hash`` None: it was left out, the message's id stands)."""
     if len(data) > limits.max_message:
         raise LimitExceeded(f"{where}: embedded message size", len(data), limits.max_message)
-    if not hashed:  # a remoteHash computed from data names it already
-        verify_checked_block(pair.remote_hash, data)
+    if not hashed:
+        verify_checked_block(remote_hash, data)
     try:
         message = Message.decode(data, limits)
     except DecodeError as exc:
         raise PageError(f"{where}: embedded data is not a vac.mvds.Message: {exc}") from exc
-    if message.id != pair.local_hash:
+    if local_hash is not None and message.id != local_hash:
         raise MessageIdMismatch(f"{where}: the embedded message's id is not localHash")
     return message
 
@@ -488,8 +504,8 @@ def build_pages(
             blocks[entry.remote_hash] = entry.data
         pb_pairs.append(
             _PbPair(
-                remoteHash=b"" if embedded and not mode.embedded_hash else entry.remote_hash,
-                localHash=entry.local_hash,
+                remoteHash=b"" if embedded and not mode.embedded_hashes else entry.remote_hash,
+                localHash=b"" if embedded and not mode.embedded_hashes else entry.local_hash,
                 data=entry.data if embedded else b"",
                 seq=entry.seq,
             )

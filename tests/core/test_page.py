@@ -427,22 +427,29 @@ def test_unknown_fields_are_ignored():
 # --- embedded pairs without remoteHash; the embedding size bound ------------------------------
 
 
-def test_embedded_pairs_leave_out_remote_hash_and_the_reader_computes_it():
+def test_embedded_pairs_leave_out_their_hashes_and_the_reader_computes_them():
     log = entries(5)
     built = build_log(log, LogMode.paged(2, embed=None))
     for _, data in built.pages:
         pb = PbLog()
         pb.ParseFromString(data)
-        assert all(p.remoteHash == b"" and p.data for p in pb.pair)
+        assert all(p.remoteHash == b"" and p.localHash == b"" and p.data for p in pb.pair)
     pairs = [pair for page in decoded_pages(built) for pair in page.pairs]
     assert {p.seq: p.remote_hash for p in pairs} == {e.seq: e.remote_hash for e in log}
+    assert {p.seq: p.local_hash for p in pairs} == {e.seq: e.local_hash for e in log}
     for page, (address, data) in zip(decoded_pages(built), built.pages, strict=True):
         assert page.encode() == data and page.address() == address
     # kept on request, and byte-for-byte what the decoder reads either way
-    kept = build_log(log, LogMode(2, None, embedded_hash=True))
+    kept = build_log(log, LogMode(2, None, embedded_hashes=True))
     assert [Page.decode(d).pairs for _, d in kept.pages] == [p.pairs for p in decoded_pages(built)]
     assert all(len(a) > len(b) for (_, a), (_, b) in zip(kept.pages, built.pages, strict=True))
-    assert Page.decode(kept.pages[0][1]).encode(embedded_hash=True) == kept.pages[0][1]
+    assert Page.decode(kept.pages[0][1]).encode(embedded_hashes=True) == kept.pages[0][1]
+    # newest-k: the embedded pairs only
+    mixed = Page.decode(dict(build_log(log, LogMode.fully_replicated(embed=2)).pages)[build_log(log, LogMode.fully_replicated(embed=2)).head])
+    assert [p.embedded for p in mixed.pairs] == [True, True, False, False, False]
+    pb = PbLog()
+    pb.ParseFromString(mixed.encode())
+    assert [bool(p.remoteHash) for p in pb.pair] == [False, False, True, True, True]
 
 
 def test_a_pair_without_remote_hash_is_still_checked():
@@ -450,13 +457,22 @@ def test_a_pair_without_remote_hash_is_still_checked():
     # data whose id is not localHash: refused as before
     with pytest.raises(MessageIdMismatch):
         Page.decode(pb_page(pb_pair(m, 1, embed=True, remoteHash=b"", data=other.encode())))
+    # data that is not what remoteHash names, localHash left out
+    with pytest.raises(HashMismatch):
+        Page.decode(pb_page(pb_pair(m, 1, embed=True, localHash=b"", data=other.encode())))
+    # localHash left out without data: a bad pair
+    with pytest.raises(PageError, match="localHash"):
+        Page.decode(pb_page(pb_pair(m, 1, localHash=b"")))
+    # both left out: the message's own hashes stand
+    [pair] = Page.decode(pb_page(pb_pair(m, 1, embed=True, remoteHash=b"", localHash=b""))).pairs
+    assert (pair.remote_hash, pair.local_hash, pair.message) == (address_of(m.encode()), m.id, m)
     # neither data nor remoteHash: a bad pair
     with pytest.raises(PageError, match="remoteHash"):
         Page.decode(pb_page(pb_pair(m, 1, remoteHash=b"")))
     # oversize data is refused before it is hashed
     big = Message(b"g", 1, b"x" * 200)
     with pytest.raises(LimitExceeded):
-        Page.decode(pb_page(pb_pair(big, 1, embed=True, remoteHash=b"")), Limits(max_message=100))
+        Page.decode(pb_page(pb_pair(big, 1, embed=True, remoteHash=b"", localHash=b"")), Limits(max_message=100))
 
 
 @pytest.mark.parametrize("mode", [LogMode.paged(4, embed=None), LogMode.paged(4, embed=3), LogMode.fully_replicated()])
