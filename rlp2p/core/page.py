@@ -339,14 +339,14 @@ class Page:
                 raise PageError(f"{where}: no seq; rlp2p pages number every pair from 1")
             if p.seq != newest - i:
                 raise PageError(f"{where}: seqs must be consecutive, newest first (expected {newest - i})")
-            data = p.data or None
+            payload = p.data or None
             # an embedded pair may leave out both hashes: the reader computes them from data
-            local_omitted = not p.localHash and data is not None
+            local_omitted = not p.localHash and payload is not None
             if not local_omitted and len(p.localHash) != MESSAGE_ID_SIZE:
                 raise PageError(f"{where}: localHash is {len(p.localHash)} bytes, not {MESSAGE_ID_SIZE}")
-            computed = not p.remoteHash and data is not None
-            if data is not None and len(data) > limits.max_message:  # before hashing or parsing it
-                raise LimitExceeded(f"{where}: embedded message size", len(data), limits.max_message)
+            computed = not p.remoteHash and payload is not None
+            if payload is not None and len(payload) > limits.max_message:  # before hashing or parsing it
+                raise LimitExceeded(f"{where}: embedded message size", len(payload), limits.max_message)
             if computed:
                 remote_hash = address_of(p.data)
             else:
@@ -355,9 +355,9 @@ class Page:
                     check_address(remote_hash)
                 except AddressError as exc:
                     raise PageError(f"{where}: bad remoteHash: {exc}") from exc
-            if data is not None:
-                message = _check_payload(where, data, remote_hash, None if local_omitted else p.localHash, limits, hashed=computed)
-                pair = Pair(remote_hash=remote_hash, local_hash=message.id, seq=p.seq, data=data)
+            if payload is not None:
+                message = _check_payload(where, payload, remote_hash, None if local_omitted else p.localHash, limits, hashed=computed)
+                pair = Pair(remote_hash=remote_hash, local_hash=message.id, seq=p.seq, data=payload)
                 _prime(pair, "message", message)
             else:
                 pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq)
