@@ -62,7 +62,8 @@ FETCH_BATCH = 512
 MAX_HINTS = 16
 #: most messages one :meth:`Reader.inbox` call returns
 MAX_INBOX_BATCH = 10_000
-#: ready messages recorded in the inbox in one transaction (held in memory until then)
+#: ready messages recorded in the inbox in one transaction (held in memory until then, beside
+#: the plan's window: a sync holds at most twice ``Reader.window`` messages)
 DELIVER_BATCH = 2048
 #: pages of the walk missing from the local cache in a row after which it is not asked for more
 WALK_MISSES = 2
@@ -159,7 +160,8 @@ class Reader:
         self.batch = batch
         #: refuse expired records (ExpiredRecord from each peer, then NoReplicas), as IPNS does
         self.require_fresh = require_fresh
-        #: messages a sync holds in memory at most (plus a page): see rlp2p.core.sync
+        #: messages the sync plan holds at most (plus a page; see rlp2p.core.sync), and the most
+        #: ready ones waiting for their inbox transaction
         self.window = window
 
     async def find_peers(self, name: str) -> list[ID]:
@@ -516,7 +518,7 @@ class Reader:
                     if waiting:
                         await astore.call(store.put_blocks, waiting)
                     idle = current is None or not current.in_flight
-                    if pending and (len(pending) >= DELIVER_BATCH or idle or plan.done):
+                    if pending and (len(pending) >= min(DELIVER_BATCH, self.window) or idle or plan.done):
                         await flush()
                     if progress is not None and plan.head_seq is not None:
                         # every round, not only when something was delivered: the walk back from the
