@@ -381,7 +381,7 @@ class Reader:
         auto_ack: bool,
     ) -> None:
         """Stream Gets to one replica at a time: up to ``batch`` in flight, refilled from the
-        plan as answers come (a refill waits for a quarter of the window to be free, so a write
+        plan as answers come (a refill waits for half the window to be free, so a write
         carries many Gets), so the pipeline drains only where the plan must wait (a page of the
         walk). A round trip is counted for each send into an empty pipeline and each page walked."""
         store, astore = self.node.store, self.node.astore
