@@ -446,8 +446,13 @@ class RpcStream:
             return
         self._unanswered.extend(requests)
         try:
-            with trio.fail_after(self.timeout):
-                await self.framed.write_frames(list(requests))
+            try:
+                with trio.fail_after(self.timeout):
+                    await self.framed.write_frames(list(requests))
+            except StreamClosed:
+                if not (self.reused and self.reopen is not None):
+                    raise
+                await self._replace()  # a kept stream the server had closed
         except BaseException:
             self.broken = True
             raise
@@ -464,15 +469,7 @@ class RpcStream:
             except StreamClosed as exc:
                 if not (self.reused and self.reopen is not None and exc.answers == 0):
                     raise
-                self.reused = False
-                old = self.framed
-                await _close_quietly(self.stream, reset=True)
-                self._use(await self.reopen())
-                self._in_base += old.bytes_in
-                self._out_base += old.bytes_out
-                self.new_streams += 1
-                with trio.fail_after(self.timeout):
-                    await self.framed.write_frames(list(self._unanswered))
+                await self._replace()
                 frames = await self._receive()
         except BaseException:
             self.broken = True
@@ -481,6 +478,19 @@ class RpcStream:
         for _ in frames:
             self._unanswered.popleft()
         return frames
+
+    async def _replace(self) -> None:
+        """Once more on a new stream: every request not answered yet."""
+        assert self.reopen is not None
+        self.reused = False
+        old = self.framed
+        await _close_quietly(self.stream, reset=True)
+        self._use(await self.reopen())
+        self._in_base += old.bytes_in
+        self._out_base += old.bytes_out
+        self.new_streams += 1
+        with trio.fail_after(self.timeout):
+            await self.framed.write_frames(list(self._unanswered))
 
     async def _receive(self) -> list[bytes]:
         with trio.fail_after(self.timeout):

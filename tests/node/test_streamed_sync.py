@@ -35,3 +35,26 @@ async def test_a_sync_by_reference_drains_its_pipeline_only_for_pages(swarm, n, 
     # everything is in the inbox, in order, and a second sync has nothing to do
     again = await reader.sync(publisher.name)
     assert again.up_to_date and again.round_trips == 1
+
+
+async def test_streamed_gets_on_a_kept_stream_the_server_closed_go_again_on_a_new_one(swarm):
+    import trio
+
+    (storage,) = await swarm.add_storage(1)
+    storage.cas_server.idle_timeout = 0.2  # servers close idle streams; this one soon
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0), replicas=1)
+    await publisher.append([f"first {i}".encode() for i in range(20)])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    reader = bob.reader(storage_peers=[storage.peer_id])
+    await reader.sync(publisher.name)
+    await publisher.append([f"second {i}".encode() for i in range(20)])
+    await publisher.publish()
+    await trio.sleep(1.0)  # well past the idle timeout: Bob's kept CAS stream is closed
+    storage.cas_server.idle_timeout = 30.0  # the stream replacing it gets the usual one
+    got: list = []
+    report = await reader.sync(publisher.name, on_message=got.append)
+    assert [d.message.body for d in got] == [f"second {i}".encode() for i in range(20)]
+    assert not report.peers_bypassed  # the closed stream was replaced, the replica kept
+    assert report.streams >= 1
