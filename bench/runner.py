@@ -17,7 +17,10 @@ installed.
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
 8. live: push latency of a followed log beside a round trip; bytes per pushed message
 9. private: a private log's sync against a public one's (time and bytes)
-9. upload: bytes Alice sends to 3 replicas against 1 (upload once), a publish against a round trip
+10. upload: bytes Alice sends to 3 replicas against 1 (upload once), a publish against a round trip
+11. history: a truncation's publish, the next publish and a fresh sync against the untruncated log
+12. transfer: the goals of issue 11.5-6 (bulk 4 KiB Get over raw, a 10,000-message sync by
+   reference: seconds and round trips, bytes in over message bytes in embedded modes)
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, history, live, offline, private, publishing, scale, sync_cost, transport, upload
+from bench import dht, goals, history, live, offline, private, publishing, scale, sync_cost, transfer_goals, transport, upload
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -58,6 +61,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("private", private.run, private.render),
     ("upload", upload.run, upload.render),
     ("history", history.run, history.render),
+    ("transfer", transfer_goals.run, transfer_goals.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

@@ -21,7 +21,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import {
-  CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressText, betterRecord, bytesEqual, bytesOf,
+  CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressOf, addressText, betterRecord, bytesEqual, bytesOf,
   decode, decodeMessage, describeRecord, encode, enumName, parseAddress, pb, toHex, verifyBlock, verifyRecord
 } from './rlp2p-wire.mjs'
 import { CapabilityError, CapabilityRequired, Keyring, SEAL_VERSION, WrongCapability, parseCapability } from './rlp2p-private.mjs'
@@ -204,17 +204,26 @@ export function decodePage (data, keyring = null, start = 1) {
   pairs.forEach((p, i) => {
     const seq = Long.fromValue(p.seq ?? 0)
     const where = `pair ${i} (seq ${seq})`
-    const remoteHash = bytesOf(p.remoteHash)
-    const localHash = bytesOf(p.localHash)
+    let localHash = bytesOf(p.localHash)
     const data = bytesOf(p.data)
     if (seq.lessThan(1)) throw new WireError(`${where}: no seq`)
     if (!seq.equals(newest.subtract(i))) throw new WireError(`${where}: seqs must be consecutive, newest first`)
+    if (data.byteLength > LIMITS.maxMessage) throw new WireError(`${where}: embedded message of ${data.byteLength} bytes is over ${LIMITS.maxMessage}`)
+    // an embedded pair may leave both hashes out: they are the CID of data and the MVDS id of
+    // the message it holds, computed here
+    let message = null
+    if (data.byteLength > 0 && localHash.byteLength === 0) {
+      message = decodeMessage(data)
+      localHash = message.id
+    }
     if (localHash.byteLength !== MESSAGE_ID_SIZE) throw new WireError(`${where}: localHash is not ${MESSAGE_ID_SIZE} bytes`)
+    let remoteHash = bytesOf(p.remoteHash)
+    if (remoteHash.byteLength === 0 && data.byteLength > 0) remoteHash = addressOf(data)
     parseAddress(remoteHash)
     const pair = { seq: seq.toNumber(), remoteHash, localHash, message: null }
     if (data.byteLength > 0) {
       verifyBlock(remoteHash, data)
-      pair.message = checkedMessage(where, data, localHash, keyring)
+      pair.message = message ?? checkedMessage(where, data, localHash, keyring)
     }
     out.push(pair)
   })

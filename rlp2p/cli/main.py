@@ -628,7 +628,7 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", type=Path, required=True, metavar="FILE", help="the log's key file (`rlp2p keygen`)")
     _network_options(p)
     p.add_argument("--layout", default="paged:64", help="how the log is cut into pages: full | paged:P | linked (default paged:64)")
-    p.add_argument("--embed", default="all", help="which messages ride inside their page: none | all | newest:K (default all)")
+    p.add_argument("--embed", default="all", help="which messages ride inside their page: none | all | newest:K (default all); a message over 4 KiB always goes by reference")
     p.add_argument(
         "--replicas", type=_at_least(1), default=DEFAULT_REPLICAS, metavar="K",
         help=f"storage peers to keep a copy (default {DEFAULT_REPLICAS}); with fewer reachable, a warning",

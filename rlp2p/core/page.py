@@ -22,6 +22,13 @@ and ``seq`` (rlp2p's field 4). The message bytes ride in ``data`` when the pair 
   new pages and the old head, a publish then re-uploads the pages holding the messages that left
   the newest k: at most ``ceil(k / P) + 1`` of them. Accepted, for a layout that stays pure.
 
+Two byte savers. A message over ``LogMode.embed_max`` (default 4 KiB) is never embedded: it goes
+by reference in every mode, so it is uploaded once and not re-sent with a page that changes. An
+embedded pair leaves out ``remoteHash`` and ``localHash`` (unless ``LogMode.embedded_hashes``):
+both are functions of ``data``, which the reader hashes and parses anyway to check them, and a
+reader that follows the specification alone still has every message and can recompute both. A
+pair with neither hashes nor data is refused, so an empty hash is never ambiguous.
+
 A publisher need not lay out the whole log again: pages before :func:`first_open_page` never change
 as the log grows, so :func:`build_pages` lays out only the pages from there on, given the address
 of the page before, and produces exactly the bytes :func:`build_log` would.
@@ -32,11 +39,13 @@ is that the previous head page changes once when a new page is started.
 
 Page invariants that :meth:`Page.decode` enforces on everything it reads (a reader never trusts a
 page): at most ``max_page_pairs`` pairs and ``max_block`` bytes (checked before parsing); every pair
-has a 32-byte ``localHash``, a valid CAS address as ``remoteHash`` and ``seq >= 1``; seqs are
+has a 32-byte ``localHash``, a valid CAS address as ``remoteHash`` (either left out only beside
+``data``; a private log's pair always carries its keyed ``localHash``) and ``seq >= 1``; seqs are
 consecutive and descending; the page that holds the log's first seq (1, or the head's
 ``first_seq``) has no tail and every other page has one (see ``start`` of :meth:`Page.decode`);
-an embedded payload is at most ``max_message`` bytes, hashes to ``remoteHash`` and is a message whose
-id is ``localHash``. A page with no pairs is only legal as the whole of an empty log.
+an embedded payload is at most ``max_message`` bytes (checked before it is hashed or parsed),
+hashes to ``remoteHash`` and is a message whose id is ``localHash``. A page with no pairs is only
+legal as the whole of an empty log.
 
 History truncation (rlp2p's field 4 of RemoteLog, ``first_seq``): a publisher may drop the
 messages before seq ``F``. The log then holds seq F..N; seq numbers do not move and neither do
@@ -86,6 +95,9 @@ EMPTY_MESSAGE_ID = Message(b"", 0, b"").id
 
 # --- modes ------------------------------------------------------------------------------------
 
+#: messages larger than this go by reference even in the embedding modes (``LogMode.embed_max``)
+DEFAULT_EMBED_MAX = 4 * 1024
+
 _PAGED = re.compile(r"paged:([0-9]+)")
 _NEWEST = re.compile(r"newest:([0-9]+)")
 
@@ -109,12 +121,20 @@ class LogMode:
 
     page_size: int | None
     embed: int | None
+    #: largest message embedded (None: no bound); a larger one goes by reference in every mode,
+    #: so it is uploaded once and never re-sent with a page that changes
+    embed_max: int | None = DEFAULT_EMBED_MAX
+    #: keep ``remoteHash`` and ``localHash`` in embedded pairs; by default they are left out (the
+    #: reader computes both from ``data``: see the module docstring)
+    embedded_hashes: bool = False
 
     def __post_init__(self) -> None:
         if self.page_size is not None:
             _check_int("page_size", self.page_size, 1)
         if self.embed is not None:
             _check_int("embed", self.embed, 0)
+        if self.embed_max is not None:
+            _check_int("embed_max", self.embed_max, 0)
 
     @classmethod
     def fully_replicated(cls, embed: int | None = None) -> LogMode:
@@ -190,8 +210,10 @@ class LogMode:
             embed = f"the newest {self.embed} message{'s' if self.embed != 1 else ''} embedded"
         return f"{layout}, {embed}"
 
-    def embeds(self, seq: int, n: int) -> bool:
-        """Whether the message at ``seq`` of an ``n``-message log rides inside its page."""
+    def embeds(self, seq: int, n: int, size: int = 0) -> bool:
+        """Whether the ``size``-byte message at ``seq`` of an ``n``-message log rides inside its page."""
+        if self.embed_max is not None and size > self.embed_max:
+            return False
         return self.embed is None or seq > n - self.embed
 
 
@@ -284,11 +306,17 @@ class Page:
     def oldest_seq(self) -> int | None:
         return self.pairs[-1].seq if self.pairs else None
 
-    def encode(self) -> bytes:
-        """Deterministic bytes: the same page always has the same CID."""
+    def encode(self, *, embedded_hashes: bool = False) -> bytes:
+        """Deterministic bytes: the same page always has the same CID. An embedded pair's
+        hashes are left out unless ``embedded_hashes`` (as :func:`build_log` does)."""
         pb = _PbRemoteLog(
             pair=[
-                _PbPair(remoteHash=p.remote_hash, localHash=p.local_hash, data=p.data or b"", seq=p.seq)
+                _PbPair(
+                    remoteHash=b"" if p.data is not None and not embedded_hashes else p.remote_hash,
+                    localHash=b"" if p.data is not None and not embedded_hashes and not self.sealed else p.local_hash,
+                    data=p.data or b"",
+                    seq=p.seq,
+                )
                 for p in self.pairs
             ],
             tail=self.tail or b"",
@@ -345,25 +373,38 @@ class Page:
                 raise PageError(f"{where}: no seq; rlp2p pages number every pair from 1")
             if p.seq != newest - i:
                 raise PageError(f"{where}: seqs must be consecutive, newest first (expected {newest - i})")
-            if len(p.localHash) != MESSAGE_ID_SIZE:
+            payload = p.data or None
+            # an embedded pair may leave out both hashes: the reader computes them from data (a
+            # private log's keyed localHash cannot be computed before opening: it always travels)
+            local_omitted = not p.localHash and payload is not None and not sealed
+            if not local_omitted and len(p.localHash) != MESSAGE_ID_SIZE:
                 raise PageError(f"{where}: localHash is {len(p.localHash)} bytes, not {MESSAGE_ID_SIZE}")
-            try:
-                check_address(p.remoteHash)
-            except AddressError as exc:
-                raise PageError(f"{where}: bad remoteHash: {exc}") from exc
-            pair = Pair(remote_hash=p.remoteHash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
+            computed = not p.remoteHash and payload is not None
+            if payload is not None and len(payload) > limits.max_message:  # before hashing or parsing it
+                raise LimitExceeded(f"{where}: embedded message size", len(payload), limits.max_message)
+            if computed:
+                remote_hash = address_of(p.data)
+            else:
+                remote_hash = p.remoteHash
+                try:
+                    check_address(remote_hash)
+                except AddressError as exc:
+                    raise PageError(f"{where}: bad remoteHash: {exc}") from exc
             if sealed:
-                if pair.remote_hash == EMPTY_ADDRESS:
+                if remote_hash == EMPTY_ADDRESS:
                     raise PageError(f"{where}: a private log's pair points at the empty block")
-                if pair.data is not None:
-                    if len(pair.data) > limits.max_message:
-                        raise LimitExceeded(f"{where}: embedded message size", len(pair.data), limits.max_message)
-                    verify_checked_block(pair.remote_hash, pair.data)
-            elif pair.data is not None:
-                _prime(pair, "message", _check_payload(where, pair, limits))
-            elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
-                # the empty block's content is known without fetching it: check it now
-                raise MessageIdMismatch(f"{where}: the empty message's id is not localHash")
+                if payload is not None and not computed:
+                    verify_checked_block(remote_hash, payload)
+                pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq, data=payload)
+            elif payload is not None:
+                message = _check_payload(where, payload, remote_hash, None if local_omitted else p.localHash, limits, hashed=computed)
+                pair = Pair(remote_hash=remote_hash, local_hash=message.id, seq=p.seq, data=payload)
+                _prime(pair, "message", message)
+            else:
+                pair = Pair(remote_hash=remote_hash, local_hash=p.localHash, seq=p.seq)
+                if pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
+                    # the empty block's content is known without fetching it: check it now
+                    raise MessageIdMismatch(f"{where}: the empty message's id is not localHash")
             pairs.append(pair)
 
         oldest = pairs[-1].seq
@@ -382,17 +423,20 @@ class Page:
         return address_of(self.encode())
 
 
-def _check_payload(where: str, pair: Pair, limits: Limits) -> Message:
-    data = pair.data
-    assert data is not None
+def _check_payload(
+    where: str, data: bytes, remote_hash: bytes, local_hash: bytes | None, limits: Limits, *, hashed: bool = False
+) -> Message:
+    """The embedded message, checked against the pair's hashes (``hashed``: ``remote_hash`` was
+    computed from ``data``; ``local_hash`` None: it was left out, the message's id stands)."""
     if len(data) > limits.max_message:
         raise LimitExceeded(f"{where}: embedded message size", len(data), limits.max_message)
-    verify_checked_block(pair.remote_hash, data)
+    if not hashed:
+        verify_checked_block(remote_hash, data)
     try:
         message = Message.decode(data, limits)
     except DecodeError as exc:
         raise PageError(f"{where}: embedded data is not a vac.mvds.Message: {exc}") from exc
-    if message.id != pair.local_hash:
+    if local_hash is not None and message.id != local_hash:
         raise MessageIdMismatch(f"{where}: the embedded message's id is not localHash")
     return message
 
@@ -524,13 +568,13 @@ def build_pages(
     blocks: dict[bytes, bytes] = {}
     pb_pairs: list[_PbPair] = []
     for entry in entries:
-        embedded = mode.embeds(entry.seq, n) and entry.data != b""
+        embedded = mode.embeds(entry.seq, n, len(entry.data)) and entry.data != b""
         if not embedded:
             blocks[entry.remote_hash] = entry.data
         pb_pairs.append(
             _PbPair(
-                remoteHash=entry.remote_hash,
-                localHash=entry.local_hash,
+                remoteHash=b"" if embedded and not mode.embedded_hashes else entry.remote_hash,
+                localHash=b"" if embedded and not mode.embedded_hashes and not sealed else entry.local_hash,
                 data=entry.data if embedded else b"",
                 seq=entry.seq,
             )

@@ -129,7 +129,7 @@ def build_start(holdings: Iterable[Holding | None], first_page: int = 0) -> tupl
 
 def _block_needed(mode: LogMode, entry: LogEntry, n: int) -> bool:
     # a pair's message is a block of its own unless embedded; the empty message never embeds
-    return entry.data == b"" or not mode.embeds(entry.seq, n)
+    return entry.data == b"" or not mode.embeds(entry.seq, n, len(entry.data))
 
 
 def _page_of(mode: LogMode, seq: int) -> int:

@@ -244,6 +244,11 @@ class SyncPlan:
         return self._page_want is not None
 
     @property
+    def walk_page(self) -> bytes | None:
+        """The page the walk waits for (None once the walk is over): each is a round trip."""
+        return self._page_want
+
+    @property
     def replaying(self) -> bool:
         """True once the head page showed more missing messages than the window holds: walked
         pages are wanted again, oldest first (see the module docstring)."""

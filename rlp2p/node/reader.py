@@ -58,10 +58,18 @@ from rlp2p.wire.cas import CasClient
 
 log = logging.getLogger(__name__)
 
-#: addresses handed to one replica per pipelined batch
-FETCH_BATCH = 256
+#: Gets kept in flight to one replica: twice what a server answers as one batch
+#: (``Limits.max_pipeline``), so the next batch is asked for while the last one is answered
+FETCH_BATCH = 512
 #: most messages one :meth:`Reader.inbox` call returns
 MAX_INBOX_BATCH = 10_000
+#: ready messages recorded in the inbox in one transaction (held in memory until then, beside
+#: the plan's window: a sync holds at most twice ``Reader.window`` messages)
+DELIVER_BATCH = 2048
+#: pages of the walk missing from the local cache in a row after which it is not asked for more
+WALK_MISSES = 2
+#: walked pages cached in one transaction (a sync cut off fetches at most these again)
+PAGE_CACHE_BATCH = 16
 #: extra local-cache lookups per round, while pages from the cache open more to fetch
 CACHE_PASSES = 16
 
@@ -124,6 +132,19 @@ class _Cursor:
         return self.handed if self.handed > self.committed else None
 
 
+class _CacheLook:
+    """What a sync still looks for in the local cache (see _from_cache)."""
+
+    __slots__ = ("blocks", "walk_misses")
+
+    def __init__(self) -> None:
+        self.blocks = True
+        self.walk_misses = 0  # pages of the walk not found in a row
+
+    def walk(self) -> bool:
+        return self.walk_misses < WALK_MISSES
+
+
 class Reader:
     def __init__(
         self,
@@ -150,7 +171,8 @@ class Reader:
         self.batch = batch
         #: refuse expired records (ExpiredRecord from each peer, then NoReplicas), as IPNS does
         self.require_fresh = require_fresh
-        #: messages a sync holds in memory at most (plus a page): see rlp2p.core.sync
+        #: messages the sync plan holds at most (plus a page; see rlp2p.core.sync), and the most
+        #: ready ones waiting for their inbox transaction
         self.window = window
 
     async def find_peers(self, name: str) -> list[ID]:
@@ -391,97 +413,192 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
     ) -> None:
+        """Stream Gets to one replica at a time: up to ``batch`` in flight, refilled from the
+        plan as answers come (a refill waits for half the window to be free, so a write
+        carries many Gets), so the pipeline drains only where the plan must wait (a page of the
+        walk). A round trip is counted for each send into an empty pipeline and each page walked."""
         store, astore = self.store, self.astore
         async with AsyncExitStack() as stack:
             current: CasClient | None = None
             current_peer: ID | None = None
+            counted = (0, 0, 0)  # current's bytes in, out and streams already in the report
             remaining = list(peers)
             hinted = False
             fetched: list[tuple[bytes, bytes]] = []  # message blocks fetched this round
-            max_rounds = 4 * (self.limits.max_pages_walk + 1)
-            for _ in range(max_rounds):
-                if plan.done:
-                    break
-                wants = plan.wants(limit=self.batch)
-                if not wants:
-                    raise SyncError(f"sync of {name} stalled with nothing left to fetch")
-                missing, hits = await self._from_cache(plan, wants)
-                # pages from the cache (a replay, a resumed walk) make more wanted at once: fill
-                # this round's batch before going to the network
-                for _ in range(CACHE_PASSES):
-                    if not hits or len(missing) >= self.batch:
-                        break
-                    more = plan.wants(limit=self.batch - len(missing))
-                    if not more:
-                        break
-                    more_missing, hits = await self._from_cache(plan, more)
-                    missing += more_missing
-                if plan.cas and not hinted:
-                    # the head page names the CAS peers that hold the log: fall-overs of last resort
-                    hinted = True
-                    # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
-                    add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
-                if missing:
-                    while current is None:
-                        if not remaining:
-                            for address in missing:
-                                plan.retry(address)
-                            raise SyncError(
-                                f"no replica could serve the rest of {name}: {report.peers_bypassed}"
-                            )
-                        current_peer = remaining.pop(0)
-                        try:
-                            current = await stack.enter_async_context(self.peers.cas(current_peer))
-                            report.streams += current.rpc.new_streams
-                            report.peers_used.append(current_peer.to_string())
-                        except Rlp2pError as exc:
-                            report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
-                    assert current_peer is not None
-                    failed = await self._fetch(plan, current, missing, report, fetched)
-                    if failed:
-                        report.peers_bypassed[current_peer.to_string()] = failed
-                        log.info("bypassing %s for %s: %s", current_peer, name, failed)
-                        current = None  # its stream closes with the stack; next replica
-                ready = plan.ready()
-                # a fetched block that waits for an older message is cached, so a sync cut off
-                # now does not fetch it again; one delivered already is not (the inbox has it)
-                waiting = [item for item in fetched if plan.holds(item[0])]
-                fetched.clear()
-                if waiting:
-                    await astore.call(store.put_blocks, waiting)
-                if ready:
-                    items = [(d.seq, d.id, d.data) for d in ready]
-                    if auto_ack and on_message is None:
-                        cursor.handed = ready[-1].seq  # the inbox is the delivery
-                    # the previous batch's acknowledgements ride in this batch's transaction
-                    ack = cursor.due() if auto_ack else None
-                    # the first delivery past a truncation records the gap in the same transaction
-                    gone_to = plan.gone[1] if plan.gone and report.first_seq is None else None
-                    await astore.call(store.deliver, name, items, ack, gone_to=gone_to)
-                    if ack is not None:
-                        cursor.committed = ack
-                    if report.first_seq is None:
-                        report.first_seq = ready[0].seq
-                    report.last_seq = ready[-1].seq
-                    report.new_messages += len(ready)
-                    if on_message is not None:
-                        for delivery in ready:
-                            await _call(on_message, delivery)
-                            if auto_ack:
-                                cursor.handed = delivery.seq
-                if progress is not None and plan.head_seq is not None:
-                    # every round, not only when something was delivered: the walk back from the
-                    # head page moves it too (see SyncPlan.progress)
-                    progress(*plan.progress)
-            if not plan.done:
-                raise SyncError(f"sync of {name} did not finish within {max_rounds} rounds")
+            pending: list[Delivery] = []  # ready, recorded in the inbox in batches
+            refill_at = max(1, self.batch // 2)  # free slots that make a refill worth a write
+            pages: list[tuple[bytes, bytes]] = []  # walked pages not cached yet
+            look = _CacheLook()
 
-    async def _from_cache(self, plan: SyncPlan, wants: list[bytes]) -> tuple[list[bytes], int]:
-        """Hand the plan what the local store holds of ``wants``: (what is still missing, hits)."""
-        cached = await self.astore.call(self.store.get_blocks, wants)
+            def account() -> None:
+                nonlocal counted
+                if current is not None:
+                    rpc = current.rpc
+                    report.bytes_in += rpc.bytes_in - counted[0]
+                    report.bytes_out += rpc.bytes_out - counted[1]
+                    report.streams += rpc.new_streams - counted[2]
+                    counted = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
+
+            def drop(why: str) -> None:
+                nonlocal current
+                assert current is not None and current_peer is not None
+                account()
+                for address in current.abandon():
+                    plan.retry(address)
+                report.peers_bypassed[current_peer.to_string()] = why
+                log.info("bypassing %s for %s: %s", current_peer, name, why)
+                current = None  # its stream closes with the stack; next replica
+
+            async def flush() -> None:
+                if not pending:
+                    return
+                items = [(d.seq, d.id, d.data) for d in pending]
+                if auto_ack and on_message is None:
+                    cursor.handed = pending[-1].seq  # the inbox is the delivery
+                # the previous batch's acknowledgements ride in this batch's transaction
+                ack = cursor.due() if auto_ack else None
+                # the first delivery past a truncation records the gap in the same transaction
+                gone_to = plan.gone[1] if plan.gone and report.first_seq is None else None
+                await astore.call(store.deliver, name, items, ack, gone_to=gone_to)
+                if ack is not None:
+                    cursor.committed = ack
+                if report.first_seq is None:
+                    report.first_seq = pending[0].seq
+                report.last_seq = pending[-1].seq
+                report.new_messages += len(pending)
+                batch = list(pending)
+                pending.clear()
+                if on_message is not None:
+                    for delivery in batch:
+                        await _call(on_message, delivery)
+                        if auto_ack:
+                            cursor.handed = delivery.seq
+
+            async def cache_pages() -> None:
+                # pages are cached: a replay takes them again from there, and a sync cut off
+                # resumes without fetching them again (message blocks: see below)
+                await astore.call(store.put_blocks, pages)
+                pages.clear()
+
+            try:
+                rounds = 0
+                while not plan.done:
+                    # each round takes at least one answer or one cached block, or raises
+                    rounds += 1
+                    if rounds > _round_bound(plan, self.limits.max_pages_walk, len(peers) + MAX_HINTS):
+                        break
+                    in_flight = current.in_flight if current is not None else 0
+                    missing: list[bytes] = []
+                    if in_flight <= self.batch - refill_at or plan.walk_page is not None:
+                        room = self.batch - in_flight
+                        wants = plan.wants(limit=room)
+                        if pages and (plan.walk_page is None or len(pages) >= PAGE_CACHE_BATCH):
+                            await cache_pages()  # before a replay looks for them
+                        if not wants and not in_flight:
+                            raise SyncError(f"sync of {name} stalled with nothing left to fetch")
+                        missing, hits = await self._from_cache(plan, wants, look) if wants else ([], 0)
+                        # pages from the cache (a replay, a resumed walk) make more wanted at once:
+                        # fill this round's batch before going to the network
+                        for _ in range(CACHE_PASSES):
+                            if not hits or len(missing) >= room:
+                                break
+                            more = plan.wants(limit=room - len(missing))
+                            if not more:
+                                break
+                            more_missing, hits = await self._from_cache(plan, more, look)
+                            missing += more_missing
+                    if plan.cas and not hinted:
+                        # the head page names the CAS peers that hold the log: fall-overs of last resort
+                        hinted = True
+                        # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
+                        add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
+                    if missing:
+                        while current is None:
+                            if not remaining:
+                                for address in missing:
+                                    plan.retry(address)
+                                raise SyncError(
+                                    f"no replica could serve the rest of {name}: {report.peers_bypassed}"
+                                )
+                            current_peer = remaining.pop(0)
+                            try:
+                                current = await stack.enter_async_context(self.peers.cas(current_peer))
+                                counted = (current.rpc.bytes_in, current.rpc.bytes_out, 0)
+                                report.peers_used.append(current_peer.to_string())
+                            except Rlp2pError as exc:
+                                report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
+                        if not current.in_flight or plan.walk_page in missing:
+                            report.round_trips += 1  # the plan waits for this answer
+                        report.requests += len(missing)
+                        try:
+                            await current.send_gets(missing)
+                        except Rlp2pError as exc:
+                            drop(f"cas: {type(exc).__name__}: {exc}")
+                    if current is not None and current.in_flight:
+                        try:
+                            results = await current.receive_gets(verify=False)  # plan.receive hashes each block
+                        except Rlp2pError as exc:
+                            drop(f"cas: {type(exc).__name__}: {exc}")
+                        else:
+                            failed = self._take(plan, results, fetched, pages)
+                            account()
+                            if failed:
+                                drop(failed)
+                    pending.extend(plan.ready())
+                    # a fetched block that waits for an older message is cached, so a sync cut off
+                    # now does not fetch it again; one delivered already is not (the inbox has it)
+                    waiting = [item for item in fetched if plan.holds(item[0])]
+                    fetched.clear()
+                    if waiting:
+                        await astore.call(store.put_blocks, waiting)
+                    idle = current is None or not current.in_flight
+                    if pending and (len(pending) >= min(DELIVER_BATCH, self.window) or idle or plan.done):
+                        await flush()
+                    if progress is not None and plan.head_seq is not None:
+                        # every round, not only when something was delivered: the walk back from the
+                        # head page moves it too (see SyncPlan.progress)
+                        progress(*plan.progress)
+                await flush()
+                if not plan.done:
+                    raise SyncError(f"sync of {name} did not finish within {rounds - 1} rounds")
+            finally:
+                account()
+                if current is not None and current.in_flight:
+                    current.abandon()  # a sync cut short: the stream is not handed out again
+                if pages:
+                    with trio.CancelScope(shield=True), trio.move_on_after(5):
+                        try:
+                            await cache_pages()
+                        except Rlp2pError as exc:  # the error that ended the sync matters more
+                            log.debug("caching walked pages failed: %s", exc)
+
+    async def _from_cache(self, plan: SyncPlan, wants: list[bytes], look: _CacheLook) -> tuple[list[bytes], int]:
+        """Hand the plan what the local store holds of ``wants``: (what is still missing, hits).
+
+        Message blocks are looked for only while ``look.blocks``: a lookup that finds none of
+        them turns it off for the rest of the sync (a fresh sync's blocks are not there; a
+        resumed sync's cached ones are wanted first, oldest first, so its first lookup finds
+        them). Pages of the walk are looked for until ``WALK_MISSES`` in a row are not there (a
+        fresh walk's are not; a resumed walk finds those it cached after the new head page);
+        pages taken again by a replay always are. Whatever is not looked for is fetched: a
+        wrong guess costs bytes, never a message."""
+        walk = plan.walk_page
+
+        def asking(address: bytes) -> bool:
+            if address == walk:
+                return look.walk()
+            return look.blocks or plan.is_page(address)
+
+        asked = [a for a in wants if asking(a)]
+        cached = await self.astore.call(self.store.get_blocks, asked) if asked else {}
         missing = []
+        block_asked = block_hits = 0
         for address in wants:
+            page = plan.is_page(address)
+            block_asked += not page and look.blocks
             data = cached.get(address)
+            if address == walk and look.walk():
+                look.walk_misses = 0 if data is not None else look.walk_misses + 1
             if data is None:
                 missing.append(address)
                 continue
@@ -489,39 +606,27 @@ class Reader:
                 plan.receive(address, data)
             except (Rlp2pError, ValueError):
                 missing.append(address)  # a bad cached copy: fetch it again
+            else:
+                block_hits += not page
+        if block_asked and not block_hits:
+            look.blocks = False
         return missing, len(wants) - len(missing)
 
-    async def _fetch(
+    def _take(
         self,
         plan: SyncPlan,
-        cas: CasClient,
-        addresses: list[bytes],
-        report: SyncReport,
+        results: list[tuple[bytes, bytes | Rlp2pError]],
         fetched: list[tuple[bytes, bytes]],
+        pages: list[tuple[bytes, bytes]],
     ) -> str:
-        """Fetch ``addresses`` from one replica; returns why it failed ("" if it did not)."""
-        rpc = cas.rpc
-        before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
-        try:
-            results = await cas.get_many(addresses, verify=False)  # plan.receive hashes each block
-        except Rlp2pError as exc:
-            for address in addresses:
-                plan.retry(address)
-            return f"cas: {type(exc).__name__}: {exc}"
-        finally:
-            report.bytes_in += rpc.bytes_in - before[0]
-            report.bytes_out += rpc.bytes_out - before[1]
-            report.streams += rpc.new_streams - before[2]
-            report.requests += len(addresses)
-        report.round_trips += 1
+        """Hand the plan the answers of one replica; returns why it failed ("" if it did not)."""
         failure = ""
-        good: list[tuple[bytes, bytes]] = []
-        for address, result in results.items():
+        for address, result in results:
             if isinstance(result, bytes):
                 try:
                     page = plan.is_page(address)
                     if plan.receive(address, result):  # False: not needed, so not hashed: not kept
-                        (good if page else fetched).append((address, result))
+                        (pages if page else fetched).append((address, result))
                     continue
                 except CapabilityError:
                     raise  # the block matched its address: another replica has the same bytes
@@ -530,11 +635,13 @@ class Reader:
             else:
                 failure = failure or f"{type(result).__name__}: {result}"
             plan.retry(address)
-        if good:
-            # pages are cached: a replay takes them again from here, and a sync cut off here
-            # resumes without fetching them again (message blocks: see _drive)
-            await self.astore.call(self.store.put_blocks, good)
         return failure
+
+
+def _round_bound(plan: SyncPlan, max_pages_walk: int, replicas: int) -> int:
+    """Rounds enough for every page and message one answer at a time, from every replica left
+    (each failure moves to the next one): a bound on the loop, not a guess at its length."""
+    return 4 * (max_pages_walk + 1 + (plan.head_seq or 0)) * (replicas + 1)
 
 
 async def _call(on_message: OnMessage, delivery: Delivery) -> None:

@@ -8,6 +8,7 @@ client checks every block it gets against the address it asked for.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Protocol
@@ -261,11 +262,28 @@ class CasServer:
 # --- client --------------------------------------------------------------------------------
 
 
+def _get_result(address: bytes, frame: bytes, verify: bool = True) -> bytes | Rlp2pError:
+    """The block a Get answer holds (verified unless ``verify`` is off), or the error it stands for."""
+    response = decode_response(frame)
+    kind = response.WhichOneof("result")
+    if kind == "content":
+        try:
+            if verify:
+                verify_block(address, response.content.data)
+        except HashMismatch as exc:
+            return exc
+        return response.content.data
+    if kind == "error":
+        return _remote_error(response.error)
+    return ProtocolError(f"unexpected answer to get: {kind}")
+
+
 class CasClient:
     """CAS calls on one open stream to one peer; every answer is checked before it is returned."""
 
     def __init__(self, rpc: RpcStream) -> None:
         self.rpc = rpc
+        self._asked: deque[bytes] = deque()  # addresses sent by send_gets, not answered yet
 
     async def get_many(self, addresses: Sequence[bytes], *, verify: bool = True) -> dict[bytes, bytes | Rlp2pError]:
         """Fetch blocks, pipelined. Per address: the verified bytes, or the error for that one.
@@ -275,23 +293,42 @@ class CasClient:
         anyway (a sync's :meth:`~rlp2p.core.sync.SyncPlan.receive`): each block hashed once.
         """
         frames = await self.rpc.call_many([encode_get(a) for a in addresses])
-        results: dict[bytes, bytes | Rlp2pError] = {}
-        for address, frame in zip(addresses, frames, strict=True):
-            response = decode_response(frame)
-            kind = response.WhichOneof("result")
-            if kind == "content":
-                try:
-                    if verify:
-                        verify_block(address, response.content.data)
-                except HashMismatch as exc:
-                    results[address] = exc
-                else:
-                    results[address] = response.content.data
-            elif kind == "error":
-                results[address] = _remote_error(response.error)
-            else:
-                results[address] = ProtocolError(f"unexpected answer to get: {kind}")
-        return results
+        return {a: _get_result(a, frame, verify) for a, frame in zip(addresses, frames, strict=True)}
+
+    # streaming Gets: a reader that decides what to fetch next from what came (see Reader)
+
+    @property
+    def in_flight(self) -> int:
+        """Gets sent by :meth:`send_gets` and not yet returned by :meth:`receive_gets`."""
+        return len(self._asked)
+
+    async def send_gets(self, addresses: Sequence[bytes]) -> None:
+        """Ask for ``addresses`` in one write; keep at most ``rpc.window`` in flight."""
+        self._asked.extend(addresses)
+        await self.rpc.send([encode_get(a) for a in addresses])
+
+    def abandon(self) -> list[bytes]:
+        """Give up the Gets in flight (their answers are left unread, so the stream is not used
+        again): returns their addresses."""
+        asked = list(self._asked)
+        self._asked.clear()
+        if asked:
+            self.rpc.broken = True
+        return asked
+
+    async def receive_gets(self, *, verify: bool = True) -> list[tuple[bytes, bytes | Rlp2pError]]:
+        """The answers that have arrived (at least one), in the order asked: per address the
+        verified bytes or the error for that one, as :meth:`get_many` (``verify`` as there). Raises as ``rpc.receive``
+        when the stream fails (the Gets still in flight are then lost with it)."""
+        frames = await self.rpc.receive()
+        out: list[tuple[bytes, bytes | Rlp2pError]] = []
+        for frame in frames:
+            address = self._asked.popleft()
+            try:
+                out.append((address, _get_result(address, frame, verify)))
+            except ProtocolError as exc:  # a malformed answer: that address's error
+                out.append((address, exc))
+        return out
 
     async def get(self, address: bytes) -> bytes:
         result = (await self.get_many([address]))[address]

@@ -8,6 +8,7 @@ protocol modules only turn one request frame into one response frame.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=_PbMessage)
 
-#: requests a client keeps in flight on one stream before it waits for answers
-DEFAULT_WINDOW = 64
+#: requests a client keeps in flight on one stream before it waits for answers: twice what a
+#: server takes as one batch (``Limits.max_pipeline``), so the next batch is there while the
+#: last one is answered and the stream never drains
+DEFAULT_WINDOW = 512
 
 
 @dataclass
@@ -42,8 +45,9 @@ RequestHandler = Callable[[bytes], Awaitable[Reply]]
 #: (it may stop early at a reply that closes); ``serve_stream`` closes it if the stream fails
 BatchHandler = Callable[[list[bytes]], AsyncIterator[Reply]]
 ErrorFrame = Callable[[Rlp2pError], bytes]
-#: frames a client writes at once while pipelining
-WRITE_BATCH = 16
+#: most frames a client writes at once while pipelining: what the window allows, joined in one
+#: write (a yamux write costs far more than a small frame's bytes)
+WRITE_BATCH = 256
 #: answer bytes ``serve_stream`` joins into one write before it asks the handler for more
 WRITE_COALESCE = 1024 * 1024
 
@@ -324,6 +328,7 @@ class RpcStream:
         self.broken = False  # a call failed: the stream must not be used again
         self.reset_counters()
         self.new_streams = 1
+        self._unanswered: deque[bytes] = deque()  # for send / receive
 
     def _use(self, stream: Any) -> None:
         self.stream = stream
@@ -377,28 +382,43 @@ class RpcStream:
 
     async def _call_many(self, requests: Sequence[bytes]) -> list[bytes]:
         answers: list[bytes] = []
-        credit = trio.Semaphore(self.window)
+        total = len(requests)
+        # the sender writes only once a quarter of the window is free (or all that is left fits):
+        # refilling one request per answer would settle into one request, one answer and one
+        # yamux write each
+        refill = max(1, self.window // 4)
+        sent = 0
+        room: trio.Event | None = None
+
+        def free() -> int:
+            return self.window - (sent - len(answers))
+
         try:
             with trio.fail_after(self.timeout), _unwrap_group():
                 async with trio.open_nursery() as nursery:
 
                     async def send_all() -> None:
-                        step = min(WRITE_BATCH, self.window)  # never wait for credit a chunk holds
-                        for start in range(0, len(requests), step):
-                            chunk = list(requests[start : start + step])
-                            for _ in chunk:
-                                await credit.acquire()
-                            await self.framed.write_frames(chunk)
+                        nonlocal sent, room
+                        while sent < total:
+                            if free() < min(refill, total - sent):
+                                room = trio.Event()
+                                await room.wait()
+                                continue
+                            end = sent + min(free(), WRITE_BATCH, total - sent)
+                            await self.framed.write_frames(list(requests[sent:end]))
+                            sent = end
 
                     nursery.start_soon(send_all)
-                    while len(answers) < len(requests):
+                    while len(answers) < total:
                         frame = await self.framed.read_frame()
                         if frame is None:
                             raise StreamClosed(
-                                f"peer closed the stream after {len(answers)} of {len(requests)} answers"
+                                f"peer closed the stream after {len(answers)} of {total} answers"
                             )
                         answers.append(frame)
-                        credit.release()
+                        if room is not None and free() >= min(refill, total - sent):
+                            room.set()
+                            room = None
         except StreamClosed as exc:
             exc.answers = len(answers)
             raise
@@ -413,6 +433,80 @@ class RpcStream:
 
     async def call(self, request: bytes) -> bytes:
         return (await self.call_many([request]))[0]
+
+    # --- streaming: a caller that decides what to ask next from the answers it reads ---------
+
+    @property
+    def unanswered(self) -> int:
+        """Requests :meth:`send` wrote whose answers :meth:`receive` has not returned yet."""
+        return len(self._unanswered)
+
+    async def send(self, requests: Sequence[bytes]) -> None:
+        """Write ``requests`` in one go; their answers come from :meth:`receive`, in order. The
+        caller keeps at most ``window`` of them unanswered (the requests are kept until answered,
+        so they can be sent again on a new stream)."""
+        if not requests:
+            return
+        self._unanswered.extend(requests)
+        try:
+            try:
+                with trio.fail_after(self.timeout):
+                    await self.framed.write_frames(list(requests))
+            except StreamClosed:
+                if not (self.reused and self.reopen is not None):
+                    raise
+                await self._replace()  # a kept stream the server had closed
+        except BaseException:
+            self.broken = True
+            raise
+
+    async def receive(self) -> list[bytes]:
+        """The answers that have arrived, in request order: at least one (waiting up to ``timeout``
+        for it), at most all unanswered. On a timeout or a broken stream the stream is unusable
+        (``broken``); a kept stream the server had closed is replaced once, as in :meth:`call_many`."""
+        if not self._unanswered:
+            raise ValueError("nothing was sent that is not answered")
+        try:
+            try:
+                frames = await self._receive()
+            except StreamClosed as exc:
+                if not (self.reused and self.reopen is not None and exc.answers == 0):
+                    raise
+                await self._replace()
+                frames = await self._receive()
+        except BaseException:
+            self.broken = True
+            raise
+        self.reused = False
+        for _ in frames:
+            self._unanswered.popleft()
+        return frames
+
+    async def _replace(self) -> None:
+        """Once more on a new stream: every request not answered yet."""
+        assert self.reopen is not None
+        self.reused = False
+        old = self.framed
+        await _close_quietly(self.stream, reset=True)
+        self._use(await self.reopen())
+        self._in_base += old.bytes_in
+        self._out_base += old.bytes_out
+        self.new_streams += 1
+        with trio.fail_after(self.timeout):
+            await self.framed.write_frames(list(self._unanswered))
+
+    async def _receive(self) -> list[bytes]:
+        with trio.fail_after(self.timeout):
+            frame = await self.framed.read_frame()
+        if frame is None:
+            exc = StreamClosed(f"peer closed the stream with {len(self._unanswered)} requests unanswered")
+            exc.answers = 0
+            raise exc
+        frames = [frame]
+        decoder = self.framed.decoder
+        while len(frames) < len(self._unanswered) and (more := decoder.next_frame()) is not None:
+            frames.append(more)
+        return frames
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True), trio.move_on_after(5):

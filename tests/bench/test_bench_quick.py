@@ -72,6 +72,7 @@ def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchCo
     check_dht(sections["dht"], config)
     check_goals(results["goals"], sections, text)
     check_private(sections["private"])
+    check_transfer(sections["transfer"])
 
     # plots: drawn when matplotlib is installed, otherwise skipped with the reason
     if results.get("plots_skipped"):
@@ -98,6 +99,21 @@ def check_goals(goals: dict, sections: dict, text: str) -> None:
     for name, g in goals.items():
         row = next(line for line in table.splitlines() if line.startswith(name + " "))
         assert row.split()[-1] == ("met" if g["met"] else "MISSED")
+
+
+def check_transfer(t: dict) -> None:
+    goals = t["goals"]
+    assert set(goals) == {"cas_get_4k_over_raw", "sync_10k_ref_seconds", "sync_10k_ref_round_trips_over", "bytes_in_over_msg_embedded"}
+    for goal in goals.values():
+        assert set(goal) >= {"value", "limit", "ratio"}
+    get = t["cas_get_4k"]
+    assert positive(get["raw_mb_s"]["median"], get["cas_mb_s"]["median"], get["ratio"])
+    assert goals["cas_get_4k_over_raw"]["value"] == get["ratio"]
+    ref = t["sync_ref"]
+    assert goals["sync_10k_ref_round_trips_over"]["value"] == approx(ref["round_trips"] / (2 + ref["pages"] + 1), 3)
+    assert goals["sync_10k_ref_seconds"]["value"] == ref["seconds"] > 0
+    worst = max(c["bytes_in_over_message_bytes"] for c in t["sync_embedded"])
+    assert goals["bytes_in_over_msg_embedded"]["value"] == worst > 1
 
 
 def check_transport(t: dict, config: BenchConfig) -> None:

@@ -9,6 +9,7 @@ from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.address import check_address
 from rlp2p.core.page import (
+    DEFAULT_EMBED_MAX,
     EMPTY_ADDRESS,
     LogEntry,
     LogMode,
@@ -421,3 +422,85 @@ def test_unknown_fields_are_ignored():
     # forward compatibility: a newer writer's extra field does not break this reader
     data = pb_page(pb_pair(msg(1), 1)) + b"\xa0\x06\x01"  # field 100, varint 1
     assert Page.decode(data).pairs[0].seq == 1
+
+
+# --- embedded pairs without remoteHash; the embedding size bound ------------------------------
+
+
+def test_embedded_pairs_leave_out_their_hashes_and_the_reader_computes_them():
+    log = entries(5)
+    built = build_log(log, LogMode.paged(2, embed=None))
+    for _, data in built.pages:
+        pb = PbLog()
+        pb.ParseFromString(data)
+        assert all(p.remoteHash == b"" and p.localHash == b"" and p.data for p in pb.pair)
+    pairs = [pair for page in decoded_pages(built) for pair in page.pairs]
+    assert {p.seq: p.remote_hash for p in pairs} == {e.seq: e.remote_hash for e in log}
+    assert {p.seq: p.local_hash for p in pairs} == {e.seq: e.local_hash for e in log}
+    for page, (address, data) in zip(decoded_pages(built), built.pages, strict=True):
+        assert page.encode() == data and page.address() == address
+    # kept on request, and byte-for-byte what the decoder reads either way
+    kept = build_log(log, LogMode(2, None, embedded_hashes=True))
+    assert [Page.decode(d).pairs for _, d in kept.pages] == [p.pairs for p in decoded_pages(built)]
+    assert all(len(a) > len(b) for (_, a), (_, b) in zip(kept.pages, built.pages, strict=True))
+    assert Page.decode(kept.pages[0][1]).encode(embedded_hashes=True) == kept.pages[0][1]
+    # newest-k: the embedded pairs only
+    mixed = Page.decode(dict(build_log(log, LogMode.fully_replicated(embed=2)).pages)[build_log(log, LogMode.fully_replicated(embed=2)).head])
+    assert [p.embedded for p in mixed.pairs] == [True, True, False, False, False]
+    pb = PbLog()
+    pb.ParseFromString(mixed.encode())
+    assert [bool(p.remoteHash) for p in pb.pair] == [False, False, True, True, True]
+
+
+def test_a_pair_without_remote_hash_is_still_checked():
+    m, other = msg(1), msg(2)
+    # data whose id is not localHash: refused as before
+    with pytest.raises(MessageIdMismatch):
+        Page.decode(pb_page(pb_pair(m, 1, embed=True, remoteHash=b"", data=other.encode())))
+    # data that is not what remoteHash names, localHash left out
+    with pytest.raises(HashMismatch):
+        Page.decode(pb_page(pb_pair(m, 1, embed=True, localHash=b"", data=other.encode())))
+    # localHash left out without data: a bad pair
+    with pytest.raises(PageError, match="localHash"):
+        Page.decode(pb_page(pb_pair(m, 1, localHash=b"")))
+    # both left out: the message's own hashes stand
+    [pair] = Page.decode(pb_page(pb_pair(m, 1, embed=True, remoteHash=b"", localHash=b""))).pairs
+    assert (pair.remote_hash, pair.local_hash, pair.message) == (address_of(m.encode()), m.id, m)
+    # neither data nor remoteHash: a bad pair
+    with pytest.raises(PageError, match="remoteHash"):
+        Page.decode(pb_page(pb_pair(m, 1, remoteHash=b"")))
+    # oversize data is refused before it is hashed
+    big = Message(b"g", 1, b"x" * 200)
+    with pytest.raises(LimitExceeded):
+        Page.decode(pb_page(pb_pair(big, 1, embed=True, remoteHash=b"", localHash=b"")), Limits(max_message=100))
+
+
+@pytest.mark.parametrize("mode", [LogMode.paged(4, embed=None), LogMode.paged(4, embed=3), LogMode.fully_replicated()])
+def test_a_message_over_embed_max_goes_by_reference(mode):
+    log = entries(6)
+    big = LogEntry.from_message(5, msg(5, b"B" * (DEFAULT_EMBED_MAX + 1)))
+    log[4] = big
+    built = build_log(log, mode)
+    assert big.remote_hash in built.blocks  # its own block
+    pairs = {p.seq: p for page in decoded_pages(built) for p in page.pairs}
+    assert not pairs[5].embedded and pairs[6].embedded
+    # the bound is the mode's: without it the message rides in its page
+    unbounded = build_log(log, LogMode(mode.page_size, mode.embed, embed_max=None))
+    assert big.remote_hash not in unbounded.blocks
+
+
+def test_a_large_message_is_not_in_any_later_page():
+    """Appends after a large message change the head page; the large message is never in it."""
+    mode = LogMode.paged(100, embed=None)
+    log = entries(3)
+    log[1] = LogEntry.from_message(2, msg(2, b"L" * 100_000))
+    first = build_log(log, mode)
+    for n in range(4, 8):
+        log.append(LogEntry.from_message(n, msg(n)))
+        built = build_log(log, mode)
+        head = dict(built.pages)[built.head]
+        assert len(head) < 2000  # the 100 kB message is a block of its own, not in the page
+        assert log[1].remote_hash in built.blocks and log[1].remote_hash in first.blocks
+    assert LogMode(4, None, embed_max=10).embeds(1, 1, 10) and not LogMode(4, None, embed_max=10).embeds(1, 1, 11)
+    with pytest.raises(ValueError):
+        LogMode(4, None, embed_max=-1)

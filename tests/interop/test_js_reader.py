@@ -25,6 +25,7 @@ MODES = [
     LogMode.paged(4, embed=0),
     LogMode.linked_list(embed=None),
     LogMode.fully_replicated(embed=3),
+    LogMode(4, None, embedded_hashes=True),  # both hashes kept in embedded pairs, as before
 ]
 
 

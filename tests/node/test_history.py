@@ -44,7 +44,7 @@ async def test_truncation_end_to_end(swarm):
     mid = await swarm.start_node("mid", bootstrap=boot, clock=clock)
     await mid.reader(storage_peers=[storage.peer_id]).sync(name)
     old_entries = [LogEntry(s, d) for s, d in alice.store.log_entries(name)]
-    old = build_log(old_entries, mode, alice.multiaddrs_of([storage.peer_id]))
+    old = build_log(old_entries, mode, alice.peers.hints_for([storage.peer_id]))
     assert old.head == (await mid.reader().state(name)).head
 
     await publisher.append(bodies(31, 10))

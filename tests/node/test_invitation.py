@@ -84,4 +84,4 @@ async def test_an_invitation_bounds_the_writer_and_expires(swarm, tmp_path):
     with pytest.raises(PublishError, match="InvitationError.*expired"):
         await publisher.publish()
     with pytest.raises(InvitationError, match="expired"):
-        await alice.present_invitation(gated.peer_id, publisher.invitations[gated.peer_id.to_base58()])
+        await alice.peers.present_invitation(gated.peer_id, publisher.invitations[gated.peer_id.to_base58()])
