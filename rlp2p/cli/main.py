@@ -644,6 +644,10 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         "--ttl", type=_duration, default=None, metavar="DURATION",
         help="how long readers may cache the record, same syntax (default 60s)",
     )
+    p.add_argument(
+        "--record-v1", action="store_true",
+        help="sign records with the IPNS V1 fields and pubKey too, for old resolvers (435 B instead of 221 B)",
+    )
 
 
 _DURATION = re.compile(r"([0-9]+)([dhms])")
@@ -772,7 +776,8 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 # unset: the publisher's defaults (7 days, 60 s)
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
-                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, **times
+                    key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
+                    record_v1=args.record_v1, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)

@@ -60,11 +60,11 @@ def pages() -> list[bytes]:
 def records() -> list[bytes]:
     head = address_of(pages()[2])
     return [
-        create_record(KEY, head, 1, now=NOW),
-        create_record(KEY, head, 0, now=NOW, v1_compatible=False),
+        create_record(KEY, head, 1, now=NOW, v1_compatible=True),
+        create_record(KEY, head, 0, now=NOW),  # compact: V2 only, no pubKey
         create_record(KEY, head, 2**64 - 1, ttl=timedelta(0), now=NOW),
         create_record(KEY, address_of(b""), 7, validity=timedelta(seconds=1), now=NOW),
-        create_record(OTHER_KEY, head, 3, now=NOW),  # another log's key: WrongName
+        create_record(OTHER_KEY, head, 3, now=NOW, pub_key=True),  # another log's key: WrongName
     ]
 
 
