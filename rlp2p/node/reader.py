@@ -38,6 +38,7 @@ import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
+from rlp2p.core.poll import LogPoll
 from rlp2p.core.record import RecordInfo, best_record, record_order
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
@@ -52,6 +53,7 @@ from rlp2p.wire.cas import CasClient
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
+    from rlp2p.node.polling import PollReport
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,7 @@ class Reader:
         on_message: OnMessage | None = None,
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
+        polled: LogPoll | None = None,
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
 
@@ -170,7 +173,8 @@ class Reader:
         ``auto_ack`` everything delivered counts as acknowledged. ``progress(done, total)`` is
         called after every round of requests: each missing message counts one step when the walk
         reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
-        during a long walk too.
+        during a long walk too. ``polled`` (from :meth:`poll`) stands in for asking the peers
+        for the record again.
         """
         started = time.monotonic()
         report = SyncReport(name=name)
@@ -179,7 +183,7 @@ class Reader:
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, polled)
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -205,14 +209,23 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
+        polled: LogPoll | None = None,
     ) -> None:
         store, astore = self.node.store, self.node.astore
-        peers = await self.find_peers(name)
-        if not peers:
-            raise NoReplicas(f"no storage peer for {name} could be found")
-
         now = self.node.config.clock()  # one reading: every record is judged at the same instant
-        best, holders = await self._best_record(name, peers, report, now)
+        if polled is not None and polled.answered:
+            peers = list(polled.peers)
+            for peer in polled.behind:
+                report.peers_bypassed[peer.to_string()] = "record: older (poll: nothing newer)"
+            if polled.best is None:  # nothing newer on any peer asked
+                report.record_seq, report.head, report.up_to_date = state.record_seq, state.head, True
+                return
+            best, holders = polled.best, polled.holders
+        else:
+            peers = await self.find_peers(name)
+            if not peers:
+                raise NoReplicas(f"no storage peer for {name} could be found")
+            best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -288,6 +301,28 @@ class Reader:
         rows = await self.node.astore.call(self.node.store.delivered, name, after, limit)
         limits = self.node.config.limits
         return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
+
+    async def poll(self, names: list[str], report: PollReport | None = None) -> dict[str, LogPoll]:
+        """Which of ``names`` changed since this reader's last sync of each, in one round trip per
+        storage peer: every log's first ``fanout`` peers are asked at once with an NS Poll
+        (:mod:`rlp2p.core.poll`, :mod:`rlp2p.wire.ns_poll`), a peer without it with Fetch.
+        ``LogPoll.changed`` and ``best`` give the newest record offered; ``behind`` the peers that
+        said "nothing newer" while another had newer (lagging or withholding). ``report`` (a
+        :class:`rlp2p.node.polling.PollReport`) gets the costs."""
+        from rlp2p.node.polling import poll_logs
+
+        return await poll_logs(self, names, report)
+
+    async def sync_many(
+        self, names: list[str], *, on_message: OnMessage | None = None, auto_ack: bool = True
+    ) -> dict[str, SyncReport]:
+        """Sync several logs: one :meth:`poll` for all, then only the logs that changed go to the
+        network (the others only hand over what the application has not acknowledged)."""
+        polls = await self.poll(names)
+        reports: dict[str, SyncReport] = {}
+        for name, polled in polls.items():
+            reports[name] = await self.sync(name, on_message=on_message, auto_ack=auto_ack, polled=polled)
+        return reports
 
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
         """Sync ``names``, then again on each announced newer record, until cancelled

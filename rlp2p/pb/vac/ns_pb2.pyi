@@ -1,7 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -57,22 +58,26 @@ class Response(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class NsRequest(_message.Message):
-    __slots__ = ("update", "fetch")
+    __slots__ = ("update", "fetch", "poll")
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     FETCH_FIELD_NUMBER: _ClassVar[int]
+    POLL_FIELD_NUMBER: _ClassVar[int]
     update: NameUpdate
     fetch: Query
-    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ...) -> None: ...
+    poll: PollQuery
+    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ..., poll: _Optional[_Union[PollQuery, _Mapping]] = ...) -> None: ...
 
 class NsResponse(_message.Message):
-    __slots__ = ("response", "content", "error")
+    __slots__ = ("response", "content", "error", "polled")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    POLLED_FIELD_NUMBER: _ClassVar[int]
     response: Response
     content: Content
     error: Error
-    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ...) -> None: ...
+    polled: PollAnswer
+    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., polled: _Optional[_Union[PollAnswer, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -93,3 +98,39 @@ class Error(_message.Message):
     code: Error.Code
     message: str
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PollQuery(_message.Message):
+    __slots__ = ("logs",)
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[PollLog]
+    def __init__(self, logs: _Optional[_Iterable[_Union[PollLog, _Mapping]]] = ...) -> None: ...
+
+class PollLog(_message.Message):
+    __slots__ = ("log", "sequence")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    log: bytes
+    sequence: int
+    def __init__(self, log: _Optional[bytes] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class PollAnswer(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PollResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PollResult, _Mapping]]] = ...) -> None: ...
+
+class PollResult(_message.Message):
+    __slots__ = ("state", "record")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNCHANGED: _ClassVar[PollResult.State]
+        CHANGED: _ClassVar[PollResult.State]
+        NOT_HELD: _ClassVar[PollResult.State]
+    UNCHANGED: PollResult.State
+    CHANGED: PollResult.State
+    NOT_HELD: PollResult.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    state: PollResult.State
+    record: bytes
+    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ...) -> None: ...
