@@ -16,6 +16,7 @@ installed.
 7. scale: publish one more, a fresh reader's sync (time, peak RSS) and a caught-up reader's sync
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
 8. live: push latency of a followed log beside a round trip; bytes per pushed message
+9. nspoll: NS Poll (conditional, batched Fetch) against Fetch, one log and 100; record bytes
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, live, offline, publishing, scale, sync_cost, transport
+from rlp2p.bench import dht, live, offline, poll, publishing, scale, sync_cost, transport
 from rlp2p.bench.common import BenchConfig, Context, scale_sizes
 from rlp2p.bench.measure import finite
 from rlp2p.bench.options import SECTION_NAMES, add_arguments
@@ -53,6 +54,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("dht", dht.run, dht.render),
     ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
+    ("nspoll", poll.run, poll.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES
