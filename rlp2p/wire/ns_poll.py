@@ -9,7 +9,8 @@ instead of a whole record.
 
 Bounded: the request is one frame of at most the NS request size (64 KiB); the server reads
 records :data:`READ_CHUNK` logs at a time and stops adding records once the answer would pass
-``Limits.max_answer_bytes_per_stream``; the client asks again for the logs left unanswered. A
+:data:`MAX_POLL_ANSWER` (256 KiB, at most ``Limits.max_answer_bytes_per_stream``); the client
+asks again for the logs left unanswered. A
 server without the extension answers BAD_REQUEST (py servers before it, the js storage peer in
 interop/): :func:`poll` then falls back to the spec's Fetch, pipelined on the same stream.
 """
@@ -39,6 +40,10 @@ PollState = ns_pb2.PollResult.State
 READ_CHUNK = 64
 #: bytes an answer carries beyond its records (one empty result: 2 bytes; a record's tag and length)
 RESULT_OVERHEAD = 8
+#: most bytes of one poll answer, under ``Limits.max_answer_bytes_per_stream``: 1,000 compact
+#: records (221 B) fit; an answer is built whole before it is written, and, like a Fetch answer,
+#: is not charged to the server's memory budget, so it stays small
+MAX_POLL_ANSWER = 256 * 1024
 #: request bytes a client puts in one poll frame (under the servers' 64 KiB NS request frame)
 MAX_POLL_FRAME = 48 * 1024
 
@@ -82,6 +87,7 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
         if not entry.log or len(entry.log) > limits.max_name:
             return encode_error(Code.BAD_REQUEST, "a poll names a log by its binary peer id")
         names.append(ID(entry.log).to_base58())
+    cap = min(limits.max_answer_bytes_per_stream, MAX_POLL_ANSWER)
     get_many: GetRecords | None = getattr(backend, "get_records", None)
     results: list[tuple[int, bytes]] = []
     size = 0
@@ -108,7 +114,7 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
                     results.append((PollState.UNCHANGED, b""))
                     size += 2
                     continue
-                if results and size + len(record) + RESULT_OVERHEAD > limits.max_answer_bytes_per_stream:
+                if results and size + len(record) + RESULT_OVERHEAD > cap:
                     return encode_answer(results)  # the client asks again for the rest
                 results.append((PollState.CHANGED, record))
                 size += len(record) + RESULT_OVERHEAD
