@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import TypeVar
 
@@ -33,7 +34,8 @@ POLL_ENTRY_OVERHEAD = 16
 
 
 class State(Enum):
-    UNCHANGED = "unchanged"  # nothing newer than what the reader holds
+    UNCHANGED = "unchanged"  # the same sequence the reader holds
+    OLDER = "older"  # a lower sequence than the reader holds (nothing sent)
     CHANGED = "changed"  # a newer record (``info``)
     NOT_HELD = "not held"  # the peer holds no record of the log
     FAILED = "failed"  # no usable answer (``error``): unreachable, refused, a bad record
@@ -49,6 +51,7 @@ class PeerAnswer:
 
 
 UNCHANGED = PeerAnswer(State.UNCHANGED)
+OLDER = PeerAnswer(State.OLDER)
 NOT_HELD = PeerAnswer(State.NOT_HELD)
 
 
@@ -69,12 +72,22 @@ class LogPoll:
     failed: dict = field(default_factory=dict)
     #: peers that answered at all (any state but FAILED)
     answered: int = 0
+    #: peers that hold the very sequence the reader holds (UNCHANGED)
+    same: int = 0
+    #: peers that hold a lower sequence than the reader's (OLDER): behind, with nothing newer
+    older: list = field(default_factory=list)
     #: every storage peer known for the log, in the order asked (set by the caller)
     peers: list = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         return self.best is not None
+
+    @property
+    def caught_up(self) -> bool:
+        """Nothing newer, and some peer holds exactly what the reader holds (not only older ones
+        or none: then the reader should hear why, from a plain Fetch)."""
+        return self.best is None and self.same > 0
 
 
 def assign(
@@ -111,6 +124,10 @@ def combine(
         elif answer.state is State.FAILED:
             result.failed[peer] = answer.error
             continue
+        elif answer.state is State.UNCHANGED:
+            result.same += 1
+        elif answer.state is State.OLDER:
+            result.older.append(peer)
         result.answered += 1
     if not newer:
         return result
@@ -124,6 +141,15 @@ def combine(
         if answer.state is not State.CHANGED or (answer.info is not None and record_order(answer.info) < record_order(best)):
             result.behind.append(peer)
     return result
+
+
+def settles(poll: LogPoll, now: datetime) -> bool:
+    """A sync may go by this poll alone: caught up, or a newer record that has not expired. Else
+    (only older or no records on the peers, or only an expired newer one) it asks with Fetch,
+    whose rules say why (StaleRecord) or look further for a fresh record."""
+    if poll.best is None:
+        return poll.caught_up
+    return not poll.best.is_expired(now)
 
 
 def needs_more(poll: LogPoll) -> bool:
@@ -166,6 +192,7 @@ def held_sequence(record: bytes) -> int | None:
 
 __all__ = [
     "NOT_HELD",
+    "OLDER",
     "UNCHANGED",
     "LogPoll",
     "PeerAnswer",
@@ -174,5 +201,6 @@ __all__ = [
     "combine",
     "held_sequence",
     "needs_more",
+    "settles",
     "split",
 ]

@@ -7,6 +7,7 @@ and reads the reader's state. See :meth:`rlp2p.node.reader.Reader.poll`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -41,14 +42,22 @@ class PollReport:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-async def poll_logs(reader: Reader, names: list[str], report: PollReport | None = None) -> dict[str, LogPoll]:
+async def poll_logs(
+    reader: Reader,
+    names: list[str],
+    report: PollReport | None = None,
+    *,
+    known_peers: dict[str, list[Any]] | None = None,
+    now: datetime | None = None,
+) -> dict[str, LogPoll]:
+    """Poll ``names`` (see :meth:`Reader.poll`); ``known_peers`` skips finding their peers."""
     report = report if report is not None else PollReport()
     node = reader.node
     names = list(dict.fromkeys(names))
     states = await node.astore.call(lambda: {n: node.store.get_reader_state(n) for n in names})
     held = {n: (s.record_seq if s.record is not None else None) for n, s in states.items()}
 
-    peers_of: dict[str, list[Any]] = {}
+    peers_of: dict[str, list[Any]] = dict(known_peers or {})
     limiter = trio.CapacityLimiter(FIND_CONCURRENCY)
 
     async def find(name: str) -> None:
@@ -60,12 +69,14 @@ async def poll_logs(reader: Reader, names: list[str], report: PollReport | None 
 
     async with trio.open_nursery() as nursery:
         for name in names:
-            nursery.start_soon(find, name)
+            if name not in peers_of:
+                nursery.start_soon(find, name)
 
     answers: dict[str, dict[Any, PeerAnswer]] = {n: {} for n in names}
     asked: dict[str, set[Any]] = {n: set() for n in names}
     pending = list(names)
-    now = node.config.clock()  # one reading: every record is judged at the same instant
+    if now is None:
+        now = node.config.clock()  # one reading: every record is judged at the same instant
     max_rounds = max((len(p) for p in peers_of.values()), default=0) + 1
     for _ in range(max_rounds):
         plan = assign(peers_of, asked, reader.fanout, only=pending)

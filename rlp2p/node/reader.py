@@ -38,8 +38,8 @@ import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
-from rlp2p.core.poll import LogPoll
-from rlp2p.core.record import RecordInfo, best_record, record_order
+from rlp2p.core.poll import LogPoll, settles
+from rlp2p.core.record import RecordInfo, best_record, record_order, verify_record
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
     NoReplicas,
@@ -48,6 +48,7 @@ from rlp2p.errors import (
     StoreError,
     SyncError,
 )
+from rlp2p.limits import Limits
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
@@ -132,6 +133,7 @@ class Reader:
         batch: int = FETCH_BATCH,
         require_fresh: bool = False,
         window: int = DEFAULT_WINDOW,
+        conditional: bool = True,
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
@@ -143,6 +145,9 @@ class Reader:
         self.require_fresh = require_fresh
         #: messages a sync holds in memory at most (plus a page): see rlp2p.core.sync
         self.window = window
+        #: a reader holding a fresh record asks with NS Poll ("anything above my sequence?")
+        #: instead of fetching the whole record from each peer (False: always Fetch)
+        self.conditional = conditional
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -213,16 +218,26 @@ class Reader:
     ) -> None:
         store, astore = self.node.store, self.node.astore
         now = self.node.config.clock()  # one reading: every record is judged at the same instant
-        if polled is not None and polled.answered:
+        peers: list[ID] | None = None
+        # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
+        # peer instead of the record); an expired one goes by Fetch, which looks further
+        held_fresh = _fresh(name, state, now, self.node.config.limits)
+        if polled is None and self.conditional and held_fresh:
+            peers = await self.find_peers(name)
+            if not peers:
+                raise NoReplicas(f"no storage peer for {name} could be found")
+            polled = await self._poll_one(name, peers, report, now)
+        if polled is not None and settles(polled, now) and (polled.best is not None or held_fresh):
             peers = list(polled.peers)
-            for peer in polled.behind:
+            for peer in polled.behind + polled.older:
                 report.peers_bypassed[peer.to_string()] = "record: older (poll: nothing newer)"
-            if polled.best is None:  # nothing newer on any peer asked
+            if polled.best is None:  # some peer holds just what we hold, none newer
                 report.record_seq, report.head, report.up_to_date = state.record_seq, state.head, True
                 return
             best, holders = polled.best, polled.holders
         else:
-            peers = await self.find_peers(name)
+            if peers is None:
+                peers = await self.find_peers(name)
             if not peers:
                 raise NoReplicas(f"no storage peer for {name} could be found")
             best, holders = await self._best_record(name, peers, report, now)
@@ -331,6 +346,18 @@ class Reader:
 
         task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)
         await Follower(self, names, on_message=on_message, **kwargs).run(task_status=task_status)  # type: ignore[arg-type]
+
+    async def _poll_one(self, name: str, peers: list[ID], report: SyncReport, now: datetime) -> LogPoll:
+        from rlp2p.node.polling import PollReport, poll_logs
+
+        costs = PollReport()
+        polled = (await poll_logs(self, [name], costs, known_peers={name: peers}, now=now))[name]
+        report.round_trips += costs.rounds
+        report.requests += costs.requests
+        report.streams += costs.streams
+        report.bytes_in += costs.bytes_in
+        report.bytes_out += costs.bytes_out
+        return polled
 
     async def _best_record(
         self, name: str, peers: list[ID], report: SyncReport, now: datetime
@@ -534,6 +561,16 @@ class Reader:
             # resumes without fetching them again (message blocks: see _drive)
             await self.node.astore.call(self.node.store.put_blocks, good)
         return failure
+
+
+def _fresh(name: str, state: ReaderState, now: datetime, limits: Limits) -> bool:
+    """The reader holds a record of ``name`` that has not expired at ``now``."""
+    if state.record is None:
+        return False
+    try:
+        return not verify_record(name, state.record, now=now, limits=limits, allow_expired=True).is_expired(now)
+    except Rlp2pError:
+        return False
 
 
 async def _call(on_message: OnMessage, delivery: Delivery) -> None:

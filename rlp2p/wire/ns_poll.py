@@ -4,7 +4,7 @@ unchanged).
 A request (``NsRequest.poll``, proto/vac/ns.proto) names up to ``Limits.max_poll_names`` logs by
 binary peer id, each with the sequence the reader holds; the answer (``NsResponse.polled``) has,
 in request order, the record of each log the server holds with a higher sequence, and a 2-byte
-UNCHANGED or NOT_HELD for the rest. A caught-up poll of one log is about 50 bytes each way
+UNCHANGED (same sequence), OLDER or NOT_HELD for the rest. A caught-up poll of one log is about 50 bytes each way
 instead of a whole record.
 
 Bounded: the request is one frame of at most the NS request size (64 KiB); the server reads
@@ -25,7 +25,7 @@ from typing import Any
 from libp2p.peer.id import ID
 
 from rlp2p.core.keys import name_to_peer_id
-from rlp2p.core.poll import NOT_HELD, UNCHANGED, PeerAnswer, State, held_sequence, split
+from rlp2p.core.poll import NOT_HELD, OLDER, UNCHANGED, PeerAnswer, State, held_sequence, split
 from rlp2p.core.record import verify_record
 from rlp2p.errors import DecodeError, ProtocolError, RecordError, RemoteError, Rlp2pError
 from rlp2p.limits import Limits
@@ -111,7 +111,7 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
                     continue
                 sequence = held_sequence(record)
                 if entry.HasField("sequence") and sequence is not None and sequence <= entry.sequence:
-                    results.append((PollState.UNCHANGED, b""))
+                    results.append((PollState.UNCHANGED if sequence == entry.sequence else PollState.OLDER, b""))
                     size += 2
                     continue
                 if results and size + len(record) + RESULT_OVERHEAD > cap:
@@ -197,6 +197,8 @@ def _judge(
         return UNCHANGED
     if result.state == PollState.NOT_HELD:
         return NOT_HELD
+    if result.state == PollState.OLDER:
+        return OLDER
     if result.state != PollState.CHANGED:
         return PeerAnswer(State.FAILED, error=f"poll: unknown state {result.state}")
     try:
@@ -240,7 +242,10 @@ async def _fetch_instead(
             except (RecordError, DecodeError) as exc:
                 out.append(PeerAnswer(State.FAILED, error=f"record: {type(exc).__name__}: {exc}"))
                 continue
-            out.append(UNCHANGED if held is not None and info.sequence <= held else PeerAnswer(State.CHANGED, info))
+            if held is not None and info.sequence <= held:
+                out.append(UNCHANGED if info.sequence == held else OLDER)
+            else:
+                out.append(PeerAnswer(State.CHANGED, info))
     return out
 
 

@@ -10,6 +10,7 @@ from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key, log_name, name_to_peer_id
 from rlp2p.core.poll import (
     NOT_HELD,
+    OLDER,
     UNCHANGED,
     PeerAnswer,
     State,
@@ -17,6 +18,7 @@ from rlp2p.core.poll import (
     combine,
     held_sequence,
     needs_more,
+    settles,
     split,
 )
 from rlp2p.core.record import create_record, verify_record
@@ -51,6 +53,17 @@ def test_all_unchanged_is_not_changed():
     result = combine(NAME, 4, {"p1": UNCHANGED, "p2": UNCHANGED, "p3": NOT_HELD}, ["p1", "p2", "p3"])
     assert not result.changed and result.best is None and result.answered == 3 and not result.behind
     assert not needs_more(result)
+
+
+def test_caught_up_needs_a_peer_holding_the_same_sequence():
+    same = combine(NAME, 4, {"p1": OLDER, "p2": UNCHANGED}, ["p1", "p2"])
+    assert same.caught_up and same.same == 1 and same.older == ["p1"] and settles(same, NOW)
+    # only older or no records: a sync asks with Fetch, whose rules say why (StaleRecord)
+    behind = combine(NAME, 4, {"p1": OLDER, "p2": NOT_HELD}, ["p1", "p2"])
+    assert not behind.caught_up and not behind.changed and not settles(behind, NOW)
+    # a newer record settles it while it is fresh; an expired one goes by Fetch (looks further)
+    newer = combine(NAME, 4, {"p1": changed(5)}, ["p1"])
+    assert settles(newer, NOW) and not settles(newer, NOW + timedelta(days=8))
 
 
 def test_a_withholding_replica_is_caught_by_another_with_newer():

@@ -126,9 +126,11 @@ class PollResult(_message.Message):
         UNCHANGED: _ClassVar[PollResult.State]
         CHANGED: _ClassVar[PollResult.State]
         NOT_HELD: _ClassVar[PollResult.State]
+        OLDER: _ClassVar[PollResult.State]
     UNCHANGED: PollResult.State
     CHANGED: PollResult.State
     NOT_HELD: PollResult.State
+    OLDER: PollResult.State
     STATE_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     state: PollResult.State
