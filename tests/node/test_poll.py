@@ -156,3 +156,24 @@ async def test_compact_records_by_default_and_v1_on_request(swarm):
         await p.publish()
     assert len(storage.store.get_record(compact.name).record) == 221
     assert len(storage.store.get_record(legacy.name).record) == 435
+
+
+async def test_a_caught_up_sync_of_one_log_asks_with_poll_not_fetch(swarm):
+    storage = await swarm.add_storage(3)
+    peers = [s.peer_id for s in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), replica_peers=peers)
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    await bob.reader(storage_peers=peers).sync(publisher.name)
+    counts = [count_requests(s) for s in storage]
+
+    polled = await bob.reader(storage_peers=peers).sync(publisher.name)
+    assert polled.up_to_date and polled.round_trips == 1 and polled.requests == 3
+    assert polled.bytes_in + polled.bytes_out < 200  # three ~50-byte questions, three 5-byte answers
+    assert all(c == Counter({"poll": 1, "polled logs": 1}) for c in counts)
+
+    fetched = await bob.reader(storage_peers=peers, conditional=False).sync(publisher.name)
+    assert fetched.up_to_date and fetched.bytes_in > 3 * 221  # each peer sends the whole record
+    assert all(c["fetch"] == 1 for c in counts)
