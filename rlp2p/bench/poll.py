@@ -1,9 +1,10 @@
 """``nspoll``: the NS Poll extension (conditional, batched Fetch) against plain Fetch, same run.
 
-a. A caught-up reader of one log, fanout 3: bytes and round trips of ``Reader.poll`` beside a
-   caught-up ``Reader.sync`` (three Fetches, each answered with the whole record).
+a. A caught-up reader of one log, fanout 3: bytes and round trips of ``Reader.poll`` (what a
+   caught-up ``Reader.sync`` now sends) beside ``Reader(conditional=False).sync`` (three
+   Fetches, each answered with the whole record).
 b. A reader following 100 logs, none changed: one ``Reader.poll`` of all (round trips per storage
-   peer, bytes) beside 100 caught-up syncs.
+   peer, bytes) beside 100 caught-up syncs with Fetch.
 c. Record bytes: the compact default (V2 only, no pubKey) beside the V1-compatible record.
 
 Goals (the issue's limits): ``poll_bytes_fanout3`` 200 B, ``poll_round_trips`` 1,
@@ -61,6 +62,7 @@ async def run(ctx: Context) -> dict[str, Any]:
     know_peers(bob, storage)
     try:
         reader = bob.reader(storage_peers=ids, fanout=3)
+        fetcher = bob.reader(storage_peers=ids, fanout=3, conditional=False)  # the baseline: Fetch
         first = await reader.sync(log)
         if first.new_messages != 10:
             raise RuntimeError(f"Bob got {first.new_messages} of 10 messages")
@@ -81,7 +83,7 @@ async def run(ctx: Context) -> dict[str, Any]:
                 raise RuntimeError(f"a caught-up poll was not caught up: {report.failed}")
             one_poll.append(report)
             start = time.perf_counter()
-            synced = await reader.sync(log)
+            synced = await fetcher.sync(log)
             fetch_ms.append(time.perf_counter() - start)
             if not synced.up_to_date:
                 raise RuntimeError("a caught-up sync was not up to date")
@@ -97,7 +99,7 @@ async def run(ctx: Context) -> dict[str, Any]:
         fetch_rt = fetch_bytes = 0
         start = time.perf_counter()
         for name in followed:
-            synced = await reader.sync(name)
+            synced = await fetcher.sync(name)
             fetch_rt += synced.round_trips
             fetch_bytes += synced.bytes_in + synced.bytes_out
         each_s = time.perf_counter() - start
