@@ -408,6 +408,7 @@ Object.assign(commands, {
       name: requireString(cmd, 'name'),
       peers: cmd.peers,
       deliveredSeq: cmd.delivered_seq ?? 0,
+      capability: cmd.capability ?? null,
       signal
     })
   },

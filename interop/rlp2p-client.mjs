@@ -22,6 +22,7 @@ import {
   CAS_PROTOCOL, LIMITS, MESSAGE_ID_SIZE, NS_PROTOCOL, Long, WireError, addressText, betterRecord, bytesEqual, bytesOf,
   decode, decodeMessage, describeRecord, encode, enumName, parseAddress, pb, toHex, verifyBlock, verifyRecord
 } from './rlp2p-wire.mjs'
+import { CapabilityError, CapabilityRequired, Keyring, SEAL_VERSION, WrongCapability, parseCapability } from './rlp2p-private.mjs'
 
 // requests in flight on one stream before the client waits for answers (rlp2p's default too)
 export const WINDOW = 64
@@ -176,13 +177,16 @@ export class NsClient {
 
 // Decode and check one RemoteLog page, as rlp2p's Page.decode does. Embedded messages are checked
 // here (their CID and MVDS id); the others are returned as wanted blocks.
-export function decodePage (data) {
+export function decodePage (data, keyring = null) {
   if (data.byteLength > LIMITS.maxBlock) throw new WireError(`page of ${data.byteLength} bytes is over ${LIMITS.maxBlock}`)
   const page = decode(pb.RemoteLog, data)
   const pairs = page.pair ?? []
   const tailBytes = bytesOf(page.tail)
   const tail = tailBytes.byteLength > 0 ? tailBytes : null
   if (pairs.length > LIMITS.maxPagePairs) throw new WireError(`page of ${pairs.length} pairs is over ${LIMITS.maxPagePairs}`)
+  const sealed = page.sealed ?? 0
+  if (sealed !== 0 && keyring == null) throw new CapabilityRequired('a private log: reading it takes its capability')
+  if (keyring != null && sealed !== SEAL_VERSION) throw new WrongCapability(`a capability for a page with seal version ${sealed}`)
   if (tail != null) parseAddress(tail)
   if (pairs.length === 0) {
     if (tail != null) throw new WireError('a page with no pairs has a tail')
@@ -203,7 +207,7 @@ export function decodePage (data) {
     const pair = { seq: seq.toNumber(), remoteHash, localHash, message: null }
     if (data.byteLength > 0) {
       verifyBlock(remoteHash, data)
-      pair.message = checkedMessage(where, data, localHash)
+      pair.message = checkedMessage(where, data, localHash, keyring)
     }
     out.push(pair)
   })
@@ -213,7 +217,9 @@ export function decodePage (data) {
   return { pairs: out, tail, newest: newest.toNumber(), oldest, cas: (page.cas ?? []).map(bytesOf) }
 }
 
-function checkedMessage (where, data, localHash) {
+function checkedMessage (where, data, localHash, keyring = null) {
+  // a private log: the block is sealed and localHash is the keyed id (rlp2p-private.mjs)
+  if (keyring != null) return keyring.open(data, localHash)
   const message = decodeMessage(data)
   if (!bytesEqual(message.id, localHash)) throw new WireError(`${where}: the message's MVDS id is not localHash`)
   return message
@@ -223,7 +229,8 @@ function checkedMessage (where, data, localHash) {
 
 // What one sync does; every counter is for the test's report.
 class Walk {
-  constructor (head, deliveredSeq) {
+  constructor (head, deliveredSeq, keyring = null) {
+    this.keyring = keyring
     this.next = head // the page to fetch next, or null when the walk is over
     this.deliveredSeq = deliveredSeq
     this.expectNewest = null // a tail page must end where the newer page starts
@@ -234,7 +241,7 @@ class Walk {
   }
 
   takePage (address, data) {
-    const page = decodePage(data)
+    const page = decodePage(data, this.keyring)
     if (this.headSeq == null) {
       this.headSeq = page.newest
       if (page.newest < this.deliveredSeq) throw new SyncError(`the log was rewritten: head seq ${page.newest} < delivered ${this.deliveredSeq}`)
@@ -260,7 +267,7 @@ class Walk {
   }
 
   takeBlock (w, data) {
-    const message = checkedMessage(`block ${addressText(w.address)}`, data, w.localHash)
+    const message = checkedMessage(`block ${addressText(w.address)}`, data, w.localHash, this.keyring)
     for (const seq of w.seqs) this.messages.set(seq, message)
     this.wanted.delete(toHex(w.address))
   }
@@ -282,7 +289,10 @@ class Walk {
   }
 }
 
-export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }) {
+export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal, capability = null }) {
+  // a private log: the capability names the log and opens its blocks
+  const keyring = capability == null ? null : new Keyring(parseCapability(capability))
+  if (keyring != null) name = keyring.name
   if (!Array.isArray(peers) || peers.length === 0 || peers.length > MAX_PEERS) {
     throw new Error(`"peers" must list 1 to ${MAX_PEERS} multiaddrs`)
   }
@@ -317,7 +327,7 @@ export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }
   ]
 
   // 2 and 3. the walk, then the blocks, over one pipelined CAS stream, falling over on any failure
-  const walk = new Walk(best.info.head, deliveredSeq)
+  const walk = new Walk(best.info.head, deliveredSeq, keyring)
   let cas = null
   let current = null
   const count = (rpc) => {
@@ -365,6 +375,7 @@ export async function syncLog (libp2p, { name, peers, deliveredSeq = 0, signal }
         }
       } catch (err) {
         if (signal?.aborted) throw err
+        if (err instanceof CapabilityError) throw err // the bytes matched their address: no replica helps
         report.bypassed[current.toString()] = `cas: ${err.name}: ${err.message}`
         count(cas.rpc)
         cas.rpc.abort(err)

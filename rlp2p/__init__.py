@@ -42,8 +42,8 @@ _EXPORTS = {
     "Limits": "rlp2p.limits",
     "open_store": "rlp2p.store",
     # for applications that run their own py-libp2p host
-    "full_addrs": "rlp2p.node.host",
-    "quiet_libp2p_logs": "rlp2p.node.host",
+    "full_addrs": "rlp2p.p2p.host",
+    "quiet_libp2p_logs": "rlp2p.p2p.host",
     # errors
     "Rlp2pError": "rlp2p.errors",
     "DecodeError": "rlp2p.errors",
@@ -65,6 +65,8 @@ _EXPORTS = {
     "ProtocolError": "rlp2p.errors",
     "FrameTooLarge": "rlp2p.errors",
     "StreamClosed": "rlp2p.errors",
+    "Timeout": "rlp2p.errors",
+    "DialFailure": "rlp2p.errors",
     "RemoteError": "rlp2p.errors",
     "PublishError": "rlp2p.errors",
     "SyncError": "rlp2p.errors",
@@ -76,6 +78,13 @@ _EXPORTS = {
     "NotAllowed": "rlp2p.errors",
     "IncompleteLog": "rlp2p.errors",
     "DataDirLocked": "rlp2p.store.lock",
+    # private logs
+    "Capability": "rlp2p.core.private",
+    "BadCapability": "rlp2p.errors",
+    "CapabilityError": "rlp2p.errors",
+    "WrongCapability": "rlp2p.errors",
+    "CapabilityRequired": "rlp2p.errors",
+    "CapabilityOutdated": "rlp2p.errors",
 }
 
 __all__ = sorted(_EXPORTS)

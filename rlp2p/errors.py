@@ -145,6 +145,20 @@ class RemoteError(ProtocolError):
         self.remote_message = message
 
 
+# --- the network ---------------------------------------------------------------------------
+# raised where rlp2p.p2p dials, opens streams and waits, and where a request batch's deadline
+# expires: callers catch Rlp2pError, never trio.TooSlowError or py-libp2p's own exceptions
+
+
+class Timeout(Rlp2pError):
+    """A network operation (a dial, a stream open, a batch of requests) missed its deadline."""
+
+
+class DialFailure(StreamClosed):
+    """No connection or no stream to the peer could be opened (it is down, unreachable, or does
+    not speak the protocol). A :class:`StreamClosed` with no answers, as callers saw it before."""
+
+
 # --- the operations ------------------------------------------------------------------------
 
 
@@ -205,3 +219,34 @@ class IncompleteLog(WriteRefused):
     missing here (collected, or never uploaded). The publisher uploads the log again."""
 
     code = "INCOMPLETE"
+
+
+# --- private logs (rlp2p.core.private) -----------------------------------------------------
+
+
+class BadCapability(DecodeError):
+    """A read capability string that does not parse (prefix, name, encoding or size)."""
+
+
+class CapabilityError(Rlp2pError):
+    """The reader's capability cannot open a private log's messages; another replica will not
+    help (the blocks matched their addresses: they are what the publisher sealed)."""
+
+
+class CapabilityRequired(CapabilityError):
+    """The log is private (its pages say so): reading it takes its capability."""
+
+
+class WrongCapability(CapabilityError):
+    """Decryption failed under the capability's key: a capability for another log or secret."""
+
+
+class CapabilityOutdated(CapabilityError):
+    """Messages from ``sealed_from`` on are sealed under a later epoch (the publisher rotated the
+    key) than the capability reaches; everything before them was delivered."""
+
+    def __init__(self, message: str, *, sealed_from: int, epoch: int, capability_epoch: int) -> None:
+        super().__init__(message)
+        self.sealed_from = sealed_from
+        self.epoch = epoch
+        self.capability_epoch = capability_epoch

@@ -60,7 +60,7 @@ class HostLimits:
     """Connection and stream limits of the py-libp2p host a node creates (``NodeConfig.host_limits``).
 
     They go to py-libp2p's swarm and its resource manager (``libp2p.rcmgr``): see
-    ``rlp2p/node/host.py`` for what each enforces in py-libp2p 0.8.1.
+    ``rlp2p/p2p/host.py`` for what each enforces in py-libp2p 0.8.1.
     """
 
     #: connections in all (the swarm's ``max_connections``; rcmgr's total and established total)

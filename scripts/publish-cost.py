@@ -25,7 +25,7 @@ import logging
 
 import rlp2p
 from rlp2p.core.keys import generate_log_key
-from rlp2p.node.host import parse_peer_addr, quiet_libp2p_logs
+from rlp2p.p2p.host import parse_peer_addr, quiet_libp2p_logs
 from rlp2p.node.swarm import LocalSwarm
 
 REPS = 7

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from rlp2p.node.host import quiet_libp2p_logs
+from rlp2p.p2p.host import quiet_libp2p_logs
 
 # py-libp2p logs expected conditions at ERROR; the tests assert on behaviour, not on its logs
 quiet_libp2p_logs(logging.CRITICAL)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlp2p import __version__
-from rlp2p.errors import Rlp2pError
+from rlp2p.errors import Rlp2pError, Timeout
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -250,7 +250,7 @@ def _quiet_libp2p(args: argparse.Namespace) -> None:
     """After py-libp2p is imported (it resets its logger then): its logs only with -vv."""
     import logging
 
-    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p.p2p.host import quiet_libp2p_logs
 
     if args.verbose >= 2:
         quiet_libp2p_logs(logging.DEBUG)
@@ -275,14 +275,14 @@ class _BootstrapFailures:
                     cause = _root_cause(exc) if isinstance(exc, BaseException) else exc
                     if isinstance(cause, OSError):
                         reason = str(cause.strerror).rsplit("): ", 1)[-1]  # trio prefixes the address
-                    elif type(exc).__name__ == "TooSlowError":
+                    elif isinstance(exc, Timeout):
                         reason = "connected, but no answer within --timeout"
                     else:
                         reason = _short(exc)
                     outer.reasons[str(peer)] = reason
 
         self.handler = Handler(logging.WARNING)
-        self.logger = logging.getLogger("rlp2p.node.dht")
+        self.logger = logging.getLogger("rlp2p.p2p.dht")
 
     def __enter__(self) -> _BootstrapFailures:
         self.logger.addHandler(self.handler)
@@ -319,7 +319,7 @@ def _check_bootstrap_reached(node: Any, args: argparse.Namespace, failures: _Boo
     """Publish and sync need the swarm: fail naming the bootstrap peers if none answered."""
     if not args.bootstrap:
         return
-    connected = {p.to_string() for p in node.host.get_connected_peers()}
+    connected = {p.to_string() for p in node.network.connected()}
     if any(addr.rsplit("/p2p/", 1)[-1] in connected for addr in args.bootstrap):
         return
     parts = []
@@ -645,6 +645,10 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         help="how long readers may cache the record, same syntax (default 60s)",
     )
     p.add_argument(
+        "--private", action="store_true",
+        help="a new log is private: storage peers hold sealed messages, `rlp2p share` prints the capability that reads them",
+    )
+    p.add_argument(
         "--record-v1", action="store_true",
         help="sign records with the IPNS V1 fields and pubKey too, for old resolvers (435 B instead of 221 B)",
     )
@@ -777,7 +781,7 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
                     key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum,
-                    record_v1=args.record_v1, **times,
+                    private=True if args.private else None, record_v1=args.record_v1, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)
@@ -837,7 +841,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _opts_sync(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", metavar="NAME", help="the log's name (12D3KooW..., as `rlp2p keygen` printed it)")
+    p.add_argument(
+        "name", metavar="NAME",
+        help="the log's name (12D3KooW..., as `rlp2p keygen` printed it), or a private log's capability (`rlp2p share`)",
+    )
     _network_options(p)
     p.add_argument(
         "--require-fresh", action="store_true",
@@ -867,6 +874,19 @@ when it is a terminal.
 
 
 def _check_sync(args: argparse.Namespace) -> None:
+    from rlp2p.core.private import Capability
+
+    args.capability = None
+    if Capability.looks_like(args.name):
+        from rlp2p.errors import BadCapability
+
+        try:
+            args.capability = Capability.parse(args.name)
+        except BadCapability as exc:
+            raise UsageError(f"CAPABILITY: {exc}") from None
+        if args.follow:
+            raise UsageError("--follow does not take a capability yet: sync without --follow")
+        args.name = args.capability.name
     _check_name_arg(args)
     from rlp2p.cli.light import check_name
     from rlp2p.errors import DecodeError
@@ -954,7 +974,10 @@ async def _sync(args: argparse.Namespace) -> int:
                         nursery.start_soon(on_signal)
                         nursery.start_soon(progress.tick)
                         try:
-                            report = await reader.sync(args.name, on_message=show, auto_ack=False, progress=progress)
+                            report = await reader.sync(
+                                args.name, on_message=show, auto_ack=False, progress=progress,
+                                capability=getattr(args, "capability", None),
+                            )
                         except OutputClosed:
                             pass  # `| head`: the reader of our output is gone; not an error
                         except NoReplicas as exc:
@@ -1198,16 +1221,80 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _trio_run(run_demo, args)
 
 
-def _opts_bench(p: argparse.ArgumentParser) -> None:
-    from rlp2p.bench.options import add_arguments
+BENCH_MOVED = """\
+the benchmarks are not part of the installed package; from a source checkout run
+    {command}
+(python -m bench --help, docs/benchmarks.md)"""
 
-    add_arguments(p)
+
+def _opts_bench(p: argparse.ArgumentParser) -> None:
+    # the suite's own options, accepted so that an old command line gets the pointer, not an error
+    for flag in ("--quick", "--no-js", "--no-plots"):
+        p.add_argument(flag, action="store_true", help="passed on to python -m bench")
+    for option in ("--out", "--scale-max"):
+        p.add_argument(option, help="passed on to python -m bench")
+    p.add_argument("--only", action="append", default=[], help="passed on to python -m bench")
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rlp2p.bench.runner import run_from_args
+    words = ["python", "-m", "bench"]
+    words += [f for f in ("--quick", "--no-js", "--no-plots") if getattr(args, f[2:].replace("-", "_"))]
+    for option in ("out", "scale_max"):
+        if getattr(args, option) is not None:
+            words += [f"--{option.replace('_', '-')}", str(getattr(args, option))]
+    for section in args.only:
+        words += ["--only", section]
+    print(BENCH_MOVED.format(command=" ".join(words)), file=sys.stderr)
+    return EXIT_USAGE
 
-    return run_from_args(args)
+
+# --- share, rotate: a private log's read capability (local, no network) ---------------------
+
+_SHARE_DESCRIPTION = """\
+Print the read capability of a private log (one made with `rlp2p publish --private`):
+rlp2p1:<name>:<key>. Whoever holds it reads the log's messages published so far and until the
+next `rlp2p rotate`; `rlp2p sync CAPABILITY` takes it where a log name goes. Keep it secret.
+"""
+
+_ROTATE_DESCRIPTION = """\
+Start a new key epoch for a private log and print its capability: messages appended from now on
+are sealed under a fresh key that earlier capabilities cannot derive (they keep reading the older
+messages). The new capability reads every epoch, old ones too.
+"""
+
+
+def _opts_private(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", type=Path, required=True, metavar="FILE", help="the log's key file (`rlp2p keygen`)")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="the publisher's data folder")
+
+
+def _capability(args: argparse.Namespace, *, rotate: bool) -> str:
+    from rlp2p.cli.light import key_file_name
+
+    name = key_file_name(args.key)
+    with _open_existing(args.data) as store:
+        state = store.private_state(name)
+        if state is None:
+            raise CommandError(
+                f"{name} is not a private log in {args.data}: "
+                "`rlp2p publish --private` makes a new log private"
+            )
+        if rotate:
+            state = state.rotated(store.log_length(name))
+            store.set_private_state(name, state)
+    return str(state.keyring(name).capability())
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    text = _capability(args, rotate=False)
+    _emit(args, text, capability=text)
+    return EXIT_OK
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    text = _capability(args, rotate=True)
+    _emit(args, text, capability=text)
+    return EXIT_OK
 
 
 # --- parser --------------------------------------------------------------------------------------
@@ -1220,10 +1307,12 @@ COMMANDS: dict[str, tuple[str, str | None, Callable[..., None], Callable[..., No
     "publish": ("append stdin's lines to a log and publish it", PUBLISH_DESCRIPTION, _opts_publish, _check_publish, cmd_publish),
     "sync": ("print what is new in a log", SYNC_DESCRIPTION, _opts_sync, _check_sync, cmd_sync),
     "inbox": ("print again what this reader holds of a log (no network)", None, _opts_inbox, _check_inbox, cmd_inbox),
+    "share": ("print a private log's read capability", _SHARE_DESCRIPTION, _opts_private, None, cmd_share),
+    "rotate": ("start a new key epoch of a private log; prints its capability", _ROTATE_DESCRIPTION, _opts_private, None, cmd_rotate),
     "status": ("what a publisher's logs hold, and what is not yet published", None, _opts_status, None, cmd_status),
     "ls": ("the logs a data folder holds, as storage peer, reader or publisher", None, _opts_ls, None, cmd_ls),
     "demo": ("a local swarm: Alice publishes, goes offline, Bob syncs", None, _opts_demo, None, cmd_demo),
-    "bench": ("measure sync, publish and DHT costs beside their baselines (local swarm)", None, _opts_bench, None, cmd_bench),
+    "bench": ("how to run the benchmarks (python -m bench, from a checkout)", None, _opts_bench, None, cmd_bench),
 }
 
 
@@ -1287,8 +1376,7 @@ def _setup_logging(verbose: int) -> None:
 
 
 def _describe(exc: BaseException, args: argparse.Namespace) -> str:
-    trio = sys.modules.get("trio")  # not imported by the local commands: they cannot time out
-    if trio is not None and isinstance(exc, trio.TooSlowError):
+    if isinstance(exc, Timeout):
         return f"timed out (--timeout {getattr(args, 'timeout', DEFAULT_TIMEOUT):g} s)"
     if isinstance(exc, OSError) and exc.strerror:
         return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror}"
@@ -1366,8 +1454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _expected(exc: BaseException) -> bool:
     """What a command may fail with on purpose: one line, exit status 1."""
-    trio = sys.modules.get("trio")
-    return isinstance(exc, (Rlp2pError, ValueError, OSError)) or (trio is not None and isinstance(exc, trio.TooSlowError))
+    return isinstance(exc, (Rlp2pError, ValueError, OSError))
 
 
 if __name__ == "__main__":

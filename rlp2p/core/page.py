@@ -260,6 +260,8 @@ class Page:
     pairs: tuple[Pair, ...]
     tail: bytes | None = None
     cas: tuple[bytes, ...] = ()
+    #: a private log's seal version (rlp2p.core.private), 0 for a plain log
+    sealed: int = 0
 
     @property
     def newest_seq(self) -> int | None:
@@ -278,12 +280,18 @@ class Page:
             ],
             tail=self.tail or b"",
             cas=self.cas,
+            sealed=self.sealed,
         )
         return pb.SerializeToString(deterministic=True)
 
     @classmethod
     def decode(cls, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Page:
-        """Parse and check a page from an untrusted peer (see the module docstring for the rules)."""
+        """Parse and check a page from an untrusted peer (see the module docstring for the rules).
+
+        A private log's page (``sealed`` set, rlp2p.core.private): an embedded payload is a sealed
+        message, checked here against its address only (the reader opens it with its keys and
+        checks its keyed id then), and no pair may point at the empty block (nothing seals to it).
+        """
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         pb = _PbRemoteLog()
@@ -294,6 +302,7 @@ class Page:
         if len(pb.pair) > limits.max_page_pairs:
             raise LimitExceeded("pairs in a page", len(pb.pair), limits.max_page_pairs)
         tail = pb.tail or None
+        sealed = pb.sealed != 0
         if tail is not None:
             try:
                 check_address(tail)
@@ -302,7 +311,7 @@ class Page:
         if not pb.pair:
             if tail is not None:
                 raise PageError("a page with no pairs and a tail: only an empty log has an empty page")
-            return cls(pairs=(), tail=None, cas=tuple(pb.cas))
+            return cls(pairs=(), tail=None, cas=tuple(pb.cas), sealed=pb.sealed)
 
         newest = pb.pair[0].seq
         pairs: list[Pair] = []
@@ -319,7 +328,14 @@ class Page:
             except AddressError as exc:
                 raise PageError(f"{where}: bad remoteHash: {exc}") from exc
             pair = Pair(remote_hash=p.remoteHash, local_hash=p.localHash, seq=p.seq, data=p.data or None)
-            if pair.data is not None:
+            if sealed:
+                if pair.remote_hash == EMPTY_ADDRESS:
+                    raise PageError(f"{where}: a private log's pair points at the empty block")
+                if pair.data is not None:
+                    if len(pair.data) > limits.max_message:
+                        raise LimitExceeded(f"{where}: embedded message size", len(pair.data), limits.max_message)
+                    verify_checked_block(pair.remote_hash, pair.data)
+            elif pair.data is not None:
                 _prime(pair, "message", _check_payload(where, pair, limits))
             elif pair.remote_hash == EMPTY_ADDRESS and pair.local_hash != EMPTY_MESSAGE_ID:
                 # the empty block's content is known without fetching it: check it now
@@ -331,7 +347,7 @@ class Page:
             raise PageError("the page holding seq 1 has a tail")
         if oldest > 1 and tail is None:
             raise PageError(f"the page ends at seq {oldest} but has no tail to the older messages")
-        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas))
+        return cls(pairs=tuple(pairs), tail=tail, cas=tuple(pb.cas), sealed=pb.sealed)
 
     def address(self) -> bytes:
         return address_of(self.encode())
@@ -384,6 +400,7 @@ def build_log(
     cas: Sequence[bytes] = (),
     *,
     limits: Limits = DEFAULT_LIMITS,
+    sealed: int = 0,
 ) -> BuiltLog:
     """Lay ``entries`` (seq 1..N, in order) out in pages. Pure and O(N); every page encoded once.
 
@@ -391,7 +408,7 @@ def build_log(
     message or a page would be over ``limits`` (readers would refuse it), ValueError when the
     entries are not numbered 1..N.
     """
-    return build_pages(entries, mode, cas, limits=limits)
+    return build_pages(entries, mode, cas, limits=limits, sealed=sealed)
 
 
 def first_open_page(mode: LogMode, n: int) -> int:
@@ -417,8 +434,12 @@ def build_pages(
     first_page: int = 0,
     tail: bytes | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    sealed: int = 0,
 ) -> BuiltLog:
     """Lay out the pages of a log from page ``first_page`` on; O(len(entries)).
+
+    ``sealed``: a private log's seal version, set on every page (the entries are sealed already,
+    see rlp2p.core.private.seal_entries).
 
     ``entries`` are the log's messages from the first seq of that page to the newest (seq N),
     in order; ``tail`` is the address of page ``first_page - 1`` (None for page 0). The pages
@@ -475,7 +496,7 @@ def build_pages(
         chunk = pb_pairs[start : start + page_size]
         chunk.reverse()  # newest first
         last = start + page_size >= count
-        pb = _PbRemoteLog(pair=chunk, tail=link, cas=cas if last else ())
+        pb = _PbRemoteLog(pair=chunk, tail=link, cas=cas if last else (), sealed=sealed)
         data = pb.SerializeToString(deterministic=True)
         if len(data) > limits.max_block:
             if full:

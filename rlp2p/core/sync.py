@@ -58,7 +58,17 @@ from dataclasses import dataclass
 from rlp2p.core.address import ADDRESS_SIZE, address_to_text, parse_address, verify_checked_block
 from rlp2p.core.message import Message
 from rlp2p.core.page import EMPTY_ADDRESS, Page, Pair
-from rlp2p.errors import AddressError, LimitExceeded, LogRewritten, MessageIdMismatch, PageError
+from rlp2p.core.private import SEAL_VERSION, Keyring, Opened
+from rlp2p.errors import (
+    AddressError,
+    CapabilityOutdated,
+    CapabilityRequired,
+    LimitExceeded,
+    LogRewritten,
+    MessageIdMismatch,
+    PageError,
+    WrongCapability,
+)
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 
@@ -129,6 +139,7 @@ class SyncPlan:
         limits: Limits = DEFAULT_LIMITS,
         *,
         window: int = DEFAULT_WINDOW,
+        keyring: Keyring | None = None,
     ) -> None:
         if isinstance(delivered_seq, bool) or not isinstance(delivered_seq, int) or delivered_seq < 0:
             raise ValueError(f"delivered_seq must be an int >= 0, got {delivered_seq!r}")
@@ -138,6 +149,11 @@ class SyncPlan:
             parse_address(head)
         self._limits = limits
         self._window = window
+        # a private log (rlp2p.core.private): blocks are sealed, localHash is the keyed id; the
+        # first seq sealed under an epoch the keyring does not reach ends the sync there
+        self._keyring = keyring
+        self._sealed_from: int | None = None
+        self._sealed_epoch = 0
         self._head = head
         self._start = delivered_seq  # s: the walk stops at the page holding s + 1
         self._next = delivered_seq + 1  # next seq ready() hands out
@@ -236,8 +252,24 @@ class SyncPlan:
 
     @property
     def done(self) -> bool:
-        """True when every message up to :attr:`head_seq` has been handed out by :meth:`ready`."""
-        return self._head_seq is not None and self._next > self._head_seq
+        """True when every message up to :attr:`head_seq` has been handed out by :meth:`ready`
+        (in a private log: up to the first one sealed beyond the keyring, see :meth:`outdated`)."""
+        if self._head_seq is None:
+            return False
+        return self._next > self._head_seq or (self._sealed_from is not None and self._next >= self._sealed_from)
+
+    def outdated(self) -> CapabilityOutdated | None:
+        """In a private log, the typed signal for the messages sealed under a later epoch than
+        the keyring reaches (the publisher rotated the key): None if there are none so far."""
+        if self._sealed_from is None or self._keyring is None:
+            return None
+        return CapabilityOutdated(
+            f"messages from seq {self._sealed_from} on are sealed under epoch {self._sealed_epoch}; "
+            f"the capability reads epochs up to {self._keyring.epoch}",
+            sealed_from=self._sealed_from,
+            epoch=self._sealed_epoch,
+            capability_epoch=self._keyring.epoch,
+        )
 
     @property
     def in_flight(self) -> frozenset[bytes]:
@@ -349,7 +381,14 @@ class SyncPlan:
         if len(data) > limits.max_block:
             raise LimitExceeded("page size", len(data), limits.max_block)
         verify_checked_block(address, data)  # addresses here are checked already
-        return Page.decode(data, limits)
+        page = Page.decode(data, limits)
+        if page.sealed and self._keyring is None:
+            raise CapabilityRequired("a private log: its messages are sealed, reading them takes its capability")
+        if self._keyring is not None and page.sealed != SEAL_VERSION:
+            if not page.sealed:
+                raise WrongCapability("a capability for a log that is not private")
+            raise PageError(f"seal version {page.sealed}; this reader knows {SEAL_VERSION}")
+        return page
 
     def _receive_page(self, address: bytes, data: bytes) -> None:
         # every check first: the state changes only once the page is known good
@@ -441,9 +480,28 @@ class SyncPlan:
                 raise MessageIdMismatch(f"seq {pair.seq}: the same block under two different localHashes")
             seen[address] = pair.local_hash
 
+    def _open_sealed(self, address: bytes, data: bytes, local_hash: bytes, seqs: list[int]) -> Opened | None:
+        """Open a private log's block and check its keyed id; None (and the seqs noted) when it
+        is sealed under a later epoch than the keyring reaches."""
+        assert self._keyring is not None
+        try:
+            opened = self._keyring.open(data, self._limits)
+        except CapabilityOutdated as exc:
+            first = min(seqs)
+            if self._sealed_from is None or first < self._sealed_from:
+                self._sealed_from, self._sealed_epoch = first, exc.epoch
+            return None
+        if opened.keyed_id != local_hash:
+            raise MessageIdMismatch(f"block {_text(address)}: the message's keyed id is not its pair's localHash")
+        return opened
+
     def _add_pair(self, pair: Pair) -> None:
         address, seq = pair.remote_hash, pair.seq
-        if pair.data is not None:
+        if pair.data is not None and self._keyring is not None:
+            opened = self._open_sealed(address, pair.data, pair.local_hash, [seq])
+            if opened is not None:
+                self._learn(address, opened.message, pair.local_hash, opened.data, [seq])
+        elif pair.data is not None:
             assert pair.message is not None  # Page.decode checked its id is local_hash
             self._learn(address, pair.message, pair.local_hash, pair.data, [seq])
         elif address == EMPTY_ADDRESS:
@@ -464,8 +522,19 @@ class SyncPlan:
         if len(data) > limits.max_message:
             raise LimitExceeded("message size", len(data), limits.max_message)
         verify_checked_block(address, data)  # addresses here are checked already
-        message = Message.decode(data, limits)
         message_id = self._waiting[address].local_hash
+        if self._keyring is not None:
+            opened = self._open_sealed(address, data, message_id, self._waiting[address].seqs)
+            if opened is None:  # the seqs were noted: nothing more is wanted of it
+                del self._waiting[address]
+                self._queued.discard(address)
+                self._satisfy(address)
+                return
+            self.blocks_fetched += 1
+            self.bytes_received += len(data)
+            self._learn(address, opened.message, message_id, opened.data, [])
+            return
+        message = Message.decode(data, limits)
         if message.id != message_id:
             raise MessageIdMismatch(f"block {_text(address)}: the message's id is not its pair's localHash")
         self.blocks_fetched += 1
@@ -480,8 +549,10 @@ class SyncPlan:
         waiting = self._waiting.pop(address, None)
         if waiting is not None:
             seqs = seqs + waiting.seqs
+        # a private log's pairs carry the keyed id; the application gets the MVDS id, H1
+        delivery_id = message.id if self._keyring is not None else message_id
         for seq in seqs:
-            self._ready[seq] = Delivery(seq=seq, message=message, id=message_id, data=data)
+            self._ready[seq] = Delivery(seq=seq, message=message, id=delivery_id, data=data)
             self._ready_addr[seq] = address
         self._refs[address] = self._refs.get(address, 0) + len(seqs)
         self._known[address] = (message, message_id, data)

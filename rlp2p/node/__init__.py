@@ -1,1 +1,1 @@
-"""The embeddable node: a libp2p host, the Kademlia DHT, the CAS and NS protocols, a store."""
+"""The embeddable node: lifecycle and roles over rlp2p.p2p (networking), rlp2p.wire and a store."""

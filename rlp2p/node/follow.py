@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import trio
 
+from rlp2p.core.private import Capability
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
 
@@ -64,6 +65,8 @@ MAX_FOLLOWED = 1024
 @dataclass
 class _Log:
     name: str
+    #: a private log's read capability (rlp2p.core.private), given in place of its name
+    capability: Capability | None = None
     wake: trio.Event = field(default_factory=trio.Event)
     #: highest sequence announced
     announced: int = 0
@@ -102,14 +105,16 @@ class Follower:
         self.poll_interval = poll_interval
         self.on_report = on_report
         self.on_error = on_error
-        self.logs = {name: _Log(name) for name in names}
+        # a private log is followed by its capability string, given where its name goes
+        caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
+        self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
         self.stats = FollowStats()
         #: set once every log had its first successful sync (caught up)
         self.caught_up = trio.Event()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up."""
-        announcements = self.reader.node.announcements
+        announcements = self.reader.peers.announcements
         async with AsyncExitStack() as stack:
             if announcements is not None:
                 for name in self.logs:
@@ -147,8 +152,8 @@ class Follower:
         while True:
             entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
             try:
-                report = await self.reader.sync(entry.name, on_message=self.on_message)
-            except (Rlp2pError, trio.TooSlowError) as exc:
+                report = await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
+            except Rlp2pError as exc:
                 self.stats.failures += 1
                 log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
                 if self.on_error is not None:
@@ -191,7 +196,7 @@ class Follower:
         return lonely
 
     def _lonely(self, name: str) -> bool:
-        announcements = self.reader.node.announcements
+        announcements = self.reader.peers.announcements
         return announcements is not None and not announcements.topic_peers(name)
 
 

@@ -107,10 +107,7 @@ class StorageMetrics:
         from rlp2p.core.admission import QUOTAS, REASONS
 
         node, store = self.node, self.node.store
-        try:
-            connections = sum(len(c) for c in node.host.get_network().get_connections_map().values())
-        except Exception:  # the host is stopping
-            connections = 0
+        connections = node.network.connection_count()
         yield GaugeMetricFamily("rlp2p_connections", "Open libp2p connections", value=connections)
         opened = CounterMetricFamily("rlp2p_streams", "CAS and NS streams served", labels=["protocol"])
         current = GaugeMetricFamily("rlp2p_streams_open", "CAS and NS streams being served", labels=["protocol"])

@@ -13,42 +13,31 @@ three roles that one node may combine:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import multiaddr
 import trio
-from libp2p.abc import IHost
-from libp2p.custom_types import TProtocol
 from libp2p.crypto.keys import KeyPair
-from libp2p.kad_dht import KadDHT
 from libp2p.peer.id import ID
-from libp2p.peer.peerinfo import PeerInfo
 
 from rlp2p.core.admission import Admission, AdmissionConfig
 from rlp2p.core.keys import generate_log_key, load_key, save_key
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.core.retention import RetentionConfig
-from rlp2p.errors import ProtocolError, Rlp2pError, StreamClosed, leaves
+from rlp2p.errors import Rlp2pError, leaves
 from rlp2p.limits import DEFAULT_HOST_LIMITS, DEFAULT_LIMITS, HostLimits, Limits
 from rlp2p.node.backend import AsyncStore
-from rlp2p.node.dht import Discovery
-from rlp2p.node.host import (
-    DEFAULT_LISTEN,
-    close_listeners,
-    full_addrs,
-    make_host,
-    parse_listen_addr,
-    parse_peer_addr,
-    serves,
-    with_peer_id,
-)
+from rlp2p.node.peers import Peers
+from rlp2p.node.publisher import Publisher
+from rlp2p.node.reader import Reader
 from rlp2p.node.storage import Retention, StorageGate
+from rlp2p.p2p.dht import Discovery, KadDHT
+from rlp2p.p2p.host import DEFAULT_LISTEN, IHost, close_listeners, make_host, parse_listen_addr, parse_peer_addr
+from rlp2p.p2p.network import Network, PeerInfo
 from rlp2p.store import Store, open_store
 from rlp2p.store.lock import DataDirLock, lock_data_dir
 from rlp2p.wire.cas import CAS_PROTOCOL, CasClient, CasServer
@@ -59,10 +48,7 @@ log = logging.getLogger(__name__)
 
 #: the node's own libp2p identity in its data folder (an Ed25519 key, like a log key)
 NODE_KEY_FILE = "node.key"
-#: seconds an idle request stream is kept for reuse (servers close idle streams after 30 s)
-POOL_IDLE = 20.0
-#: idle request streams kept per peer and protocol
-POOL_PER_PEER = 2
+
 
 
 def utc_now() -> datetime:
@@ -125,7 +111,9 @@ class Node:
         self._data_lock: DataDirLock | None = None  # held by a node made by open()
         self.host = host or make_host(key_pair, dial_retries=self.config.dial_retries, limits=self.config.host_limits)
         self._given_dht = dht
-        self.discovery: Discovery | None = None
+        #: the host as the rest of rlp2p sees it, and the peers publishers and readers talk to
+        self.network = Network(self.host, timeout=self.config.timeout)
+        self.peers = Peers(self.network, self.config.limits, clock=self.config.clock)
         self._stack: AsyncExitStack | None = None
         self._nursery: trio.Nursery | None = None
         self.cas_server = CasServer(self.astore, self.config.limits)
@@ -136,9 +124,24 @@ class Node:
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
-        self.announcements: Any = None  # rlp2p.node.announce.Announcements while running
-        # idle request streams, by peer and protocol, with the trio time they came back
-        self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
+
+    @property
+    def discovery(self) -> Discovery | None:
+        """The DHT as rlp2p uses it, while the node runs."""
+        return self.network.discovery
+
+    @discovery.setter
+    def discovery(self, value: Discovery | None) -> None:
+        self.network.discovery = value
+
+    @property
+    def announcements(self) -> Any:
+        """rlp2p.node.announce.Announcements while the node runs them."""
+        return self.peers.announcements
+
+    @announcements.setter
+    def announcements(self, value: Any) -> None:
+        self.peers.announcements = value
 
     @classmethod
     def open(cls, data_dir: str | Path, **kwargs: Any) -> Node:
@@ -194,7 +197,7 @@ class Node:
                     cas_handler, ns_handler = self.metrics.counted("cas", cas_handler), self.metrics.counted("ns", ns_handler)
                 self.host.set_stream_handler(CAS_PROTOCOL, cas_handler)
                 self.host.set_stream_handler(NS_PROTOCOL, ns_handler)
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            self._nursery = self.peers.nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
                 if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
                     self._nursery.start_soon(self.discovery.refresh)
@@ -214,8 +217,8 @@ class Node:
     async def __aexit__(self, *exc: Any) -> bool | None:
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
-            self._nursery = None
-        self._pool.clear()  # their streams end with the host's connections
+            self._nursery = self.peers.nursery = None
+        self.peers.clear_pool()
         if self._own_host and self._stack is not None:
             await close_listeners(self.host)
         if self.config.storage and not self._own_host:
@@ -277,190 +280,45 @@ class Node:
 
     @property
     def addrs(self) -> list[str]:
-        return full_addrs(self.host)
+        return self.network.addrs
 
     # --- roles -------------------------------------------------------------------------------
 
-    def publisher(self, key_pair: KeyPair, **kwargs: Any) -> Any:
-        from rlp2p.node.publisher import Publisher
+    def publisher(self, key_pair: KeyPair, **kwargs: Any) -> Publisher:
+        return Publisher(self.peers, self.astore, key_pair, limits=self.config.limits, clock=self.config.clock, **kwargs)
 
-        return Publisher(self, key_pair, **kwargs)
+    def reader(self, **kwargs: Any) -> Reader:
+        return Reader(self.peers, self.astore, limits=self.config.limits, clock=self.config.clock, **kwargs)
 
-    def reader(self, **kwargs: Any) -> Any:
-        from rlp2p.node.reader import Reader
-
-        return Reader(self, **kwargs)
-
-    # --- talking to peers ----------------------------------------------------------------------
+    # --- talking to peers (rlp2p.node.peers and rlp2p.p2p.network do the work) -----------------
 
     async def connect(self, addr: str | PeerInfo) -> ID:
-        info = addr if isinstance(addr, PeerInfo) else parse_peer_addr(addr)
-        assert self.discovery is not None, "use the node inside `async with`"
-        await self.discovery.connect(info)
-        return info.peer_id
+        return await self.network.connect(addr)
 
-    @asynccontextmanager
-    async def rpc(self, peer: ID, protocol: str, *, fresh: bool = False) -> AsyncIterator[RpcStream]:
-        """A request stream to ``peer``, kept for the next caller when this one is done with it.
+    def rpc(self, peer: ID, protocol: str, *, fresh: bool = False) -> AbstractAsyncContextManager[RpcStream]:
+        """A request stream to ``peer``, pooled for reuse (:meth:`Peers.rpc`)."""
+        return self.peers.rpc(peer, protocol, fresh=fresh)
 
-        A new stream costs a protocol negotiation (about five open-stream round trips on
-        py-libp2p), so a stream that served its caller well goes back to a small pool for
-        ``POOL_IDLE`` seconds (less than the servers' idle timeout); one the server closed in
-        the meantime is replaced on its first call (:class:`RpcStream`). A peer known by id only
-        is looked up in the DHT first. ``fresh`` opens a stream of its own and closes it after
-        (to measure what a new stream costs).
-        """
-        rpc = None if fresh else self._take_pooled(peer, protocol)
-        if rpc is None:
-            rpc = RpcStream(
-                await self._open_stream(peer, protocol),
-                self.config.limits,
-                timeout=self.config.timeout,
-                reopen=partial(self._open_stream, peer, protocol),
-            )
-        done = False
-        try:
-            yield rpc
-            done = True
-        finally:
-            pool = self._pool.setdefault((peer, protocol), [])
-            if done and not fresh and not rpc.broken and self._nursery is not None and len(pool) < POOL_PER_PEER:
-                pool.append((rpc, trio.current_time()))
-            else:
-                await rpc.aclose()
+    def cas(self, peer: ID, *, fresh: bool = False) -> AbstractAsyncContextManager[CasClient]:
+        return self.peers.cas(peer, fresh=fresh)
 
-    def _take_pooled(self, peer: ID, protocol: str) -> RpcStream | None:
-        pool = self._pool.get((peer, protocol))
-        now = trio.current_time()
-        while pool:
-            rpc, since = pool.pop()
-            if now - since < POOL_IDLE:
-                rpc.reset_counters()
-                rpc.reused = True
-                return rpc
-            self.in_background(rpc.aclose)  # too old: the server may have closed it already
-        return None
+    def ns(self, peer: ID, *, fresh: bool = False) -> AbstractAsyncContextManager[NsClient]:
+        return self.peers.ns(peer, fresh=fresh)
 
-    async def _open_stream(self, peer: ID, protocol: str) -> Any:
-        await self._ensure_addrs(peer)
-        try:
-            with trio.fail_after(self.config.timeout):
-                return await self.host.new_stream(peer, [TProtocol(protocol)])
-        except trio.TooSlowError as exc:
-            raise StreamClosed(f"opening {protocol} to {peer} timed out") from exc
-        except Rlp2pError:
-            raise
-        except Exception as exc:  # py-libp2p raises many unrelated types for a failed dial
-            raise StreamClosed(f"cannot open {protocol} to {peer}: {exc!r}") from exc
-
-    async def _ensure_addrs(self, peer: ID) -> None:
-        if peer in self.host.get_connected_peers() or self.peer_addrs(peer):
-            return
-        if self.discovery is None:
-            return
-        with trio.move_on_after(self.config.timeout):
-            try:
-                info = await self.discovery.dht.find_peer(peer)
-            except Exception as exc:  # not found is reported by the dial that follows
-                log.debug("finding %s in the DHT failed: %s", peer, exc)
-                return
-            if info is not None and info.addrs:
-                self.host.get_peerstore().add_addrs(peer, info.addrs, 3600)
-
-    @asynccontextmanager
-    async def cas(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[CasClient]:
-        async with self.rpc(peer, CAS_PROTOCOL, fresh=fresh) as rpc:
-            yield CasClient(rpc)
-
-    @asynccontextmanager
-    async def ns(self, peer: ID, *, fresh: bool = False) -> AsyncIterator[NsClient]:
-        async with self.rpc(peer, NS_PROTOCOL, fresh=fresh) as rpc:
-            yield NsClient(rpc, self.config.limits, clock=self.config.clock)
-
-    def peer_addrs(self, peer: ID) -> list[multiaddr.Multiaddr]:
+    def peer_addrs(self, peer: ID) -> list[Any]:
         """The addresses the peerstore holds for ``peer`` (none for an unknown peer)."""
-        try:
-            return list(self.host.get_peerstore().addrs(peer))
-        except Exception:  # py-libp2p raises PeerStoreError for a peer it never saw
-            return []
+        return self.network.peer_addrs(peer)
 
     def serves(self, peer: ID, protocol: str) -> bool:
-        return serves(self.host, peer, protocol)
-
-    def multiaddrs_of(self, peers: Sequence[ID]) -> list[bytes]:
-        """Binary multiaddrs with /p2p/ of ``peers``, as the peerstore knows them (one each)."""
-        out = []
-        for peer in peers:
-            addrs = self.peer_addrs(peer)
-            if addrs:
-                out.append(multiaddr.Multiaddr(with_peer_id(addrs[0], peer.to_string())).to_bytes())
-        return out
-
-    def peers_from_multiaddrs(self, hints: Sequence[bytes]) -> list[ID]:
-        """Peers named by binary multiaddrs (a page's CAS hint), added to the peerstore."""
-        out = []
-        for raw in hints:
-            try:
-                info = parse_peer_addr(multiaddr.Multiaddr(raw))
-            except Exception as exc:  # a hint is untrusted input: skip what does not parse
-                log.debug("ignoring a CAS hint: %s", exc)
-                continue
-            if info.peer_id != self.peer_id:
-                self.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-                out.append(info.peer_id)
-        return out
+        return self.network.serves(peer, protocol)
 
     def known_storage_peers(self) -> list[ID]:
         """Connected or remembered peers that said (through identify) they serve CAS and NS."""
-        peers = set(self.host.get_connected_peers())
-        peers.update(self.host.get_peerstore().peer_ids())
-        peers.discard(self.peer_id)
-        return [p for p in peers if self.serves(p, CAS_PROTOCOL) and self.serves(p, NS_PROTOCOL)]
-
-    async def storage_candidates(self, key: bytes, count: int = 20) -> list[ID]:
-        """Storage peers near ``key`` in the DHT, connected and checked to serve CAS and NS.
-
-        The DHT tells peer ids and addresses, not protocols: we connect to each (identify then
-        says what it serves) and keep those that serve both.
-        """
-        assert self.discovery is not None
-        found: list[ID] = []
-        with trio.move_on_after(self.config.timeout):
-            found = await self.discovery.dht.peer_routing.find_closest_peers_network(key, count)
-        peers = dict.fromkeys(p for p in [*found, *self.known_storage_peers()] if p != self.peer_id)
-
-        async def check(peer: ID) -> None:
-            if self.serves(peer, CAS_PROTOCOL):
-                return
-            addrs = self.peer_addrs(peer)
-            if not addrs:
-                return
-            with trio.move_on_after(self.config.timeout):
-                try:
-                    await self.discovery.connect(PeerInfo(peer, addrs))  # type: ignore[union-attr]
-                except Exception as exc:  # unreachable candidates are simply skipped
-                    log.debug("candidate %s unreachable: %s", peer, exc)
-
-        async with trio.open_nursery() as nursery:
-            for peer in peers:
-                nursery.start_soon(check, peer)
-        return [p for p in peers if self.serves(p, CAS_PROTOCOL) and self.serves(p, NS_PROTOCOL)]
+        return self.peers.known_storage_peers()
 
     def in_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Run ``fn(*args)`` in the node's nursery, bounded by the timeout; failures are logged.
-
-        For work nobody waits for (a redundant DHT put); it is cancelled when the node stops.
-        """
-
-        async def run() -> None:
-            with trio.move_on_after(self.config.timeout):
-                try:
-                    await fn(*args)
-                except Exception:  # background work must never take the node down
-                    log.exception("background %s failed", getattr(fn, "__qualname__", fn))
-
-        assert self._nursery is not None, "use the node inside `async with`"
-        self._nursery.start_soon(run)
+        """Run ``fn(*args)`` in the node's nursery, bounded by the timeout; failures are logged."""
+        self.peers.in_background(fn, *args)
 
     # --- storage role --------------------------------------------------------------------------
 
@@ -504,7 +362,7 @@ class Node:
         async for name in receive:
             try:
                 await self._announce(name)
-            except (Rlp2pError, ProtocolError, trio.TooSlowError) as exc:
+            except Rlp2pError as exc:
                 log.info("announcing %s failed: %s", name, exc)
             except Exception:  # a DHT failure must never stop a storage peer
                 log.exception("announcing %s failed", name)

@@ -52,9 +52,9 @@ async def poll_logs(
 ) -> dict[str, LogPoll]:
     """Poll ``names`` (see :meth:`Reader.poll`); ``known_peers`` skips finding their peers."""
     report = report if report is not None else PollReport()
-    node = reader.node
+    store = reader.store
     names = list(dict.fromkeys(names))
-    states = await node.astore.call(lambda: {n: node.store.get_reader_state(n) for n in names})
+    states = await reader.astore.call(lambda: {n: store.get_reader_state(n) for n in names})
     held = {n: (s.record_seq if s.record is not None else None) for n, s in states.items()}
 
     peers_of: dict[str, list[Any]] = dict(known_peers or {})
@@ -76,7 +76,7 @@ async def poll_logs(
     asked: dict[str, set[Any]] = {n: set() for n in names}
     pending = list(names)
     if now is None:
-        now = node.config.clock()  # one reading: every record is judged at the same instant
+        now = reader.clock()  # one reading: every record is judged at the same instant
     max_rounds = max((len(p) for p in peers_of.values()), default=0) + 1
     for _ in range(max_rounds):
         plan = assign(peers_of, asked, reader.fanout, only=pending)
@@ -88,7 +88,7 @@ async def poll_logs(
             stats = PollStats()
             key = peer.to_string()
             try:
-                async with node.ns(peer) as ns:
+                async with reader.peers.ns(peer) as ns:
                     try:
                         got = await ns.poll(
                             [(n, held[n]) for n in logs], now=now, allow_expired=not reader.require_fresh, stats=stats

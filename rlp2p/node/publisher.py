@@ -15,14 +15,12 @@ refreshes the record alone (new sequence and validity, same head, no pages).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import trio
 from libp2p.crypto.keys import KeyPair
@@ -32,6 +30,7 @@ from rlp2p.core.keys import log_name
 from rlp2p.core.message import Message
 from rlp2p.core.page import BuiltLog, LogEntry, LogMode, build_pages
 from rlp2p.core.placement import log_key, order_candidates
+from rlp2p.core.private import SEAL_OVERHEAD, SEAL_VERSION, Capability, Keyring, PrivateState, new_seed, seal_entries
 from rlp2p.core.publish import (
     Holding,
     build_start,
@@ -41,12 +40,15 @@ from rlp2p.core.publish import (
     partial_holding,
     usable,
 )
+from rlp2p.core.replicas import next_batch
+from rlp2p.core.replicas import write_quorum as write_quorum_of
 from rlp2p.core.record import DEFAULT_TTL, DEFAULT_VALIDITY, create_record, verify_record
 from rlp2p.errors import PublishError, RemoteError, Rlp2pError
+from rlp2p.limits import Limits
+from rlp2p.node.backend import AsyncStore
+from rlp2p.node.peers import Peers
 from rlp2p.store import PublishState
 
-if TYPE_CHECKING:
-    from rlp2p.node.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +104,12 @@ class _Build:
 class Publisher:
     def __init__(
         self,
-        node: Node,
+        peers: Peers,
+        astore: AsyncStore,
         key_pair: KeyPair,
         *,
+        limits: Limits,
+        clock: Callable[[], datetime],
         mode: LogMode = DEFAULT_MODE,
         replicas: int = 3,
         write_quorum: int | None = None,
@@ -112,18 +117,20 @@ class Publisher:
         group_id: bytes | None = None,
         validity: timedelta = DEFAULT_VALIDITY,
         ttl: timedelta = DEFAULT_TTL,
+        private: bool | None = None,
         record_v1: bool = False,
     ) -> None:
-        if replicas < 1:
-            raise ValueError("replicas must be at least 1")
-        self.node = node
+        quorum = write_quorum_of(replicas, write_quorum)  # ValueError for an impossible count
+        self.peers = peers
+        self.astore, self.store = astore, astore.store
+        self.limits = limits
+        #: the wall clock (time is an input): message timestamps, record validity
+        self.clock = clock
         self.key_pair = key_pair
         self.name = log_name(key_pair.public_key)
         self.mode = mode
         self.replicas = replicas
-        self.write_quorum = write_quorum or (replicas // 2 + 1)
-        if not 1 <= self.write_quorum <= replicas:
-            raise ValueError("write_quorum must be between 1 and replicas")
+        self.write_quorum = quorum
         self.replica_peers = list(replica_peers) if replica_peers else None
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
@@ -134,21 +141,70 @@ class Publisher:
         self.record_v1 = record_v1
         # MVDS messages carry a group; by default one group per log
         self.group_id = group_id if group_id is not None else hashlib.sha256(self.name.encode()).digest()
+        # private logs (rlp2p.core.private): True makes a new log private, False insists on a
+        # public one, None takes what the store recorded when the log was created
+        self._private_wanted = private
+        self._private: PrivateState | None = None
+        self._keyring: Keyring | None = None
+        self._private_loaded = False
+
+    # --- private logs ----------------------------------------------------------------------------
+
+    async def private_state(self) -> PrivateState | None:
+        """The log's private state (None for a public log), recorded at its creation."""
+        if self._private_loaded:
+            return self._private
+        store, astore = self.store, self.astore
+        state = await astore.call(store.private_state, self.name)
+        if state is None and self._private_wanted:
+            if await self.length() > 0:
+                raise ValueError(f"{self.name} was created public: a log's mode is chosen at creation")
+            state = PrivateState(new_seed())
+            await astore.call(store.set_private_state, self.name, state)
+        elif state is not None and self._private_wanted is False:
+            raise ValueError(f"{self.name} was created private")
+        self._set_private(state)
+        return state
+
+    def _set_private(self, state: PrivateState | None) -> None:
+        self._private, self._private_loaded = state, True
+        self._keyring = None if state is None else state.keyring(self.name)
+
+    async def capability(self) -> Capability:
+        """The read capability of the current epoch (it reads every epoch up to it)."""
+        await self.private_state()
+        if self._keyring is None:
+            raise ValueError(f"{self.name} is a public log: it has no capability")
+        return self._keyring.capability()
+
+    async def rotate(self) -> Capability:
+        """Start a new epoch: messages appended from now on are sealed under a fresh secret that
+        earlier capabilities cannot derive. Returns the new capability."""
+        state = await self.private_state()
+        if state is None:
+            raise ValueError(f"{self.name} is a public log: there is no key to rotate")
+        state = state.rotated(await self.length())
+        await self.astore.call(self.store.set_private_state, self.name, state)
+        self._set_private(state)
+        assert self._keyring is not None
+        return self._keyring.capability()
 
     # --- the local log -------------------------------------------------------------------------
 
     async def append(self, bodies: Iterable[bytes], *, timestamp: int | None = None) -> list[int]:
         """Append messages to the local log (durably); returns their seqs. Nothing is sent."""
-        ts = int(self.node.config.clock().timestamp()) if timestamp is None else timestamp
+        ts = int(self.clock().timestamp()) if timestamp is None else timestamp
         datas = [Message(self.group_id, ts, body).encode() for body in bodies]
-        limit = self.node.config.limits.max_message
+        limit = self.limits.max_message
+        if await self.private_state() is not None:
+            limit -= SEAL_OVERHEAD  # the block is the sealed message
         for data in datas:
             if len(data) > limit:
                 raise ValueError(f"a message of {len(data)} bytes is over the limit of {limit}")
-        return await self.node.astore.call(self.node.store.append_messages, self.name, datas)
+        return await self.astore.call(self.store.append_messages, self.name, datas)
 
     async def length(self) -> int:
-        return await self.node.astore.call(self.node.store.log_length, self.name)
+        return await self.astore.call(self.store.log_length, self.name)
 
     # --- publishing ------------------------------------------------------------------------------
 
@@ -156,12 +212,10 @@ class Publisher:
         """Storage peers to replicate to, nearest to the log's key first."""
         if self.replica_peers is not None:
             return list(self.replica_peers)
-        assert self.node.discovery is not None
-        peers = {p.to_bytes(): p for p in await self.node.storage_candidates(log_key(self.name))}
+        peers = {p.to_bytes(): p for p in await self.peers.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
-        for info in await self.node.discovery.find_log_peers(self.name):
-            self.node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-            peers.setdefault(info.peer_id.to_bytes(), info.peer_id)
+        for peer in await self.peers.log_peers(self.name):
+            peers.setdefault(peer.to_bytes(), peer)
         ordered = order_candidates(log_key(self.name), list(peers))
         return [peers[p] for p in ordered]
 
@@ -174,7 +228,7 @@ class Publisher:
         only the rest.
         """
         started = time.monotonic()
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         length = await astore.call(store.log_length, self.name)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
@@ -184,7 +238,7 @@ class Publisher:
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
             )
         # the head page names the intended replicas (the spec's CAS multiaddr), as a hint for readers
-        hint = self.node.multiaddrs_of(candidates[: self.replicas])
+        hint = self.peers.hints_for(candidates[: self.replicas])
         build: _Build | None = None
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:
@@ -207,7 +261,7 @@ class Publisher:
             # reserved before the record exists: once it may have left, it is never signed again
             await astore.call(store.reserve_sequence, self.name, sequence)
             record = create_record(
-                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.node.config.clock(),
+                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock(),
                 v1_compatible=self.record_v1,
             )
             report = PublishReport(self.name, length, sequence, head)
@@ -234,14 +288,11 @@ class Publisher:
         await astore.call(
             store.set_publish_state,
             self.name,
-            PublishState(record_seq=sequence, head=head, published_length=length, reserved_seq=sequence),
+            PublishState(record_seq=sequence, published_length=length, reserved_seq=sequence),
         )
         # the replicas that took the record put it into the DHT themselves; ours is a second
         # copy, so nobody waits for it (it was most of a publish's time)
-        assert self.node.discovery is not None
-        self.node.in_background(self.node.discovery.put_record, verify_record(self.name, record))
-        if self.node.announcements is not None:  # live updates for followers (node/announce.py)
-            self.node.announcements.announce(verify_record(self.name, record, now=self.node.config.clock()))
+        self.peers.published(verify_record(self.name, record, now=self.clock()))
         log.info("published %s: %d messages, seq %d, on %s", self.name, length, sequence, report.stored_on)
         return report
 
@@ -250,7 +301,7 @@ class Publisher:
         mode): for set-ups that put the blocks there themselves. The next publish sends it only
         what changed since."""
         holding = holding_after(built, self.mode)
-        await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), holding)
+        await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), holding)
 
     async def _note_progress(self, peer: ID, have: Holding | None, built: BuiltLog, pages: list[int]) -> Holding | None:
         """After whole pages of a long upload went through: remember them, so an upload cut short
@@ -258,22 +309,28 @@ class Publisher:
         partial = partial_holding(built, self.mode, max(pages)) if pages else None
         if partial is None or (have is not None and partial.length <= have.length):
             return have
-        await self.node.astore.call(self.node.store.set_replica_holding, self.name, peer.to_string(), partial)
+        await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), partial)
         return partial
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = await self.node.astore.call(self.node.store.replica_holding, self.name, peer.to_string())
+        have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
         return usable(have, self.mode, length)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
         """Read seq page*P+1..length from the local log and lay out those pages."""
         after = page * (self.mode.page_size or 1)
-        rows = await self.node.astore.call(self.node.store.log_entries, self.name, after, length - after)
-        limits = self.node.config.limits
+        rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
+        limits = self.limits
+        private = await self.private_state()
+        keyring = self._keyring
 
         def lay_out() -> _Build:
             entries = [LogEntry(seq=seq, data=data) for seq, data in rows]
-            return _Build(build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits), entries)
+            sealed = 0
+            if private is not None and keyring is not None:
+                entries, sealed = seal_entries(entries, private, keyring), SEAL_VERSION
+            built = build_pages(entries, self.mode, hint, first_page=page, tail=tail, limits=limits, sealed=sealed)
+            return _Build(built, entries)
 
         if len(rows) <= INLINE_ENTRIES:
             return lay_out()
@@ -299,8 +356,7 @@ class Publisher:
 
         pending = list(candidates)
         while pending and len(report.stored_on) < self.replicas:
-            need = self.replicas - len(report.stored_on)
-            batch, pending = pending[:need], pending[need:]
+            batch, pending = next_batch(pending, len(report.stored_on), self.replicas)
             holdings = [await self._holding(p, length) for p in batch]
             build = await pages_for(holdings)
             results: list[ReplicaResult] = []
@@ -325,7 +381,7 @@ class Publisher:
         *,
         full_build: Callable[[], Awaitable[_Build]] | None = None,
     ) -> ReplicaResult:
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         built = build.built
         result = ReplicaResult(peer=peer.to_string(), ok=False)
         try:
@@ -336,7 +392,7 @@ class Publisher:
             tick(0, len(missing))
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
-                async with self.node.cas(peer) as cas:
+                async with self.peers.cas(peer) as cas:
                     before = cas.rpc.bytes_out  # a kept stream counts what earlier callers sent
                     try:
                         for start in range(0, len(missing), UPLOAD_BATCH):
@@ -349,7 +405,7 @@ class Publisher:
                                 have = await self._note_progress(peer, have, built, done)
                     finally:
                         result.bytes_sent += cas.rpc.bytes_out - before
-            async with self.node.ns(peer) as ns:
+            async with self.peers.ns(peer) as ns:
                 before = ns.rpc.bytes_out
                 try:
                     await ns.update(self.name, record)
@@ -366,7 +422,7 @@ class Publisher:
             # it acknowledged a record naming this head: it holds everything the head reaches
             await astore.call(store.set_replica_holding, self.name, result.peer, holding_after(built, self.mode))
             result.ok = True
-        except (Rlp2pError, trio.TooSlowError) as exc:
+        except Rlp2pError as exc:
             if isinstance(exc, RemoteError) and exc.code == "INCOMPLETE" and full_build is not None:
                 # the replica no longer holds blocks it acknowledged (its retention dropped the
                 # log): forget what it held and send it the whole log once more

@@ -25,43 +25,46 @@ itself. A message may be handed over twice, never zero times.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
 from rlp2p.core.poll import LogPoll, settles
-from rlp2p.core.record import RecordInfo, best_record, record_order, verify_record
+from rlp2p.core.private import Capability, Keyring
+from rlp2p.core.record import RecordInfo, verify_record
+from rlp2p.core.replicas import MAX_HINTS, add_hints, fallover_order, hint_budget, judge_records
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
+    CapabilityError,
     NoReplicas,
     Rlp2pError,
     StaleRecord,
     StoreError,
     SyncError,
+    WrongCapability,
 )
 from rlp2p.limits import Limits
+from rlp2p.node.backend import AsyncStore
+from rlp2p.node.peers import Peers
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
 if TYPE_CHECKING:
-    from rlp2p.node.node import Node
     from rlp2p.node.polling import PollReport
+
 
 log = logging.getLogger(__name__)
 
 #: addresses handed to one replica per pipelined batch
 FETCH_BATCH = 256
-#: most CAS peers taken from a head page's hint
-MAX_HINTS = 16
 #: most messages one :meth:`Reader.inbox` call returns
 MAX_INBOX_BATCH = 10_000
 #: extra local-cache lookups per round, while pages from the cache open more to fetch
@@ -126,8 +129,11 @@ class _Cursor:
 class Reader:
     def __init__(
         self,
-        node: Node,
+        peers: Peers,
+        astore: AsyncStore,
         *,
+        limits: Limits,
+        clock: Callable[[], datetime],
         fanout: int = 3,
         storage_peers: list[ID] | None = None,
         batch: int = FETCH_BATCH,
@@ -137,7 +143,11 @@ class Reader:
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
-        self.node = node
+        self.peers = peers
+        self.astore, self.store = astore, astore.store
+        self.limits = limits
+        #: the wall clock (time is an input): record expiry
+        self.clock = clock
         self.fanout = fanout
         self.storage_peers = storage_peers
         self.batch = batch
@@ -152,12 +162,8 @@ class Reader:
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
             return list(self.storage_peers)
-        assert self.node.discovery is not None
-        peers: dict[ID, None] = {}
-        for info in await self.node.discovery.find_log_peers(name):
-            self.node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
-            peers[info.peer_id] = None
-        for peer in self.node.known_storage_peers():
+        peers = dict.fromkeys(await self.peers.log_peers(name))
+        for peer in self.peers.known_storage_peers():
             peers.setdefault(peer, None)
         return list(peers)
 
@@ -168,9 +174,15 @@ class Reader:
         on_message: OnMessage | None = None,
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
+        capability: Capability | str | None = None,
         polled: LogPoll | None = None,
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
+
+        A private log needs its read ``capability`` (or the capability string in place of
+        ``name``); see rlp2p.core.private. A wrong one raises :class:`WrongCapability`; after the
+        publisher rotated its key an older one delivers what it reaches, then raises
+        :class:`CapabilityOutdated`.
 
         ``on_message`` gets each message in log order (sync or async). With ``auto_ack`` a
         message is acknowledged once ``on_message`` returns for it; otherwise call :meth:`ack`.
@@ -182,13 +194,22 @@ class Reader:
         for the record again.
         """
         started = time.monotonic()
+        if capability is None and Capability.looks_like(name):
+            capability = name
+        keyring = None
+        if capability is not None:
+            if isinstance(capability, str):
+                capability = Capability.parse(capability, self.limits)
+            if name != capability.name and not Capability.looks_like(name):
+                raise WrongCapability(f"the capability is for {capability.name}, not {name}")
+            name, keyring = capability.name, Keyring.from_capability(capability)
         report = SyncReport(name=name)
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         state = await astore.call(store.get_reader_state, name)
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, polled)
+            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring, polled)
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -214,14 +235,15 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
+        keyring: Keyring | None = None,
         polled: LogPoll | None = None,
     ) -> None:
-        store, astore = self.node.store, self.node.astore
-        now = self.node.config.clock()  # one reading: every record is judged at the same instant
+        store, astore = self.store, self.astore
+        now = self.clock()  # one reading: every record is judged at the same instant
         peers: list[ID] | None = None
         # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
         # peer instead of the record); an expired one goes by Fetch, which looks further
-        held_fresh = _fresh(name, state, now, self.node.config.limits)
+        held_fresh = _fresh(name, state, now, self.limits)
         if polled is None and self.conditional and held_fresh:
             peers = await self.find_peers(name)
             if not peers:
@@ -254,14 +276,16 @@ class Reader:
             report.up_to_date = True
             return
 
-        plan = SyncPlan(best.head, state.delivered_seq, self.node.config.limits, window=self.window)
-        # replicas with the best record first, then the rest: blocks are content-addressed, so an
-        # older replica may still hold most of them
-        order = holders + [p for p in peers if p not in holders]
+        plan = SyncPlan(best.head, state.delivered_seq, self.limits, window=self.window, keyring=keyring)
+        order = fallover_order(peers, holders)
         try:
             await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack)
         finally:
             report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
+        outdated = plan.outdated()
+        if outdated is not None:
+            # the head is not recorded: a sync with a newer capability walks to the rest
+            raise outdated
         await astore.call(store.set_reader_record, name, best.raw, best.sequence, best.head)
 
     async def _redeliver(
@@ -295,26 +319,26 @@ class Reader:
     async def _commit_ack(self, name: str, cursor: _Cursor) -> None:
         due = cursor.due()
         if due is not None:
-            cursor.committed = await self.node.astore.call(self.node.store.ack, name, due)
+            cursor.committed = await self.astore.call(self.store.ack, name, due)
 
     async def ack(self, name: str, seq: int) -> int:
         """The application has every message of ``name`` up to ``seq`` (for ``auto_ack=False``).
 
         Monotonic: an older seq changes nothing. Returns the acknowledged seq now held. Raises
         :class:`~rlp2p.errors.StoreError` for a seq beyond what was delivered."""
-        return await self.node.astore.call(self.node.store.ack, name, seq)
+        return await self.astore.call(self.store.ack, name, seq)
 
     async def state(self, name: str) -> ReaderState:
         """How far this reader got with ``name``: record, ``delivered_seq``, ``acked_seq``."""
-        return await self.node.astore.call(self.node.store.get_reader_state, name)
+        return await self.astore.call(self.store.get_reader_state, name)
 
     async def inbox(self, name: str, *, after: int = 0, limit: int = 1000) -> list[Delivery]:
         """The delivered messages of ``name`` with seq > ``after``, oldest first, at most ``limit``
         (1..``MAX_INBOX_BATCH``). Page through a long inbox with ``after=batch[-1].seq``."""
         if not 1 <= limit <= MAX_INBOX_BATCH:
             raise ValueError(f"limit must be in 1..{MAX_INBOX_BATCH}, not {limit}")
-        rows = await self.node.astore.call(self.node.store.delivered, name, after, limit)
-        limits = self.node.config.limits
+        rows = await self.astore.call(self.store.delivered, name, after, limit)
+        limits = self.limits
         return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
 
     async def poll(self, names: list[str], report: PollReport | None = None) -> dict[str, LogPoll]:
@@ -374,7 +398,7 @@ class Reader:
 
             async def ask(peer: ID) -> None:
                 try:
-                    async with self.node.ns(peer) as ns:
+                    async with self.peers.ns(peer) as ns:
                         try:
                             found[peer] = await ns.fetch(name, now=now, allow_expired=allow_expired)
                         finally:
@@ -382,7 +406,7 @@ class Reader:
                             report.bytes_in += ns.rpc.bytes_in
                             report.bytes_out += ns.rpc.bytes_out
                             report.requests += 1
-                except (Rlp2pError, trio.TooSlowError) as exc:
+                except Rlp2pError as exc:
                     report.peers_bypassed[peer.to_string()] = f"record: {type(exc).__name__}: {exc}"
 
             async with trio.open_nursery() as nursery:
@@ -395,19 +419,10 @@ class Reader:
         if not found:
             raise NoReplicas(f"no storage peer gave a valid record for {name}: {report.peers_bypassed}")
         # in the caller's order, so a given list of storage peers is tried as given
-        answered = [p for p in peers if p in found]
-        best = best_record(found[p] for p in answered)
-        for peer in answered:
-            info = found[peer]
-            if info.head != best.head and record_order(info) < record_order(best):
-                # still asked for blocks last (blocks are content-addressed), never for the head
-                why = f"seq {info.sequence} < {best.sequence}"
-                if info.sequence == best.sequence:
-                    why = f"seq {info.sequence}, validity {info.validity.isoformat()} < {best.validity.isoformat()}"
-                report.peers_bypassed[peer.to_string()] = f"record: older ({why})"
-        # a peer with an older record of the same head (one that missed a renewal) holds its blocks
-        holders = [p for p in answered if found[p].head == best.head]
-        return best, holders
+        judged = judge_records(found, peers)
+        for peer, why in judged.older.items():
+            report.peers_bypassed[peer.to_string()] = f"record: {why}"
+        return judged.best, judged.holders
 
     async def _drive(
         self,
@@ -420,14 +435,14 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
     ) -> None:
-        store, astore = self.node.store, self.node.astore
+        store, astore = self.store, self.astore
         async with AsyncExitStack() as stack:
             current: CasClient | None = None
             current_peer: ID | None = None
             remaining = list(peers)
             hinted = False
             fetched: list[tuple[bytes, bytes]] = []  # message blocks fetched this round
-            max_rounds = 4 * (self.node.config.limits.max_pages_walk + 1)
+            max_rounds = 4 * (self.limits.max_pages_walk + 1)
             for _ in range(max_rounds):
                 if plan.done:
                     break
@@ -449,8 +464,7 @@ class Reader:
                     # the head page names the CAS peers that hold the log: fall-overs of last resort
                     hinted = True
                     # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
-                    hinted_peers = self.node.peers_from_multiaddrs(plan.cas[:MAX_HINTS])
-                    remaining.extend(p for p in hinted_peers if p not in peers)
+                    add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
                 if missing:
                     while current is None:
                         if not remaining:
@@ -461,10 +475,10 @@ class Reader:
                             )
                         current_peer = remaining.pop(0)
                         try:
-                            current = await stack.enter_async_context(self.node.cas(current_peer))
+                            current = await stack.enter_async_context(self.peers.cas(current_peer))
                             report.streams += current.rpc.new_streams
                             report.peers_used.append(current_peer.to_string())
-                        except (Rlp2pError, trio.TooSlowError) as exc:
+                        except Rlp2pError as exc:
                             report.peers_bypassed[current_peer.to_string()] = f"cas: {exc}"
                     assert current_peer is not None
                     failed = await self._fetch(plan, current, missing, report, fetched)
@@ -506,7 +520,7 @@ class Reader:
 
     async def _from_cache(self, plan: SyncPlan, wants: list[bytes]) -> tuple[list[bytes], int]:
         """Hand the plan what the local store holds of ``wants``: (what is still missing, hits)."""
-        cached = await self.node.astore.call(self.node.store.get_blocks, wants)
+        cached = await self.astore.call(self.store.get_blocks, wants)
         missing = []
         for address in wants:
             data = cached.get(address)
@@ -531,8 +545,8 @@ class Reader:
         rpc = cas.rpc
         before = (rpc.bytes_in, rpc.bytes_out, rpc.new_streams)
         try:
-            results = await cas.get_many(addresses)
-        except (Rlp2pError, trio.TooSlowError) as exc:
+            results = await cas.get_many(addresses, verify=False)  # plan.receive hashes each block
+        except Rlp2pError as exc:
             for address in addresses:
                 plan.retry(address)
             return f"cas: {type(exc).__name__}: {exc}"
@@ -548,9 +562,11 @@ class Reader:
             if isinstance(result, bytes):
                 try:
                     page = plan.is_page(address)
-                    plan.receive(address, result)
-                    (good if page else fetched).append((address, result))
+                    if plan.receive(address, result):  # False: not needed, so not hashed: not kept
+                        (good if page else fetched).append((address, result))
                     continue
+                except CapabilityError:
+                    raise  # the block matched its address: another replica has the same bytes
                 except Rlp2pError as exc:
                     failure = failure or f"bad block: {type(exc).__name__}: {exc}"
             else:
@@ -559,7 +575,7 @@ class Reader:
         if good:
             # pages are cached: a replay takes them again from here, and a sync cut off here
             # resumes without fetching them again (message blocks: see _drive)
-            await self.node.astore.call(self.node.store.put_blocks, good)
+            await self.astore.call(self.store.put_blocks, good)
         return failure
 
 
@@ -581,4 +597,4 @@ async def _call(on_message: OnMessage, delivery: Delivery) -> None:
         await outcome
 
 
-__all__ = ["MAX_INBOX_BATCH", "Reader", "SyncReport"]
+__all__ = ["MAX_HINTS", "MAX_INBOX_BATCH", "Reader", "SyncReport"]

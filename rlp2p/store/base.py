@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Self
 
 from rlp2p.core.publish import Holding
+from rlp2p.core.private import PrivateState
 
 __all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
 
@@ -58,9 +59,7 @@ class PublishState:
 
     #: sequence of the newest record published (IPNS: uint64)
     record_seq: int
-    #: address of the head page that record points at; None before the first publish
-    head: bytes | None
-    #: how many messages of the local log (seq 1..published_length) that head covers
+    #: how many messages of the local log (seq 1..published_length) that record covers
     published_length: int
     #: the highest sequence a record may have left this process with (a failed attempt's too):
     #: never signed again, so a retry cannot collide with a record a replica already holds
@@ -278,6 +277,14 @@ class Store(abc.ABC):
     def reserve_sequence(self, log: str, sequence: int) -> None:
         """Raise ``log``'s ``reserved_seq`` to ``sequence`` (never lower it), before a record with
         that sequence is sent. A log without publish state gets one (record_seq 0, no head)."""
+
+    def private_state(self, log: str) -> PrivateState | None:
+        """A private log's seed and epoch starts (rlp2p.core.private); None for a public log."""
+        raise NotImplementedError
+
+    def set_private_state(self, log: str, state: PrivateState) -> None:
+        """Record ``log`` as private, or its new epochs; epochs are only ever added."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     def replica_holding(self, log: str, peer_id: str) -> Holding | None:

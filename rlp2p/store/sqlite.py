@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlp2p.core.publish import Holding
+from rlp2p.core.private import PrivateState
 from rlp2p.errors import NotFound, StaleRecord, StoreError
 from rlp2p.store.base import AdmitBlocks, AdmitRecord, PublishState, ReaderState, Store, StoredRecord
 
@@ -52,7 +53,7 @@ __all__ = ["APPLICATION_ID", "DB_FILENAME", "SCHEMA_VERSION", "SQLiteStore", "op
 #: the database file inside a node's data folder
 DB_FILENAME = "rlp2p.sqlite3"
 #: the schema this code writes and reads (``PRAGMA user_version``)
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: ``PRAGMA application_id`` of an rlp2p store: b"rlp2" as a big-endian int32
 APPLICATION_ID = 0x726C7032
 
@@ -165,6 +166,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             names INTEGER NOT NULL CHECK (names >= 0)
         )""",
         "INSERT INTO usage_total (id, bytes, names) VALUES (1, 0, 0)",
+    ),
+    # 4 -> 5: private logs (rlp2p.core.private): the publisher's seed and where each epoch starts;
+    # a log with no row here is public
+    (
+        """CREATE TABLE private_epochs (
+            log       TEXT NOT NULL,
+            epoch     INTEGER NOT NULL CHECK (epoch >= 0),
+            first_seq INTEGER NOT NULL CHECK (first_seq >= 1),
+            seed      BLOB NOT NULL,                -- the same in every row of a log
+            PRIMARY KEY (log, epoch)
+        ) WITHOUT ROWID""",
     ),
 )
 
@@ -652,34 +664,32 @@ class SQLiteStore(Store):
         with self._read() as conn:
             row = _one(
                 conn,
-                "SELECT record_seq, head, published_length, reserved_seq FROM publish_state "
+                "SELECT record_seq, published_length, reserved_seq FROM publish_state "
                 "WHERE log = ?",
                 (log,),
             )
         if row is None:
             return None
-        return PublishState(
-            _u64_from_db(row[0]), _opt_bytes(row[1]), int(row[2]), _u64_from_db(row[3])
-        )
+        return PublishState(_u64_from_db(row[0]), int(row[1]), _u64_from_db(row[2]))
 
     def set_publish_state(self, log: str, state: PublishState) -> None:
         log = _text(log, "log")
         if not isinstance(state, PublishState):
             raise TypeError(f"state must be a PublishState, not {type(state).__name__}")
         record_seq = _u64_to_db(state.record_seq, "record_seq")
-        head = None if state.head is None else _blob(state.head, "head")
         length = _int(state.published_length, "published_length")
         _u64_to_db(state.reserved_seq, "reserved_seq")
         with self._write() as conn:
             # reserved_seq only grows: a sequence that may have left is never handed out again
             reserved = max(state.reserved_seq, state.record_seq, _reserved(conn, log))
             conn.execute(
+                # the head column is unused (replica holdings know each head): left NULL
                 "INSERT INTO publish_state (log, record_seq, head, published_length, reserved_seq) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (log) DO UPDATE SET "
-                "record_seq = excluded.record_seq, head = excluded.head, "
+                "VALUES (?, ?, NULL, ?, ?) ON CONFLICT (log) DO UPDATE SET "
+                "record_seq = excluded.record_seq, head = NULL, "
                 "published_length = excluded.published_length, "
                 "reserved_seq = excluded.reserved_seq",
-                (log, record_seq, head, length, _u64_to_db(reserved, "reserved_seq")),
+                (log, record_seq, length, _u64_to_db(reserved, "reserved_seq")),
             )
 
     def reserve_sequence(self, log: str, sequence: int) -> None:
@@ -693,6 +703,33 @@ class SQLiteStore(Store):
                 "VALUES (?, 0, NULL, 0, ?) ON CONFLICT (log) DO UPDATE SET "
                 "reserved_seq = excluded.reserved_seq",
                 (log, stored),
+            )
+
+    def private_state(self, log: str) -> PrivateState | None:
+        log = _text(log, "log")
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT epoch, first_seq, seed FROM private_epochs WHERE log = ? ORDER BY epoch", (log,)
+            ).fetchall()
+        if not rows:
+            return None
+        if [int(r[0]) for r in rows] != list(range(len(rows))):
+            raise StoreError(f"the epochs of private log {log} are not 0..{len(rows) - 1}")
+        return PrivateState(bytes(rows[0][2]), tuple(int(r[1]) for r in rows))
+
+    def set_private_state(self, log: str, state: PrivateState) -> None:
+        log = _text(log, "log")
+        if not isinstance(state, PrivateState):
+            raise TypeError(f"state must be a PrivateState, not {type(state).__name__}")
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT first_seq, seed FROM private_epochs WHERE log = ? ORDER BY epoch", (log,)
+            ).fetchall()
+            if rows and (bytes(rows[0][1]) != state.seed or tuple(int(r[0]) for r in rows) != state.starts[: len(rows)]):
+                raise StoreError(f"private log {log}: epochs only ever get added, under the same seed")
+            conn.executemany(
+                "INSERT INTO private_epochs (log, epoch, first_seq, seed) VALUES (?, ?, ?, ?)",
+                [(log, e, state.starts[e], state.seed) for e in range(len(rows), len(state.starts))],
             )
 
     def replica_holding(self, log: str, peer_id: str) -> Holding | None:

@@ -4,7 +4,7 @@ Each frame is an unsigned-varint length followed by that many bytes. :class:`Fra
 sans-I/O: feed it bytes, take whole frames out; it refuses an oversize length as soon as the
 prefix is complete, before buffering the body. :class:`FramedStream` runs it over a libp2p stream
 with our own read loop, because py-libp2p's ``read_varint_prefixed_bytes`` gives up on large
-messages (see ../shared/libp2p-notes.md).
+messages (see docs/upstream.md).
 """
 
 from __future__ import annotations

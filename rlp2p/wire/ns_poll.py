@@ -30,7 +30,7 @@ from rlp2p.core.record import verify_record
 from rlp2p.errors import DecodeError, ProtocolError, RecordError, RemoteError, Rlp2pError
 from rlp2p.limits import Limits
 from rlp2p.pb.vac import ns_pb2
-from rlp2p.wire.rpc import RpcStream, enum_name
+from rlp2p.wire.rpc import RpcStream, enum_name, parse_frame
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,19 @@ def encode_answer(results: Sequence[tuple[int, bytes]]) -> bytes:
     return ns_pb2.NsResponse(polled=answer).SerializeToString()
 
 
+# (the few envelope helpers of rlp2p.wire.ns this needs, here: ns imports this module)
+def encode_error(code: int, message: str) -> bytes:
+    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
+
+
+def encode_fetch(name: str) -> bytes:
+    return ns_pb2.NsRequest(fetch=ns_pb2.Query(name=name)).SerializeToString()
+
+
+def decode_response(frame: bytes) -> ns_pb2.NsResponse:
+    return parse_frame(ns_pb2.NsResponse, frame, ProtocolError)
+
+
 # --- server --------------------------------------------------------------------------------------
 
 GetRecord = Callable[[str], Awaitable[bytes | None]]
@@ -78,8 +91,6 @@ GetRecords = Callable[[list[str]], Awaitable[dict[str, bytes]]]
 async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> bytes:
     """The answer frame to a Poll: see the module docstring. ``backend`` is the NS server's
     :class:`~rlp2p.wire.ns.RecordBackend`; one with ``get_records(names)`` reads a chunk at once."""
-    from rlp2p.wire.ns import encode_error
-
     if len(query.logs) > limits.max_poll_names:
         return encode_error(Code.TOO_LARGE, f"poll of {len(query.logs)} logs; at most {limits.max_poll_names}")
     names: list[str] = []
@@ -156,8 +167,6 @@ async def poll(
     ids = [(name_to_peer_id(name, limits=limits).to_bytes(), held) for name, held in entries]
     answers: list[PeerAnswer | None] = [None] * len(entries)
     todo = list(range(len(entries)))
-    from rlp2p.wire.ns import decode_response
-
     # each round answers at least one log (a server always sends one result): bounded by len
     for _ in range(len(entries) + 1):
         if not todo:
@@ -218,8 +227,6 @@ async def _fetch_instead(
     stats: PollStats,
 ) -> list[PeerAnswer]:
     """The spec's Fetch for every entry, pipelined: what a server without Poll can answer."""
-    from rlp2p.wire.ns import decode_response, encode_fetch
-
     out: list[PeerAnswer] = []
     for start in range(0, len(entries), limits.max_pipeline):
         chunk = entries[start : start + limits.max_pipeline]

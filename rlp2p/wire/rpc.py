@@ -17,7 +17,7 @@ import trio
 from google.protobuf.message import DecodeError as _PbDecodeError
 from google.protobuf.message import Message as _PbMessage
 
-from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, ServerBusy, StreamClosed, leaves
+from rlp2p.errors import LimitExceeded, ProtocolError, Rlp2pError, ServerBusy, StreamClosed, Timeout, leaves
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream
 
@@ -402,6 +402,9 @@ class RpcStream:
         except StreamClosed as exc:
             exc.answers = len(answers)
             raise
+        except trio.TooSlowError as exc:
+            self.broken = True
+            raise Timeout(f"{len(answers)} of {len(requests)} answers within {self.timeout:g} s") from exc
         except BaseException:
             self.broken = True
             raise

@@ -1,7 +1,7 @@
 """Connections over a storage peer's lifetime (issue 10): py-libp2p 0.8.1 gives each inbound
 connection a slot that comes back only when the whole swarm stops, so after 250 connections in
 its life a storage peer refused everyone. rlp2p's host gives the slot back when the connection
-closes (rlp2p/node/host.py, docs/upstream.md)."""
+closes (rlp2p/p2p/host.py, docs/upstream.md)."""
 
 from __future__ import annotations
 

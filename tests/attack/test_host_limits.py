@@ -9,7 +9,7 @@ import multiaddr
 import trio
 
 from rlp2p.limits import HostLimits
-from rlp2p.node.host import full_addrs, make_host, parse_peer_addr
+from rlp2p.p2p.host import full_addrs, make_host, parse_peer_addr
 
 from libp2p.crypto.ed25519 import create_new_key_pair
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rlp2p.bench.common import BenchConfig
-from rlp2p.bench.runner import run_suite
+from bench.common import BenchConfig
+from bench.runner import run_suite
 
 
 async def test_nspoll_section_reports_its_goals(tmp_path: Path) -> None:

@@ -1,19 +1,26 @@
-"""``rlp2p bench --quick``, run in-process: every section is there and well formed.
+"""``python -m bench --quick``, run as a real process from the checkout: every section is there
+and well formed, and the goals are gathered.
 
 This keeps the suite working; it asserts nothing about speed (the machine may be slow or busy):
 only that each figure was measured (positive where it must be), that every ratio is the one its
-own measured numbers give, and that results.json holds what the run returned.
+own measured numbers give, and that results.json holds what the run printed.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from rlp2p.bench.common import BenchConfig, mode_label
-from rlp2p.bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
+from bench import goals as goals_mod
+from bench.common import REPO_ROOT, BenchConfig, mode_label
+from bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
+
+#: the quick run takes about a minute here; a loaded 2-core machine gets several times that
+QUICK_RUN_TIMEOUT = 900.0
 
 
 def approx(value: float, digits: int) -> object:
@@ -30,9 +37,15 @@ def config() -> BenchConfig:
     return BenchConfig.quick_run()
 
 
-async def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchConfig) -> None:
-    printed: list[str] = []
-    results = await run_suite(config, tmp_path, echo=printed.append, quiet=True)
+def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchConfig) -> None:
+    # the command a developer runs, in its own process, from the checkout (bench/ is not installed)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=QUICK_RUN_TIMEOUT, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / RESULTS_FILE).read_text())
+    printed = [done.stdout]
     sections = results["sections"]
     assert list(sections) == SECTION_NAMES
     for name, section in sections.items():
@@ -40,14 +53,12 @@ async def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: B
         assert section["status"] == expected, f"{name}: {section.get('error')}\n{section.get('traceback', '')}"
         assert section["seconds"] >= 0
 
-    # results.json is what the run returned (strict JSON: no inf or nan)
-    on_disk = json.loads((tmp_path / RESULTS_FILE).read_text())
-    assert on_disk["sections"].keys() == sections.keys()
+    on_disk = results
     assert on_disk["meta"]["quick"] is True
+    assert on_disk["meta"]["command"].startswith("python -m bench --quick")
     machine = on_disk["meta"]["machine"]
     assert machine["nproc"] >= 1 and machine["python"]
     assert on_disk["meta"]["total_seconds"] > 0
-    assert on_disk["sections"]["sync"]["cells"] == sections["sync"]["cells"]
 
     text = "\n".join(printed)
     for heading in ("1a.", "1b.", "1c.", "2.", "3.", "4a.", "4b.", "5.", "6.", "total"):
@@ -59,12 +70,34 @@ async def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: B
     check_publish(sections["publish"], sections["transport"], config)
     check_offline(sections["offline"], config)
     check_dht(sections["dht"], config)
+    check_goals(results["goals"], sections, text)
+    check_private(sections["private"])
 
     # plots: drawn when matplotlib is installed, otherwise skipped with the reason
     if results.get("plots_skipped"):
         assert "matplotlib" in results["plots_skipped"] and "plots skipped" in text
     else:
         assert results["plots"] and all(Path(p).is_file() for p in results["plots"])
+
+
+def check_goals(goals: dict, sections: dict, text: str) -> None:
+    # every section's goals, gathered with their section; the live and offline ones at least
+    expected = {
+        (name, section): entry for section, result in sections.items() for name, entry in result.get("goals", {}).items()
+    }
+    assert {(name, g["section"]) for name, g in goals.items()} == set(expected)
+    assert {"live_p50_ms_over_rtt", "live_bytes_over_msg", "sim_alice_multiplier_10pct",
+            "sim_bob_multiplier_10pct", "sim_delivered_10pct"} <= goals.keys()
+    for name, g in goals.items():
+        own = expected[(name, g["section"])]
+        assert (g["value"], g["limit"], g["ratio"]) == (own["value"], own["limit"], own["ratio"])
+        assert g["ratio"] == approx(g["value"] / g["limit"], 3)
+        assert g["met"] == goals_mod.met(g)
+    # the table that ends the run: one row per goal, with met or MISSED
+    table = text[text.index("Goals: "):]
+    for name, g in goals.items():
+        row = next(line for line in table.splitlines() if line.startswith(name + " "))
+        assert row.split()[-1] == ("met" if g["met"] else "MISSED")
 
 
 def check_transport(t: dict, config: BenchConfig) -> None:
@@ -133,14 +166,37 @@ def check_publish(p: dict, transport: dict, config: BenchConfig) -> None:
     assert b["seconds_over_floor"] == approx(b["seconds"] / b["floor_seconds"], 1)
 
 
+def check_private(p: dict) -> None:
+    med = p["median"]
+    assert positive(med["public"]["seconds"], med["private"]["seconds"], med["public"]["bytes_in"])
+    time_goal, bytes_goal = p["goals"]["private_time_ratio"], p["goals"]["private_bytes_ratio"]
+    assert time_goal["value"] == approx(med["private"]["seconds"] / med["public"]["seconds"], 3)
+    assert bytes_goal["value"] == approx(med["private"]["bytes_in"] / med["public"]["bytes_in"], 3)
+    assert (time_goal["limit"], bytes_goal["limit"]) == (1.2, 1.1)
+    # sealing adds bytes: 31 a message
+    assert med["private"]["bytes_in"] > med["public"]["bytes_in"]
+
+
 def check_offline(o: dict, config: BenchConfig) -> None:
     assert [c["online"] for c in o["compare"]] == list(config.offline_fractions)
-    assert len(o["results"]) == 2 * len(config.offline_fractions)
+    # MVDS and the remote log uploading directly, per fraction; then the log uploading once
+    assert len(o["results"]) == 3 * len(config.offline_fractions)
+    assert o["config"]["replicas"] == 3
     for c in o["compare"]:
         assert 0 < c["mvds_delivered_share"] <= 1 and 0 < c["log_delivered_share"] <= 1
         assert c["delivered_log_over_mvds"] == approx(c["log_delivered_share"] / c["mvds_delivered_share"], 2)
         assert positive(c["mvds_multiplier"], c["log_multiplier"])
         assert c["multiplier_mvds_over_log"] == approx(c["mvds_multiplier"] / c["log_multiplier"], 2)
+        assert positive(c["mvds_alice_multiplier"], c["mvds_bob_multiplier"], c["log_alice_multiplier"], c["log_bob_multiplier"])
+        # uploading once, Alice sends a third of what she sends to 3 replicas; Bob is unchanged
+        assert c["log_once_alice_multiplier"] == approx(c["log_alice_multiplier"] / 3, 2)
+        assert c["log_once_bob_multiplier"] == c["log_bob_multiplier"]
+    at = next(c for c in o["compare"] if c["online"] == 0.1)
+    prefix = "log_once" if o["goals_upload_once"] else "log"
+    assert o["goals"]["sim_alice_multiplier_10pct"]["value"] == at[f"{prefix}_alice_multiplier"]
+    assert o["goals"]["sim_bob_multiplier_10pct"]["value"] == at[f"{prefix}_bob_multiplier"]
+    assert o["goals"]["sim_delivered_10pct"] == {"value": at[f"{prefix}_delivered_share"], "limit": 0.99,
+                                                 "ratio": approx(at[f"{prefix}_delivered_share"] / 0.99, 3), "at_least": True}
 
 
 def check_dht(d: dict, config: BenchConfig) -> None:
@@ -177,9 +233,8 @@ async def test_scale_section_measures_each_size_against_the_first(tmp_path: Path
     assert "7. Scale" in "\n".join(printed)
 
 
-def test_the_command_has_a_bench_subcommand() -> None:
-    from rlp2p.cli.main import build_parser
+def test_rlp2p_bench_points_to_the_suite_with_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
+    from rlp2p.cli.main import main
 
-    parser, _ = build_parser()
-    args = parser.parse_args(["bench", "--quick", "--out", "somewhere", "--no-js"])
-    assert args.quick and args.no_js and str(args.out) == "somewhere"
+    assert main(["bench", "--quick", "--out", "somewhere", "--no-js", "--only", "sync"]) == 2
+    assert "python -m bench --quick --no-js --out somewhere --only sync" in capsys.readouterr().err

@@ -8,8 +8,8 @@ from itertools import pairwise
 
 import pytest
 
-from rlp2p.bench.offline_sim import (
-    CAS_ADDRESS_BYTES,
+from bench.log_wire import DEFAULT_MODE, RECORD_TIME, LogWire, sim_message
+from bench.offline_sim import (
     MVDS,
     REMOTE_LOG,
     Result,
@@ -26,9 +26,15 @@ from rlp2p.bench.offline_sim import (
     simulate_remote_log,
     summarize,
 )
-from rlp2p.core.address import ADDRESS_SIZE, address_of
+from rlp2p import LogMode
+from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
-from rlp2p.pb.vac import mvds_pb2, remotelog_pb2
+from rlp2p.core.page import LogEntry, Page, build_log
+from rlp2p.core.record import verify_record
+from rlp2p.core.sync import SyncPlan
+from rlp2p.pb.vac import mvds_pb2
+from rlp2p.wire import cas, ns
+from rlp2p.wire.framing import FrameDecoder
 
 
 def _by_design(results: list[Result], online: float) -> tuple[Result, Result]:
@@ -153,11 +159,14 @@ def test_mvds_never_delivers_between_peers_that_never_meet():
 
 
 @pytest.mark.parametrize("online", [0.05, 0.1])
-def test_low_online_fraction_mvds_delivers_less_and_costs_more_than_the_log(online):
+def test_low_online_fraction_mvds_delivers_less_and_later_than_the_log(online):
     mvds, log = _by_design(run_comparison((online,), seed=3, seeds=5), online)
     assert mvds.delivered_share < log.delivered_share
     assert log.delivered_share > 0.95
-    assert mvds.multiplier > log.multiplier
+    # each phone's figure is its own bytes over the same payload delivered
+    assert log.alice_multiplier == pytest.approx(log.bytes_alice / log.delivered_payload_bytes)
+    assert log.bob_multiplier == pytest.approx(log.bytes_to_bob / log.delivered_payload_bytes)
+    assert mvds.alice_multiplier == pytest.approx(mvds.bytes_alice / mvds.delivered_payload_bytes)
     assert mvds.latency_median is not None and log.latency_median is not None
     assert mvds.latency_median > log.latency_median
 
@@ -223,47 +232,51 @@ def test_log_delivers_in_the_upload_epoch_when_bob_is_there():
 
 def test_log_bytes_are_every_upload_record_poll_page_and_block():
     config = SimConfig(n_messages=4, epochs=10, send_window=4)
-    wire = WireModel.measure(config.payload_bytes, config.record_bytes)
+    wire = config.log_wire()
     created = [0, 1, 2, 3]
     alice = [False, True, False, True] + [False] * 6  # publishes {0, 1} at 1 and {2, 3} at 3
     bob = [True] + [False] * 4 + [True, True] + [False] * 3  # polls at 0 (nothing), 5 and 6
     run = simulate_remote_log(config, alice, bob, created, wire)
 
-    pages = [wire.page(1, 2, has_tail=False), wire.page(3, 2, has_tail=True)]
-    assert run.bytes_alice == sum(
-        2 * wire.cas_add_block + wire.cas_add(page) + wire.ns_update_request for page in pages
-    )
+    first, second = wire.publish(0, 2, 1), wire.publish(2, 4, 2)
+    assert run.bytes_alice == 3 * (first.sent + second.sent)  # to each of the 3 replicas
+    sync = wire.sync(0, 4)
     to_bob = (
-        wire.ns_not_found_response  # epoch 0: no record yet
-        + wire.ns_fetch_response  # epoch 5: the record, both pages, four blocks
-        + sum(wire.cas_content(page) for page in pages)
-        + 4 * wire.cas_get_block
-        + wire.ns_fetch_response  # epoch 6: same head, nothing else
+        3 * wire.fetch_response(0, 0)  # epoch 0: no record yet, from each of the fanout's 3
+        + 3 * wire.fetch_response(4, 2)  # epoch 5: the record, then the log from one replica
+        + sync.received
+        + 3 * wire.fetch_response(4, 2)  # epoch 6: same record, nothing else
     )
     assert run.bytes_to_bob == to_bob
-    answers_to_alice = 2 * (3 * wire.cas_address_response + wire.ns_update_response)
-    assert run.bytes_storage == to_bob + answers_to_alice
-    assert run.bytes_bob == 3 * wire.ns_fetch_request + (2 + 4) * wire.cas_get_request
+    assert run.bytes_storage == to_bob + 3 * (first.answered + second.answered)
+    assert run.bytes_bob == 9 * wire.fetch_request() + sync.sent
     assert run.delivered_at == (5, 5, 5, 5)
-    assert wire.ns_fetch_response > config.record_bytes  # the record travels on every poll
+    assert wire.fetch_response(4, 2) > len(wire.record(4, 2)) > 0  # the record travels on every poll
 
 
-def test_poll_interval_and_replicas_move_the_bytes_they_should():
+def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     base = SimConfig(n_messages=20, epochs=200)
     created = creation_epochs(base.n_messages, base.window)
     always = [True] * base.epochs
     every = simulate_remote_log(base, always, always, created)
-    sparse_config = SimConfig(n_messages=20, epochs=200, poll_interval=10)
-    sparse = simulate_remote_log(sparse_config, always, always, created)
+    sparse = simulate_remote_log(SimConfig(n_messages=20, epochs=200, poll_interval=10), always, always, created)
     assert sparse.delivered == every.delivered == 20
     assert sparse.bytes_bob < every.bytes_bob
     assert max(sparse.latencies) > max(every.latencies) == 0
 
-    three_config = SimConfig(n_messages=20, epochs=200, replicas=3)
-    three = simulate_remote_log(three_config, always, always, created)
-    assert three.bytes_alice == 3 * every.bytes_alice
-    assert three.message_sends == 3 * every.message_sends
-    assert three.bytes_to_bob == every.bytes_to_bob
+    # upload once: Alice sends a third; the first replica forwards the same bytes to the others
+    once = simulate_remote_log(SimConfig(n_messages=20, epochs=200, upload_once=True), always, always, created)
+    assert every.bytes_alice == 3 * once.bytes_alice
+    assert every.message_sends == 3 * once.message_sends
+    assert once.bytes_total == every.bytes_total and once.bytes_to_bob == every.bytes_to_bob
+    assert once.alice_multiplier < every.alice_multiplier and once.bob_multiplier == every.bob_multiplier
+
+    # a fanout of 1: Bob fetches one record a poll instead of 3
+    one = simulate_remote_log(SimConfig(n_messages=20, epochs=200, fanout=1), always, always, created)
+    wire = base.log_wire()
+    polls = base.epochs
+    assert every.bytes_bob - one.bytes_bob == 2 * polls * wire.fetch_request()
+    assert one.bob_multiplier < every.bob_multiplier
 
 
 # --- both ------------------------------------------------------------------------------------
@@ -348,21 +361,96 @@ def test_a_payload_grows_with_its_messages_and_the_model_matches_it():
         assert wire.mvds_payload(m, a) == body + prefix
 
 
-def test_page_model_matches_a_real_page_and_costs_about_75_bytes_a_pair():
-    assert CAS_ADDRESS_BYTES == ADDRESS_SIZE
-    wire = WireModel.measure()
-    blocks = [Message(b"g" * 32, 1_700_000_000 + i, b"x" * 256) for i in range(12)]
-    pairs = [
-        remotelog_pb2.RemoteLog.Pair(remoteHash=address_of(m.encode()), localHash=m.id, seq=i + 1)
-        for i, m in enumerate(blocks)
-    ][::-1]
-    tail = address_of(b"previous page")
-    real = remotelog_pb2.RemoteLog(pair=pairs, tail=tail).SerializeToString()
-    assert wire.page(1, 12, has_tail=True) == len(real)
-    per_pair = (wire.page(1, 12, True) - wire.page(1, 2, True)) / 10
-    assert 70 <= per_pair <= 80
-    assert wire.page(1, 1, False) < wire.page(1, 1, True) < wire.page(1, 2, True)
-    assert wire.message_block == len(blocks[0].encode())
+def _frames(blob: bytes) -> list[bytes]:
+    decoder = FrameDecoder(max_frame=1 << 24)
+    decoder.feed(blob)
+    out = []
+    while (frame := decoder.next_frame()) is not None:
+        out.append(frame)
+    assert decoder.at_boundary()
+    return out
+
+
+def _independent_log(n: int, wire: LogWire):
+    """The same messages laid out by the library directly, as a publisher would."""
+    entries = [LogEntry.from_message(i + 1, sim_message(i, wire.payload_bytes)) for i in range(n)]
+    return build_log(entries, wire.mode, wire.hints)
+
+
+@pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0), LogMode.fully_replicated(embed=0)])
+def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
+    wire = LogWire(mode=mode)
+    held: dict[bytes, bytes] = {}
+    for have, n, sequence in [(0, 3, 1), (3, 9, 2), (9, 10, 3)]:
+        frames = wire.publish(have, n, sequence)
+        *add_frames, update_frame = _frames(b"".join(frames.requests))
+        adds = [cas.decode_request(f) for f in add_frames]
+        update = ns.decode_request(update_frame)
+        built = _independent_log(n, wire)
+        # every Add is a block of the real log, and with what the replica held, it holds it all
+        added = {address_of(a.add.data): a.add.data for a in adds}
+        assert len(added) == len(adds) and added.items() <= built.blocks.items()
+        held.update(added)
+        assert built.blocks.keys() <= held.keys()
+        pages = {address for address, _ in built.pages}
+        assert frames.message_blocks == sum(a not in pages for a in added)
+        assert all(Page.decode(added[a]) for a in added.keys() & pages)
+        # the record: signed by the log's key, naming the real head, at this sequence
+        assert update.update.name == wire.name
+        info = verify_record(wire.name, update.update.content, now=RECORD_TIME)
+        assert (info.head, info.sequence) == (built.head, sequence)
+        assert frames.sent == sum(len(f) for f in frames.requests)
+        answers = _frames(b"".join(frames.responses))
+        assert [cas.decode_response(f).address.id for f in answers[:-1]] == list(added)
+        assert ns.decode_response(answers[-1]).response.status == ns.Status.OK
+
+
+@pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0)])
+def test_a_sync_is_what_a_real_reader_fetches_and_accepts(mode):
+    wire = LogWire(mode=mode)
+    for delivered, n in [(0, 7), (3, 7), (6, 9)]:
+        sync = wire.sync(delivered, n)
+        gets = [cas.decode_request(f).get.id for f in _frames(b"".join(sync.requests))]
+        answers = [cas.decode_response(f).content.data for f in _frames(b"".join(sync.responses))]
+        # a fresh reader's plan, fed these answers, delivers exactly the new messages
+        plan = SyncPlan(_independent_log(n, wire).head, delivered)
+        for address, data in zip(gets, answers, strict=True):
+            plan.receive(address, data)
+        got = plan.ready()
+        assert plan.done and [d.seq for d in got] == list(range(delivered + 1, n + 1)) == list(sync.delivered)
+        assert [d.data for d in got] == [sim_message(i, 256).encode() for i in range(delivered, n)]
+        assert sync.received == sum(len(f) for f in sync.responses)
+
+
+def wire_fetch(wire: LogWire) -> bytes:
+    from rlp2p.wire.framing import encode_frame
+
+    return encode_frame(ns.encode_fetch(wire.name))
+
+
+def test_the_record_and_the_fetch_answers_are_the_real_ones():
+    wire = LogWire()
+    record = wire.record(5, 2)
+    # the library's default record, and the compact one (no V1 fields) smaller
+    assert len(LogWire(record_v1=False).record(5, 2)) < len(LogWire(record_v1=True).record(5, 2))
+    assert verify_record(wire.name, record, now=RECORD_TIME).sequence == 2
+    (answer,) = _frames(wire.fetch_answer(5, 2))
+    assert ns.decode_response(answer).content.data == record
+    assert wire.fetch_response(5, 2) == len(wire.fetch_answer(5, 2))
+    (missing,) = _frames(wire.fetch_answer(0, 0))
+    assert ns.decode_response(missing).error.code == ns.Code.NOT_FOUND
+    (fetch,) = _frames(encode_fetch_frame := wire_fetch(wire))
+    assert ns.decode_request(fetch).fetch.name == wire.name and wire.fetch_request() == len(encode_fetch_frame)
+
+
+def test_the_sim_follows_the_library_defaults():
+    import inspect
+
+    from rlp2p import Publisher, Reader
+
+    assert DEFAULT_MODE == inspect.signature(Publisher.__init__).parameters["mode"].default
+    assert SimConfig().fanout == inspect.signature(Reader.__init__).parameters["fanout"].default
+    assert SimConfig().replicas == 3
 
 
 # --- table and configuration -----------------------------------------------------------------
@@ -391,6 +479,7 @@ def test_format_table_has_a_row_per_result_and_prints_inf():
         {"backoff_base": 8, "backoff_cap": 4},
         {"poll_interval": 0},
         {"replicas": 0},
+        {"fanout": 0},
         {"arrivals": "poisson"},
     ],
 )
@@ -408,7 +497,7 @@ def test_schedules_must_cover_the_horizon():
 
 
 def test_command_line_prints_the_table(capsys):
-    from rlp2p.bench.offline_sim import main
+    from bench.offline_sim import main
 
     args = ["--online", "0.2", "1", "--messages", "10", "--epochs", "100", "--seeds", "2"]
     assert main(args) == 0

@@ -23,7 +23,7 @@ import trio
 
 from rlp2p.core.keys import generate_log_key, log_name, save_key
 from rlp2p.errors import RemoteError
-from rlp2p.node.host import parse_peer_addr
+from rlp2p.p2p.host import parse_peer_addr
 from rlp2p.node.node import Node, NodeConfig
 
 RLP2P = [sys.executable, "-m", "rlp2p.cli.main"]

@@ -1,7 +1,8 @@
 """Fixtures of the js-libp2p interop tests: a running js node, a py-libp2p host.
 
 The tests run with ``--import-mode=importlib``, which puts no test folder on sys.path, so this
-conftest adds its own folder for the helper modules ``jsnode`` and ``interop_util``.
+conftest adds its own folder for the helper module ``interop_util``; the js node's driver is
+``interop.jsnode`` at the checkout's root (shared with the DHT benchmark).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig  # noqa: E402
 
 from interop_util import ECHO_PROTOCOL, echo_handler  # noqa: E402
-from jsnode import JsNode, JsNodeUnavailable, ensure_npm_deps, find_tools  # noqa: E402
+from interop.jsnode import JsNode, JsNodeUnavailable, ensure_npm_deps, find_tools  # noqa: E402
 
 
 @pytest.fixture(scope="session")

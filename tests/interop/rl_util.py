@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import trio
 from libp2p.peer.id import ID
 
-from jsnode import JsNode
+from interop.jsnode import JsNode
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ import base64
 
 import pytest
 
-from jsnode import JsNode
+from interop.jsnode import JsNode
 from rl_util import assert_stopped, js_messages, py_messages
 
 from rlp2p.core.keys import generate_log_key

@@ -14,7 +14,7 @@ import pytest
 import trio
 from libp2p.utils.varint import encode_uvarint
 
-from jsnode import JsNode, b64, unb64
+from interop.jsnode import JsNode, b64, unb64
 from rl_util import assert_stopped, js_id, js_messages, py_messages, wait_for
 
 from rlp2p.core.address import address_of

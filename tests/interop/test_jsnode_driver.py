@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from jsnode import JsNode, JsNodeError, b64, unb64
+from interop.jsnode import JsNode, JsNodeError, b64, unb64
 
 pytestmark = pytest.mark.interop
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import pytest
 
-from jsnode import JsNode, JsNodeError, b64, unb64
+from interop.jsnode import JsNode, JsNodeError, b64, unb64
 from rl_util import assert_stopped, js_id, wait_for
 
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import verify_record
-from rlp2p.node.dht import KAD_PROTOCOL, binary_record_key
+from rlp2p.p2p.dht import KAD_PROTOCOL, binary_record_key
 
 pytestmark = pytest.mark.interop
 
@@ -55,7 +55,7 @@ async def test_bob_bootstraps_from_a_js_node_only_and_syncs_from_py_storage_peer
 
         for js in (js0, js1):
             await wait_for(lambda js=js: providers_on(js), f"the provider records on js node {js.peer_id}")
-        # and the record, under the standard binary /ipns/ key (edge 9 of rlp2p/node/dht.py). The
+        # and the record, under the standard binary /ipns/ key (edge 9 of rlp2p/p2p/dht.py). The
         # storage peers put it after they announce the log, and Alice's own put runs in the
         # background and may have been cut short when she stopped: wait for it as for the providers
         async def record_on(js):

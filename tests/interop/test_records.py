@@ -6,7 +6,7 @@
   protobuf private key) are accepted by rlp2p's ``verify_record``.
 - Records travel through js DHT servers under the standard binary key ``/ipns/`` + multihash,
   both ways, through rlp2p's workaround for py-libp2p's text-only DHT keys
-  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/node/dht.py edge 9);
+  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/p2p/dht.py edge 9);
   py-libp2p servers refusing that key is pinned too.
 """
 
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from libp2p.records.ipns import IPNSValidator
 
-from jsnode import JsNode, b64, unb64
+from interop.jsnode import JsNode, b64, unb64
 from rl_util import assert_stopped, js_id, wait_for
 
 from rlp2p.core.address import address_of, address_to_text
@@ -31,7 +31,7 @@ from rlp2p.core.record import (
     verify_record,
 )
 from rlp2p.errors import ExpiredRecord, InvalidRecord, WrongName
-from rlp2p.node.dht import binary_record_key, record_key
+from rlp2p.p2p.dht import binary_record_key, record_key
 
 pytestmark = pytest.mark.interop
 

@@ -23,7 +23,7 @@ from libp2p.peer.id import ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from interop_util import ECHO_PROTOCOL, echo_call, host_addr, peer_info
-from jsnode import b64, unb64
+from interop.jsnode import b64, unb64
 
 pytestmark = pytest.mark.interop
 

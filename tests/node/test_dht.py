@@ -1,4 +1,4 @@
-"""Each py-libp2p sharp edge rlp2p handles (rlp2p/node/host.py, rlp2p/node/dht.py), pinned by a
+"""Each py-libp2p sharp edge rlp2p handles (rlp2p/p2p/host.py, rlp2p/p2p/dht.py), pinned by a
 test that fails if the workaround regresses."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key, log_name
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import create_record, verify_record
-from rlp2p.node.dht import KAD_PROTOCOL, record_key
-from rlp2p.node.host import make_host, quiet_libp2p_logs
+from rlp2p.p2p.dht import KAD_PROTOCOL, record_key
+from rlp2p.p2p.host import make_host, quiet_libp2p_logs
 
 
 def test_hosts_dial_without_the_happy_eyeballs_delay():

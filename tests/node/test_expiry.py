@@ -188,7 +188,7 @@ async def test_a_storage_peer_refuses_an_update_with_an_expired_record_and_keeps
 async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
     from rlp2p.core.address import address_of
     from rlp2p.core.keys import log_name
-    from rlp2p.node.dht import record_key
+    from rlp2p.p2p.dht import record_key
 
     node = await swarm.start_node("storage", storage=True)
     key = generate_log_key()
@@ -205,7 +205,7 @@ async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
 async def test_a_storage_peer_announces_an_expired_log_but_does_not_put_its_record_into_the_dht(swarm, clock):
     from rlp2p.core.address import address_of
     from rlp2p.core.keys import log_name
-    from rlp2p.node.dht import record_key
+    from rlp2p.p2p.dht import record_key
 
     holder = await swarm.start_node("holder", storage=True)
     bystander = await swarm.start_node("bystander", storage=True)

@@ -11,7 +11,7 @@ from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
 from rlp2p.errors import LimitExceeded, PublishError, StoreError
 from rlp2p.limits import Limits
-from rlp2p.node.host import parse_peer_addr
+from rlp2p.p2p.host import parse_peer_addr
 from rlp2p.node.publisher import UPLOAD_BATCH
 
 

@@ -122,3 +122,23 @@ async def test_v1_folders_publish_and_sync_on(v1, nursery):
         assert [seq for seq, _, _ in bob.store.delivered(name)] == list(range(1, 8))
     finally:
         await swarm.close()
+
+
+def test_v1_folders_take_private_logs(v1):
+    """Version 5 (private logs): every v1 log is public; a log becomes private with its seed, and
+    its epochs are only ever added."""
+    from rlp2p.core.private import PrivateState, new_seed
+    from rlp2p.errors import StoreError
+
+    name = (v1 / "name.txt").read_text().strip()
+    with open_store(v1 / "alice") as alice:
+        assert alice.private_state(name) is None
+        state = PrivateState(new_seed())
+        alice.set_private_state("other-log", state)
+        alice.set_private_state("other-log", state.rotated(4))
+        assert alice.private_state("other-log") == PrivateState(state.seed, (1, 5))
+        with pytest.raises(StoreError):
+            alice.set_private_state("other-log", PrivateState(new_seed()))
+        assert alice.log_length(name) == 5
+    with open_store(v1 / "alice") as alice:
+        assert alice.private_state("other-log") == PrivateState(state.seed, (1, 5))

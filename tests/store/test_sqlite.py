@@ -99,7 +99,7 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         s.put_blocks([(addr(1), b"one"), (addr(2), b"two")])
         s.put_record("name", b"rec", 7)
         s.append_messages(LOG, [b"m1", b"m2", b"m3"])
-        s.set_publish_state(LOG, PublishState(7, addr("head"), 3))
+        s.set_publish_state(LOG, PublishState(7, 3))
         s.set_replica_holding(LOG, "peerA", HOLDING)
         s.set_reader_record(LOG, b"rrec", 5, addr("rhead"))
         s.deliver(LOG, [(1, b"id1", b"m1"), (2, b"id2", b"m2")])
@@ -110,7 +110,7 @@ def test_reopen_keeps_everything(tmp_path: Path) -> None:
         assert s.get_record("name") == before
         assert s.log_entries(LOG) == [(1, b"m1"), (2, b"m2"), (3, b"m3")]
         # a record with seq 7 left the process: 7 is reserved too
-        assert s.get_publish_state(LOG) == PublishState(7, addr("head"), 3, reserved_seq=7)
+        assert s.get_publish_state(LOG) == PublishState(7, 3, reserved_seq=7)
         assert s.replica_holding(LOG, "peerA") == HOLDING
         assert s.get_reader_state(LOG) == ReaderState(b"rrec", 5, addr("rhead"), 2)
         assert s.delivered(LOG) == [(1, b"id1", b"m1"), (2, b"id2", b"m2")]
@@ -469,29 +469,27 @@ def test_append_is_one_transaction(store: SQLiteStore) -> None:
 
 def test_publish_state(store: SQLiteStore) -> None:
     assert store.get_publish_state(LOG) is None
-    store.set_publish_state(LOG, PublishState(record_seq=0, head=None, published_length=0))
-    assert store.get_publish_state(LOG) == PublishState(0, None, 0)
-    head = bytearray(addr("h"))
-    store.set_publish_state(LOG, PublishState(U64_MAX, head, 10))  # type: ignore[arg-type]
+    store.set_publish_state(LOG, PublishState(record_seq=0, published_length=0))
+    assert store.get_publish_state(LOG) == PublishState(0, 0)
+    store.set_publish_state(LOG, PublishState(U64_MAX, 10))
     state = store.get_publish_state(LOG)
-    assert state == PublishState(U64_MAX, addr("h"), 10, reserved_seq=U64_MAX)
-    assert type(state.head) is bytes  # type: ignore[union-attr]
+    assert state == PublishState(U64_MAX, 10, reserved_seq=U64_MAX)
     assert store.get_publish_state("other") is None
     with pytest.raises(TypeError):
-        store.set_publish_state(LOG, (1, None, 0))  # type: ignore[arg-type]
+        store.set_publish_state(LOG, (1, 0))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        store.set_publish_state(LOG, PublishState(1, None, -1))
-    assert store.get_publish_state(LOG) == PublishState(U64_MAX, addr("h"), 10, reserved_seq=U64_MAX)
+        store.set_publish_state(LOG, PublishState(1, -1))
+    assert store.get_publish_state(LOG) == PublishState(U64_MAX, 10, reserved_seq=U64_MAX)
 
 
 def test_reserved_sequence_only_grows(store: SQLiteStore) -> None:
     store.reserve_sequence(LOG, 3)  # before the first publish: a state with no head
-    assert store.get_publish_state(LOG) == PublishState(0, None, 0, reserved_seq=3)
+    assert store.get_publish_state(LOG) == PublishState(0, 0, reserved_seq=3)
     store.reserve_sequence(LOG, 2)
     assert store.get_publish_state(LOG).reserved_seq == 3  # type: ignore[union-attr]
-    store.set_publish_state(LOG, PublishState(2, addr("h"), 5))  # an older success: still 3
-    assert store.get_publish_state(LOG) == PublishState(2, addr("h"), 5, reserved_seq=3)
-    store.set_publish_state(LOG, PublishState(4, addr("h"), 5))
+    store.set_publish_state(LOG, PublishState(2, 5))  # an older success: still 3
+    assert store.get_publish_state(LOG) == PublishState(2, 5, reserved_seq=3)
+    store.set_publish_state(LOG, PublishState(4, 5))
     assert store.get_publish_state(LOG).reserved_seq == 4  # type: ignore[union-attr]
     store.reserve_sequence(LOG, U64_MAX)
     assert store.get_publish_state(LOG).reserved_seq == U64_MAX  # type: ignore[union-attr]

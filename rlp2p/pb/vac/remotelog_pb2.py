@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vac/remotelog.proto\x12\rvac.remotelog\"\x9d\x01\n\tRemoteLog\x12+\n\x04pair\x18\x01 \x03(\x0b\x32\x1d.vac.remotelog.RemoteLog.Pair\x12\x0c\n\x04tail\x18\x02 \x01(\x0c\x12\x0b\n\x03\x63\x61s\x18\x03 \x03(\x0c\x1aH\n\x04Pair\x12\x12\n\nremoteHash\x18\x01 \x01(\x0c\x12\x11\n\tlocalHash\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vac/remotelog.proto\x12\rvac.remotelog\"\xad\x01\n\tRemoteLog\x12+\n\x04pair\x18\x01 \x03(\x0b\x32\x1d.vac.remotelog.RemoteLog.Pair\x12\x0c\n\x04tail\x18\x02 \x01(\x0c\x12\x0b\n\x03\x63\x61s\x18\x03 \x03(\x0c\x12\x0e\n\x06sealed\x18\x08 \x01(\r\x1aH\n\x04Pair\x12\x12\n\nremoteHash\x18\x01 \x01(\x0c\x12\x11\n\tlocalHash\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03seq\x18\x04 \x01(\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vac.remotelog_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REMOTELOG']._serialized_start=39
-  _globals['_REMOTELOG']._serialized_end=196
-  _globals['_REMOTELOG_PAIR']._serialized_start=124
-  _globals['_REMOTELOG_PAIR']._serialized_end=196
+  _globals['_REMOTELOG']._serialized_end=212
+  _globals['_REMOTELOG_PAIR']._serialized_start=140
+  _globals['_REMOTELOG_PAIR']._serialized_end=212
 # @@protoc_insertion_point(module_scope)

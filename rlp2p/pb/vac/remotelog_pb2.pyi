@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RemoteLog(_message.Message):
-    __slots__ = ("pair", "tail", "cas")
+    __slots__ = ("pair", "tail", "cas", "sealed")
     class Pair(_message.Message):
         __slots__ = ("remoteHash", "localHash", "data", "seq")
         REMOTEHASH_FIELD_NUMBER: _ClassVar[int]
@@ -22,7 +22,9 @@ class RemoteLog(_message.Message):
     PAIR_FIELD_NUMBER: _ClassVar[int]
     TAIL_FIELD_NUMBER: _ClassVar[int]
     CAS_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
     pair: _containers.RepeatedCompositeFieldContainer[RemoteLog.Pair]
     tail: bytes
     cas: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, pair: _Optional[_Iterable[_Union[RemoteLog.Pair, _Mapping]]] = ..., tail: _Optional[bytes] = ..., cas: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    sealed: int
+    def __init__(self, pair: _Optional[_Iterable[_Union[RemoteLog.Pair, _Mapping]]] = ..., tail: _Optional[bytes] = ..., cas: _Optional[_Iterable[bytes]] = ..., sealed: _Optional[int] = ...) -> None: ...

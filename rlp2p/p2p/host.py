@@ -1,6 +1,6 @@
 """Creating and addressing py-libp2p hosts, with the sharp edges of py-libp2p 0.8.1 handled here.
 
-See ../shared/libp2p-notes.md and docs/upstream.md; the connection and window workarounds are
+See docs/upstream.md; the connection and window workarounds are
 tested in tests/attack/ (test_host_limits.py, test_connections.py, test_memory.py).
 """
 

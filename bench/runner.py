@@ -1,4 +1,4 @@
-"""``rlp2p bench``: the benchmark suite, every figure beside its baseline, in one run.
+"""``python -m bench``: the benchmark suite, every figure beside its baseline, in one run.
 
 One process, one local swarm on 127.0.0.1 (``storage_peers`` storage peers and a client node,
 plus the Alices, Bobs and DHT clients that sections start and stop), in a temporary folder that
@@ -16,7 +16,8 @@ installed.
 7. scale: publish one more, a fresh reader's sync (time, peak RSS) and a caught-up reader's sync
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
 8. live: push latency of a followed log beside a round trip; bytes per pushed message
-9. nspoll: NS Poll (conditional, batched Fetch) against Fetch, one log and 100; record bytes
+9. private: a private log's sync against a public one's (time and bytes)
+10. nspoll: NS Poll (conditional, batched Fetch) against Fetch, one log and 100; record bytes
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench import dht, live, offline, poll, publishing, scale, sync_cost, transport
-from rlp2p.bench.common import BenchConfig, Context, scale_sizes
-from rlp2p.bench.measure import finite
-from rlp2p.bench.options import SECTION_NAMES, add_arguments
+from bench import dht, goals, live, offline, poll, private, publishing, scale, sync_cost, transport
+from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
+from bench.measure import finite
+from bench.options import SECTION_NAMES, add_arguments
 
 SectionRun = Callable[[Context], Awaitable[dict[str, Any]]]
 SectionRender = Callable[[dict[str, Any]], list[str]]
@@ -54,6 +55,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("dht", dht.run, dht.render),
     ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
+    ("private", private.run, private.render),
     ("nspoll", poll.run, poll.render),
 ]
 RESULTS_FILE = "results.json"
@@ -65,7 +67,7 @@ def code_state() -> dict[str, Any]:
     (read-only git commands; None where git or the checkout is missing)."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[2]
+    root = REPO_ROOT
 
     def git(*args: str) -> str | None:
         try:
@@ -80,8 +82,8 @@ def code_state() -> dict[str, Any]:
     return {
         "source": str(root),
         "commit": commit,
-        # the code measured: the suite's own files (rlp2p/bench/) are left out
-        "uncommitted_in_rlp2p": None if changed is None else [p for p in changed if not p.startswith("rlp2p/bench/")],
+        # the code measured (the suite's own files are in bench/, outside it)
+        "uncommitted_in_rlp2p": changed,
     }
 
 
@@ -119,7 +121,7 @@ def machine() -> dict[str, Any]:
 def _command_line() -> str:
     if not sys.argv:
         return ""
-    program = "python -m rlp2p.bench" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
+    program = "python -m bench" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name
     return " ".join([program, *sys.argv[1:]])
 
 
@@ -155,8 +157,8 @@ async def run_suite(
     ``echo`` gets each section's tables as text (None: print nothing); progress goes to stderr
     unless ``quiet``.
     """
-    from rlp2p.node.host import quiet_libp2p_logs
-    from rlp2p.node.swarm import LocalSwarm
+    from rlp2p import quiet_libp2p_logs
+    from rlp2p.testing import LocalSwarm
 
     quiet_libp2p_logs(logging.CRITICAL)
     out_dir = Path(out_dir)
@@ -172,6 +174,8 @@ async def run_suite(
             "config": config.describe(),
         },
         "sections": {},
+        # name -> {value, limit, ratio, section, met}: every section's goals, gathered
+        "goals": {},
     }
 
     def emit(text: str) -> None:
@@ -203,6 +207,7 @@ async def run_suite(
                         }
                     result["seconds"] = round(time.monotonic() - section_start, 2)
                     results["sections"][name] = result
+                    results["goals"] = goals.gather(results["sections"])
                     emit(render_section(name, result))
                     results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
                     write_results(results, out_dir)
@@ -222,6 +227,7 @@ async def run_suite(
         results["plots_skipped"] = "--no-plots"
     results["meta"]["total_seconds"] = round(time.monotonic() - started, 1)
     path = write_results(results, out_dir)
+    emit(goals.render(results["goals"]))
     failed = [n for n, s in results["sections"].items() if s.get("status") == "error"]
     emit(
         f"total {results['meta']['total_seconds']:.1f} s on {results['meta']['machine']['nproc']} cores "
@@ -232,7 +238,7 @@ async def run_suite(
 
 
 def _draw(results: dict[str, Any], out_dir: Path) -> tuple[list[str], str | None]:
-    from rlp2p.bench.plots import draw
+    from bench.plots import draw
 
     try:
         return draw(results, out_dir)
@@ -244,7 +250,7 @@ def _draw(results: dict[str, Any], out_dir: Path) -> tuple[list[str], str | None
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run as ``rlp2p bench`` asks; exit status 1 if a section failed."""
+    """Run as ``python -m bench`` asks; exit status 1 if a section failed."""
     scale_max = getattr(args, "scale_max", None)
     if args.quick:
         config = BenchConfig.quick_run(js=not args.no_js)
@@ -266,11 +272,11 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlp2p.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the results as one JSON object instead of tables")
     args = parser.parse_args(argv)
-    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p import quiet_libp2p_logs
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     quiet_libp2p_logs(logging.CRITICAL)

@@ -19,9 +19,9 @@ import os
 import time
 from typing import Any
 
-from rlp2p.bench.common import Context
-from rlp2p.bench.measure import mb_per_s, ratio, summary, table
-from rlp2p.bench.probes import EchoStream, blast, ping_new_stream
+from bench.common import Context
+from bench.measure import mb_per_s, ratio, summary, table
+from bench.probes import EchoStream, blast, ping_new_stream
 from rlp2p.core.address import address_of
 from rlp2p.node.reader import FETCH_BATCH
 

@@ -5,7 +5,7 @@ py among py nodes (always): the swarm's storage peers are DHT servers; two fresh
 what it puts, so every get asks the network.
 
 js in the same swarm (when the js-libp2p interop peer works): ``interop/node.mjs``, a DHT server,
-driven through ``tests/interop/jsnode.py`` (imported by path, not modified). It joins the swarm;
+driven through ``interop.jsnode``. It joins the swarm;
 then each round it gets a key that py put before it joined (so it holds no copy), puts a key of
 its own that a py client then gets, and a py client and a py server put one key each. js times
 include the driver's JSON-line round trip to the js process, measured apart as ``ipc_ms``.
@@ -17,7 +17,6 @@ started with ``--ns rlp2pbench``.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import secrets
 import shutil
@@ -29,14 +28,13 @@ from typing import Any
 
 from libp2p.records.validator import BlankValidator
 
-from rlp2p.bench.common import Context
-from rlp2p.bench.measure import ratio, summary, table
-from rlp2p.node.node import Node
+from bench.common import Context
+from bench.measure import ratio, summary, table
+from rlp2p import Node
 
 NAMESPACE = "rlp2pbench"
-#: the source checkout this package sits in (the js driver lives in its tests/)
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DRIVER = REPO_ROOT / "tests" / "interop" / "jsnode.py"
+#: the source checkout bench/ sits in (the js peer and its driver live in its interop/)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CALL_TIMEOUT = 20.0
 IPC_SAMPLES = 10
 
@@ -59,25 +57,18 @@ async def _timed(coro: Any) -> tuple[float, Any]:
 
 def load_driver() -> tuple[ModuleType | None, str]:
     """The js driver module, or None and the reason it cannot be used."""
-    if not DRIVER.is_file():
-        return None, f"the js-libp2p driver {DRIVER} is not there (a source checkout with tests/interop/ is needed)"
-    spec = importlib.util.spec_from_file_location("rlp2p_bench_jsnode", DRIVER)
-    if spec is None or spec.loader is None:
-        return None, f"cannot import {DRIVER}"
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        return None, f"importing {DRIVER} failed: {exc!r}"
+        import interop.jsnode as module
+    except ImportError as exc:
+        return None, f"cannot import interop.jsnode (run from a source checkout): {exc}"
     try:
         module.find_tools()
-    except Exception as exc:  # JsNodeUnavailable: node or npm not on PATH
+    except module.JsNodeUnavailable as exc:  # node or npm not on PATH
         return None, str(exc)
-    interop = Path(getattr(module, "INTEROP_DIR", REPO_ROOT / "interop"))
-    if not module.deps_are_current(interop):
+    if not module.deps_are_current(module.INTEROP_DIR):
         return None, (
-            f"{interop}/node_modules is missing or older than package-lock.json: run `npm ci` in "
-            f"{interop} (the benchmark installs nothing)"
+            f"{module.INTEROP_DIR}/node_modules is missing or older than package-lock.json: run `npm ci` in "
+            f"{module.INTEROP_DIR} (the benchmark installs nothing)"
         )
     return module, ""
 

@@ -110,17 +110,26 @@ def _offline(plt: Any, s: dict[str, Any]) -> Any:
     rows = s["compare"]
     xs = [r["online"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, (mv, lg), title in (
-        (axes[0], ("mvds_delivered_share", "log_delivered_share"), "Share delivered"),
-        (axes[1], ("mvds_latency_p50", "log_latency_p50"), "Median latency (epochs)"),
-        (axes[2], ("mvds_multiplier", "log_multiplier"), "Bandwidth multiplier"),
+    for ax, (mv, lg) in (
+        (axes[0], ("mvds_delivered_share", "log_delivered_share")),
+        (axes[1], ("mvds_latency_p50", "log_latency_p50")),
     ):
         ax.plot(xs, [r[mv] for r in rows], marker="o", label="plain MVDS")
         ax.plot(xs, [r[lg] for r in rows], marker="s", label="remote log")
+    for key, label, marker in (
+        ("mvds_alice_multiplier", "MVDS, Alice sent", "o"),
+        ("mvds_bob_multiplier", "MVDS, Bob received", "o"),
+        ("log_alice_multiplier", "remote log, Alice sent", "s"),
+        ("log_bob_multiplier", "remote log, Bob received", "s"),
+    ):
+        axes[2].plot(xs, [r.get(key) for r in rows], marker=marker, label=label)
+    axes[2].set_yscale("log")
+    for ax, title in zip(axes, ("Share delivered", "Median latency (epochs)", "Each phone's bytes / payload delivered"), strict=True):
         ax.set_xlabel("fraction of epochs each peer is online")
         ax.set_title(title, fontsize=10)
         ax.grid(True, alpha=0.3)
     axes[0].legend(fontsize=8)
+    axes[2].legend(fontsize=8)
     return fig
 
 

@@ -1,4 +1,4 @@
-"""The options of ``rlp2p bench``, kept apart from the suite so that building the command's parser
+"""The options of ``python -m bench``, kept apart from the suite so that building its parser
 imports nothing heavy (no libp2p)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 #: the suite's sections, in the order they run
-SECTION_NAMES = ["transport", "sync", "poll", "publish", "offline", "dht", "scale", "live", "nspoll"]
+SECTION_NAMES = ["transport", "sync", "poll", "publish", "offline", "dht", "scale", "live", "private", "nspoll"]
 DEFAULT_OUT = Path("bench-results")
 
 

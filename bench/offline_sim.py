@@ -1,7 +1,8 @@
 """Two mostly-offline phones: plain MVDS (batch mode) against the remote log, epoch by epoch.
 
-A pure, seeded simulation (standard library plus the generated protobuf classes of ``rlp2p.pb``,
-used only to measure sizes): no network, no clock. It quantifies the "ping-pong" problem that
+A pure, seeded simulation: no network, no clock. Sizes come from the real encoders: MVDS
+payloads from the generated ``rlp2p.pb`` classes, every byte of the remote log from the
+library's own pages, records, frames and plans (:mod:`bench.log_wire`). It quantifies the "ping-pong" problem that
 motivates 3/REMOTE-LOG: MVDS delivers only when sender and receiver are online in the same epoch,
 while the remote log parks the data on always-on storage that the reader polls when he likes.
 
@@ -54,38 +55,38 @@ Plain MVDS, batch mode (RFC 2/MVDS, "Batch Mode" and "Retransmission")
     the state at the start of the epoch (a simultaneous exchange): acks that arrive in ``t`` stop
     retransmissions from ``t + 1``.
 
-Remote log (3/REMOTE-LOG, paged with CAS mapping, nothing embedded)
-    Storage (``replicas`` peers, default 1) is always online and loses nothing. In an epoch in
-    which Alice is online and has ``k > 0`` messages not yet uploaded, she publishes once, to each
-    replica: ``k`` CAS Adds of the message blocks, one CAS Add of a new page (``k`` pairs of
-    32-byte H1 and 36-byte CID plus our ``seq``, ``tail`` = address of her previous page) and one
-    NS Update carrying the record. Storage answers each Add with an Address, the Update with a
-    Response.
+Remote log (3/REMOTE-LOG, as rlp2p builds it)
+    Storage (``replicas`` peers, default 3) is always online and loses nothing. In an epoch in
+    which Alice is online and has ``k > 0`` messages not yet uploaded, she publishes once: the
+    blocks the replicas lack (new message blocks and the pages that changed, as the publisher's
+    core decides them) as CAS Adds, then an NS Update with a newly signed record. Directly (the
+    default) she sends that to each replica; with ``upload_once`` she sends it to one replica,
+    which forwards it to the others (storage bytes, not hers). Storage answers each Add with an
+    Address, the Update with a Response.
 
     In an epoch in which Bob is online (and ``poll_interval`` epochs have passed since his last
-    poll) he fetches the record with one NS Fetch (answered with NOT_FOUND before the first
-    publish). If the head moved, he fetches each new page with a CAS Get, walking ``tail`` back to
-    the page he already has, then each new message block with a CAS Get, and delivers all of them
-    in that epoch. Within an epoch Alice publishes before Bob polls, so a message uploaded at ``t``
-    is delivered in the first epoch ``>= t`` in which Bob polls.
+    poll) he fetches the record from ``fanout`` replicas (the reader's default is 3; NOT_FOUND
+    before the first publish). If the log grew, he syncs from one replica: the CAS Gets a real
+    ``SyncPlan`` asks for (the head page, back to the page he needs, then the message blocks
+    not embedded), and delivers the new messages in that epoch. Within an epoch Alice publishes
+    before Bob polls, so a message uploaded at ``t`` is delivered in the first epoch ``>= t`` in
+    which Bob polls.
 
 Byte model
 ==========
 
-Every counted byte is the serialized size of the protobuf the design puts on the wire, measured
-with ``rlp2p.pb`` (``vac.mvds.Payload`` and ``Message``; ``vac.cas.CasRequest`` /
-``CasResponse``; ``vac.ns.NsRequest`` / ``NsResponse``; ``vac.remotelog.RemoteLog``), plus one
-unsigned-varint length prefix per protobuf (the framing of rlp2p's CAS and NS streams, applied to
-MVDS payloads too). Message ids are 32 bytes, CAS addresses 36 (binary CIDv1, raw, sha2-256),
-``group_id`` 32, the timestamp a present-day Unix second (a 5-byte varint), the log name a
-52-character peer id. The signed IPNS record is modeled as ``record_bytes`` opaque bytes (default
-300). Repeated protobuf fields are encoded element by element, so a Payload's size is exact and
-additive::
+MVDS: the serialized ``vac.mvds.Payload`` (``rlp2p.pb``) with one unsigned-varint length prefix.
+Message ids are 32 bytes, ``group_id`` 32, the timestamp a present-day Unix second. Repeated
+protobuf fields are encoded element by element, so a Payload's size is exact and additive::
 
     size(Payload with m messages and a acks) = m * e_msg + a * e_ack   (+ length prefix)
 
-with ``e_msg = 310`` and ``e_ack = 36`` bytes for 256-byte bodies. Ignored for both designs: the
-transport below (Noise, yamux, TCP/IP or a Waku envelope), connection set-up and DHT look-ups.
+The remote log: every byte comes from the library's own code (:mod:`bench.log_wire`): messages,
+pages in the publisher's layout (default pages of 64, every payload embedded, the replicas' CAS
+hints in the head page), the record signed by ``create_record`` with a real key (V1 fields by
+default, as the library writes them), the CAS and NS frames of ``rlp2p.wire``. Ignored for both
+designs: the transport below (Noise, yamux, TCP/IP or a Waku envelope), connection set-up and DHT
+look-ups.
 
 Metrics (per design and online fraction, pooled over seeds)
 ===========================================================
@@ -93,12 +94,13 @@ Metrics (per design and online fraction, pooled over seeds)
 - delivered share: messages Bob delivered by the horizon / messages created;
 - latency: delivery epoch - creation epoch of each delivered message; median and p95 (nearest
   rank);
-- bandwidth multiplier: all bytes sent by Alice, Bob and storage / (``payload_bytes`` x messages
-  delivered), as a ratio of sums over the seeds (``inf`` when nothing was delivered). For MVDS it
-  includes retransmissions, lost payloads and acks; for the remote log uploads, pages, records,
-  polls, requests and their answers.
+- each phone's multiplier, over the payload bytes Bob delivered (ratios of sums over the seeds,
+  ``inf`` when nothing was delivered): Alice's is the bytes she sent (MVDS: payloads with
+  retransmissions, lost ones too; the log: uploads and records), Bob's the bytes he received
+  (MVDS: the payloads that reached him; the log: records, pages, blocks and NOT_FOUNDs);
+- bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same.
 
-Run ``python -m rlp2p.bench.offline_sim`` for the default comparison table.
+Run ``python -m bench.offline_sim`` for the default comparison table.
 """
 
 from __future__ import annotations
@@ -113,10 +115,11 @@ from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 
-from rlp2p.pb.vac import cas_pb2, mvds_pb2, ns_pb2, remotelog_pb2
+from bench.log_wire import DEFAULT_MODE, LogWire
+from rlp2p import LogMode
+from rlp2p.pb.vac import mvds_pb2
 
 __all__ = [
-    "CAS_ADDRESS_BYTES",
     "DEFAULT_ONLINE_FRACTIONS",
     "DEFAULT_SEEDS",
     "MESSAGE_ID_BYTES",
@@ -147,13 +150,9 @@ Arrivals = Literal["even", "random"]
 
 #: MVDS message id (H1): sha256
 MESSAGE_ID_BYTES = 32
-#: binary CIDv1, raw codec, sha2-256 multihash (H2); equals rlp2p.core.address.ADDRESS_SIZE
-CAS_ADDRESS_BYTES = 36
 GROUP_ID_BYTES = 32
 #: a present-day Unix time in seconds: its varint takes 5 bytes, as any time until 2514 would
 MODEL_TIMESTAMP = 1_700_000_000
-#: a base58btc Ed25519 libp2p peer id ("12D3KooW..."), the log's name
-MODEL_NAME = "12D3KooW" + "x" * 44
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,110 +170,42 @@ def _framed(size: int) -> int:
     return _uvarint_size(size) + size
 
 
-@lru_cache(maxsize=4096)
-def _cas_add_request(data_len: int) -> int:
-    request = cas_pb2.CasRequest(add=cas_pb2.Content(data=bytes(data_len)))
-    return _framed(request.ByteSize())
-
-
-@lru_cache(maxsize=4096)
-def _cas_content_response(data_len: int) -> int:
-    response = cas_pb2.CasResponse(content=cas_pb2.Content(data=bytes(data_len)))
-    return _framed(response.ByteSize())
-
-
-@lru_cache(maxsize=4096)
-def _page_size(first_seq: int, count: int, has_tail: bool) -> int:
-    """Serialized size of a RemoteLog page of ``count`` pairs numbered from ``first_seq``."""
-    pairs = [
-        remotelog_pb2.RemoteLog.Pair(
-            remoteHash=bytes(CAS_ADDRESS_BYTES), localHash=bytes(MESSAGE_ID_BYTES), seq=seq
-        )
-        for seq in range(first_seq + count - 1, first_seq - 1, -1)  # newest first
-    ]
-    page = remotelog_pb2.RemoteLog(pair=pairs, tail=bytes(CAS_ADDRESS_BYTES) if has_tail else b"")
-    return page.ByteSize()
-
-
 @dataclass(frozen=True, slots=True)
 class WireModel:
-    """Sizes in bytes of what each design sends, measured on the real protobuf messages.
+    """Sizes in bytes of what plain MVDS sends, measured on the real protobuf messages.
 
-    Every ``cas_*`` and ``ns_*`` size is framed (length prefix included). ``mvds_*_entry`` are
-    the bytes one element adds to a Payload; :meth:`mvds_payload` frames the whole Payload.
+    ``mvds_*_entry`` are the bytes one element adds to a Payload; :meth:`mvds_payload` frames the
+    whole Payload. (The remote log's bytes come from :class:`bench.log_wire.LogWire`.)
     """
 
     payload_bytes: int
-    record_bytes: int
-    #: a serialized vac.mvds.Message: the CAS block of one message
+    #: a serialized vac.mvds.Message
     message_block: int
     mvds_message_entry: int
     mvds_ack_entry: int
-    cas_add_block: int
-    cas_get_request: int
-    cas_get_block: int
-    cas_address_response: int
-    ns_update_request: int
-    ns_update_response: int
-    ns_fetch_request: int
-    ns_fetch_response: int
-    ns_not_found_response: int
 
     @classmethod
-    def measure(cls, payload_bytes: int = 256, record_bytes: int = 300) -> WireModel:
-        return _measure(payload_bytes, record_bytes)
+    def measure(cls, payload_bytes: int = 256) -> WireModel:
+        return _measure(payload_bytes)
 
     def mvds_payload(self, n_messages: int, n_acks: int) -> int:
         """A framed vac.mvds.Payload with ``n_messages`` messages and ``n_acks`` acks."""
         body = n_messages * self.mvds_message_entry + n_acks * self.mvds_ack_entry
         return _framed(body)
 
-    def page(self, first_seq: int, count: int, has_tail: bool) -> int:
-        """A serialized RemoteLog page (the CAS block, unframed)."""
-        return _page_size(first_seq, count, has_tail)
-
-    def cas_add(self, data_len: int) -> int:
-        """A framed CasRequest{add} storing ``data_len`` bytes."""
-        return _cas_add_request(data_len)
-
-    def cas_content(self, data_len: int) -> int:
-        """A framed CasResponse{content} returning ``data_len`` bytes."""
-        return _cas_content_response(data_len)
-
 
 @lru_cache(maxsize=64)
-def _measure(payload_bytes: int, record_bytes: int) -> WireModel:
-    if payload_bytes < 0 or record_bytes < 0:
+def _measure(payload_bytes: int) -> WireModel:
+    if payload_bytes < 0:
         raise ValueError("sizes must be >= 0")
     message = mvds_pb2.Message(
         group_id=bytes(GROUP_ID_BYTES), timestamp=MODEL_TIMESTAMP, body=bytes(payload_bytes)
     )
-    message_id = bytes(MESSAGE_ID_BYTES)
-    address = cas_pb2.Address(id=bytes(CAS_ADDRESS_BYTES))
-    record = bytes(record_bytes)
-    block = message.ByteSize()
     return WireModel(
         payload_bytes=payload_bytes,
-        record_bytes=record_bytes,
-        message_block=block,
+        message_block=message.ByteSize(),
         mvds_message_entry=mvds_pb2.Payload(messages=[message]).ByteSize(),
-        mvds_ack_entry=mvds_pb2.Payload(acks=[message_id]).ByteSize(),
-        cas_add_block=_cas_add_request(block),
-        cas_get_request=_framed(cas_pb2.CasRequest(get=address).ByteSize()),
-        cas_get_block=_cas_content_response(block),
-        cas_address_response=_framed(cas_pb2.CasResponse(address=address).ByteSize()),
-        ns_update_request=_framed(
-            ns_pb2.NsRequest(update=ns_pb2.NameUpdate(name=MODEL_NAME, content=record)).ByteSize()
-        ),
-        # Status OK is proto3's default: an empty Response, as the server sends it
-        ns_update_response=_framed(ns_pb2.NsResponse(response=ns_pb2.Response()).ByteSize()),
-        ns_fetch_request=_framed(ns_pb2.NsRequest(fetch=ns_pb2.Query(name=MODEL_NAME)).ByteSize()),
-        ns_fetch_response=_framed(
-            ns_pb2.NsResponse(content=ns_pb2.Content(data=record)).ByteSize()
-        ),
-        ns_not_found_response=_framed(
-            ns_pb2.NsResponse(error=ns_pb2.Error(code=ns_pb2.Error.NOT_FOUND)).ByteSize()
-        ),
+        mvds_ack_entry=mvds_pb2.Payload(acks=[bytes(MESSAGE_ID_BYTES)]).ByteSize(),
     )
 
 
@@ -301,28 +232,43 @@ class SimConfig:
     backoff_reset: bool = False
     #: remote log: Bob polls at most once every ``poll_interval`` epochs (when online)
     poll_interval: int = 1
-    #: remote log: storage peers Alice uploads every block, page and record to
-    replicas: int = 1
-    #: remote log: size of the signed IPNS record
-    record_bytes: int = 300
+    #: remote log: storage peers holding the log (each gets every block, page and record)
+    replicas: int = 3
+    #: remote log: replicas Bob asks for the record on each poll (the reader's fanout)
+    fanout: int = 3
+    #: remote log: Alice uploads once, to one replica, which forwards to the others
+    upload_once: bool = False
+    #: remote log: the publisher's layout (default: pages of 64, every payload embedded)
+    mode: LogMode = DEFAULT_MODE
+    #: remote log: the record carries its V1 fields (None: the library's default record)
+    record_v1: bool | None = None
 
     def __post_init__(self) -> None:
         if self.n_messages < 0 or self.epochs < 1:
             raise ValueError("need n_messages >= 0 and epochs >= 1")
         if not 1 <= self.window <= self.epochs:
             raise ValueError(f"send_window must be in [1, epochs], got {self.window}")
-        if self.payload_bytes < 1 or self.record_bytes < 0:
-            raise ValueError("need payload_bytes >= 1 and record_bytes >= 0")
+        if self.payload_bytes < 1:
+            raise ValueError("need payload_bytes >= 1")
         if self.arrivals not in ("even", "random"):
             raise ValueError(f"arrivals must be 'even' or 'random', got {self.arrivals!r}")
         if self.backoff_base < 1 or self.backoff_cap < self.backoff_base:
             raise ValueError("need 1 <= backoff_base <= backoff_cap")
-        if self.poll_interval < 1 or self.replicas < 1:
-            raise ValueError("need poll_interval >= 1 and replicas >= 1")
+        if self.poll_interval < 1 or self.replicas < 1 or self.fanout < 1:
+            raise ValueError("need poll_interval >= 1, replicas >= 1 and fanout >= 1")
 
     @property
     def window(self) -> int:
         return self.epochs // 2 if self.send_window is None else self.send_window
+
+    def log_wire(self) -> LogWire:
+        """The real bytes of this configuration's log (shared by runs of the same settings)."""
+        return _log_wire(self.payload_bytes, self.mode, self.replicas, self.record_v1)
+
+
+@lru_cache(maxsize=16)
+def _log_wire(payload_bytes: int, mode: LogMode, replicas: int, record_v1: bool | None) -> LogWire:
+    return LogWire(payload_bytes=payload_bytes, mode=mode, replicas=replicas, record_v1=record_v1)
 
 
 def mvds_backoff(send_count: int, base: int, cap: int, reset: bool = False) -> int:
@@ -414,6 +360,18 @@ class RunResult:
         useful = self.delivered * self.payload_bytes
         return self.bytes_total / useful if useful else math.inf
 
+    @property
+    def alice_multiplier(self) -> float:
+        """Bytes Alice's radio sent per payload byte delivered."""
+        useful = self.delivered * self.payload_bytes
+        return self.bytes_alice / useful if useful else math.inf
+
+    @property
+    def bob_multiplier(self) -> float:
+        """Bytes Bob's radio received per payload byte delivered."""
+        useful = self.delivered * self.payload_bytes
+        return self.bytes_to_bob / useful if useful else math.inf
+
 
 def _check_inputs(
     config: SimConfig, alice: Sequence[bool], bob: Sequence[bool], created: Sequence[int]
@@ -435,7 +393,7 @@ def simulate_mvds(
 ) -> RunResult:
     """Plain MVDS in batch mode from Alice to Bob over the given presence schedules."""
     _check_inputs(config, alice, bob, created)
-    wire = wire or WireModel.measure(config.payload_bytes, config.record_bytes)
+    wire = wire or WireModel.measure(config.payload_bytes)
     n = len(created)
     send_count = [0] * n
     send_epoch = list(created)
@@ -508,19 +466,18 @@ def simulate_remote_log(
     alice: Sequence[bool],
     bob: Sequence[bool],
     created: Sequence[int],
-    wire: WireModel | None = None,
+    wire: LogWire | None = None,
 ) -> RunResult:
     """Alice publishes to always-on storage when online; Bob polls it when online."""
     _check_inputs(config, alice, bob, created)
-    wire = wire or WireModel.measure(config.payload_bytes, config.record_bytes)
+    wire = wire or config.log_wire()
     n = len(created)
     replicas = config.replicas
+    fanout = min(config.fanout, replicas)
     delivered_at: list[int | None] = [None] * n
     deliveries: list[tuple[int, int]] = []
     uploaded = 0  # messages [0, uploaded) are in the log
-    page_sizes: list[int] = []  # every page Alice wrote, oldest first
-    page_ends: list[int] = []  # uploaded count after each page
-    bob_pages = 0  # pages Bob has walked
+    sequence = 0  # of the newest record
     bob_has = 0  # messages [0, bob_has) delivered
     last_poll: int | None = None
     bytes_alice = bytes_bob = bytes_storage = bytes_to_bob = sends = 0
@@ -530,36 +487,33 @@ def simulate_remote_log(
             ready = uploaded
             while ready < n and created[ready] <= t:
                 ready += 1
-            k = ready - uploaded
-            if k:
-                page = wire.page(uploaded + 1, k, has_tail=bool(page_sizes))
-                sent = k * wire.cas_add_block + wire.cas_add(page) + wire.ns_update_request
-                answered = (k + 1) * wire.cas_address_response + wire.ns_update_response
-                bytes_alice += replicas * sent
-                bytes_storage += replicas * answered
-                sends += replicas * k
-                page_sizes.append(page)
-                page_ends.append(ready)
+            if ready > uploaded:
+                sequence += 1
+                frames = wire.publish(uploaded, ready, sequence)
+                if config.upload_once:
+                    # to one replica; it forwards the same frames to the others and gets their answers
+                    bytes_alice += frames.sent
+                    bytes_storage += replicas * frames.answered + (replicas - 1) * frames.sent
+                    sends += ready - uploaded
+                else:
+                    bytes_alice += replicas * frames.sent
+                    bytes_storage += replicas * frames.answered
+                    sends += replicas * (ready - uploaded)
                 uploaded = ready
 
         if bob[t] and (last_poll is None or t - last_poll >= config.poll_interval):
             last_poll = t
-            bytes_bob += wire.ns_fetch_request
-            if not page_sizes:
-                got = wire.ns_not_found_response
-            else:
-                got = wire.ns_fetch_response
-                new_pages = page_sizes[bob_pages:]
-                new_messages = uploaded - bob_has
-                bytes_bob += (len(new_pages) + new_messages) * wire.cas_get_request
-                got += sum(wire.cas_content(size) for size in new_pages)
-                got += new_messages * wire.cas_get_block
-                for i in range(bob_has, uploaded):
-                    if delivered_at[i] is None:
-                        delivered_at[i] = t
-                        deliveries.append((i, t))
-                    # a copy of a message Bob already has cannot come: he fetches only new pairs
-                bob_pages, bob_has = len(page_sizes), uploaded
+            bytes_bob += fanout * wire.fetch_request()
+            got = fanout * wire.fetch_response(uploaded, sequence)
+            if uploaded > bob_has:
+                sync = wire.sync(bob_has, uploaded)
+                bytes_bob += sync.sent
+                got += sync.received
+                for seq in sync.delivered:
+                    # a message Bob already has cannot come again: the plan starts after it
+                    delivered_at[seq - 1] = t
+                    deliveries.append((seq - 1, t))
+                bob_has = uploaded
             bytes_storage += got
             bytes_to_bob += got
 
@@ -604,6 +558,9 @@ class Result:
     delivered_payload_bytes: int
     #: bytes_total / delivered_payload_bytes (inf if nothing was delivered)
     multiplier: float
+    #: bytes Alice sent / delivered_payload_bytes; bytes Bob received / the same
+    alice_multiplier: float
+    bob_multiplier: float
     message_sends: int
     duplicates: int
 
@@ -637,6 +594,8 @@ def summarize(online: float, runs: Sequence[RunResult]) -> Result:
         bytes_to_bob=sum(r.bytes_to_bob for r in runs),
         delivered_payload_bytes=useful,
         multiplier=total / useful if useful else math.inf,
+        alice_multiplier=sum(r.bytes_alice for r in runs) / useful if useful else math.inf,
+        bob_multiplier=sum(r.bytes_to_bob for r in runs) / useful if useful else math.inf,
         message_sends=sum(r.message_sends for r in runs),
         duplicates=sum(r.duplicates for r in runs),
     )
@@ -667,7 +626,8 @@ def run_comparison(
         cfg = replace(cfg, n_messages=n_messages)
     if epochs is not None:
         cfg = replace(cfg, epochs=epochs)
-    wire = WireModel.measure(cfg.payload_bytes, cfg.record_bytes)
+    wire = WireModel.measure(cfg.payload_bytes)
+    log_wire = cfg.log_wire()
 
     master = random.Random(seed)
     worlds: list[tuple[list[float], list[float], list[int]]] = []
@@ -684,7 +644,7 @@ def run_comparison(
         for draws_a, draws_b, created in worlds:
             alice, bob = schedule(draws_a, online), schedule(draws_b, online)
             mvds_runs.append(simulate_mvds(cfg, alice, bob, created, wire))
-            log_runs.append(simulate_remote_log(cfg, alice, bob, created, wire))
+            log_runs.append(simulate_remote_log(cfg, alice, bob, created, log_wire))
         results.append(summarize(online, mvds_runs))
         results.append(summarize(online, log_runs))
     return results
@@ -699,6 +659,8 @@ def format_table(results: Iterable[Result]) -> str:
         "lat p50",
         "lat p95",
         "multiplier",
+        "Alice x",
+        "Bob x",
         "sends/msg",
         "dups",
         "Alice KiB",
@@ -718,6 +680,8 @@ def format_table(results: Iterable[Result]) -> str:
             opt(r.latency_median),
             opt(r.latency_p95),
             "inf" if math.isinf(r.multiplier) else f"{r.multiplier:.2f}",
+            "inf" if math.isinf(r.alice_multiplier) else f"{r.alice_multiplier:.2f}",
+            "inf" if math.isinf(r.bob_multiplier) else f"{r.bob_multiplier:.2f}",
             f"{r.message_sends / r.messages:.2f}" if r.messages else "-",
             str(r.duplicates),
             f"{r.bytes_alice / 1024:.1f}",
@@ -740,7 +704,7 @@ def format_table(results: Iterable[Result]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m rlp2p.bench.offline_sim",
+        prog="python -m bench.offline_sim",
         description="MVDS (batch) vs the remote log between two mostly-offline peers",
     )
     defaults = SimConfig()
@@ -756,7 +720,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backoff-reset", action="store_true")
     parser.add_argument("--poll-interval", type=int, default=defaults.poll_interval)
     parser.add_argument("--replicas", type=int, default=defaults.replicas)
-    parser.add_argument("--record-bytes", type=int, default=defaults.record_bytes)
+    parser.add_argument("--fanout", type=int, default=defaults.fanout)
+    parser.add_argument("--upload-once", action="store_true", help="Alice uploads to one replica, which forwards")
+    layout, embed = defaults.mode.to_args()
+    parser.add_argument("--layout", default=layout, help=f"the log's layout, as rlp2p publish takes it (default {layout})")
+    parser.add_argument("--embed", default=embed, help=f"what pages embed, as rlp2p publish takes it (default {embed})")
+    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (default: the library's default record)")
     args = parser.parse_args(argv)
     config = SimConfig(
         n_messages=args.messages,
@@ -768,7 +737,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         backoff_reset=args.backoff_reset,
         poll_interval=args.poll_interval,
         replicas=args.replicas,
-        record_bytes=args.record_bytes,
+        fanout=args.fanout,
+        upload_once=args.upload_once,
+        mode=LogMode.parse(args.layout, args.embed),
+        record_v1=False if args.compact_record else None,
     )
     results = run_comparison(args.online, seed=args.seed, seeds=args.seeds, config=config)
     print(format_table(results))
@@ -776,7 +748,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\n{config.n_messages} messages of {config.payload_bytes} B created over epochs "
         f"[0, {config.window}), horizon {config.epochs} epochs, {args.seeds} seeds pooled; "
         f"MVDS back-off base {config.backoff_base}, cap {config.backoff_cap}"
-        f"{' (reset)' if config.backoff_reset else ''}; log replicas {config.replicas}, "
+        f"{' (reset)' if config.backoff_reset else ''}; log {config.mode.describe()}, {config.replicas} replicas"
+        f"{' (upload once)' if config.upload_once else ''}, record fanout {config.fanout}, "
         f"poll every {config.poll_interval} online epoch(s)"
     )
     return 0

@@ -63,8 +63,8 @@ from libp2p.tools.anyio_service import background_trio_service
 
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import RecordInfo, ipns_dht_key, select_best
-from rlp2p.errors import RecordError
-from rlp2p.node.host import serves
+from rlp2p.errors import DialFailure, RecordError, Timeout
+from rlp2p.p2p.host import serves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,17 @@ class Discovery:
     async def connect(self, info: PeerInfo) -> None:
         """Connect to a peer and, if it serves the DHT, put it in the routing table.
 
-        Raises ConnectionError if no connection came up.
+        Raises Timeout or DialFailure if no connection came up.
         """
-        with trio.fail_after(self.timeout):
-            await self.host.connect(info)
+        try:
+            with trio.fail_after(self.timeout):
+                await self.host.connect(info)
+        except trio.TooSlowError as exc:
+            raise Timeout(f"connecting to {info.peer_id} took over {self.timeout:g} s") from exc
+        except Exception as exc:  # py-libp2p raises many unrelated types for a failed dial
+            raise DialFailure(f"cannot connect to {info.peer_id}: {exc}") from exc
         if info.peer_id not in self.host.get_connected_peers():
-            raise ConnectionError(f"no connection to {info.peer_id}")
+            raise DialFailure(f"no connection to {info.peer_id}")
         # identify runs right after the connection: wait (briefly) until it told us the protocols,
         # not until the peer serves kad, which a DHT client never will
         with trio.move_on_after(IDENTIFY_WAIT):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rlp2p.bench.common import Context, know_peers, make_log, peer_ids
-from rlp2p.bench.measure import ratio, summary, table
+from bench.common import Context, know_peers, make_log, peer_ids
+from bench.goals import goal
+from bench.measure import ratio, summary, table
 from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key, log_name
 from rlp2p.core.page import LogMode
@@ -30,10 +31,6 @@ FOLLOWED_LOGS = 100
 #: the issue's limit for a caught-up poll of one log with fanout 3, bytes in + out
 POLL_BYTES_LIMIT = 200
 RECORD_BYTES_LIMIT = 221
-
-
-def goal(value: float, limit: float) -> dict[str, Any]:
-    return {"value": value, "limit": limit, "ratio": ratio(value, limit)}
 
 
 async def run(ctx: Context) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench.common import (
+from bench.common import (
     TIMESTAMP,
     Context,
     bodies,
@@ -28,10 +28,10 @@ from rlp2p.bench.common import (
     peer_ids,
     preload_message_blocks,
 )
-from rlp2p.bench.measure import mb_per_s, ratio, summary, table
-from rlp2p.bench.probes import ping_new_stream, rtt_baseline
-from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
+from bench.measure import mb_per_s, ratio, summary, table
+from bench.probes import ping_new_stream, rtt_baseline
+from rlp2p import generate_log_key
+from rlp2p import LogMode
 
 MODE = LogMode.paged(64, embed=0)
 PROBE_SAMPLES = 20

@@ -7,7 +7,8 @@ test leaves a node behind. :func:`ensure_npm_deps` runs ``npm ci`` in ``interop/
 installed packages are missing or older than ``package-lock.json``, under a file lock so that
 several test processes can share one checkout.
 
-The command protocol is described in ``interop/README.md``.
+The command protocol is described in ``interop/README.md``. The interop tests and the DHT
+benchmark both import this module as ``interop.jsnode`` from a checkout.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, AsyncIterator
 
 import trio
 
-INTEROP_DIR = Path(__file__).resolve().parents[2] / "interop"
+INTEROP_DIR = Path(__file__).resolve().parent
 
 #: npm ci, measured at about 10 s here; a slow registry gets much more before we give up
 NPM_CI_TIMEOUT = 600.0

@@ -1,6 +1,6 @@
 """One reader sync in a process of its own, so its peak RSS is the reader's alone (scale section).
 
-``python -m rlp2p.bench.scale_reader DATA NAME PEER_MULTIADDR`` opens a reader node on ``DATA``
+``python -m bench.scale_reader DATA NAME PEER_MULTIADDR`` opens a reader node on ``DATA``
 (a fresh folder, or one a previous run synced), syncs ``NAME`` from the storage peer at
 ``PEER_MULTIADDR`` alone, and prints one JSON line: the sync's seconds, bytes and counts, and the
 process's resident set at the start (node up, before the sync) and its peak during the sync.
@@ -48,11 +48,11 @@ def _peak_kib() -> int:
 
 
 async def sync_once(data: Path, name: str, peer: str, timeout: float) -> dict[str, object]:
-    from rlp2p.node.host import parse_peer_addr, quiet_libp2p_logs
-    from rlp2p.node.node import Node, NodeConfig
+    from bench.common import peer_info
+    from rlp2p import Node, NodeConfig, quiet_libp2p_logs
 
     quiet_libp2p_logs(logging.CRITICAL)
-    info = parse_peer_addr(peer)
+    info = peer_info(peer)
     async with Node.open(data, config=NodeConfig(timeout=timeout)) as node:
         node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
         reader = node.reader(storage_peers=[info.peer_id])
@@ -82,7 +82,7 @@ async def sync_once(data: Path, name: str, peer: str, timeout: float) -> dict[st
 
 def main(argv: list[str]) -> int:
     if len(argv) not in (3, 4):
-        print("usage: python -m rlp2p.bench.scale_reader DATA NAME PEER_MULTIADDR [TIMEOUT]", file=sys.stderr)
+        print("usage: python -m bench.scale_reader DATA NAME PEER_MULTIADDR [TIMEOUT]", file=sys.stderr)
         return 2
     timeout = float(argv[3]) if len(argv) == 4 else 60.0
     result = trio.run(sync_once, Path(argv[0]), argv[1], argv[2], timeout)

@@ -1,6 +1,6 @@
 """Where the time goes: the profiles behind docs/benchmarks.md, for the figures far from their limit.
 
-``python -m rlp2p.bench.breakdown [cas] [sync] [publish] [batch]`` (all four by default), each on
+``python -m bench.breakdown [cas] [sync] [publish] [batch]`` (all four by default), each on
 a fresh local swarm:
 
 - ``cas``: bulk CAS Get of 10 MiB in 4 KiB blocks under cProfile. Prints the wall time with and
@@ -17,7 +17,8 @@ a fresh local swarm:
 
 cProfile slows this code down several times (it traces every call), so its shares are indicative;
 the wall times printed without it are the real ones. Uses nothing but rlp2p's public objects,
-wrapping a few methods in place for timing.
+wrapping a few of their public methods on the instance for timing (no private attribute is
+touched).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench.common import bodies, know_peers
+from bench.common import bodies, know_peers
 from rlp2p.core.address import address_of
-from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
-from rlp2p.node.node import Node
+from rlp2p import generate_log_key
+from rlp2p import LogMode
+from rlp2p import Node
 from rlp2p.node.reader import FETCH_BATCH
 
 AREAS: list[tuple[str, str]] = [
@@ -154,7 +155,7 @@ def timed_calls(obj: Any, name: str, into: list[float], sync: bool = False) -> I
 
 @asynccontextmanager
 async def local_swarm(storage: int) -> Any:
-    from rlp2p.node.swarm import LocalSwarm
+    from rlp2p.testing import LocalSwarm
 
     with tempfile.TemporaryDirectory(prefix="rlp2p-breakdown-") as tmp:
         async with trio.open_nursery() as nursery:
@@ -175,8 +176,6 @@ def _ms(values: Sequence[float]) -> str:
 
 
 async def cas(total: int = 10 * 1024 * 1024, size: int = 4096) -> None:
-    from rlp2p.node.backend import AsyncStore
-
     print(f"\ncas: bulk CAS Get of {total / 1e6:.1f} MB in {size // 1024} KiB blocks, one stream, {FETCH_BATCH} pipelined a batch")
     async with local_swarm(1) as swarm:
         server = swarm.storage[0]
@@ -195,15 +194,14 @@ async def cas(total: int = 10 * 1024 * 1024, size: int = 4096) -> None:
         await fetch()  # warm-up
         plain = await fetch()
         store_calls: list[float] = []
-        # the server's read path: one call per Get (get_block) or one per pipelined batch (get_blocks)
-        method = "get_block" if hasattr(AsyncStore, "get_block") else "get_blocks"
-        with timed_calls(AsyncStore, method, store_calls), profiled() as profile:
+        # every store call of the server goes through its one worker-thread boundary, astore.call
+        with timed_calls(server.astore, "call", store_calls), profiled() as profile:
             with_profiler = await fetch()
         print(f"   wall: {plain:.2f} s ({total / plain / 1e6:.2f} MB/s) without the profiler, {with_profiler:.2f} s with it")
         sends = call_count(profile, "method 'send' of '_socket.socket'")
         print(f"   {len(addresses)} blocks: {sends} socket sends ({sends / len(addresses):.1f} a block, both directions)")
         print(
-            f"   server store reads (AsyncStore.{method}, each a worker-thread call): {len(store_calls)}, "
+            f"   server store calls (each a worker-thread call): {len(store_calls)}, "
             f"{_ms(store_calls)}, {sum(store_calls):.2f} s in all (profiled run)"
         )
         print("   profiled own time by area:")
@@ -261,13 +259,12 @@ async def publish(reps: int = 5, existing: int = 50, pause: float = 1.0) -> None
         alice = await swarm.start_node("alice")
         know_peers(alice, storage)
         assert alice.discovery is not None
-        queues = [s._announce_queue for s in storage]
         original_put = alice.discovery.put_record
         put_times: list[float] = []
 
         async def put_in_background(info: Any) -> None:
             # the proposed patch: start the DHT put in the node's nursery and return at once
-            alice._nursery.start_soon(original_put, info)  # type: ignore[union-attr]
+            alice.in_background(original_put, info)
 
         async def no_put(info: Any) -> None:
             return None
@@ -280,8 +277,14 @@ async def publish(reps: int = 5, existing: int = 50, pause: float = 1.0) -> None
         ]
         try:
             for variant, put, announce in variants:
-                for s, q in zip(storage, queues, strict=True):
-                    s._announce_queue = q if announce else None  # their DHT provide + put of each new record
+                for s in storage:  # their DHT provide + put of each new record, through their public Discovery
+                    assert s.discovery is not None
+                    if announce:
+                        vars(s.discovery).pop("announce_log", None)
+                        vars(s.discovery).pop("put_record", None)
+                    else:
+                        s.discovery.announce_log = no_put  # type: ignore[method-assign]
+                        s.discovery.put_record = no_put  # type: ignore[method-assign]
                 alice.discovery.put_record = put  # type: ignore[method-assign]
                 line = []
                 for replicas in (1, 3, 5):
@@ -308,16 +311,15 @@ async def publish(reps: int = 5, existing: int = 50, pause: float = 1.0) -> None
                 print(f"   {variant:40s} replicas " + "; ".join(line))
         finally:
             alice.discovery.put_record = original_put  # type: ignore[method-assign]
-            for s, q in zip(storage, queues, strict=True):
-                s._announce_queue = q
+            for s in storage:
+                vars(s.discovery).pop("announce_log", None)
+                vars(s.discovery).pop("put_record", None)
 
 
 # --- batch ------------------------------------------------------------------------------------
 
 
 async def batch(messages: int = 1_000) -> None:
-    from rlp2p.store.sqlite import SQLiteStore
-
     print(f"\nbatch: publish {messages:,} new messages to 3 replicas")
     async with local_swarm(3) as swarm:
         storage = swarm.storage
@@ -327,27 +329,37 @@ async def batch(messages: int = 1_000) -> None:
         await publisher.append(bodies(messages, 256, seed=1))
         writes: list[float] = []
         blocks: list[int] = []
-        original = SQLiteStore.put_blocks
 
-        def put_blocks(self: Any, items: Any) -> Any:  # put_block goes through here too
-            items = list(items)
-            blocks.append(len(items))
-            start = time.perf_counter()
-            try:
-                return original(self, items)
-            finally:
-                writes.append(time.perf_counter() - start)
+        def counted(original: Callable[..., Any]) -> Callable[..., Any]:
+            def put(items: Any, *args: Any, **kwargs: Any) -> Any:  # put_block goes through put_blocks
+                items = list(items)
+                blocks.append(len(items))
+                start = time.perf_counter()
+                try:
+                    return original(items, *args, **kwargs)
+                finally:
+                    writes.append(time.perf_counter() - start)
 
-        SQLiteStore.put_blocks = put_blocks  # type: ignore[method-assign]
+            return put
+
+        # wrapped on each node's own store object, so only this swarm's writes are counted: a
+        # storage peer writes what it admits with put_blocks_as, Alice with put_blocks
+        stores = [n.store for n in (alice, *storage)]
+        methods = ("put_blocks", "put_blocks_as")
+        for store in stores:
+            for method in methods:
+                setattr(store, method, counted(getattr(store, method)))
         try:
             start = time.perf_counter()
             report = await publisher.publish()
             seconds = time.perf_counter() - start
         finally:
-            SQLiteStore.put_blocks = original  # type: ignore[method-assign]
+            for store in stores:
+                for method in methods:
+                    vars(store).pop(method, None)
         print(f"   wall: {seconds:.2f} s ({messages / seconds:.0f} messages/s), {report.bytes_sent:,} bytes sent")
         print(
-            f"   block writes in all the stores of the process: {len(writes)} transactions (synchronous=FULL: "
+            f"   block writes in the stores of Alice and the storage peers: {len(writes)} transactions (synchronous=FULL: "
             f"one fsync each) for {sum(blocks):,} blocks, {_ms(writes)} each, {sum(writes):.2f} s in all"
         )
 
@@ -356,13 +368,13 @@ SECTIONS: dict[str, Callable[[], Awaitable[None]]] = {"cas": cas, "sync": sync, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rlp2p.bench.breakdown", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.breakdown", description=__doc__.splitlines()[0])
     parser.add_argument("what", nargs="*", metavar="WHAT", help=f"any of {', '.join(SECTIONS)} (default: all)")
     args = parser.parse_args(argv)
     unknown = [w for w in args.what if w not in SECTIONS]
     if unknown:
         parser.error(f"unknown: {', '.join(unknown)} (choose from {', '.join(SECTIONS)})")
-    from rlp2p.node.host import quiet_libp2p_logs
+    from rlp2p import quiet_libp2p_logs
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     quiet_libp2p_logs(logging.CRITICAL)

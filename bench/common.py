@@ -7,15 +7,20 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import multiaddr
 from libp2p.crypto.keys import KeyPair
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 
-from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogEntry, LogMode, build_log
-from rlp2p.node.node import Node
-from rlp2p.node.swarm import LocalSwarm
+from rlp2p import LogMode, Node, generate_log_key
+from rlp2p.core.page import LogEntry, build_log
+from rlp2p.testing import LocalSwarm
+
+#: the source checkout bench/ sits in: child processes run there so that ``import bench`` works
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: timestamp of every benchmark message: fixed, so a log's bytes depend on its key and seed only
 TIMESTAMP = 1_700_000_000
@@ -33,7 +38,7 @@ def scale_sizes(scale_max: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """How much each section measures. :meth:`full` is ``rlp2p bench``; :meth:`quick` is ``--quick``."""
+    """How much each section measures. :meth:`full` is ``python -m bench``; :meth:`quick` is ``--quick``."""
 
     quick: bool
     # 1. transport
@@ -183,7 +188,7 @@ class Context:
 
     async def start_node(self, prefix: str, **config: Any) -> Node:
         node = await self.swarm.start_node(f"{prefix}-{next(self._names)}", **config)
-        from rlp2p.bench.probes import install
+        from bench.probes import install
 
         install(node.host)
         return node
@@ -254,8 +259,11 @@ def peer_ids(nodes: list[Node]) -> list[ID]:
 def know_peers(node: Node, peers: list[Node]) -> None:
     """Put ``peers``' listen addresses into ``node``'s peerstore, without dialing: an application
     that names storage peers knows where they are, and the first request dials on demand."""
-    from rlp2p.node.host import parse_peer_addr
-
     for peer in peers:
-        info = parse_peer_addr(peer.addrs[0])
+        info = peer_info(peer.addrs[0])
         node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
+
+
+def peer_info(addr: object) -> PeerInfo:
+    """The peer id and address of a ``/p2p/`` multiaddr (py-libp2p's own parser)."""
+    return info_from_p2p_addr(multiaddr.Multiaddr(str(addr)))

@@ -26,18 +26,18 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench.common import Context, know_peers, make_log, mode_label, peer_ids
-from rlp2p.bench.measure import Deadline, ratio, summary, table
-from rlp2p.bench.probes import EchoStream, ping_new_stream, rtt_baseline
-from rlp2p.core.message import Message
-from rlp2p.core.page import LogMode
+from bench.common import Context, know_peers, make_log, mode_label, peer_ids
+from bench.measure import Deadline, ratio, summary, table
+from bench.probes import EchoStream, ping_new_stream, rtt_baseline
+from rlp2p import Message
+from rlp2p import LogMode
 
 #: round trips in the probe measured beside each log size
 PROBE_SAMPLES = 20
 
 
 def _message_bytes(n: int, body_bytes: int, group_id: bytes) -> int:
-    from rlp2p.bench.common import TIMESTAMP
+    from bench.common import TIMESTAMP
 
     return n * len(Message(group_id, TIMESTAMP, bytes(body_bytes)).encode())
 

@@ -1,7 +1,7 @@
 """Section 7: what a log's size costs. For each N of ``scale_sizes`` (the first is the baseline):
 
 - publish one more: Alice appends 1 message to her log of N and publishes it (ms, bytes sent);
-- fresh reader: a new reader, in an OS process of its own (``rlp2p.bench.scale_reader``), syncs
+- fresh reader: a new reader, in an OS process of its own (``bench.scale_reader``), syncs
   the whole log (seconds, and its peak resident set above its start, so the figure is the
   reader's alone and not this process's);
 - caught up: the same reader, after Alice published 1 more, syncs again (ms, bytes in + out).
@@ -25,9 +25,9 @@ from typing import Any
 
 import trio
 
-from rlp2p.bench.common import TIMESTAMP, Context, bodies, know_peers, mode_label
-from rlp2p.bench.measure import ratio, table
-from rlp2p.core.keys import generate_log_key
+from bench.common import REPO_ROOT, TIMESTAMP, Context, bodies, know_peers, mode_label
+from bench.measure import ratio, table
+from rlp2p import generate_log_key
 
 #: messages appended to the local log in one call while building a log of N
 APPEND_BATCH = 10_000
@@ -37,9 +37,10 @@ READER_TIMEOUT = 1800.0
 
 async def _reader_process(data: Path, name: str, peer: str, timeout: float) -> dict[str, Any]:
     """Run one sync in a child process; returns what it printed (see scale_reader)."""
-    cmd = [sys.executable, "-m", "rlp2p.bench.scale_reader", str(data), name, peer, str(timeout)]
+    cmd = [sys.executable, "-m", "bench.scale_reader", str(data), name, peer, str(timeout)]
     with trio.fail_after(READER_TIMEOUT):
-        done = await trio.run_process(cmd, capture_stdout=True, capture_stderr=True, check=False)
+        # cwd: bench/ is imported from the checkout, not installed
+        done = await trio.run_process(cmd, cwd=REPO_ROOT, capture_stdout=True, capture_stderr=True, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
         raise RuntimeError(f"the reader process exited {done.returncode}: {' | '.join(tail)}")
@@ -111,7 +112,7 @@ COMPARED = ("publish_one_ms", "publish_one_bytes", "fresh_sync_seconds", "fresh_
 async def run(ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
     if not cfg.scale_sizes:
-        return {"status": "skipped", "reason": "off in --quick (run `rlp2p bench --only scale`)"}
+        return {"status": "skipped", "reason": "off in --quick (run `python -m bench --only scale`)"}
     rows: list[dict[str, Any]] = []
     for index, n in enumerate(cfg.scale_sizes):
         row = await _one_size(ctx, n, index)

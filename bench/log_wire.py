@@ -1,0 +1,241 @@
+"""The real bytes of a remote log, for the offline simulation: no byte is re-derived by hand.
+
+:class:`LogWire` holds one publisher's log of deterministic messages and makes, with the
+library's own code, everything a publish and a sync put on the wire:
+
+- messages and pages: :class:`rlp2p.core.page.LogEntry` and :func:`~rlp2p.core.page.build_pages`
+  in the publisher's layout, the head page carrying the replicas' CAS hints as the publisher
+  writes them (binary multiaddrs with ``/p2p/``);
+- what a replica lacks: :func:`rlp2p.core.publish.lacking` over the :class:`Holding` it has, as the
+  publisher decides it;
+- the record: :func:`rlp2p.core.record.create_record`, signed with a real Ed25519 key;
+- what a reader fetches: a real :class:`rlp2p.core.sync.SyncPlan`, fed the blocks, which must
+  deliver every message (so the bytes counted are bytes a reader accepts);
+- the frames: the CAS and NS codecs of :mod:`rlp2p.wire` and their length prefix
+  (:func:`rlp2p.wire.framing.encode_frame`); the two answers the servers build inline (a CAS
+  Add's address, an NS Fetch's record) are built the same way here.
+
+Ignored, as for MVDS: the transport below (multistream-select, Noise, yamux, TCP/IP).
+
+A publish or a sync depends only on the log lengths before and after (and the record's
+sequence), so each is computed once and cached: the simulation's seeds and online fractions
+share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+import multiaddr
+from libp2p.crypto.ed25519 import create_new_key_pair
+from libp2p.crypto.keys import KeyPair
+
+from rlp2p import LogMode, Message
+from rlp2p.core.keys import log_name
+from rlp2p.core.page import BuiltLog, LogEntry, build_log
+from rlp2p.core.publish import Holding, holding_after, lacking, usable
+from rlp2p.core.record import create_record
+from rlp2p.core.sync import SyncPlan
+from rlp2p.pb.vac import cas_pb2, ns_pb2
+from rlp2p.wire import cas, ns
+from rlp2p.wire.framing import encode_frame
+
+__all__ = ["DEFAULT_MODE", "LogWire", "PublishFrames", "SyncFrames", "sim_message"]
+
+#: the publisher's default layout (``Node.publisher``): pages of 64, every payload embedded
+DEFAULT_MODE = LogMode.paged(64, embed=None)
+#: the fixed group id and first timestamp of the simulated messages (a present-day Unix second)
+GROUP_ID = b"\x5a" * 32
+MODEL_TIMESTAMP = 1_700_000_000
+#: the records' signing time: fixed, so sizes never depend on the calendar (never verified
+#: against the real clock here)
+RECORD_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+#: a fixed key, so every run signs the same bytes
+KEY_SEED = b"rlp2p offline simulation log key"
+
+
+def sim_message(index: int, payload_bytes: int) -> Message:
+    """Message ``index`` (0-based) of the simulated log: ``payload_bytes`` of body, distinct for
+    each index (so each has its own block and CAS address)."""
+    stamp = index.to_bytes(4, "big")
+    body = (stamp * (payload_bytes // 4 + 1))[:payload_bytes]
+    return Message(GROUP_ID, MODEL_TIMESTAMP + index, body)
+
+
+def _hints(replicas: int) -> tuple[bytes, ...]:
+    """The head page's CAS hint: one binary ``/ip4/.../tcp/4001/p2p/<id>`` per replica."""
+    out = []
+    for i in range(replicas):
+        peer = log_name(create_new_key_pair(f"replica {i}".encode().ljust(32, b".")).public_key)
+        out.append(multiaddr.Multiaddr(f"/ip4/203.0.113.{i + 1}/tcp/4001/p2p/{peer}").to_bytes())
+    return tuple(out)
+
+
+def _framed(payload: bytes) -> int:
+    return len(encode_frame(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class PublishFrames:
+    """What one publish sends to one replica, and what that replica answers."""
+
+    #: CAS Add frames (blocks: new message blocks and changed pages), then the NS Update frame
+    requests: tuple[bytes, ...]
+    responses: tuple[bytes, ...]
+    #: blocks among the Adds that are message blocks (the rest are pages)
+    message_blocks: int
+
+    @property
+    def sent(self) -> int:
+        return sum(len(f) for f in self.requests)
+
+    @property
+    def answered(self) -> int:
+        return sum(len(f) for f in self.responses)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncFrames:
+    """What one reader's sync from one replica sends and receives (the record fetch apart)."""
+
+    requests: tuple[bytes, ...]
+    responses: tuple[bytes, ...]
+    #: the sequence numbers the real SyncPlan delivered, in order
+    delivered: tuple[int, ...]
+
+    @property
+    def sent(self) -> int:
+        return sum(len(f) for f in self.requests)
+
+    @property
+    def received(self) -> int:
+        return sum(len(f) for f in self.responses)
+
+
+@dataclass
+class LogWire:
+    """One publisher's log of ``payload_bytes`` messages laid out in ``mode`` for ``replicas``."""
+
+    payload_bytes: int = 256
+    mode: LogMode = DEFAULT_MODE
+    replicas: int = 3
+    #: the record's V1 fields, for old resolvers (None: whatever ``create_record`` writes by default)
+    record_v1: bool | None = None
+    _entries: list[LogEntry] = field(default_factory=list, repr=False)
+    _builds: dict[int, BuiltLog] = field(default_factory=dict, repr=False)
+    _publishes: dict[tuple[int, int], PublishFrames] = field(default_factory=dict, repr=False)
+    _syncs: dict[tuple[int, int], SyncFrames] = field(default_factory=dict, repr=False)
+    _records: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def key(self) -> KeyPair:
+        return create_new_key_pair(KEY_SEED)
+
+    @cached_property
+    def name(self) -> str:
+        return log_name(self.key.public_key)
+
+    @cached_property
+    def hints(self) -> tuple[bytes, ...]:
+        return _hints(self.replicas)
+
+    def entries(self, n: int) -> list[LogEntry]:
+        """Seq 1..n of the log."""
+        while len(self._entries) < n:
+            i = len(self._entries)
+            self._entries.append(LogEntry.from_message(i + 1, sim_message(i, self.payload_bytes)))
+        return self._entries[:n]
+
+    def built(self, n: int) -> BuiltLog:
+        """The whole log of ``n`` messages, as the publisher lays it out."""
+        if n not in self._builds:
+            self._builds[n] = build_log(self.entries(n), self.mode, self.hints)
+        return self._builds[n]
+
+    def head(self, n: int) -> bytes:
+        head = self.built(n).head
+        assert head is not None, "an empty log has no head"
+        return head
+
+    def holding(self, n: int) -> Holding | None:
+        """What a replica that stored the log of ``n`` messages holds (None for nothing)."""
+        return holding_after(self.built(n), self.mode) if n else None
+
+    def record(self, n: int, sequence: int) -> bytes:
+        """The signed record of sequence ``sequence`` naming the head of the log of ``n``."""
+        key = (n, sequence)
+        if key not in self._records:
+            head = self.head(n)
+            if self.record_v1 is None:  # the library's default
+                record = create_record(self.key, head, sequence, now=RECORD_TIME)
+            else:
+                record = create_record(self.key, head, sequence, now=RECORD_TIME, v1_compatible=self.record_v1)
+            self._records[key] = record
+        return self._records[key]
+
+    def publish(self, have: int, n: int, sequence: int) -> PublishFrames:
+        """A publish of the log of ``n`` to a replica holding the log of ``have``: the blocks the
+        core says it lacks (:func:`lacking`), then the record of ``sequence``."""
+        key = (have, n)
+        if key not in self._publishes:
+            holding = usable(self.holding(have), self.mode, n)
+            built = self.built(n)  # the whole log: pages the replica holds are left out by lacking
+            blocks = dict(built.blocks)
+            pages = {address for address, _ in built.pages}
+            missing = lacking(holding, built, self.entries(n), self.mode)
+            self._publishes[key] = PublishFrames(
+                requests=tuple(encode_frame(cas.encode_add(blocks[a])) for a in missing),
+                responses=tuple(
+                    encode_frame(cas_pb2.CasResponse(address=cas_pb2.Address(id=a)).SerializeToString())
+                    for a in missing
+                ),
+                message_blocks=sum(a not in pages for a in missing),
+            )
+        frames = self._publishes[key]
+        update = encode_frame(ns.encode_update(self.name, self.record(n, sequence)))
+        ok = encode_frame(ns.encode_status(ns.Status.OK))
+        return PublishFrames(frames.requests + (update,), frames.responses + (ok,), frames.message_blocks)
+
+    def fetch_request(self) -> int:
+        """Bytes of an NS Fetch of the log, framed."""
+        return _framed(ns.encode_fetch(self.name))
+
+    def fetch_answer(self, n: int, sequence: int) -> bytes:
+        """The framed answer to an NS Fetch: the record, or NOT_FOUND before the first publish."""
+        if n == 0:
+            return encode_frame(ns.encode_error(ns.Code.NOT_FOUND, f"no record for {self.name}"))
+        record = self.record(n, sequence)
+        return encode_frame(ns_pb2.NsResponse(content=ns_pb2.Content(data=record)).SerializeToString())
+
+    def fetch_response(self, n: int, sequence: int) -> int:
+        """Bytes of :meth:`fetch_answer`."""
+        key = (-n, sequence)  # beside the records, by the same key
+        if key not in self._records:
+            self._records[key] = self.fetch_answer(n, sequence)
+        return len(self._records[key])
+
+    def sync(self, delivered: int, n: int) -> SyncFrames:
+        """A reader that delivered seq 1..``delivered`` catching up to the log of ``n`` from one
+        replica: the CAS Gets a real :class:`SyncPlan` asks for, answered with the real blocks."""
+        key = (delivered, n)
+        if key not in self._syncs:
+            blocks = self.built(n).blocks  # what the replica holds of the log of n
+            plan = SyncPlan(self.head(n), delivered)
+            requests: list[bytes] = []
+            responses: list[bytes] = []
+            seqs: list[int] = []
+            for _ in range(4 * n + 8):  # bounded: each round fetches at least one block
+                wanted = plan.wants()
+                if not wanted:
+                    break
+                for address in wanted:
+                    requests.append(encode_frame(cas.encode_get(address)))
+                    responses.append(encode_frame(cas.encode_content(blocks[address])))
+                    plan.receive(address, blocks[address])
+                seqs += [d.seq for d in plan.ready()]
+            if not plan.done or seqs != list(range(delivered + 1, n + 1)):
+                raise RuntimeError(f"the sync plan did not deliver {delivered + 1}..{n}: {seqs[:5]}...")
+            self._syncs[key] = SyncFrames(tuple(requests), tuple(responses), tuple(seqs))
+        return self._syncs[key]
