@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jsnode import JsNode
+from interop.jsnode import JsNode
 from rl_util import js_id
 
 from rlp2p.core.keys import generate_log_key
