@@ -6,7 +6,9 @@ and the sync it triggers). Per message: the time from Alice's ``publish()`` retu
 ``on_message`` (negative when the storage peers' announcements beat Alice's quorum), beside one
 round trip on an open stream between the same hosts in the same run; and the bytes Bob received
 for it, from his gossipsub streams (announcements, gossip and control) and his syncs, beside the
-message's own bytes (the serialized MVDS message).
+message's own bytes (the serialized MVDS message). Carol follows the same log the phone-friendly
+way (``mesh=False`` on a node without gossipsub: one storage peer pushes records on a stream),
+measured the same way beside Bob.
 """
 
 from __future__ import annotations
@@ -21,10 +23,8 @@ from bench.common import Context, bodies, know_peers, mode_label
 from bench.goals import goal
 from bench.measure import ratio, summary, table
 from bench.probes import EchoStream
-from rlp2p import generate_log_key
-from rlp2p import LogMode
+from rlp2p import LogMode, SyncReport, generate_log_key
 from rlp2p.node.follow import Follower
-from rlp2p import SyncReport
 
 #: small head pages, the newest message inside: a sync of one new message is the record and the
 #: head page (2 round trips), and the head page stays small (16 pairs)
@@ -51,9 +51,11 @@ async def run(ctx: Context) -> dict[str, Any]:
     replicas = ctx.storage[:3]
     alice = await ctx.start_node("alice-live")
     bob = await ctx.start_node("bob-live")
+    carol = await ctx.start_node("carol-live", announce=False)
     try:
         know_peers(alice, replicas)
         know_peers(bob, replicas)
+        know_peers(carol, replicas)
         publisher = alice.publisher(
             generate_log_key(), mode=MODE, replicas=len(replicas), replica_peers=[r.peer_id for r in replicas]
         )
@@ -70,6 +72,12 @@ async def run(ctx: Context) -> dict[str, Any]:
             arrived[delivery.seq] = time.perf_counter()
             sizes[delivery.seq] = len(delivery.data)
 
+        carol_arrived: dict[int, float] = {}
+        carol_sync_bytes = [0]
+
+        def carol_report(report: SyncReport) -> None:
+            carol_sync_bytes[0] += report.bytes_in
+
         def on_report(report: SyncReport) -> None:
             sync_bytes[0] += report.bytes_in
             if report.new_messages:  # a sync that delivered (not a caught-up poll)
@@ -82,13 +90,24 @@ async def run(ctx: Context) -> dict[str, Any]:
             poll_interval=24 * 3600.0,
             on_report=on_report,
         )
+        phone = Follower(
+            carol.reader(storage_peers=[r.peer_id for r in replicas]),
+            [publisher.name],
+            on_message=lambda d: carol_arrived.__setitem__(d.seq, time.perf_counter()),
+            poll_interval=24 * 3600.0,
+            on_report=carol_report,
+            mesh=False,
+        )
+
         def on_announcement(info: Any) -> None:
             announced.setdefault(info.sequence, time.perf_counter())
 
         assert bob.announcements is not None
         async with trio.open_nursery() as nursery, bob.announcements.listening(publisher.name, on_announcement):
             nursery.start_soon(follower.run)
+            nursery.start_soon(phone.run)
             await follower.caught_up.wait()
+            await phone.caught_up.wait()
             await trio.sleep(ctx.config.settle_seconds)  # the mesh forms, the catch-up's gossip ends
 
             echo = await EchoStream.open(bob.host, replicas[0].peer_id)
@@ -99,7 +118,9 @@ async def run(ctx: Context) -> dict[str, Any]:
                 await echo.close()
 
             gossip_before, sync_before = bob.announcements.stats.bytes_in, sync_bytes[0]
+            push_before, carol_sync_before = phone.stats.push_bytes, carol_sync_bytes[0]
             latencies: list[float] = []
+            carol_latencies: list[float] = []
             gossip_latencies: list[float] = []
             publish_seconds: list[float] = []
             for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=7), start=2):
@@ -110,18 +131,22 @@ async def run(ctx: Context) -> dict[str, Any]:
                 returned = time.perf_counter()
                 publish_seconds.append(returned - started)
                 with trio.fail_after(DELIVERY_TIMEOUT):
-                    while i not in arrived:
+                    while i not in arrived or i not in carol_arrived:
                         await trio.sleep(0.0005)
                 latencies.append(arrived[i] - returned)
+                carol_latencies.append(carol_arrived[i] - returned)
                 # publish i is record sequence i (the first publish was sequence 1)
                 if i in announced:
                     gossip_latencies.append(announced[i] - returned)
             await trio.sleep(ctx.config.settle_seconds)  # gossip about the last one, counted too
             gossip = bob.announcements.stats.bytes_in - gossip_before
             synced = sync_bytes[0] - sync_before
+            pushed = phone.stats.push_bytes - push_before
+            carol_synced = carol_sync_bytes[0] - carol_sync_before
             stats = follower.stats
             nursery.cancel_scope.cancel()
     finally:
+        await ctx.stop_node(carol)
         await ctx.stop_node(bob)
         await ctx.stop_node(alice)
 
@@ -147,6 +172,18 @@ async def run(ctx: Context) -> dict[str, Any]:
         },
         "syncs": stats.syncs,
         "announcements": stats.announcements,
+        "direct_syncs": stats.direct,
+        "direct_failures": stats.direct_failures,
+        "phone": {
+            "push_ms": summary(carol_latencies, scale=1000.0, digits=2) | {"p95": round(_p95(carol_latencies) * 1000, 2)},  # type: ignore[operator]
+            "bytes_per_message": {
+                "push": round(pushed / n, 1),
+                "sync": round(carol_synced / n, 1),
+                "total": round((pushed + carol_synced) / n, 1),
+            },
+            "p50_ms_over_rtt": ratio(statistics.median(carol_latencies) * 1000, rtt_ms, 2),
+            "bytes_over_msg": ratio((pushed + carol_synced) / n, message_bytes, 2),
+        },
         "goals": {  # issue 12: p50 within 5 open-stream round trips, bytes within 1.5 x the message's
             "live_p50_ms_over_rtt": goal(ratio(p50_ms, rtt_ms, 2), LIVE_P50_OVER_RTT_LIMIT),
             "live_bytes_over_msg": goal(ratio(per_message, message_bytes, 2), LIVE_BYTES_OVER_MSG_LIMIT),
@@ -156,6 +193,7 @@ async def run(ctx: Context) -> dict[str, Any]:
 
 def render(result: dict[str, Any]) -> list[str]:
     push, b, goals = result["push_ms"], result["bytes_per_message"], result["goals"]
+    phone = result["phone"]
     return [
         f"7a. Live: {result['messages']} messages of {result['body_bytes']} B published one by one ({result['mode']}, "
         f"3 replicas), Bob following; from Alice's publish() returning to Bob's on_message\n"
@@ -168,6 +206,13 @@ def render(result: dict[str, Any]) -> list[str]:
         + table(
             ["gossipsub", "syncs", "total", "message bytes", "total x message"],
             [[b["gossip"], b["sync"], b["total"], result["message_bytes"], goals["live_bytes_over_msg"]["value"]]],
+        ),
+        "7c. Carol following the same log without the mesh (mesh=False: one storage peer pushes records)\n"
+        + table(
+            ["p50 ms", "p95 ms", "p50 x RTT", "push B/msg", "sync B/msg", "total B/msg", "total x message"],
+            [[phone["push_ms"]["median"], phone["push_ms"]["p95"], phone["p50_ms_over_rtt"],
+              phone["bytes_per_message"]["push"], phone["bytes_per_message"]["sync"],
+              phone["bytes_per_message"]["total"], phone["bytes_over_msg"]]],
         ),
     ]
 

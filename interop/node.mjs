@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPairFromSeed, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { gossipsub, TopicValidatorResult } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
@@ -154,6 +155,14 @@ const node = await createLibp2p({
       peerInfoMapper: passthroughMapper,
       validators: { ...permissive, ipns: ipnsValidator },
       selectors: { ...keepFirst, ipns: ipnsSelector }
+    }),
+    // rlp2p announcements (rlp2p/node/announce.py): signed messages, the message id is the
+    // sha256 of the data (the record), as rlp2p's
+    pubsub: gossipsub({
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      msgIdFn: (msg) => sha256.digest(msg.data).digest
     })
   }
 })
@@ -205,7 +214,60 @@ async function dhtEvents (iterable, signal, onEvent) {
   }
 }
 
+// ---- rlp2p announcements over gossipsub: the log's record on topic /rlp2p/log/<name> ----
+
+const ANNOUNCE_PREFIX = '/rlp2p/log/'
+const MAX_ANNOUNCEMENTS = 256
+const announcements = [] // validated announcements received: { topic, from, record_b64, seq, valid }
+
+async function judgeAnnouncement (topic, data) {
+  // the same checks an rlp2p node makes: an rlp2p log topic, a record valid for that name
+  if (!topic.startsWith(ANNOUNCE_PREFIX)) return { valid: false, error: 'not an rlp2p log topic' }
+  const name = topic.slice(ANNOUNCE_PREFIX.length)
+  try {
+    await ipnsValidator(routingKeyOf(name), data)
+    await ipnsValidate(peerIdFromString(name).publicKey, data)
+    return { valid: true, seq: Number(unmarshalIPNSRecord(data).sequence) }
+  } catch (err) {
+    return { valid: false, error: errorText(err) }
+  }
+}
+
+node.services.pubsub.addEventListener('gossipsub:message', (event) => {
+  const { msg, propagationSource } = event.detail
+  judgeAnnouncement(msg.topic, msg.data).then((verdict) => {
+    if (announcements.length >= MAX_ANNOUNCEMENTS) announcements.shift()
+    announcements.push({ topic: msg.topic, from: propagationSource.toString(), record_b64: toB64(msg.data), ...verdict })
+  }, (err) => log('judging an announcement failed:', errorText(err)))
+})
+
 const commands = {
+  async gossip_subscribe (cmd) {
+    const topic = ANNOUNCE_PREFIX + requireString(cmd, 'name')
+    node.services.pubsub.topicValidators.set(topic, async (_peer, msg) =>
+      (await judgeAnnouncement(msg.topic, msg.data)).valid ? TopicValidatorResult.Accept : TopicValidatorResult.Reject)
+    node.services.pubsub.subscribe(topic)
+    return { topic }
+  },
+
+  async gossip_publish (cmd) {
+    const topic = ANNOUNCE_PREFIX + requireString(cmd, 'name')
+    const result = await node.services.pubsub.publish(topic, fromB64(cmd.record_b64, 'record_b64'))
+    return { recipients: result.recipients.map(p => p.toString()) }
+  },
+
+  async gossip_peers (cmd) {
+    const topic = ANNOUNCE_PREFIX + requireString(cmd, 'name')
+    return {
+      subscribers: node.services.pubsub.getSubscribers(topic).map(p => p.toString()),
+      mesh: node.services.pubsub.getMeshPeers(topic).map(p => p.toString())
+    }
+  },
+
+  async gossip_received () {
+    return { announcements }
+  },
+
   async dial (cmd, signal) {
     const conn = await node.dial(parseTarget(requireString(cmd, 'addr')), { signal })
     return connectionInfo(conn)

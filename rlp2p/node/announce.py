@@ -32,8 +32,21 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
   handling asks for them again (IWANT); the validator marks each message seen when it starts;
 * the heartbeat defaults to 120 s (go: 1 s), and "adaptive gossip" retunes the heartbeat and mesh
   degrees from a health estimate; we set 1 s and turn adaptation off;
+* every RPC carries our signed peer record (``senderRecord``, a few hundred bytes: more than the
+  announcement itself), IHAVE gossip included; go and js send none. We strip it from what we
+  send (upstream item 9);
 * a remote peer may subscribe to at most 100 topics by default: a follower of more logs through
-  one storage peer would be ignored past that, so the limit is ``MAX_TOPICS_PER_PEER``.
+  one storage peer would be ignored past that, so the limit is ``MAX_TOPICS_PER_PEER``;
+* any failure on a peer's *outbound* stream (a write to a reset stream, a lost race between two
+  stream opens) forgets every subscription the peer sent on its *inbound* stream, which stays
+  open, so the peer never sends them again and gets no announcement, ever (upstream item 12).
+  A peer's subscriptions are kept here while a stream they came on is still being read, and
+  forgotten when the last one ends;
+* a new peer's stream starts with a hello listing our subscriptions, built before the stream
+  write is awaited, and the peer joins ``peers`` only after it: a subscribe in between reaches
+  neither (the peer never learns we follow the log, and never sends us its announcements; seen
+  in the CLI follow test). Once a peer is registered, the subscriptions that changed during its
+  registration are sent to it again.
 """
 
 from __future__ import annotations
@@ -57,6 +70,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from rlp2p.core.announce import announcement_id, judge_announcement, log_topic, topic_log
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import DecodeError, RecordError
+from rlp2p.wire.push import PUSH_PROTOCOL, PushServer
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -80,6 +94,8 @@ PUBLISH_QUEUE = 256
 LATE_GRACE = 30.0
 #: changes of the held sequence remembered per topic (to know what was held LATE_GRACE ago)
 HELD_HISTORY = 16
+#: forwarders of new announcements remembered between validation and dispatch
+FORWARDERS = 256
 
 #: each invalid announcement costs its sender INVALID_WEIGHT; the count decays by INVALID_DECAY
 #: per heartbeat (about 7 s to halve), so an honest relay that was late once recovers
@@ -114,6 +130,10 @@ class AnnounceStats:
     accepted_held: int = 0
     rejected: int = 0
     dropped: int = 0  # not published: the queue was full
+    #: times py-libp2p would have forgotten the subscriptions of a peer still heard from
+    kept_subscriptions: int = 0
+    #: peers told our subscriptions again after registering them (their hello may lack some)
+    resubscribed: int = 0
     #: bytes read from peers' gossipsub streams (announcements, control messages, everything)
     bytes_in: int = 0
     #: rejected announcements by the peer that sent them (forgotten past MAX_TOPICS_PER_PEER peers)
@@ -147,8 +167,17 @@ class Announcements:
             max_subscriptions_per_peer=MAX_TOPICS_PER_PEER,
         )
         self.stats = AnnounceStats()
+        #: a storage peer also pushes what it accepts to readers that follow without the mesh
+        #: (``/rlp2p/push/1.0.0``, rlp2p/wire/push.py)
+        self.push: PushServer | None = PushServer(node.config.limits) if node.config.storage else None
         # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
         self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign, assignment]
+        # streams being read per peer: its subscriptions hold while one is (upstream item 12)
+        self._reading: Counter[ID] = Counter()
+        self._forget_subscriptions = self.pubsub._forget_all_subscriptions
+        self.pubsub._forget_all_subscriptions = self._forget_unless_heard  # type: ignore[method-assign, assignment]
+        self.pubsub._handle_new_peer = self._registering(self.pubsub._handle_new_peer)  # type: ignore[method-assign, assignment]
+        self.pubsub.write_msg = self._without_peer_record(self.pubsub.write_msg)  # type: ignore[method-assign, assignment]
         self._holders: dict[str, int] = {}  # subscriptions per log name (relay, followers)
         self._listeners: dict[str, set[Listener]] = {}
         self._relayed: set[str] = set()
@@ -159,6 +188,10 @@ class Announcements:
         self.grace = LATE_GRACE
         # per subscribed log: (trio time first seen, sequence held), oldest first
         self._held_since: dict[str, deque[tuple[float, int]]] = {}
+        # message id -> the peer that delivered a new announcement (validated, not yet dispatched)
+        self._forwarders: dict[bytes, ID] = {}
+        #: per log, the peer that delivered its newest announcement (a follower syncs from it)
+        self.via: dict[str, ID] = {}
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Announcements]:
@@ -175,9 +208,13 @@ class Announcements:
                     nursery.start_soon(self.pubsub.ensure_peer_stream, peer)
                 if self.node.config.storage:
                     nursery.start_soon(self._relay_held)
+                if self.push is not None:
+                    self.node.host.set_stream_handler(PUSH_PROTOCOL, self.push.handle)
                 try:
                     yield self
                 finally:
+                    if self.push is not None:
+                        self.node.host.remove_stream_handler(PUSH_PROTOCOL)
                     self._nursery = None
                     self._queue = None
                     if self.node.announcements is self:  # a stopped node announces nothing
@@ -196,9 +233,53 @@ class Announcements:
                 return data
 
             stream.read = counting_read
-            await read_loop(stream)
+            peer = stream.muxed_conn.peer_id
+            self._reading[peer] += 1
+            try:
+                await read_loop(stream)
+            finally:
+                self._reading[peer] -= 1
+                if self._reading[peer] <= 0:
+                    del self._reading[peer]
+                    # what the peer said on it no longer holds; a new stream repeats it
+                    self._forget_subscriptions(peer)
 
         return counted
+
+    def _registering(self, handle_new_peer: Callable[[ID], Awaitable[None]]) -> Callable[[ID], Awaitable[None]]:
+        pubsub = self.pubsub
+
+        async def register(peer: ID) -> None:
+            known = peer in pubsub.peers
+            before = set(pubsub.topic_ids)
+            await handle_new_peer(peer)
+            queue = pubsub.peer_queues.get(peer)
+            after = set(pubsub.topic_ids)
+            if known or queue is None or after == before:
+                return
+            # the hello may predate these (un)subscriptions, and subscribe() skipped the peer
+            changes = [rpc_pb2.RPC.SubOpts(subscribe=True, topicid=t) for t in sorted(after - before)]
+            changes += [rpc_pb2.RPC.SubOpts(subscribe=False, topicid=t) for t in sorted(before - after)]
+            self.stats.resubscribed += 1
+            log.info("told %s our subscriptions again (%d changed while it registered)", peer, len(changes))
+            queue.push(rpc_pb2.RPC(subscriptions=changes))
+
+        return register
+
+    @staticmethod
+    def _without_peer_record(write_msg: Callable[[Any, rpc_pb2.RPC], Awaitable[bool]]) -> Callable[[Any, rpc_pb2.RPC], Awaitable[bool]]:
+        async def write(stream: Any, rpc: rpc_pb2.RPC) -> bool:
+            rpc.ClearField("senderRecord")
+            return await write_msg(stream, rpc)
+
+        return write
+
+    def _forget_unless_heard(self, peer: ID) -> None:
+        if self._reading.get(peer, 0) > 0 and peer not in self.pubsub.blacklisted_peers:
+            self.stats.kept_subscriptions += 1
+            log.info("kept the subscriptions of %s: its stream to us is open", peer)
+            return
+        self._forget_subscriptions(peer)
 
     # --- publishing ------------------------------------------------------------------------------
 
@@ -210,6 +291,8 @@ class Announcements:
         """
         if self._queue is None:
             return
+        if self.push is not None:
+            self.push.push(info)
         try:
             self._queue.send_nowait(info)
         except trio.WouldBlock:
@@ -279,6 +362,7 @@ class Announcements:
                 return
             self._holders.pop(name, None)
             self._held_since.pop(name, None)
+            self.via.pop(name, None)
             topic = log_topic(name)
             if self._nursery is not None:  # after the services stopped there is nobody to tell
                 await self.pubsub.unsubscribe(topic)  # ends the dispatcher
@@ -293,6 +377,9 @@ class Announcements:
                 info = verify_record(name, msg.data, now=self.node.config.clock(), limits=self.node.config.limits)
             except RecordError:
                 continue  # validated a moment ago; expired since
+            forwarder = self._forwarders.pop(_message_id(msg), None)
+            if forwarder is not None:
+                self.via[name] = forwarder
             for listener in list(listeners):
                 listener(info)
 
@@ -327,6 +414,9 @@ class Announcements:
             log.info("rejected an announcement from %s: %s", forwarder, verdict.reason)
         elif verdict.new:
             self.stats.accepted_new += 1
+            if len(self._forwarders) >= FORWARDERS:
+                self._forwarders.clear()
+            self._forwarders[_message_id(msg)] = forwarder
         else:
             self.stats.accepted_held += 1
         return verdict.accept

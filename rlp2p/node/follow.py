@@ -7,7 +7,11 @@ cancelled:
    arrives during the catch-up is not missed;
 2. sync each log (``Reader.sync``: what was published while we were away);
 3. on each valid announcement of a record newer than the one held, sync that log again; many
-   announcements during one sync make one more sync, not many;
+   announcements during one sync make one more sync, not many. The announcement carries the
+   signed record, verified by the topic validator, so this sync skips the record fan-out: it
+   walks from the announced head, asking the storage peer that delivered the announcement, then
+   the replicas the last sync used (``MAX_VIA``, streams already open): one round trip when the
+   head page holds the new messages. Should that fail, an ordinary sync follows at once;
 4. as a safety net (announcements lost, networks gossipsub does not reach, storage peers that do
    not run it) sync every ``poll_interval`` seconds anyway, and sooner while no connected peer
    relays the log's topic (checked every ``LONELY_CHECK`` seconds; a sync after ``LONELY_MIN``
@@ -33,13 +37,19 @@ from typing import TYPE_CHECKING, Any
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from functools import partial
 from dataclasses import dataclass, field
 
 import trio
 
+from libp2p.peer.id import ID
+
 from rlp2p.core.private import Capability
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
+from rlp2p.wire.cas import CAS_PROTOCOL
+from rlp2p.wire.framing import encode_frame
+from rlp2p.wire.push import PUSH_PROTOCOL, encode_push, pushed_records
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -60,6 +70,8 @@ LONELY_MIN = 2.0
 CONVERGE_TRIES = 5
 #: logs one follower follows at most (one task and one topic each)
 MAX_FOLLOWED = 1024
+#: replicas an announced record is fetched from, in turn, before an ordinary sync
+MAX_VIA = 3
 
 
 @dataclass
@@ -73,6 +85,10 @@ class _Log:
     #: sequence of the record the last successful sync ended on
     held: int = 0
     synced: trio.Event = field(default_factory=trio.Event)
+    #: the newest record announced (verified), while newer than ``held``
+    record: RecordInfo | None = None
+    #: storage peers the last sync fetched from (at most MAX_VIA)
+    replicas: list[ID] = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +96,13 @@ class FollowStats:
     syncs: int = 0
     failures: int = 0
     announcements: int = 0
+    #: syncs that started from an announced record (no record fan-out)
+    direct: int = 0
+    #: of those, ones that failed and were followed by an ordinary sync
+    direct_failures: int = 0
+    #: ``mesh=False``: records pushed, and the bytes of their frames
+    pushed: int = 0
+    push_bytes: int = 0
 
 
 class Follower:
@@ -92,6 +115,7 @@ class Follower:
         poll_interval: float = DEFAULT_POLL,
         on_report: Callable[[SyncReport], Any] | None = None,
         on_error: Callable[[str, Exception], Any] | None = None,
+        mesh: bool = True,
     ) -> None:
         names = list(dict.fromkeys(names))
         if not names:
@@ -105,6 +129,15 @@ class Follower:
         self.poll_interval = poll_interval
         self.on_report = on_report
         self.on_error = on_error
+        #: join each log's gossipsub mesh (True), or ask one storage peer to push records on a
+        #: stream (False: the phone-friendly choice; see rlp2p/wire/push.py)
+        self.mesh = mesh
+        self._awake = trio.Event()
+        self._awake.set()
+        self._scope: trio.CancelScope | None = None
+        self._started = False
+        self._push_peer: ID | None = None
+        self._push_via: dict[str, ID] = {}
         # a private log is followed by its capability string, given where its name goes
         caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
         self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
@@ -113,17 +146,84 @@ class Follower:
         self.caught_up = trio.Event()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up."""
+        """Follow until cancelled; ``task_status.started()`` once subscribed, before catching up.
+
+        While :meth:`pause` holds, nothing runs: no sync, no poll, no subscription, no push
+        stream; :meth:`resume` starts again with a sync of every log."""
+        async with trio.open_nursery() as outer:
+            outer.start_soon(self._watch_caught_up)
+            while True:
+                await self._awake.wait()
+                with trio.CancelScope() as scope:
+                    self._scope = scope
+                    await self._active(trio.TASK_STATUS_IGNORED if self._started else task_status)
+                self._scope = None
+
+    async def _active(self, task_status: Any) -> None:
         announcements = self.reader.peers.announcements
         async with AsyncExitStack() as stack:
-            if announcements is not None:
+            if self.mesh and announcements is not None:
                 for name in self.logs:
                     await stack.enter_async_context(announcements.listening(name, self._announced))
             async with trio.open_nursery() as nursery:
                 for entry in self.logs.values():
                     nursery.start_soon(self._follow, entry)
-                nursery.start_soon(self._watch_caught_up)
-                task_status.started()
+                if not self.mesh:
+                    nursery.start_soon(self._pushes)
+                if not self._started:
+                    self._started = True
+                    task_status.started()
+
+    @property
+    def paused(self) -> bool:
+        return not self._awake.is_set()
+
+    def pause(self) -> None:
+        """Stop all work (the application goes to sleep): a sync under way is cancelled, which
+        loses nothing (see the module's notes), subscriptions and push streams end."""
+        if self._awake.is_set():
+            self._awake = trio.Event()
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def resume(self) -> None:
+        """Start again: each log is synced at once (what was missed while asleep), then followed."""
+        self._awake.set()
+
+    async def _pushes(self) -> None:
+        """``mesh=False``: one push stream to one storage peer at a time (rlp2p/wire/push.py),
+        the next one after a failure, with back-off."""
+        peers_ = self.reader.peers
+        names = list(self.logs)
+        retry = RETRY_MIN
+        turn = 0
+        while True:
+            peers = list(self.reader.storage_peers or peers_.known_storage_peers())
+            for entry in self.logs.values():
+                peers += [p for p in entry.replicas if p not in peers]
+            if peers:
+                peer = peers[turn % len(peers)]
+                turn += 1
+                try:
+                    records = pushed_records(
+                        partial(peers_.network.open_stream, peer, PUSH_PROTOCOL),
+                        names,
+                        clock=self.reader.clock,
+                        limits=self.reader.limits,
+                    )
+                    self._push_peer = peer
+                    async for info in records:
+                        retry = RETRY_MIN
+                        self.stats.pushed += 1
+                        self.stats.push_bytes += len(encode_frame(encode_push(info)))
+                        self._push_via[info.name] = peer
+                        self._announced(info)
+                except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
+                    log.info("push stream from %s ended: %r", peer, exc)
+                finally:
+                    self._push_peer = None
+            await trio.sleep(retry)
+            retry = min(retry * 2, RETRY_MAX)
 
     @property
     def idle(self) -> bool:
@@ -138,6 +238,7 @@ class Follower:
             return
         self.stats.announcements += 1
         entry.announced = info.sequence
+        entry.record = info
         entry.wake.set()
 
     async def _watch_caught_up(self) -> None:
@@ -152,7 +253,7 @@ class Follower:
         while True:
             entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
             try:
-                report = await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
+                report = await self._sync(entry)
             except Rlp2pError as exc:
                 self.stats.failures += 1
                 log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
@@ -165,6 +266,11 @@ class Follower:
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)
+            if entry.record is not None and entry.record.sequence <= entry.held:
+                entry.record = None
+            used = [ID.from_base58(p) for p in report.peers_used]
+            if used:
+                entry.replicas = list(dict.fromkeys(used))[:MAX_VIA]
             entry.synced.set()
             if self.on_report is not None:
                 self.on_report(report)
@@ -176,6 +282,34 @@ class Follower:
                 continue
             behind = 0
             lonely = await self._wait(entry, lonely)
+
+    async def _sync(self, entry: _Log) -> SyncReport:
+        record = entry.record
+        via = self._via(entry) if record is not None and record.sequence > entry.held else []
+        if record is not None and via:
+            self.stats.direct += 1
+            try:
+                return await self.reader.sync(
+                    entry.name, on_message=self.on_message, capability=entry.capability, announced=record, via=via
+                )
+            except Rlp2pError as exc:
+                self.stats.direct_failures += 1
+                log.info("sync of %s from the announced record failed, asking every replica: %s", entry.name, exc)
+        return await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
+
+    def _via(self, entry: _Log) -> list[ID]:
+        """Who to fetch an announced record's pages from: the storage peer that delivered the
+        announcement, then the replicas the last sync used, then the reader's storage peers."""
+        peers_ = self.reader.peers
+        peers: list[ID] = []
+        forwarder = self._push_via.get(entry.name)
+        if self.mesh and peers_.announcements is not None:
+            forwarder = peers_.announcements.via.get(entry.name)
+        if forwarder is not None and peers_.network.serves(forwarder, CAS_PROTOCOL):
+            peers.append(forwarder)
+        peers += entry.replicas
+        peers += self.reader.storage_peers or []
+        return list(dict.fromkeys(peers))[:MAX_VIA]
 
     async def _wait(self, entry: _Log, lonely: float) -> float:
         """Until an announcement, the poll interval, or ``lonely`` seconds without a peer that
@@ -196,6 +330,8 @@ class Follower:
         return lonely
 
     def _lonely(self, name: str) -> bool:
+        if not self.mesh:
+            return self._push_peer is None
         announcements = self.reader.peers.announcements
         return announcements is not None and not announcements.topic_peers(name)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -176,6 +176,8 @@ class Reader:
         auto_ack: bool = True,
         capability: Capability | str | None = None,
         polled: LogPoll | None = None,
+        announced: RecordInfo | None = None,
+        via: Sequence[ID] = (),
     ) -> SyncReport:
         """Hand the application what it has not acknowledged, then fetch and deliver what is new.
 
@@ -192,6 +194,11 @@ class Reader:
         reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
         during a long walk too. ``polled`` (from :meth:`poll`) stands in for asking the peers
         for the record again.
+
+        ``announced`` (a record already verified, as :mod:`rlp2p.node.follow` hands in) with
+        ``via`` (replicas, e.g. ones with an open stream) skips the record fan-out: the walk
+        starts at that record's head and asks only ``via`` (one round trip for a small change);
+        a record no newer than the one held, or an empty ``via``, makes an ordinary sync.
         """
         started = time.monotonic()
         if capability is None and Capability.looks_like(name):
@@ -209,7 +216,9 @@ class Reader:
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring, polled)
+            await self._sync_new(
+                name, state, cursor, report, on_message, progress, auto_ack, keyring, announced, list(via), polled
+            )
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -236,6 +245,8 @@ class Reader:
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
         keyring: Keyring | None = None,
+        announced: RecordInfo | None = None,
+        via: list[ID] | None = None,
         polled: LogPoll | None = None,
     ) -> None:
         store, astore = self.store, self.astore
@@ -244,25 +255,28 @@ class Reader:
         # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
         # peer instead of the record); an expired one goes by Fetch, which looks further
         held_fresh = _fresh(name, state, now, self.limits)
-        if polled is None and self.conditional and held_fresh:
-            peers = await self.find_peers(name)
-            if not peers:
-                raise NoReplicas(f"no storage peer for {name} could be found")
-            polled = await self._poll_one(name, peers, report, now)
-        if polled is not None and settles(polled, now) and (polled.best is not None or held_fresh):
-            peers = list(polled.peers)
-            for peer in polled.behind + polled.older:
-                report.peers_bypassed[peer.to_string()] = "record: older (poll: nothing newer)"
-            if polled.best is None:  # some peer holds just what we hold, none newer
-                report.record_seq, report.head, report.up_to_date = state.record_seq, state.head, True
-                return
-            best, holders = polled.best, polled.holders
+        if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
+            peers, best, holders = via, announced, via  # verified by the caller; no fan-out
         else:
-            if peers is None:
+            if polled is None and self.conditional and held_fresh:
                 peers = await self.find_peers(name)
-            if not peers:
-                raise NoReplicas(f"no storage peer for {name} could be found")
-            best, holders = await self._best_record(name, peers, report, now)
+                if not peers:
+                    raise NoReplicas(f"no storage peer for {name} could be found")
+                polled = await self._poll_one(name, peers, report, now)
+            if polled is not None and settles(polled, now) and (polled.best is not None or held_fresh):
+                peers = list(polled.peers)
+                for peer in polled.behind + polled.older:
+                    report.peers_bypassed[peer.to_string()] = "record: older (poll: nothing newer)"
+                if polled.best is None:  # some peer holds just what we hold, none newer
+                    report.record_seq, report.head, report.up_to_date = state.record_seq, state.head, True
+                    return
+                best, holders = polled.best, polled.holders
+            else:
+                if peers is None:
+                    peers = await self.find_peers(name)
+                if not peers:
+                    raise NoReplicas(f"no storage peer for {name} could be found")
+                best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -365,7 +379,9 @@ class Reader:
 
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
         """Sync ``names``, then again on each announced newer record, until cancelled
-        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``)."""
+        (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``,
+        ``mesh=False`` to have a storage peer push records instead of joining gossipsub meshes;
+        use a ``Follower`` itself for ``pause()``/``resume()``)."""
         from rlp2p.node.follow import Follower
 
         task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from jsnode import JsNode, JsNodeError
+from interop.jsnode import JsNode, JsNodeError
 from rl_util import assert_stopped, js_messages, py_messages
 
 from rlp2p.core.keys import generate_log_key

@@ -1,0 +1,104 @@
+"""Phone-friendly following with real hosts: pushes from one storage peer instead of the gossipsub
+mesh (``mesh=False``), and ``pause()``/``resume()`` under which the follower does nothing."""
+
+from __future__ import annotations
+
+import trio
+
+from rlp2p.core.keys import generate_log_key
+from rlp2p.core.page import LogMode
+from rlp2p.node.follow import Follower
+
+NO_POLL = 3600.0
+MODE = LogMode.paged(16, embed=1)
+
+
+async def until(condition, timeout: float = 15.0) -> None:
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.01)
+
+
+async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool):
+    storage = await swarm.add_storage(2)
+    peers = [node.peer_id for node in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)
+    await publisher.append([b"m1"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob", announce=bob_announce)
+    seen: list[int] = []
+    follower = Follower(
+        bob.reader(storage_peers=peers),
+        [publisher.name],
+        on_message=lambda d: seen.append(d.seq),
+        poll_interval=NO_POLL,
+        mesh=mesh,
+    )
+    scope = trio.CancelScope()
+
+    async def run(task_status=trio.TASK_STATUS_IGNORED):
+        with scope:
+            await follower.run(task_status=task_status)
+
+    await nursery.start(run)
+    await follower.caught_up.wait()
+    assert seen == [1]
+
+    def watching() -> int:
+        return sum(node.announcements.push.watching(publisher.name) for node in storage)
+
+    return storage, publisher, bob, follower, scope, seen, watching
+
+
+async def test_a_follower_outside_the_mesh_gets_pushes_from_one_storage_peer(swarm, nursery):
+    storage, publisher, bob, follower, scope, seen, watching = await setup(swarm, nursery, mesh=False, bob_announce=False)
+    assert bob.announcements is None  # no gossipsub at all on Bob's node
+    await until(lambda: watching() == 1)  # one stream, to one storage peer
+    for n in (2, 3):
+        await publisher.append([f"m{n}".encode()])
+        await publisher.publish()
+        await until(lambda n=n: len(seen) >= n)
+    assert seen == [1, 2, 3]
+    assert follower.stats.announcements >= 2 and follower.stats.direct >= 2
+    scope.cancel()
+
+
+async def test_a_paused_follower_does_nothing_until_resumed(swarm, nursery):
+    storage, publisher, bob, follower, scope, seen, watching = await setup(swarm, nursery, mesh=False, bob_announce=False)
+    await until(lambda: watching() == 1)
+    follower.pause()
+    assert follower.paused
+    await until(lambda: watching() == 0)  # the push stream is closed
+    syncs, heard = follower.stats.syncs, follower.stats.announcements
+    await publisher.append([b"m2"])
+    await publisher.publish()
+    await trio.sleep(0.5)  # a push or a sync would have happened by now (they take ~0.1 s)
+    assert seen == [1] and follower.stats.syncs == syncs and follower.stats.announcements == heard
+    assert follower._scope is None  # no task of the follower runs
+
+    follower.resume()
+    await until(lambda: len(seen) >= 2)  # the catch-up sync on waking
+    await until(lambda: watching() == 1)
+    await publisher.append([b"m3"])
+    await publisher.publish()
+    await until(lambda: len(seen) >= 3)
+    assert seen == [1, 2, 3]
+    scope.cancel()
+
+
+async def test_pausing_a_mesh_follower_leaves_the_topic_and_resuming_catches_up(swarm, nursery):
+    storage, publisher, bob, follower, scope, seen, watching = await setup(swarm, nursery, mesh=True, bob_announce=True)
+    assert bob.announcements.topic_peers(publisher.name)  # subscribed, storage peers relay
+    follower.pause()
+    heard = follower.stats.announcements
+    await until(lambda: not any(bob.peer_id in node.announcements.topic_peers(publisher.name) for node in storage))
+    await publisher.append([b"m2"])
+    await publisher.publish()
+    await trio.sleep(0.5)
+    assert seen == [1] and follower.stats.announcements == heard  # asleep: heard nothing
+    follower.resume()
+    await until(lambda: len(seen) >= 2)  # the catch-up sync on waking
+    await until(lambda: all(bob.peer_id in node.announcements.topic_peers(publisher.name) for node in storage))
+    assert seen == [1, 2]
+    scope.cancel()

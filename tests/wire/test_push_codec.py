@@ -1,0 +1,41 @@
+"""The /rlp2p/push/1.0.0 frames, without a network: what a hostile peer may send is refused."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from rlp2p.core.address import address_of
+from rlp2p.core.keys import generate_log_key, log_name
+from rlp2p.core.record import create_record, verify_record
+from rlp2p.errors import DecodeError, RecordError
+from rlp2p.limits import DEFAULT_LIMITS
+from rlp2p.wire.push import MAX_PUSH_NAMES, decode_names, decode_push, encode_names, encode_push
+
+NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
+def test_names_round_trip_and_refuse_what_is_not_a_log_name():
+    names = [log_name(generate_log_key().public_key) for _ in range(3)]
+    assert decode_names(encode_names(names), DEFAULT_LIMITS) == names
+    for bad in (b"\xff", b"not-a-peer-id", "\n".join(names[:1] * (MAX_PUSH_NAMES + 1)).encode()):
+        with pytest.raises(DecodeError):
+            decode_names(bad, DEFAULT_LIMITS)
+    with pytest.raises(ValueError):
+        encode_names([])
+
+
+def test_a_pushed_record_is_verified_and_must_be_of_a_log_asked_for():
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    raw = create_record(key, address_of(b"head page"), 3, now=NOW, validity=timedelta(days=1))
+    info = verify_record(name, raw, now=NOW)
+    frame = encode_push(info)
+    assert decode_push(frame, {name}, now=NOW, limits=DEFAULT_LIMITS).sequence == 3
+    with pytest.raises(DecodeError):
+        decode_push(frame, {"someone-else"}, now=NOW, limits=DEFAULT_LIMITS)
+    with pytest.raises(DecodeError):
+        decode_push(raw, {name}, now=NOW, limits=DEFAULT_LIMITS)  # no name
+    with pytest.raises(RecordError):
+        decode_push(frame[:-1] + bytes([frame[-1] ^ 1]), {name}, now=NOW, limits=DEFAULT_LIMITS)
