@@ -21,6 +21,7 @@ installed.
 11. history: a truncation's publish, the next publish and a fresh sync against the untruncated log
 12. transfer: the goals of issue 11.5-6 (bulk 4 KiB Get over raw, a 10,000-message sync by
    reference: seconds and round trips, bytes in over message bytes in embedded modes)
+13. nspoll: NS Poll (conditional, batched Fetch) against Fetch, one log and 100; record bytes
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, history, live, offline, private, publishing, scale, sync_cost, transfer_goals, transport, upload
+from bench import dht, goals, history, live, offline, poll, private, publishing, scale, sync_cost, transfer_goals, transport, upload
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -62,6 +63,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("upload", upload.run, upload.render),
     ("history", history.run, history.render),
     ("transfer", transfer_goals.run, transfer_goals.render),
+    ("nspoll", poll.run, poll.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

@@ -28,6 +28,8 @@ _EXPORTS = {
     "ReplicaResult": "rlp2p.core.publish",
     "Reader": "rlp2p.node.reader",
     "SyncReport": "rlp2p.node.reader",
+    "LogPoll": "rlp2p.core.poll",
+    "PollReport": "rlp2p.node.polling",
     "Delivery": "rlp2p.core.sync",
     # logs, messages, keys
     "LogMode": "rlp2p.core.page",

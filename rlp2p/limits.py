@@ -27,6 +27,8 @@ class Limits:
     max_record: int = 10 * KiB
     #: longest log name (a base58 peer id is about 52 characters)
     max_name: int = 256
+    #: most logs one NS Poll request names (rlp2p extension; a reader splits longer lists)
+    max_poll_names: int = 1_000
     #: largest length-prefixed frame on a CAS or NS stream (a block plus its envelope)
     max_frame: int = 8 * MiB + 4 * KiB
     #: requests a server accepts on one stream before it answers (pipelining depth)

@@ -660,6 +660,10 @@ def _opts_publish(p: argparse.ArgumentParser) -> None:
         "--private", action="store_true",
         help="a new log is private: storage peers hold sealed messages, `rlp2p share` prints the capability that reads them",
     )
+    p.add_argument(
+        "--record-v1", action="store_true",
+        help="sign records with the IPNS V1 fields and pubKey too, for old resolvers (435 B instead of 221 B)",
+    )
 
 
 _DURATION = re.compile(r"([0-9]+)([dhms])")
@@ -789,7 +793,7 @@ async def _publish(args: argparse.Namespace, bodies: list[bytes]) -> int:
                 times = {k: v for k, v in (("validity", args.validity), ("ttl", args.ttl)) if v is not None}
                 publisher = node.publisher(
                     key, mode=args.mode, replicas=args.replicas, write_quorum=args.quorum, upload=args.upload,
-                    invitations=args.invite, private=True if args.private else None, **times,
+                    invitations=args.invite, private=True if args.private else None, record_v1=args.record_v1, **times,
                 )
                 if fresh:
                     appended = await publisher.append(fresh)

@@ -38,11 +38,13 @@ Choices worth knowing:
   readers only notice by comparing sequences across replicas.
 * ``DEFAULT_TTL`` is 1 minute (IPNS suggests 5): a reader caches a resolved record at most that
   long, so a new message is seen within about a minute; the cost is one small NS round trip.
-* Records carry V1 fields and ``signatureV1`` by default (``v1_compatible``), as go (boxo) and
-  js ``ipns`` still write them, so older resolvers accept them. Verification never uses V1.
-* ``pubKey`` is always included, though the spec lets Ed25519 records omit it: it lets us report
-  a record signed by another log's key as :class:`~rlp2p.errors.WrongName` rather than a bad
-  signature. Records without it (as others may write) verify fine.
+* Records are compact by default: V2 only (``data`` and ``signatureV2``, about 221 B), without
+  V1 fields, ``signatureV1`` or ``pubKey``, all optional in the IPNS spec for an Ed25519 name (the
+  key is inlined in the name). py-libp2p's validator and js ``ipns`` accept them. ``v1_compatible``
+  adds the V1 fields and ``signatureV1`` (and ``pubKey``) for older resolvers (435 B).
+* ``pubKey`` (``pub_key``, default: with the V1 fields) lets us report a record signed by another
+  log's key as :class:`~rlp2p.errors.WrongName` rather than an invalid one; without it no one can
+  tell who signed, so such a record is :class:`~rlp2p.errors.InvalidRecord`. Either way it is refused.
 """
 
 from __future__ import annotations
@@ -182,7 +184,8 @@ def create_record(
     validity: timedelta = DEFAULT_VALIDITY,
     ttl: timedelta = DEFAULT_TTL,
     now: datetime | None = None,
-    v1_compatible: bool = True,
+    v1_compatible: bool = False,
+    pub_key: bool | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> bytes:
     """Sign a record pointing the key's name at ``head``; returns the serialized ``IpnsEntry``.
@@ -190,6 +193,9 @@ def create_record(
     ``sequence`` must be higher than any record published before under this key (readers and
     storage peers refuse anything else), including when only the
     validity is being extended. The record is valid until ``now + validity``.
+
+    Compact (V2 only, no ``pubKey``) unless ``v1_compatible``; ``pub_key`` (default: as
+    ``v1_compatible``) includes the public key (see the module docstring).
     """
     private_key = keypair.private_key
     if private_key.get_type() is not KeyType.Ed25519:
@@ -222,12 +228,10 @@ def create_record(
         },
         canonical=True,
     )
-    entry = _IpnsEntry(
+    entry = _IpnsEntry(signatureV2=private_key.sign(SIGNATURE_V2_PREFIX + data), data=data)
+    if v1_compatible if pub_key is None else pub_key:
         # the public key derived from the private one, so pubKey and signatures always agree
-        pubKey=private_key.get_public_key().serialize(),
-        signatureV2=private_key.sign(SIGNATURE_V2_PREFIX + data),
-        data=data,
-    )
+        entry.pubKey = private_key.get_public_key().serialize()
     if v1_compatible:
         entry.value = value
         entry.validity = validity_text

@@ -53,6 +53,19 @@ class AsyncStore:
         stored = await self.call(self.store.get_record, name)
         return None if stored is None else stored.record
 
+    async def get_records(self, names: list[str]) -> dict[str, bytes]:
+        """The records held for ``names`` (the ones held), in one trip to the store thread."""
+
+        def run() -> dict[str, bytes]:
+            out = {}
+            for name in names:
+                stored = self.store.get_record(name)
+                if stored is not None:
+                    out[name] = stored.record
+            return out
+
+        return await self.call(run)
+
     async def put_record(self, info: RecordInfo) -> None:
         await self.call(self.store.put_record, info.name, info.raw, info.sequence)
         if self.on_new_record is not None:

@@ -107,6 +107,7 @@ class Publisher:
         invitations: Sequence[str | bytes] = (),
         private: bool | None = None,
         upload: str = "once",
+        record_v1: bool = False,
     ) -> None:
         quorum = write_quorum_of(replicas, write_quorum)  # ValueError for an impossible count
         self.peers = peers
@@ -136,6 +137,8 @@ class Publisher:
         #: how long each record stays valid from its publish, and how long readers may cache it
         self.validity = validity
         self.ttl = ttl
+        #: records with IPNS V1 fields and pubKey too, for old resolvers (default: compact, V2 only)
+        self.record_v1 = record_v1
         # MVDS messages carry a group; by default one group per log
         self.group_id = group_id if group_id is not None else hashlib.sha256(self.name.encode()).digest()
         # the oldest seq of the local log (1 until a truncation), read at each publish
@@ -305,7 +308,8 @@ class Publisher:
             # reserved before the record exists: once it may have left, it is never signed again
             await astore.call(store.reserve_sequence, self.name, sequence)
             record = create_record(
-                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock()
+                self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock(),
+                v1_compatible=self.record_v1,
             )
             report = PublishReport(self.name, length, sequence, head)
             await self._replicate_all(candidates, length, pages_for, record, report, progress)

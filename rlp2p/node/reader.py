@@ -31,13 +31,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import trio
 from libp2p.peer.id import ID
 
 from rlp2p.core.message import Message
+from rlp2p.core.poll import LogPoll, settles
 from rlp2p.core.private import Capability, Keyring
-from rlp2p.core.record import RecordInfo
+from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.core.replicas import MAX_HINTS, add_hints, fallover_order, hint_budget, judge_records
 from rlp2p.core.sync import DEFAULT_WINDOW, Delivery, SyncPlan
 from rlp2p.errors import (
@@ -54,6 +56,9 @@ from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
+
+if TYPE_CHECKING:
+    from rlp2p.node.polling import PollReport
 
 
 log = logging.getLogger(__name__)
@@ -158,6 +163,7 @@ class Reader:
         batch: int = FETCH_BATCH,
         require_fresh: bool = False,
         window: int = DEFAULT_WINDOW,
+        conditional: bool = True,
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
@@ -174,6 +180,9 @@ class Reader:
         #: messages the sync plan holds at most (plus a page; see rlp2p.core.sync), and the most
         #: ready ones waiting for their inbox transaction
         self.window = window
+        #: a reader holding a fresh record asks with NS Poll ("anything above my sequence?")
+        #: instead of fetching the whole record from each peer (False: always Fetch)
+        self.conditional = conditional
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -191,6 +200,7 @@ class Reader:
         progress: Callable[[int, int], None] | None = None,
         auto_ack: bool = True,
         capability: Capability | str | None = None,
+        polled: LogPoll | None = None,
         announced: RecordInfo | None = None,
         via: Sequence[ID] = (),
     ) -> SyncReport:
@@ -207,7 +217,8 @@ class Reader:
         ``auto_ack`` everything delivered counts as acknowledged. ``progress(done, total)`` is
         called after every round of requests: each missing message counts one step when the walk
         reaches its page and one when it is delivered (:attr:`SyncPlan.progress`), so it moves
-        during a long walk too.
+        during a long walk too. ``polled`` (from :meth:`poll`) stands in for asking the peers
+        for the record again.
 
         ``announced`` (a record already verified, as :mod:`rlp2p.node.follow` hands in) with
         ``via`` (replicas, e.g. ones with an open stream) skips the record fan-out: the walk
@@ -230,7 +241,9 @@ class Reader:
         cursor = _Cursor(state.acked_seq)
         try:
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
-            await self._sync_new(name, state, cursor, report, on_message, progress, auto_ack, keyring, announced, list(via))
+            await self._sync_new(
+                name, state, cursor, report, on_message, progress, auto_ack, keyring, announced, list(via), polled
+            )
         except BaseException:
             if auto_ack:
                 # what on_message returned for stays acknowledged, whatever stopped the sync
@@ -259,16 +272,36 @@ class Reader:
         keyring: Keyring | None = None,
         announced: RecordInfo | None = None,
         via: list[ID] | None = None,
+        polled: LogPoll | None = None,
     ) -> None:
         store, astore = self.store, self.astore
         now = self.clock()  # one reading: every record is judged at the same instant
+        peers: list[ID] | None = None
+        # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
+        # peer instead of the record); an expired one goes by Fetch, which looks further
+        held_fresh = _fresh(name, state, now, self.limits)
         if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
             peers, best, holders = via, announced, via  # verified by the caller; no fan-out
         else:
-            peers = await self.find_peers(name)
-            if not peers:
-                raise NoReplicas(f"no storage peer for {name} could be found")
-            best, holders = await self._best_record(name, peers, report, now)
+            if polled is None and self.conditional and held_fresh:
+                peers = await self.find_peers(name)
+                if not peers:
+                    raise NoReplicas(f"no storage peer for {name} could be found")
+                polled = await self._poll_one(name, peers, report, now)
+            if polled is not None and settles(polled, now) and (polled.best is not None or held_fresh):
+                peers = list(polled.peers)
+                for peer in polled.behind + polled.older:
+                    report.peers_bypassed[peer.to_string()] = "record: older (poll: nothing newer)"
+                if polled.best is None:  # some peer holds just what we hold, none newer
+                    report.record_seq, report.head, report.up_to_date = state.record_seq, state.head, True
+                    return
+                best, holders = polled.best, polled.holders
+            else:
+                if peers is None:
+                    peers = await self.find_peers(name)
+                if not peers:
+                    raise NoReplicas(f"no storage peer for {name} could be found")
+                best, holders = await self._best_record(name, peers, report, now)
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -351,6 +384,28 @@ class Reader:
         limits = self.limits
         return [Delivery(seq, Message.decode(data, limits), mid, data) for seq, mid, data in rows]
 
+    async def poll(self, names: list[str], report: PollReport | None = None) -> dict[str, LogPoll]:
+        """Which of ``names`` changed since this reader's last sync of each, in one round trip per
+        storage peer: every log's first ``fanout`` peers are asked at once with an NS Poll
+        (:mod:`rlp2p.core.poll`, :mod:`rlp2p.wire.ns_poll`), a peer without it with Fetch.
+        ``LogPoll.changed`` and ``best`` give the newest record offered; ``behind`` the peers that
+        said "nothing newer" while another had newer (lagging or withholding). ``report`` (a
+        :class:`rlp2p.node.polling.PollReport`) gets the costs."""
+        from rlp2p.node.polling import poll_logs
+
+        return await poll_logs(self, names, report)
+
+    async def sync_many(
+        self, names: list[str], *, on_message: OnMessage | None = None, auto_ack: bool = True
+    ) -> dict[str, SyncReport]:
+        """Sync several logs: one :meth:`poll` for all, then only the logs that changed go to the
+        network (the others only hand over what the application has not acknowledged)."""
+        polls = await self.poll(names)
+        reports: dict[str, SyncReport] = {}
+        for name, polled in polls.items():
+            reports[name] = await self.sync(name, on_message=on_message, auto_ack=auto_ack, polled=polled)
+        return reports
+
     async def follow(self, names: list[str], *, on_message: OnMessage | None = None, **kwargs: object) -> None:
         """Sync ``names``, then again on each announced newer record, until cancelled
         (:class:`rlp2p.node.follow.Follower`: ``poll_interval``, ``on_report``, ``task_status``,
@@ -360,6 +415,18 @@ class Reader:
 
         task_status = kwargs.pop("task_status", trio.TASK_STATUS_IGNORED)
         await Follower(self, names, on_message=on_message, **kwargs).run(task_status=task_status)  # type: ignore[arg-type]
+
+    async def _poll_one(self, name: str, peers: list[ID], report: SyncReport, now: datetime) -> LogPoll:
+        from rlp2p.node.polling import PollReport, poll_logs
+
+        costs = PollReport()
+        polled = (await poll_logs(self, [name], costs, known_peers={name: peers}, now=now))[name]
+        report.round_trips += costs.rounds
+        report.requests += costs.requests
+        report.streams += costs.streams
+        report.bytes_in += costs.bytes_in
+        report.bytes_out += costs.bytes_out
+        return polled
 
     async def _best_record(
         self, name: str, peers: list[ID], report: SyncReport, now: datetime
@@ -642,6 +709,16 @@ def _round_bound(plan: SyncPlan, max_pages_walk: int, replicas: int) -> int:
     """Rounds enough for every page and message one answer at a time, from every replica left
     (each failure moves to the next one): a bound on the loop, not a guess at its length."""
     return 4 * (max_pages_walk + 1 + (plan.head_seq or 0)) * (replicas + 1)
+
+
+def _fresh(name: str, state: ReaderState, now: datetime, limits: Limits) -> bool:
+    """The reader holds a record of ``name`` that has not expired at ``now``."""
+    if state.record is None:
+        return False
+    try:
+        return not verify_record(name, state.record, now=now, limits=limits, allow_expired=True).is_expired(now)
+    except Rlp2pError:
+        return False
 
 
 async def _call(on_message: OnMessage, delivery: Delivery) -> None:

@@ -19,13 +19,14 @@ clock (``clock``), not the system's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
 
 from rlp2p.core.bounds import check_record_bounds
+from rlp2p.core.poll import PeerAnswer
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import (
     DecodeError,
@@ -51,6 +52,7 @@ from rlp2p.wire.rpc import (
     serve_stream,
 )
 from rlp2p.wire.admit import WriteGate, peer_of
+from rlp2p.wire.ns_poll import PollStats, answer_poll, poll
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,8 @@ class NsServer:
             return Reply(await self._fetch(request.fetch.name))
         if method == "forward" and self.forward is not None:
             return Reply(await self.forward(request.forward, writer))
+        if method == "poll":  # rlp2p extension: rlp2p.wire.ns_poll
+            return Reply(await answer_poll(self.backend, request.poll, self.limits))
         return Reply(encode_error(Code.BAD_REQUEST, "unknown or missing method"))
 
     async def _update(self, name: str, record: bytes, writer: str | None = None) -> bytes:
@@ -243,3 +247,17 @@ class NsClient:
         when = self.clock() if now is None else now
         return verify_record(name, response.content.data, now=when, limits=self.limits, allow_expired=allow_expired)
 
+
+    async def poll(
+        self,
+        entries: Sequence[tuple[str, int | None]],
+        *,
+        now: datetime | None = None,
+        allow_expired: bool = True,
+        stats: PollStats | None = None,
+    ) -> list[PeerAnswer]:
+        """For each (log name, sequence held or None): UNCHANGED, NOT_HELD, or CHANGED with the
+        verified newer record, or FAILED for a bad record (:mod:`rlp2p.wire.ns_poll`); falls
+        back to Fetch on a peer without the extension."""
+        when = self.clock() if now is None else now
+        return await poll(self.rpc, entries, self.limits, now=when, allow_expired=allow_expired, stats=stats)

@@ -24,7 +24,8 @@ HEAD = address_of(b"head page")
 
 
 def record(seq: int, key=KEY, *, at: datetime = NOW, validity: timedelta = timedelta(days=7)) -> bytes:
-    return create_record(key, HEAD, seq, now=at, validity=validity)
+    # with pubKey, so another key's record is told apart as WrongName
+    return create_record(key, HEAD, seq, now=at, validity=validity, pub_key=True)
 
 
 def judge(data: bytes, held_seq: int = 0, held_raw: bytes | None = None, topics=None, now=NOW, floor_seq=None):

@@ -141,7 +141,7 @@ def test_bad_validity_text(bad):
 
 
 def test_created_record_passes_libp2p_validator_with_both_key_forms():
-    raw = fresh(5)
+    raw = fresh(5, v1_compatible=True)
     hex_key = "/ipns/" + name_to_peer_id(NAME_A).to_bytes().hex()
     IPNSValidator().validate("/ipns/" + NAME_A, raw)
     IPNSValidator().validate(hex_key, raw)
@@ -162,7 +162,7 @@ def test_round_trip_of_every_field():
         raw=raw,
     )
     entry = parse(raw)
-    assert entry.pubKey == KEY_A.public_key.serialize()
+    assert not entry.pubKey  # compact: the key is in the name
     assert KEY_A.public_key.verify(b"ipns-signature:" + entry.data, entry.signatureV2)
     assert cbor2.loads(entry.data) == {
         "Value": head_value(HEAD),
@@ -184,7 +184,7 @@ def test_record_is_small():
 
 
 def test_v1_fields_match_the_signed_data():
-    raw = record(0, ttl=timedelta(0))
+    raw = record(0, ttl=timedelta(0), v1_compatible=True)
     entry = parse(raw)
     data = cbor2.loads(entry.data)
     assert entry.value == data["Value"]
@@ -200,13 +200,23 @@ def test_v1_fields_match_the_signed_data():
         assert presence.HasField(field), field
 
 
-def test_v2_only_record():
-    raw = fresh(3, v1_compatible=False)
+def test_compact_record_by_default():
+    """V2 only and no pubKey (both optional in the IPNS spec for an Ed25519 name): 221 B, and
+    py-libp2p's validator takes the key from the name."""
+    raw = fresh(3)
+    assert len(raw) == 221
     presence = _IpnsEntry.FromString(raw)
-    for field in ("value", "validity", "validityType", "sequence", "ttl", "signatureV1"):
+    for field in ("value", "validity", "validityType", "sequence", "ttl", "signatureV1", "pubKey"):
         assert not presence.HasField(field), field
     IPNSValidator().validate("/ipns/" + NAME_A, raw)
+    hex_key = "/ipns/" + name_to_peer_id(NAME_A).to_bytes().hex()
+    details = IPNSValidator().validate_with_details(hex_key, raw)
+    assert not details.has_v1_fields and details.public_key_inlined
     assert verify_record(NAME_A, raw).sequence == 3
+    # the V1 option is today's full record; pub_key alone adds 38 B
+    assert len(fresh(3, v1_compatible=True)) == 435
+    assert len(fresh(3, pub_key=True)) == 221 + 38
+    assert _IpnsEntry.FromString(fresh(3, pub_key=True)).HasField("pubKey")
 
 
 def test_cbor_key_order_is_canonical():
@@ -306,7 +316,7 @@ def test_altered_data():
 
 
 def test_altered_v1_copy():
-    entry = parse(record(2))
+    entry = parse(record(2, v1_compatible=True))
     entry.value = head_value(address_of(b"another head"))
     with pytest.raises(InvalidRecord):
         verify_record(NAME_A, entry.SerializeToString(), now=NOW)
@@ -335,7 +345,7 @@ def test_now_must_be_aware():
 
 
 def test_wrong_name():
-    raw_b = record(2, key=KEY_B)
+    raw_b = record(2, key=KEY_B, pub_key=True)
     assert verify_record(NAME_B, raw_b, now=NOW).name == NAME_B
     with pytest.raises(WrongName, match=NAME_B):
         verify_record(NAME_A, raw_b, now=NOW)
@@ -536,7 +546,7 @@ def test_allowing_expired_records_still_refuses_forged_altered_and_wrong_name_on
         verify_record(NAME_A, entry.SerializeToString(), now=later, allow_expired=True)
     assert type(altered.value) is InvalidRecord
     with pytest.raises(WrongName):
-        verify_record(NAME_A, record(2, key=KEY_B), now=later, allow_expired=True)
+        verify_record(NAME_A, record(2, key=KEY_B, pub_key=True), now=later, allow_expired=True)
     with pytest.raises(RecordTooLarge):
         verify_record(NAME_A, b"\xff" * (10 * 1024 + 1), now=later, allow_expired=True)
 

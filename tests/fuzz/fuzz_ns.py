@@ -5,7 +5,9 @@ Input: one byte choosing the side, then the bytes of a stream (length-prefixed f
 0. requests to an NsServer (in-memory backend that keeps the best record per name): every frame
    gets a well-formed answer until one closes the stream;
 1. the answer to NsClient.update;
-2. the answer to NsClient.fetch: a verified record or a typed error.
+2. the answer to NsClient.fetch: a verified record or a typed error;
+3. the answer to NsClient.poll (rlp2p.wire.ns_poll) of the seed log: an answer per log or a
+   typed error.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class MemoryRecords:
 def one_input(data: bytes) -> None:
     if not data:
         return
-    side, stream = data[0] % 3, data[1:]
+    side, stream = data[0] % 4, data[1:]
     frames = split_frames(stream, LIMITS.max_frame, LIMITS.max_pipeline)
     if side == 0:
         server = NsServer(MemoryRecords(), LIMITS)
@@ -55,9 +57,12 @@ def one_input(data: bytes) -> None:
     try:
         if side == 1:
             drive(client.update(seeds.NAME, seeds.records()[0]))
-        else:
+        elif side == 2:
             info = drive(client.fetch(seeds.NAME))
             assert info.name == seeds.NAME
+        else:
+            answers = drive(client.poll([(seeds.NAME, 0), (seeds.NAME, None)], now=seeds.NOW))
+            assert len(answers) == 2
     except (ProtocolError, RecordError):
         pass
 
@@ -65,7 +70,7 @@ def one_input(data: bytes) -> None:
 def _seeds() -> list[bytes]:
     requests, responses = seeds.ns_requests(), seeds.ns_responses()
     out = [b"\x00" + seeds.frames_of(requests), b"\x00" + seeds.frames_of(requests[:2])]
-    out += [bytes([side]) + seeds.frames_of([r]) for side in (1, 2) for r in responses]
+    out += [bytes([side]) + seeds.frames_of([r]) for side in (1, 2, 3) for r in responses]
     return out
 
 

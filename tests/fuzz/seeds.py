@@ -9,12 +9,12 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from multiaddr import Multiaddr
 
 from rlp2p.core.address import address_of
-from rlp2p.core.keys import log_name
+from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, LogMode, Page, build_log
 from rlp2p.core.record import create_record
 from rlp2p.pb.vac import cas_pb2, ns_pb2
-from rlp2p.wire import cas, ns
+from rlp2p.wire import cas, ns, ns_poll
 from rlp2p.wire.framing import encode_frame
 
 KEY = create_new_key_pair(b"rlp2p fuzz seed key, 32 bytes..!")
@@ -60,11 +60,11 @@ def pages() -> list[bytes]:
 def records() -> list[bytes]:
     head = address_of(pages()[2])
     return [
-        create_record(KEY, head, 1, now=NOW),
-        create_record(KEY, head, 0, now=NOW, v1_compatible=False),
+        create_record(KEY, head, 1, now=NOW, v1_compatible=True),
+        create_record(KEY, head, 0, now=NOW),  # compact: V2 only, no pubKey
         create_record(KEY, head, 2**64 - 1, ttl=timedelta(0), now=NOW),
         create_record(KEY, address_of(b""), 7, validity=timedelta(seconds=1), now=NOW),
-        create_record(OTHER_KEY, head, 3, now=NOW),  # another log's key: WrongName
+        create_record(OTHER_KEY, head, 3, now=NOW, pub_key=True),  # another log's key: WrongName
     ]
 
 
@@ -102,6 +102,8 @@ def ns_requests() -> list[bytes]:
         ns.encode_fetch(NAME),
         ns.encode_fetch(log_name(OTHER_KEY.public_key)),
         ns_pb2.NsRequest().SerializeToString(),
+        ns_poll.encode_poll([(name_to_peer_id(NAME).to_bytes(), 0), (name_to_peer_id(NAME).to_bytes(), None)]),
+        ns_poll.encode_poll([(b"\x00\x01x", 5)]),
     ]
 
 
@@ -111,6 +113,9 @@ def ns_responses() -> list[bytes]:
         ns.encode_status(ns.Status.OK),
         ns.encode_status(ns.Status.STALE, "older"),
         ns.encode_error(ns.Code.NOT_FOUND, "no record"),
+        ns_poll.encode_answer([(ns_pb2.PollResult.CHANGED, records()[0])]),
+        ns_poll.encode_answer([(ns_pb2.PollResult.UNCHANGED, b"")]),
+        ns_poll.encode_answer([(ns_pb2.PollResult.NOT_HELD, b"")]),
     ]
 
 

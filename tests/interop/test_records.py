@@ -30,7 +30,7 @@ from rlp2p.core.record import (
     ipns_validator_key,
     verify_record,
 )
-from rlp2p.errors import ExpiredRecord, InvalidRecord
+from rlp2p.errors import ExpiredRecord, InvalidRecord, WrongName
 from rlp2p.p2p.dht import binary_record_key, record_key
 
 pytestmark = pytest.mark.interop
@@ -69,6 +69,27 @@ async def test_js_ipns_accepts_every_record_rlp2p_makes(js_node):
         assert seen["head"] == address_to_text(head), case
 
 
+async def test_js_ipns_accepts_the_compact_default_record(js_node):
+    """rlp2p's default record: V2 only, no pubKey (js takes the key from the name), 221 B."""
+    from rlp2p.core.record import _IpnsEntry
+
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    head = address_of(b"a head page")
+    record = create_record(key, head, 9)
+    entry = _IpnsEntry.FromString(record)
+    assert len(record) == 221 and not entry.HasField("pubKey") and not entry.HasField("signatureV1")
+    seen = await js_node.call("ipns_validate", name=name, record_b64=b64(record))
+    assert seen["valid"] is True, seen.get("error")
+    assert seen["record"]["v1"] is False and seen["record"]["sequence"] == "9"
+    assert seen["head"] == address_to_text(head)
+    # and the V1 option too, pubKey included
+    legacy = create_record(key, head, 10, v1_compatible=True)
+    assert _IpnsEntry.FromString(legacy).HasField("pubKey")
+    seen = await js_node.call("ipns_validate", name=name, record_b64=b64(legacy))
+    assert seen["valid"] is True and seen["record"]["v1"] is True, seen.get("error")
+
+
 async def test_js_ipns_refuses_altered_expired_and_misnamed_rlp2p_records(js_node):
     key = generate_log_key()
     name = log_name(key.public_key)
@@ -92,6 +113,10 @@ async def test_js_ipns_refuses_altered_expired_and_misnamed_rlp2p_records(js_nod
 
     other = log_name(generate_log_key().public_key)
     seen = await js_node.call("ipns_validate", name=other, record_b64=b64(good))
+    # a compact record names no key: under another name its signature just does not verify
+    assert seen["valid"] is False and "SignatureVerificationError" in seen["error"]
+    with_key = create_record(key, head, 3, pub_key=True)
+    seen = await js_node.call("ipns_validate", name=other, record_b64=b64(with_key))
     assert seen["valid"] is False and "InvalidEmbeddedPublicKeyError" in seen["error"]
 
     # and rlp2p agrees on each
@@ -101,6 +126,8 @@ async def test_js_ipns_refuses_altered_expired_and_misnamed_rlp2p_records(js_nod
         verify_record(name, expired)
     with pytest.raises(InvalidRecord):
         verify_record(other, good)
+    with pytest.raises(WrongName):
+        verify_record(other, with_key)
 
 
 # (sequence, lifetime or validity, ttl ns, v1_compatible)

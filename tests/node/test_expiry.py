@@ -129,12 +129,12 @@ async def test_forged_wrong_name_and_older_records_are_refused_as_before_when_ex
     newest = storage[0].store.get_record(name).record
     clock.offset = LATER
 
-    # Alice's record, signed by someone else (pubKey still hers)
+    # Alice's record, signed by someone else
     entry = IpnsEntry.FromString(newest)
     entry.signatureV2 = generate_log_key().private_key.sign(b"ipns-signature:" + entry.data)
     forged = entry.SerializeToString()
     head = verify_record(name, newest, allow_expired=True, now=clock()).head
-    other = create_record(generate_log_key(), head, 9, now=clock())
+    other = create_record(generate_log_key(), head, 9, now=clock(), pub_key=True)  # its key: WrongName
     forger, impostor, laggard, honest = storage
     forger.ns_server.backend = fixed_record(forger.ns_server.backend, forged)
     impostor.ns_server.backend = fixed_record(impostor.ns_server.backend, other)  # fresh, but another key's

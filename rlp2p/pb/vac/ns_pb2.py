@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cvac/ns.proto\x12\x06vac.ns\"+\n\nNameUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\x15\n\x05Query\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x07\x43ontent\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xdf\x01\n\x08Response\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.vac.ns.Response.Status\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x8c\x01\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\x12\n\x0eINVALID_RECORD\x10\x01\x12\t\n\x05STALE\x10\x02\x12\r\n\tTOO_LARGE\x10\x03\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x04\x12\x0f\n\x0bUNAVAILABLE\x10\x05\x12\t\n\x05QUOTA\x10\x06\x12\x0f\n\x0bNOT_ALLOWED\x10\x07\x12\x0e\n\nINCOMPLETE\x10\x08\"\x86\x01\n\tNsRequest\x12$\n\x06update\x18\x01 \x01(\x0b\x32\x12.vac.ns.NameUpdateH\x00\x12\x1e\n\x05\x66\x65tch\x18\x02 \x01(\x0b\x32\r.vac.ns.QueryH\x00\x12)\n\x07\x66orward\x18\x14 \x01(\x0b\x32\x16.vac.ns.ForwardRequestH\x00\x42\x08\n\x06method\"\xae\x01\n\nNsResponse\x12$\n\x08response\x18\x01 \x01(\x0b\x32\x10.vac.ns.ResponseH\x00\x12\"\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x0f.vac.ns.ContentH\x00\x12\x1e\n\x05\x65rror\x18\x03 \x01(\x0b\x32\r.vac.ns.ErrorH\x00\x12,\n\tforwarded\x18\x14 \x01(\x0b\x32\x17.vac.ns.ForwardResponseH\x00\x42\x08\n\x06result\"\x8f\x01\n\x05\x45rror\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.vac.ns.Error.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x0f\n\x0bUNAVAILABLE\x10\x05\"h\n\x0e\x46orwardRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x07targets\x18\x03 \x03(\x0b\x32\x15.vac.ns.ForwardTarget\x12\x0e\n\x06\x62locks\x18\x04 \x03(\x0c\"\x91\x01\n\rForwardTarget\x12\x0c\n\x04peer\x18\x01 \x01(\x0c\x12\r\n\x05\x61\x64\x64rs\x18\x02 \x03(\x0c\x12*\n\x05lacks\x18\x03 \x01(\x0e\x32\x1b.vac.ns.ForwardTarget.Lacks\x12\x0e\n\x06\x62locks\x18\x04 \x03(\x0c\"\'\n\x05Lacks\x12\n\n\x06SHARED\x10\x00\x12\t\n\x05WHOLE\x10\x01\x12\x07\n\x03OWN\x10\x02\"9\n\x0f\x46orwardResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.vac.ns.ForwardResult\"|\n\rForwardResult\x12\x0c\n\x04peer\x18\x01 \x01(\x0c\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.vac.ns.Response.Status\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08held_seq\x18\x04 \x01(\x04\x12\x13\n\x0b\x62locks_sent\x18\x05 \x01(\r2a\n\x02NS\x12\x30\n\x06Update\x12\x12.vac.ns.NameUpdate\x1a\x10.vac.ns.Response\"\x00\x12)\n\x05\x46\x65tch\x12\r.vac.ns.Query\x1a\x0f.vac.ns.Content\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cvac/ns.proto\x12\x06vac.ns\"+\n\nNameUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\x15\n\x05Query\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x17\n\x07\x43ontent\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xdf\x01\n\x08Response\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.vac.ns.Response.Status\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\x8c\x01\n\x06Status\x12\x06\n\x02OK\x10\x00\x12\x12\n\x0eINVALID_RECORD\x10\x01\x12\t\n\x05STALE\x10\x02\x12\r\n\tTOO_LARGE\x10\x03\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x04\x12\x0f\n\x0bUNAVAILABLE\x10\x05\x12\t\n\x05QUOTA\x10\x06\x12\x0f\n\x0bNOT_ALLOWED\x10\x07\x12\x0e\n\nINCOMPLETE\x10\x08\"\xa9\x01\n\tNsRequest\x12$\n\x06update\x18\x01 \x01(\x0b\x32\x12.vac.ns.NameUpdateH\x00\x12\x1e\n\x05\x66\x65tch\x18\x02 \x01(\x0b\x32\r.vac.ns.QueryH\x00\x12!\n\x04poll\x18\n \x01(\x0b\x32\x11.vac.ns.PollQueryH\x00\x12)\n\x07\x66orward\x18\x14 \x01(\x0b\x32\x16.vac.ns.ForwardRequestH\x00\x42\x08\n\x06method\"\xd4\x01\n\nNsResponse\x12$\n\x08response\x18\x01 \x01(\x0b\x32\x10.vac.ns.ResponseH\x00\x12\"\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x0f.vac.ns.ContentH\x00\x12\x1e\n\x05\x65rror\x18\x03 \x01(\x0b\x32\r.vac.ns.ErrorH\x00\x12$\n\x06polled\x18\n \x01(\x0b\x32\x12.vac.ns.PollAnswerH\x00\x12,\n\tforwarded\x18\x14 \x01(\x0b\x32\x17.vac.ns.ForwardResponseH\x00\x42\x08\n\x06result\"\x8f\x01\n\x05\x45rror\x12 \n\x04\x63ode\x18\x01 \x01(\x0e\x32\x12.vac.ns.Error.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\"S\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x0f\n\x0bUNAVAILABLE\x10\x05\"*\n\tPollQuery\x12\x1d\n\x04logs\x18\x01 \x03(\x0b\x32\x0f.vac.ns.PollLog\":\n\x07PollLog\x12\x0b\n\x03log\x18\x01 \x01(\x0c\x12\x15\n\x08sequence\x18\x02 \x01(\x04H\x00\x88\x01\x01\x42\x0b\n\t_sequence\"1\n\nPollAnswer\x12#\n\x07results\x18\x01 \x03(\x0b\x32\x12.vac.ns.PollResult\"\x83\x01\n\nPollResult\x12\'\n\x05state\x18\x01 \x01(\x0e\x32\x18.vac.ns.PollResult.State\x12\x0e\n\x06record\x18\x02 \x01(\x0c\"<\n\x05State\x12\r\n\tUNCHANGED\x10\x00\x12\x0b\n\x07\x43HANGED\x10\x01\x12\x0c\n\x08NOT_HELD\x10\x02\x12\t\n\x05OLDER\x10\x03\"h\n\x0e\x46orwardRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12&\n\x07targets\x18\x03 \x03(\x0b\x32\x15.vac.ns.ForwardTarget\x12\x0e\n\x06\x62locks\x18\x04 \x03(\x0c\"\x91\x01\n\rForwardTarget\x12\x0c\n\x04peer\x18\x01 \x01(\x0c\x12\r\n\x05\x61\x64\x64rs\x18\x02 \x03(\x0c\x12*\n\x05lacks\x18\x03 \x01(\x0e\x32\x1b.vac.ns.ForwardTarget.Lacks\x12\x0e\n\x06\x62locks\x18\x04 \x03(\x0c\"\'\n\x05Lacks\x12\n\n\x06SHARED\x10\x00\x12\t\n\x05WHOLE\x10\x01\x12\x07\n\x03OWN\x10\x02\"9\n\x0f\x46orwardResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.vac.ns.ForwardResult\"|\n\rForwardResult\x12\x0c\n\x04peer\x18\x01 \x01(\x0c\x12\'\n\x06status\x18\x02 \x01(\x0e\x32\x17.vac.ns.Response.Status\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x10\n\x08held_seq\x18\x04 \x01(\x04\x12\x13\n\x0b\x62locks_sent\x18\x05 \x01(\r2a\n\x02NS\x12\x30\n\x06Update\x12\x12.vac.ns.NameUpdate\x1a\x10.vac.ns.Response\"\x00\x12)\n\x05\x46\x65tch\x12\r.vac.ns.Query\x1a\x0f.vac.ns.Content\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,23 +42,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESPONSE_STATUS']._serialized_start=201
   _globals['_RESPONSE_STATUS']._serialized_end=341
   _globals['_NSREQUEST']._serialized_start=344
-  _globals['_NSREQUEST']._serialized_end=478
-  _globals['_NSRESPONSE']._serialized_start=481
-  _globals['_NSRESPONSE']._serialized_end=655
-  _globals['_ERROR']._serialized_start=658
-  _globals['_ERROR']._serialized_end=801
-  _globals['_ERROR_CODE']._serialized_start=718
-  _globals['_ERROR_CODE']._serialized_end=801
-  _globals['_FORWARDREQUEST']._serialized_start=803
-  _globals['_FORWARDREQUEST']._serialized_end=907
-  _globals['_FORWARDTARGET']._serialized_start=910
-  _globals['_FORWARDTARGET']._serialized_end=1055
-  _globals['_FORWARDTARGET_LACKS']._serialized_start=1016
-  _globals['_FORWARDTARGET_LACKS']._serialized_end=1055
-  _globals['_FORWARDRESPONSE']._serialized_start=1057
-  _globals['_FORWARDRESPONSE']._serialized_end=1114
-  _globals['_FORWARDRESULT']._serialized_start=1116
-  _globals['_FORWARDRESULT']._serialized_end=1240
-  _globals['_NS']._serialized_start=1242
-  _globals['_NS']._serialized_end=1339
+  _globals['_NSREQUEST']._serialized_end=513
+  _globals['_NSRESPONSE']._serialized_start=516
+  _globals['_NSRESPONSE']._serialized_end=728
+  _globals['_ERROR']._serialized_start=731
+  _globals['_ERROR']._serialized_end=874
+  _globals['_ERROR_CODE']._serialized_start=791
+  _globals['_ERROR_CODE']._serialized_end=874
+  _globals['_POLLQUERY']._serialized_start=876
+  _globals['_POLLQUERY']._serialized_end=918
+  _globals['_POLLLOG']._serialized_start=920
+  _globals['_POLLLOG']._serialized_end=978
+  _globals['_POLLANSWER']._serialized_start=980
+  _globals['_POLLANSWER']._serialized_end=1029
+  _globals['_POLLRESULT']._serialized_start=1032
+  _globals['_POLLRESULT']._serialized_end=1163
+  _globals['_POLLRESULT_STATE']._serialized_start=1103
+  _globals['_POLLRESULT_STATE']._serialized_end=1163
+  _globals['_FORWARDREQUEST']._serialized_start=1165
+  _globals['_FORWARDREQUEST']._serialized_end=1269
+  _globals['_FORWARDTARGET']._serialized_start=1272
+  _globals['_FORWARDTARGET']._serialized_end=1417
+  _globals['_FORWARDTARGET_LACKS']._serialized_start=1378
+  _globals['_FORWARDTARGET_LACKS']._serialized_end=1417
+  _globals['_FORWARDRESPONSE']._serialized_start=1419
+  _globals['_FORWARDRESPONSE']._serialized_end=1476
+  _globals['_FORWARDRESULT']._serialized_start=1478
+  _globals['_FORWARDRESULT']._serialized_end=1602
+  _globals['_NS']._serialized_start=1604
+  _globals['_NS']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

@@ -58,26 +58,30 @@ class Response(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class NsRequest(_message.Message):
-    __slots__ = ("update", "fetch", "forward")
+    __slots__ = ("update", "fetch", "poll", "forward")
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     FETCH_FIELD_NUMBER: _ClassVar[int]
+    POLL_FIELD_NUMBER: _ClassVar[int]
     FORWARD_FIELD_NUMBER: _ClassVar[int]
     update: NameUpdate
     fetch: Query
+    poll: PollQuery
     forward: ForwardRequest
-    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ..., forward: _Optional[_Union[ForwardRequest, _Mapping]] = ...) -> None: ...
+    def __init__(self, update: _Optional[_Union[NameUpdate, _Mapping]] = ..., fetch: _Optional[_Union[Query, _Mapping]] = ..., poll: _Optional[_Union[PollQuery, _Mapping]] = ..., forward: _Optional[_Union[ForwardRequest, _Mapping]] = ...) -> None: ...
 
 class NsResponse(_message.Message):
-    __slots__ = ("response", "content", "error", "forwarded")
+    __slots__ = ("response", "content", "error", "polled", "forwarded")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    POLLED_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
     response: Response
     content: Content
     error: Error
+    polled: PollAnswer
     forwarded: ForwardResponse
-    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., forwarded: _Optional[_Union[ForwardResponse, _Mapping]] = ...) -> None: ...
+    def __init__(self, response: _Optional[_Union[Response, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., polled: _Optional[_Union[PollAnswer, _Mapping]] = ..., forwarded: _Optional[_Union[ForwardResponse, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -98,6 +102,44 @@ class Error(_message.Message):
     code: Error.Code
     message: str
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PollQuery(_message.Message):
+    __slots__ = ("logs",)
+    LOGS_FIELD_NUMBER: _ClassVar[int]
+    logs: _containers.RepeatedCompositeFieldContainer[PollLog]
+    def __init__(self, logs: _Optional[_Iterable[_Union[PollLog, _Mapping]]] = ...) -> None: ...
+
+class PollLog(_message.Message):
+    __slots__ = ("log", "sequence")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    log: bytes
+    sequence: int
+    def __init__(self, log: _Optional[bytes] = ..., sequence: _Optional[int] = ...) -> None: ...
+
+class PollAnswer(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PollResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PollResult, _Mapping]]] = ...) -> None: ...
+
+class PollResult(_message.Message):
+    __slots__ = ("state", "record")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNCHANGED: _ClassVar[PollResult.State]
+        CHANGED: _ClassVar[PollResult.State]
+        NOT_HELD: _ClassVar[PollResult.State]
+        OLDER: _ClassVar[PollResult.State]
+    UNCHANGED: PollResult.State
+    CHANGED: PollResult.State
+    NOT_HELD: PollResult.State
+    OLDER: PollResult.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    state: PollResult.State
+    record: bytes
+    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ...) -> None: ...
 
 class ForwardRequest(_message.Message):
     __slots__ = ("name", "sequence", "targets", "blocks")

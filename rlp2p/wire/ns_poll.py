@@ -1,0 +1,259 @@
+"""Poll: a conditional, batched Fetch on /vac/ns/1.0.0 (an rlp2p extension; the spec's Fetch is
+unchanged).
+
+A request (``NsRequest.poll``, proto/vac/ns.proto) names up to ``Limits.max_poll_names`` logs by
+binary peer id, each with the sequence the reader holds; the answer (``NsResponse.polled``) has,
+in request order, the record of each log the server holds with a higher sequence, and a 2-byte
+UNCHANGED (same sequence), OLDER or NOT_HELD for the rest. A caught-up poll of one log is about 50 bytes each way
+instead of a whole record.
+
+Bounded: the request is one frame of at most the NS request size (64 KiB); the server reads
+records :data:`READ_CHUNK` logs at a time and stops adding records once the answer would pass
+:data:`MAX_POLL_ANSWER` (256 KiB, at most ``Limits.max_answer_bytes_per_stream``); the client
+asks again for the logs left unanswered. A
+server without the extension answers BAD_REQUEST (py servers before it, the js storage peer in
+interop/): :func:`poll` then falls back to the spec's Fetch, pipelined on the same stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from libp2p.peer.id import ID
+
+from rlp2p.core.keys import name_to_peer_id
+from rlp2p.core.poll import NOT_HELD, OLDER, UNCHANGED, PeerAnswer, State, held_sequence, split
+from rlp2p.core.record import verify_record
+from rlp2p.errors import DecodeError, ProtocolError, RecordError, RemoteError, Rlp2pError
+from rlp2p.limits import Limits
+from rlp2p.pb.vac import ns_pb2
+from rlp2p.wire.rpc import RpcStream, enum_name, parse_frame
+
+log = logging.getLogger(__name__)
+
+Code = ns_pb2.Error.Code
+PollState = ns_pb2.PollResult.State
+#: logs whose records a server reads from its store at once while answering a poll
+READ_CHUNK = 64
+#: bytes an answer carries beyond its records (one empty result: 2 bytes; a record's tag and length)
+RESULT_OVERHEAD = 8
+#: most bytes of one poll answer, under ``Limits.max_answer_bytes_per_stream``: 1,000 compact
+#: records (221 B) fit; an answer is built whole before it is written, and, like a Fetch answer,
+#: is not charged to the server's memory budget, so it stays small
+MAX_POLL_ANSWER = 256 * 1024
+#: request bytes a client puts in one poll frame (under the servers' 64 KiB NS request frame)
+MAX_POLL_FRAME = 48 * 1024
+
+# --- codec ---------------------------------------------------------------------------------------
+
+
+def encode_poll(entries: Sequence[tuple[bytes, int | None]]) -> bytes:
+    """A Poll of ``(binary log id, held sequence or None)``."""
+    logs = []
+    for log_id, sequence in entries:
+        entry = ns_pb2.PollLog(log=log_id)
+        if sequence is not None:
+            entry.sequence = sequence
+        logs.append(entry)
+    return ns_pb2.NsRequest(poll=ns_pb2.PollQuery(logs=logs)).SerializeToString()
+
+
+def encode_answer(results: Sequence[tuple[int, bytes]]) -> bytes:
+    """A Poll answer of ``(state, record)`` (record empty unless CHANGED)."""
+    answer = ns_pb2.PollAnswer(
+        results=[ns_pb2.PollResult(state=state, record=record) for state, record in results]  # type: ignore[arg-type]
+    )
+    return ns_pb2.NsResponse(polled=answer).SerializeToString()
+
+
+# (the few envelope helpers of rlp2p.wire.ns this needs, here: ns imports this module)
+def encode_error(code: int, message: str) -> bytes:
+    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
+
+
+def encode_fetch(name: str) -> bytes:
+    return ns_pb2.NsRequest(fetch=ns_pb2.Query(name=name)).SerializeToString()
+
+
+def decode_response(frame: bytes) -> ns_pb2.NsResponse:
+    return parse_frame(ns_pb2.NsResponse, frame, ProtocolError)
+
+
+# --- server --------------------------------------------------------------------------------------
+
+GetRecord = Callable[[str], Awaitable[bytes | None]]
+GetRecords = Callable[[list[str]], Awaitable[dict[str, bytes]]]
+
+
+async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> bytes:
+    """The answer frame to a Poll: see the module docstring. ``backend`` is the NS server's
+    :class:`~rlp2p.wire.ns.RecordBackend`; one with ``get_records(names)`` reads a chunk at once."""
+    if len(query.logs) > limits.max_poll_names:
+        return encode_error(Code.TOO_LARGE, f"poll of {len(query.logs)} logs; at most {limits.max_poll_names}")
+    names: list[str] = []
+    for entry in query.logs:
+        if not entry.log or len(entry.log) > limits.max_name:
+            return encode_error(Code.BAD_REQUEST, "a poll names a log by its binary peer id")
+        names.append(ID(entry.log).to_base58())
+    cap = min(limits.max_answer_bytes_per_stream, MAX_POLL_ANSWER)
+    get_many: GetRecords | None = getattr(backend, "get_records", None)
+    results: list[tuple[int, bytes]] = []
+    size = 0
+    try:
+        for start in range(0, len(names), READ_CHUNK):
+            chunk = names[start : start + READ_CHUNK]
+            if get_many is not None:
+                held = await get_many(chunk)
+            else:
+                held = {}
+                for name in chunk:
+                    record = await backend.get_record(name)
+                    if record is not None:
+                        held[name] = record
+            for offset, name in enumerate(chunk):
+                entry = query.logs[start + offset]
+                record = held.get(name)
+                if record is None:
+                    results.append((PollState.NOT_HELD, b""))
+                    size += 2
+                    continue
+                sequence = held_sequence(record)
+                if entry.HasField("sequence") and sequence is not None and sequence <= entry.sequence:
+                    results.append((PollState.UNCHANGED if sequence == entry.sequence else PollState.OLDER, b""))
+                    size += 2
+                    continue
+                if results and size + len(record) + RESULT_OVERHEAD > cap:
+                    return encode_answer(results)  # the client asks again for the rest
+                results.append((PollState.CHANGED, record))
+                size += len(record) + RESULT_OVERHEAD
+    except Rlp2pError as exc:
+        log.warning("ns: reading records for a poll failed: %s", exc)
+        return encode_error(Code.UNAVAILABLE, "storage failed")
+    return encode_answer(results)
+
+
+# --- client --------------------------------------------------------------------------------------
+
+
+class PollStats:
+    """What one peer's poll cost: round trips, and whether it fell back to Fetch."""
+
+    def __init__(self) -> None:
+        self.round_trips = 0
+        self.requests = 0
+        self.fell_back = False
+
+
+async def poll(
+    rpc: RpcStream,
+    entries: Sequence[tuple[str, int | None]],
+    limits: Limits,
+    *,
+    now: datetime,
+    allow_expired: bool = True,
+    stats: PollStats | None = None,
+) -> list[PeerAnswer]:
+    """Poll one peer for ``entries`` (log name, held sequence or None); an answer per entry, in
+    order, every record verified (a bad one is FAILED for its log, not for the others).
+
+    All requests go pipelined on ``rpc`` (one round trip) unless the answer was cut by the
+    server's budget; a server without Poll is asked with Fetch instead (one more round trip).
+    Raises for a failed stream or a refused request (the caller counts the peer as failed).
+    """
+    stats = stats if stats is not None else PollStats()
+    ids = [(name_to_peer_id(name, limits=limits).to_bytes(), held) for name, held in entries]
+    answers: list[PeerAnswer | None] = [None] * len(entries)
+    todo = list(range(len(entries)))
+    # each round answers at least one log (a server always sends one result): bounded by len
+    for _ in range(len(entries) + 1):
+        if not todo:
+            break
+        groups = [[todo[i] for i in group] for group in split([ids[i] for i in todo], limits.max_poll_names, MAX_POLL_FRAME)]
+        frames = await rpc.call_many([encode_poll([ids[i] for i in group]) for group in groups])
+        stats.round_trips += 1
+        stats.requests += len(groups)
+        left: list[int] = []
+        for group, frame in zip(groups, frames, strict=True):
+            response = decode_response(frame)
+            kind = response.WhichOneof("result")
+            if kind == "error":
+                if response.error.code == Code.BAD_REQUEST and all(a is None for a in answers):
+                    stats.fell_back = True
+                    return await _fetch_instead(rpc, entries, limits, now=now, allow_expired=allow_expired, stats=stats)
+                raise RemoteError(enum_name(Code, response.error.code), response.error.message)
+            if kind != "polled":
+                raise ProtocolError(f"unexpected answer to poll: {kind}")
+            results = response.polled.results
+            if len(results) > len(group) or (not results and group):
+                raise ProtocolError(f"poll of {len(group)} logs answered with {len(results)} results")
+            for index, result in zip(group, results, strict=False):
+                answers[index] = _judge(entries[index], result, limits, now, allow_expired)
+            left += group[len(results) :]
+        todo = left
+    if todo:
+        raise ProtocolError("poll did not finish")
+    return [a for a in answers if a is not None]
+
+
+def _judge(
+    entry: tuple[str, int | None], result: ns_pb2.PollResult, limits: Limits, now: datetime, allow_expired: bool
+) -> PeerAnswer:
+    name, held = entry
+    if result.state == PollState.UNCHANGED:
+        return UNCHANGED
+    if result.state == PollState.NOT_HELD:
+        return NOT_HELD
+    if result.state == PollState.OLDER:
+        return OLDER
+    if result.state != PollState.CHANGED:
+        return PeerAnswer(State.FAILED, error=f"poll: unknown state {result.state}")
+    try:
+        info = verify_record(name, result.record, now=now, limits=limits, allow_expired=allow_expired)
+    except (RecordError, DecodeError) as exc:
+        return PeerAnswer(State.FAILED, error=f"record: {type(exc).__name__}: {exc}")
+    return PeerAnswer(State.CHANGED, info)
+
+
+async def _fetch_instead(
+    rpc: RpcStream,
+    entries: Sequence[tuple[str, int | None]],
+    limits: Limits,
+    *,
+    now: datetime,
+    allow_expired: bool,
+    stats: PollStats,
+) -> list[PeerAnswer]:
+    """The spec's Fetch for every entry, pipelined: what a server without Poll can answer."""
+    out: list[PeerAnswer] = []
+    for start in range(0, len(entries), limits.max_pipeline):
+        chunk = entries[start : start + limits.max_pipeline]
+        frames = await rpc.call_many([encode_fetch(name) for name, _ in chunk])
+        stats.round_trips += 1
+        stats.requests += len(chunk)
+        for (name, held), frame in zip(chunk, frames, strict=True):
+            response = decode_response(frame)
+            kind = response.WhichOneof("result")
+            if kind == "error" and response.error.code == Code.NOT_FOUND:
+                out.append(NOT_HELD)
+                continue
+            if kind == "error":
+                out.append(PeerAnswer(State.FAILED, error=f"{enum_name(Code, response.error.code)}: {response.error.message}"))
+                continue
+            if kind != "content":
+                raise ProtocolError(f"unexpected answer to fetch: {kind}")
+            try:
+                info = verify_record(name, response.content.data, now=now, limits=limits, allow_expired=allow_expired)
+            except (RecordError, DecodeError) as exc:
+                out.append(PeerAnswer(State.FAILED, error=f"record: {type(exc).__name__}: {exc}"))
+                continue
+            if held is not None and info.sequence <= held:
+                out.append(UNCHANGED if info.sequence == held else OLDER)
+            else:
+                out.append(PeerAnswer(State.CHANGED, info))
+    return out
+
+
+__all__ = ["PollStats", "answer_poll", "encode_answer", "encode_poll", "poll"]

@@ -1,0 +1,66 @@
+"""NS Poll (rlp2p.wire.ns_poll) against a real storage peer: limits, a cut answer, bad records."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from rlp2p.core.address import address_of
+from rlp2p.core.keys import generate_log_key, log_name, name_to_peer_id
+from rlp2p.core.poll import State
+from rlp2p.core.record import create_record
+from rlp2p.limits import DEFAULT_LIMITS
+from rlp2p.pb.vac import ns_pb2
+from rlp2p.wire.ns import decode_response
+from rlp2p.wire.ns_poll import PollStats, encode_poll
+
+
+def logs(count: int, sequence: int = 4) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(count):
+        key = generate_log_key()
+        out.append((log_name(key.public_key), create_record(key, address_of(b"%d" % i), sequence)))
+    return out
+
+
+async def test_a_poll_over_the_limit_is_refused_before_any_record_is_read_and_the_stream_serves_on(swarm):
+    (storage,) = await swarm.add_storage(1)
+    client = await swarm.start_node("client")
+    limit = storage.config.limits.max_poll_names
+    ids = [(name_to_peer_id(name).to_bytes(), None) for name, _ in logs(1)] * (limit + 1)
+    async with client.ns(storage.peer_id) as ns:
+        too_many, empty_id, fine = await ns.rpc.call_many([encode_poll(ids), encode_poll([(b"", None)]), encode_poll(ids[:1])])
+    assert decode_response(too_many).error.code == ns_pb2.Error.TOO_LARGE
+    assert decode_response(empty_id).error.code == ns_pb2.Error.BAD_REQUEST
+    [result] = decode_response(fine).polled.results
+    assert result.state == ns_pb2.PollResult.NOT_HELD and len(fine) <= 6
+
+
+async def test_an_answer_cut_at_the_servers_budget_is_asked_again_for_the_rest(swarm):
+    small = replace(DEFAULT_LIMITS, max_answer_bytes_per_stream=1_000)  # about four records
+    (storage,) = [await swarm.start_node("storage", storage=True, limits=small)]
+    client = await swarm.start_node("client")
+    held = logs(10)
+    for name, record in held:
+        storage.store.put_record(name, record, 4)
+    stats = PollStats()
+    now = datetime.now(timezone.utc)
+    async with client.ns(storage.peer_id) as ns:
+        answers = await ns.poll([(name, 3) for name, _ in held] + [(held[0][0], 4)], now=now, stats=stats)
+    assert [a.state for a in answers] == [State.CHANGED] * 10 + [State.UNCHANGED]
+    assert [a.info.raw for a in answers[:10]] == [record for _, record in held]
+    assert stats.round_trips == 3 and not stats.fell_back  # 4 + 4 + 2 records (and the 2-byte unchanged)
+
+
+async def test_a_bad_record_fails_its_log_only(swarm):
+    (storage,) = await swarm.add_storage(1)
+    client = await swarm.start_node("client")
+    (good_name, good), (bad_name, bad) = logs(2)
+    storage.store.put_record(good_name, good, 4)
+    forged = bytearray(bad)
+    forged[-5] ^= 0xFF  # a stored record that no longer verifies: a broken or lying server
+    storage.store.put_record(bad_name, bytes(forged), 4)
+    async with client.ns(storage.peer_id) as ns:
+        answers = await ns.poll([(bad_name, None), (good_name, 1)])
+    assert answers[0].state is State.FAILED and "InvalidRecord" in answers[0].error
+    assert answers[1].state is State.CHANGED and answers[1].info.sequence == 4
