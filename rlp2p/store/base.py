@@ -9,6 +9,10 @@ One :class:`Store` holds everything a node keeps across restarts, whatever its r
   what it holds (a :class:`~rlp2p.core.publish.Holding`: a high-water mark, not a set of blocks);
 - **the reader's sync state**: the newest record Bob accepted and the messages he has delivered.
 
+Each of the four is a role interface (:class:`BlockStore`, :class:`RecordStore`,
+:class:`PublisherLogStore`, :class:`ReaderStateStore`); :class:`Store` is all four over one database,
+so a collaborator that needs one role can be typed by it alone.
+
 The interface is synchronous and thread-safe: the node calls it from worker threads
 (``trio.to_thread.run_sync``), never on the trio loop. Every method that writes is one transaction:
 either all of its effect is durable when it returns, or none of it is (on an error, or if the
@@ -32,7 +36,16 @@ from typing import Self
 from rlp2p.core.publish import Holding
 from rlp2p.core.private import PrivateState
 
-__all__ = ["PublishState", "ReaderState", "Store", "StoredRecord"]
+__all__ = [
+    "BlockStore",
+    "PublishState",
+    "PublisherLogStore",
+    "ReaderState",
+    "ReaderStateStore",
+    "RecordStore",
+    "Store",
+    "StoredRecord",
+]
 
 
 #: ``admit(writer's (bytes, names), all unexempted writers' (bytes, names), new bytes)``: raises to refuse
@@ -83,25 +96,8 @@ class ReaderState:
     acked_seq: int = 0
 
 
-class Store(abc.ABC):
-    """A node's durable storage. See the module documentation for the contract."""
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the storage. Idempotent; any other call afterwards raises StoreError."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+class BlockStore(abc.ABC):
+    """Role: the content-addressed blocks, and a storage peer's usage accounting of them."""
 
     # --- blocks (CAS) ------------------------------------------------------------------------
 
@@ -112,10 +108,6 @@ class Store(abc.ABC):
         Idempotent: an address already held is left as it is (content addressing means its data is
         the same). The data is not checked against the address; the caller does that.
         """
-
-    def put_block(self, address: bytes, data: bytes) -> bool:
-        """Store one block; True if it was new."""
-        return self.put_blocks([(address, data)]) == 1
 
     @abc.abstractmethod
     def get_block(self, address: bytes) -> bytes:
@@ -136,6 +128,47 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def block_stats(self) -> tuple[int, int]:
         """``(number of blocks, total bytes of their data)``."""
+
+    # --- a storage peer's usage accounting and block retention --------------------------------
+    # Not abstract: a store that does not implement them cannot run admission or retention.
+
+    def total_usage(self) -> tuple[int, int]:
+        """``(bytes, names)`` all writers together have stored here (the sum of peer_usage)."""
+        raise NotImplementedError
+
+    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
+        """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
+        raise NotImplementedError
+
+    def put_blocks_as(
+        self,
+        items: Iterable[tuple[bytes, bytes]],
+        writer: str,
+        now: float,
+        admit: AdmitBlocks,
+        exempt: Iterable[str] = (),
+    ) -> int:
+        """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
+        accounting: ``admit(writer's (bytes, names), all writers but exempt (bytes, names),
+        bytes new here)`` raises to refuse (nothing is written); then the new blocks are stored
+        as the writer's, at ``now``, and charged to it. Returns how many were new."""
+        raise NotImplementedError
+
+    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
+        """At most ``limit`` addresses greater than ``after``, in order, of blocks stored before
+        ``cutoff`` (or at an unknown time)."""
+        raise NotImplementedError
+
+    def delete_blocks(
+        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
+    ) -> tuple[int, int] | None:
+        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``. With
+        ``records`` (name -> record), only if those are still exactly the records held; else None."""
+        raise NotImplementedError
+
+
+class RecordStore(abc.ABC):
+    """Role: the best name record per log, and a storage peer's admission and retention of them."""
 
     # --- records (NS) ------------------------------------------------------------------------
 
@@ -160,38 +193,8 @@ class Store(abc.ABC):
     def record_names(self) -> list[str]:
         """Every name a record is held for, sorted (for republishing and provider announcements)."""
 
-    def logs_held(self) -> list[str]:
-        """The logs a storage peer holds: those it keeps a record for."""
-        return self.record_names()
-
-    # --- a storage peer's usage accounting and retention --------------------------------------
+    # --- a storage peer's admission and record retention -------------------------------------
     # Not abstract: a store that does not implement them cannot run admission or retention.
-
-    def peer_usage(self, peer_id: str) -> tuple[int, int]:
-        """``(bytes, names)`` the writer ``peer_id`` has stored here."""
-        raise NotImplementedError
-
-    def total_usage(self) -> tuple[int, int]:
-        """``(bytes, names)`` all writers together have stored here (the sum of peer_usage)."""
-        raise NotImplementedError
-
-    def top_usage(self, limit: int) -> list[tuple[str, int, int]]:
-        """``(peer_id, bytes, names)`` of the ``limit`` writers storing the most bytes."""
-        raise NotImplementedError
-
-    def put_blocks_as(
-        self,
-        items: Iterable[tuple[bytes, bytes]],
-        writer: str,
-        now: float,
-        admit: AdmitBlocks,
-        exempt: Iterable[str] = (),
-    ) -> int:
-        """:meth:`put_blocks` for a remote writer, in one transaction with its admission and
-        accounting: ``admit(writer's (bytes, names), all writers but exempt (bytes, names),
-        bytes new here)`` raises to refuse (nothing is written); then the new blocks are stored
-        as the writer's, at ``now``, and charged to it. Returns how many were new."""
-        raise NotImplementedError
 
     def put_record_as(
         self,
@@ -230,21 +233,13 @@ class Store(abc.ABC):
         creators their names back; returns the names dropped. One transaction."""
         raise NotImplementedError
 
-    def blocks_stored_before(self, cutoff: float, after: bytes, limit: int) -> list[bytes]:
-        """At most ``limit`` addresses greater than ``after``, in order, of blocks stored before
-        ``cutoff`` (or at an unknown time)."""
-        raise NotImplementedError
-
-    def delete_blocks(
-        self, addresses: Iterable[bytes], cutoff: float, records: dict[str, bytes] | None = None
-    ) -> tuple[int, int] | None:
-        """Delete those of ``addresses`` still stored before ``cutoff``; ``(blocks, bytes)``. With
-        ``records`` (name -> record), only if those are still exactly the records held; else None."""
-        raise NotImplementedError
-
     def record_count(self) -> int:
         """How many names a record is held for."""
         raise NotImplementedError
+
+
+class PublisherLogStore(abc.ABC):
+    """Role: the publisher's local log, publish state, replica holdings and private epochs."""
 
     # --- the publisher's local log -----------------------------------------------------------
 
@@ -315,6 +310,10 @@ class Store(abc.ABC):
     def forget_replica(self, log: str, peer_id: str) -> None:
         """Forget what ``peer_id`` holds of ``log`` (it lost it, or left): it gets everything again."""
 
+
+class ReaderStateStore(abc.ABC):
+    """Role: the reader's accepted record, inbox and acknowledgements per log."""
+
     # --- the reader's sync state -------------------------------------------------------------
 
     @abc.abstractmethod
@@ -362,3 +361,26 @@ class Store(abc.ABC):
         self, log: str, after_seq: int = 0, limit: int | None = None
     ) -> list[tuple[int, bytes, bytes]]:
         """``(seq, message_id, data)`` of delivered messages after ``after_seq``, in seq order."""
+
+
+class Store(BlockStore, RecordStore, PublisherLogStore, ReaderStateStore):
+    """A node's durable storage, every role in one. See the module documentation for the contract."""
+
+    """A node's durable storage. See the module documentation for the contract."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the storage. Idempotent; any other call afterwards raises StoreError."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

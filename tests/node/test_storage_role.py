@@ -15,6 +15,7 @@ from rlp2p.core.page import LogMode
 from rlp2p.core.record import create_record
 from rlp2p.core.retention import RetentionConfig
 from rlp2p.errors import PublishError, RemoteError
+from tests.store.helpers import peer_usage
 
 
 def bodies(n: int, start: int = 0) -> list[bytes]:
@@ -57,7 +58,7 @@ async def test_a_strangers_writes_stop_at_its_quota_and_an_allow_listed_publishe
             stored += 1000
     assert refused.value.code == "QUOTA"
     assert 19_000 < stored <= 20_000
-    assert storage.store.peer_usage(stranger.peer_id.to_base58()) == (stored, 2)
+    assert peer_usage(storage.store, stranger.peer_id.to_base58()) == (stored, 2)
     # what it already stored is still served, and a block held already costs nothing
     async with stranger.cas(storage.peer_id) as cas:
         assert await cas.get(address_of(bytes([0]) * 1000)) == bytes([0]) * 1000

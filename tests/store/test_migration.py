@@ -8,6 +8,7 @@ import pytest
 
 from rlp2p.store import open_store
 from rlp2p.store.sqlite import DB_FILENAME, SCHEMA_VERSION
+from tests.store.helpers import peer_usage
 
 V1 = Path(__file__).parent.parent / "fixtures" / "store-v1"
 
@@ -71,12 +72,12 @@ def test_v1_storage_folder_gets_usage_accounting_and_keeps_serving(v1):
             [(head, storage.get_block(head)), (b"new-address", b"new")], "writer", 1.0, lambda *a: asked.append(a)
         )
         assert stored == 1 and asked == [((0, 0), (0, 0), 3)]
-        assert storage.peer_usage("writer") == (3, 0)
+        assert peer_usage(storage, "writer") == (3, 0)
         assert storage.total_usage() == (3, 0)  # the v1 blocks are nobody's
         # the v1 record's creator is unknown: the first writer to update it becomes its creator
         storage.put_record_as(name, b"newer", held.sequence + 1, "writer", 2.0, lambda *a: asked.append(a))
         assert asked[-1] == (False, (3, 0), (3, 0), 0)
-        assert storage.peer_usage("writer") == (3, 1)
+        assert peer_usage(storage, "writer") == (3, 1)
         assert storage.block_stats() == (count + 1, size + 3)
 def test_v1_publisher_state_becomes_holdings_and_a_reserved_sequence(v1):
     name = (v1 / "name.txt").read_text().strip()

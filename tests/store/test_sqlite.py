@@ -16,6 +16,7 @@ from rlp2p.errors import NotFound, Rlp2pError, StaleRecord, StoreError
 from rlp2p.core.publish import Holding
 from rlp2p.store import PublishState, ReaderState, SQLiteStore, Store, StoredRecord, open_store
 from rlp2p.store.sqlite import APPLICATION_ID, DB_FILENAME, SCHEMA_VERSION
+from tests.store.helpers import logs_held, put_block
 
 LOG = "12D3KooWLogName"
 U64_MAX = (1 << 64) - 1
@@ -174,7 +175,7 @@ def test_close_is_idempotent_and_final(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="closed"):
         s.get_block(addr(1))
     with pytest.raises(StoreError, match="closed"):
-        s.put_block(addr(1), b"x")
+        put_block(s, addr(1), b"x")
 
 
 def test_context_manager_closes(tmp_path: Path) -> None:
@@ -288,8 +289,8 @@ def test_put_and_get_blocks(store: SQLiteStore) -> None:
     assert store.block_stats() == (3, 9)
     assert store.get_block(addr(1)) == b"one"
     assert store.get_block(addr(3)) == b""
-    assert store.put_block(addr(4), b"four") is True
-    assert store.put_block(addr(4), b"four") is False
+    assert put_block(store, addr(4), b"four") is True
+    assert put_block(store, addr(4), b"four") is False
     assert store.block_stats() == (4, 13)
 
 
@@ -300,8 +301,8 @@ def test_duplicates_inside_one_batch(store: SQLiteStore) -> None:
 
 def test_first_write_wins_and_hashes_are_not_checked(store: SQLiteStore) -> None:
     # content addressing makes a second write of an address a no-op; checking is the caller's job
-    store.put_block(b"not-a-cid", b"first")
-    store.put_block(b"not-a-cid", b"second")
+    put_block(store, b"not-a-cid", b"first")
+    put_block(store, b"not-a-cid", b"second")
     assert store.get_block(b"not-a-cid") == b"first"
 
 
@@ -327,9 +328,9 @@ def test_bytes_like_accepted_text_refused(store: SQLiteStore) -> None:
     assert store.get_block(b"addr") == b"data"
     assert store.has_blocks([memoryview(b"addr")]) == {b"addr"}  # type: ignore[list-item]
     with pytest.raises(TypeError):
-        store.put_block("addr", b"data")  # type: ignore[arg-type]
+        put_block(store, "addr", b"data")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        store.put_block(b"addr2", "data")  # type: ignore[arg-type]
+        put_block(store, b"addr2", "data")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         store.get_block("addr")  # type: ignore[arg-type]
 
@@ -396,12 +397,12 @@ def test_record_sequences_are_uint64(store: SQLiteStore) -> None:
 
 
 def test_record_names(store: SQLiteStore) -> None:
-    assert store.record_names() == [] == store.logs_held()
+    assert store.record_names() == [] == logs_held(store)
     for name in ("b", "a", "c"):
         store.put_record(name, b"r", 1)
     store.put_record("a", b"r", 2)
     assert store.record_names() == ["a", "b", "c"]
-    assert store.logs_held() == ["a", "b", "c"]
+    assert logs_held(store) == ["a", "b", "c"]
 
 
 def test_concurrent_record_writers_exactly_one_wins(tmp_path: Path) -> None:
@@ -613,7 +614,7 @@ def test_threads_writing_concurrently(store: SQLiteStore) -> None:
             for r in range(rounds):
                 blocks = [(addr(f"{t}/{r}/{i}"), b"x" * (i + 1)) for i in range(blocks_per_round)]
                 new_counts[t] += store.put_blocks(blocks)
-                new_counts[t] += store.put_block(addr("shared"), b"s")  # every thread races on one
+                new_counts[t] += put_block(store, addr("shared"), b"s")  # every thread races on one
                 seqs[t] += store.append_messages(LOG, [b"m"] * messages_per_round)
                 store.set_replica_holding(LOG, f"peer{t}", Holding("linked none", r + 1, addr(r), 0, None))
                 store.get_blocks([addr(f"{t}/{r}/1")])
