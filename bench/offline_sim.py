@@ -55,22 +55,26 @@ Plain MVDS, batch mode (RFC 2/MVDS, "Batch Mode" and "Retransmission")
     the state at the start of the epoch (a simultaneous exchange): acks that arrive in ``t`` stop
     retransmissions from ``t + 1``.
 
-Remote log (3/REMOTE-LOG, as rlp2p builds it)
+Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     Storage (``replicas`` peers, default 3) is always online and loses nothing. In an epoch in
     which Alice is online and has ``k > 0`` messages not yet uploaded, she publishes once: the
-    blocks the replicas lack (new message blocks and the pages that changed, as the publisher's
-    core decides them) as CAS Adds, then an NS Update with a newly signed record. Directly (the
-    default) she sends that to each replica; with ``upload_once`` she sends it to one replica,
-    which forwards it to the others (storage bytes, not hers). Storage answers each Add with an
-    Address, the Update with a Response.
+    blocks a replica lacks (new message blocks and the pages that changed, as the publisher's
+    core decides them) as CAS Adds, then the newly signed record as an Update on the same CAS
+    stream. With ``upload_once`` (the publisher's default) she sends that to one replica, plus
+    the Forward request naming the others; the forwarder sends them the same frames (storage
+    bytes, not hers) and Alice confirms each target with one NS Fetch, answered with the record.
+    Otherwise she sends it to each replica. Storage answers each Add with an Address, the Update
+    with its status.
 
     In an epoch in which Bob is online (and ``poll_interval`` epochs have passed since his last
-    poll) he fetches the record from ``fanout`` replicas (the reader's default is 3; NOT_FOUND
-    before the first publish). If the log grew, he syncs from one replica: the CAS Gets a real
-    ``SyncPlan`` asks for (the head page, back to the page he needs, then the message blocks
-    not embedded), and delivers the new messages in that epoch. Within an epoch Alice publishes
-    before Bob polls, so a message uploaded at ``t`` is delivered in the first epoch ``>= t`` in
-    which Bob polls.
+    poll) he asks ``fanout`` replicas (the reader's default is 3): holding no record, with an NS
+    Fetch (NOT_FOUND before the first publish); holding one, with an NS Poll of his sequence
+    (``conditional``, the reader's default), answered "unchanged" or with the newer record. His
+    record is taken as fresh (no wall clock here; an expired one would go by Fetch). If the log
+    grew, he syncs from one replica: the CAS Gets a real ``SyncPlan`` asks for (the head page,
+    back to the page he needs, then the message blocks not embedded), and delivers the new
+    messages in that epoch. Within an epoch Alice publishes before Bob polls, so a message
+    uploaded at ``t`` is delivered in the first epoch ``>= t`` in which Bob polls.
 
 Byte model
 ==========
@@ -82,9 +86,9 @@ protobuf fields are encoded element by element, so a Payload's size is exact and
     size(Payload with m messages and a acks) = m * e_msg + a * e_ack   (+ length prefix)
 
 The remote log: every byte comes from the library's own code (:mod:`bench.log_wire`): messages,
-pages in the publisher's layout (default pages of 64, every payload embedded, the replicas' CAS
-hints in the head page), the record signed by ``create_record`` with a real key (V1 fields by
-default, as the library writes them), the CAS and NS frames of ``rlp2p.wire``. Ignored for both
+pages in the publisher's layout (default pages of 64, every payload embedded without its hashes,
+the replicas' CAS hints in the head page), the record signed by ``create_record`` with a real key
+(compact, as the library writes it), the CAS, NS, Forward and Poll frames of ``rlp2p.wire``. Ignored for both
 designs: the transport below (Noise, yamux, TCP/IP or a Waku envelope), connection set-up and DHT
 look-ups.
 
@@ -96,8 +100,9 @@ Metrics (per design and online fraction, pooled over seeds)
   rank);
 - each phone's multiplier, over the payload bytes Bob delivered (ratios of sums over the seeds,
   ``inf`` when nothing was delivered): Alice's is the bytes she sent (MVDS: payloads with
-  retransmissions, lost ones too; the log: uploads and records), Bob's the bytes he received
-  (MVDS: the payloads that reached him; the log: records, pages, blocks and NOT_FOUNDs);
+  retransmissions, lost ones too; the log: uploads, records, Forward requests, confirming
+  Fetches), Bob's the bytes he received (MVDS: the payloads that reached him; the log: records,
+  poll answers, pages, blocks and NOT_FOUNDs); beside them, the bytes Alice received;
 - bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same.
 
 Run ``python -m bench.offline_sim`` for the default comparison table.
