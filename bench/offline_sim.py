@@ -812,7 +812,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout, embed = defaults.mode.to_args()
     parser.add_argument("--layout", default=layout, help=f"the log's layout, as rlp2p publish takes it (default {layout})")
     parser.add_argument("--embed", default=embed, help=f"what pages embed, as rlp2p publish takes it (default {embed})")
-    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (default: the library's default record)")
+    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (the library's default)")
+    parser.add_argument("--v1-record", action="store_true", help="records with their V1 fields, for old resolvers")
     args = parser.parse_args(argv)
     config = SimConfig(
         n_messages=args.messages,
@@ -828,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upload_once=args.upload == "once",
         conditional=not args.fetch,
         mode=LogMode.parse(args.layout, args.embed),
-        record_v1=False if args.compact_record else None,
+        record_v1=True if args.v1_record else False if args.compact_record else None,
     )
     if args.layouts:
         modes = [LogMode.parse(*text.split("/", 1)) for text in args.layouts]
