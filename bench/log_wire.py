@@ -13,7 +13,12 @@ library's own code, everything a publish and a sync put on the wire:
   deliver every message (so the bytes counted are bytes a reader accepts);
 - the frames: the CAS and NS codecs of :mod:`rlp2p.wire` and their length prefix
   (:func:`rlp2p.wire.framing.encode_frame`); the two answers the servers build inline (a CAS
-  Add's address, an NS Fetch's record) are built the same way here.
+  Add's address, an NS Fetch's record) are built the same way here;
+- a publish as the publisher sends it by default: the Adds and the record's Update on the CAS
+  stream (:mod:`rlp2p.wire.upload`); with upload once, the Forward request
+  (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`) and Alice's
+  one NS Fetch per target that confirms it (``rlp2p/node/forward.py``);
+- a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), else with Fetch.
 
 Ignored, as for MVDS: the transport below (multistream-select, Noise, yamux, TCP/IP).
 
@@ -33,16 +38,20 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 
 from rlp2p import LogMode, Message
-from rlp2p.core.keys import log_name
+from rlp2p.core.forward import plan_forward
+from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
 from rlp2p.core.publish import Holding, holding_after, lacking, usable
 from rlp2p.core.record import create_record
 from rlp2p.core.sync import SyncPlan
 from rlp2p.pb.vac import cas_pb2, ns_pb2
 from rlp2p.wire import cas, ns
+from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, encode_forward, encode_forwarded
 from rlp2p.wire.framing import encode_frame
+from rlp2p.wire.ns_poll import PollState, encode_answer, encode_poll
+from rlp2p.wire.upload import encode_cas_update
 
-__all__ = ["DEFAULT_MODE", "LogWire", "PublishFrames", "SyncFrames", "sim_message"]
+__all__ = ["DEFAULT_MODE", "LogWire", "PublishFrames", "SyncFrames", "replica_addr", "replica_id", "sim_message"]
 
 #: the publisher's default layout (``Node.publisher``): pages of 64, every payload embedded
 DEFAULT_MODE = LogMode.paged(64, embed=None)
@@ -64,13 +73,30 @@ def sim_message(index: int, payload_bytes: int) -> Message:
     return Message(GROUP_ID, MODEL_TIMESTAMP + index, body)
 
 
+def replica_id(i: int) -> str:
+    """Replica ``i``'s peer id (base58), from a fixed key."""
+    return log_name(create_new_key_pair(f"replica {i}".encode().ljust(32, b".")).public_key)
+
+
+def replica_addr(i: int) -> multiaddr.Multiaddr:
+    """Replica ``i``'s listen address (without /p2p/, as a peerstore holds it)."""
+    return multiaddr.Multiaddr(f"/ip4/203.0.113.{i + 1}/tcp/4001")
+
+
 def _hints(replicas: int) -> tuple[bytes, ...]:
     """The head page's CAS hint: one binary ``/ip4/.../tcp/4001/p2p/<id>`` per replica."""
-    out = []
-    for i in range(replicas):
-        peer = log_name(create_new_key_pair(f"replica {i}".encode().ljust(32, b".")).public_key)
-        out.append(multiaddr.Multiaddr(f"/ip4/203.0.113.{i + 1}/tcp/4001/p2p/{peer}").to_bytes())
-    return tuple(out)
+    return tuple(
+        multiaddr.Multiaddr(f"{replica_addr(i)}/p2p/{replica_id(i)}").to_bytes() for i in range(replicas)
+    )
+
+
+def _peer_bytes(i: int) -> bytes:
+    return name_to_peer_id(replica_id(i)).to_bytes()
+
+
+def _name_bytes(name: str) -> bytes:
+    """A log's binary id, as the reader puts it in a Poll."""
+    return name_to_peer_id(name).to_bytes()
 
 
 def _framed(payload: bytes) -> int:
@@ -81,7 +107,8 @@ def _framed(payload: bytes) -> int:
 class PublishFrames:
     """What one publish sends to one replica, and what that replica answers."""
 
-    #: CAS Add frames (blocks: new message blocks and changed pages), then the NS Update frame
+    #: CAS Add frames (blocks: new message blocks and changed pages), then the record's Update,
+    #: all on the CAS stream (``add_then_update``)
     requests: tuple[bytes, ...]
     responses: tuple[bytes, ...]
     #: blocks among the Adds that are message blocks (the rest are pages)
@@ -128,6 +155,7 @@ class LogWire:
     _publishes: dict[tuple[int, int], PublishFrames] = field(default_factory=dict, repr=False)
     _syncs: dict[tuple[int, int], SyncFrames] = field(default_factory=dict, repr=False)
     _records: dict[tuple[int, int], bytes] = field(default_factory=dict, repr=False)
+    _sizes: dict[tuple[object, ...], int] = field(default_factory=dict, repr=False)
 
     @cached_property
     def key(self) -> KeyPair:
@@ -177,7 +205,9 @@ class LogWire:
 
     def publish(self, have: int, n: int, sequence: int) -> PublishFrames:
         """A publish of the log of ``n`` to a replica holding the log of ``have``: the blocks the
-        core says it lacks (:func:`lacking`), then the record of ``sequence``."""
+        core says it lacks (:func:`lacking`), then the record of ``sequence`` on the same CAS
+        stream (:func:`rlp2p.wire.upload.add_then_update`, the publisher's and the forwarder's
+        way to every replica that knows it)."""
         key = (have, n)
         if key not in self._publishes:
             holding = usable(self.holding(have), self.mode, n)
@@ -194,9 +224,59 @@ class LogWire:
                 message_blocks=sum(a not in pages for a in missing),
             )
         frames = self._publishes[key]
-        update = encode_frame(ns.encode_update(self.name, self.record(n, sequence)))
-        ok = encode_frame(ns.encode_status(ns.Status.OK))
+        update = encode_frame(encode_cas_update(self.name, self.record(n, sequence)))
+        ok = encode_frame(
+            cas_pb2.CasResponse(updated=cas_pb2.UploadNameResult(status=ns_pb2.Response.OK)).SerializeToString()
+        )
         return PublishFrames(frames.requests + (update,), frames.responses + (ok,), frames.message_blocks)
+
+    def lacks(self, have: int, n: int) -> list[bytes]:
+        """The addresses a replica holding the log of ``have`` lacks of the log of ``n``."""
+        holding = usable(self.holding(have), self.mode, n)
+        return lacking(holding, self.built(n), self.entries(n), self.mode)
+
+    def forward(self, have: int, n: int, sequence: int) -> tuple[bytes, bytes]:
+        """Upload once: the framed Forward request Alice sends the first replica (it copies to
+        replicas 1..R-1, each holding the log of ``have`` as she knows from her confirmations),
+        and its framed answer (every target stored)."""
+        targets = range(1, self.replicas)
+        shared, plans = plan_forward([self.lacks(have, n) for _ in targets])
+        request = ForwardRequest(
+            self.name,
+            sequence,
+            [
+                ForwardTarget(_peer_bytes(i), [replica_addr(i).to_bytes()], plan)
+                for i, plan in zip(targets, plans, strict=True)
+            ],
+            shared,
+        )
+        counts = [len(request.lacking(t) or ()) for t in request.targets]
+        answer = encode_forwarded(
+            [ForwardOutcome(t.peer, "OK", blocks_sent=c) for t, c in zip(request.targets, counts, strict=True)]
+        )
+        return encode_frame(encode_forward(request)), encode_frame(answer)
+
+    def poll_request(self, held: int) -> bytes:
+        """A framed NS Poll of this log by a reader holding the record of sequence ``held``."""
+        return encode_frame(encode_poll([(_name_bytes(self.name), held)]))
+
+    def poll_answer(self, n: int, sequence: int, held: int) -> bytes:
+        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record."""
+        if sequence <= held:
+            return encode_frame(encode_answer([(PollState.UNCHANGED if sequence == held else PollState.OLDER, b"")]))
+        return encode_frame(encode_answer([(PollState.CHANGED, self.record(n, sequence))]))
+
+    def poll_request_size(self, held: int) -> int:
+        key = ("poll", held)
+        if key not in self._sizes:
+            self._sizes[key] = len(self.poll_request(held))
+        return self._sizes[key]
+
+    def poll_answer_size(self, n: int, sequence: int, held: int) -> int:
+        key = ("polled", n, sequence, held)
+        if key not in self._sizes:
+            self._sizes[key] = len(self.poll_answer(n, sequence, held))
+        return self._sizes[key]
 
     def fetch_request(self) -> int:
         """Bytes of an NS Fetch of the log, framed."""

@@ -3,9 +3,13 @@
 Plain MVDS (batch mode) between Alice and Bob against the remote log with always-on storage, from
 the pure epoch simulation :mod:`bench.offline_sim` (its docstring states the model; every byte of
 the remote log comes from the library's own codecs, :mod:`bench.log_wire`). The remote log runs
-with 3 replicas in the publisher's default layout, uploading directly to each replica and, beside
-it, uploading once (one replica forwards). Each phone's multiplier is reported separately: Alice's
-bytes sent and Bob's bytes received, each over the payload bytes delivered. The baseline is MVDS.
+as the library does by default (``SimConfig()``, checked against Publisher's and Reader's
+defaults by tests/bench/test_offline_sim.py): 3 replicas, the publisher's layout, upload once
+(the record on the CAS stream, a Forward request, one confirming NS Fetch per target), a reader
+holding a record polling with NS Poll. Beside it, Alice uploading to each replica herself, and a
+table of layouts at the goals' online fraction. Each phone's multiplier is reported separately:
+Alice's bytes sent and Bob's bytes received, each over the payload bytes delivered. The baseline
+is MVDS.
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ from bench import offline_sim
 from bench.common import Context
 from bench.goals import goal
 from bench.measure import ratio, table
+from rlp2p import LogMode
 
 #: the online fraction of the goals (issue 11: each phone at most 1.3, at least 99 % delivered)
 GOAL_ONLINE = 0.1
 PHONE_MULTIPLIER_LIMIT = 1.3
 DELIVERED_LIMIT = 0.99
-#: whether the publisher uploads once (one replica forwards to the others): the goals follow
-#: what the library does; flip when the publisher uploads once by default
-PUBLISHER_UPLOADS_ONCE = False
+#: the goals follow what the library does: the sim's defaults are the publisher's (upload once)
+PUBLISHER_UPLOADS_ONCE = offline_sim.SimConfig().upload_once
+#: layouts compared at GOAL_ONLINE (the first is the publisher's default)
+LAYOUTS: tuple[LogMode, ...] = (
+    offline_sim.SimConfig().mode,
+    LogMode.paged(64, embed=0),
+    LogMode.paged(16, embed=1),
+    LogMode.paged(16, embed=0),
+    LogMode.paged(4, embed=0),
+    LogMode.paged(1, embed=0),
+)
 
 
 def _rounded(value: float) -> float:
@@ -32,17 +45,19 @@ def _rounded(value: float) -> float:
 
 
 def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> dict[str, Any]:
-    config = offline_sim.SimConfig(payload_bytes=payload_bytes)
-    direct = offline_sim.run_comparison(fractions, seeds=seeds, config=config)
-    once = offline_sim.run_comparison(fractions, seeds=seeds, config=dataclasses.replace(config, upload_once=True))
-    rows = [dataclasses.asdict(r) for r in direct] + [
-        dataclasses.asdict(r) | {"design": r.design + " (upload once)"} for r in once if r.design == offline_sim.REMOTE_LOG
+    config = offline_sim.SimConfig(payload_bytes=payload_bytes)  # the library's defaults
+    each_config = dataclasses.replace(config, upload_once=not config.upload_once)
+    default = offline_sim.run_comparison(fractions, seeds=seeds, config=config)
+    other = offline_sim.run_comparison(fractions, seeds=seeds, config=each_config)
+    other_label = " (upload once)" if each_config.upload_once else " (upload to each)"
+    rows = [dataclasses.asdict(r) for r in default] + [
+        dataclasses.asdict(r) | {"design": r.design + other_label} for r in other if r.design == offline_sim.REMOTE_LOG
     ]
     compare = []
     for online in fractions:
-        mvds = next(r for r in direct if r.design == offline_sim.MVDS and r.online == online)
-        log = next(r for r in direct if r.design == offline_sim.REMOTE_LOG and r.online == online)
-        log1 = next(r for r in once if r.design == offline_sim.REMOTE_LOG and r.online == online)
+        mvds = next(r for r in default if r.design == offline_sim.MVDS and r.online == online)
+        log = next(r for r in default if r.design == offline_sim.REMOTE_LOG and r.online == online)
+        each = next(r for r in other if r.design == offline_sim.REMOTE_LOG and r.online == online)
         compare.append(
             {
                 "online": online,
@@ -61,10 +76,12 @@ def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> di
                 "mvds_alice_multiplier": _rounded(mvds.alice_multiplier),
                 "mvds_bob_multiplier": _rounded(mvds.bob_multiplier),
                 "log_alice_multiplier": _rounded(log.alice_multiplier),
+                "log_alice_in_multiplier": _rounded(log.alice_in_multiplier),
                 "log_bob_multiplier": _rounded(log.bob_multiplier),
-                "log_once_alice_multiplier": _rounded(log1.alice_multiplier),
-                "log_once_bob_multiplier": _rounded(log1.bob_multiplier),
-                "log_once_delivered_share": round(log1.delivered_share, 4),
+                # the other way of uploading (to each replica, when the default is once)
+                "log_other_alice_multiplier": _rounded(each.alice_multiplier),
+                "log_other_bob_multiplier": _rounded(each.bob_multiplier),
+                "log_other_delivered_share": round(each.delivered_share, 4),
             }
         )
     result: dict[str, Any] = {
@@ -73,17 +90,32 @@ def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> di
         "seeds": seeds,
         "results": rows,
         "compare": compare,
-        "table": offline_sim.format_table(direct),
-        "table_upload_once": offline_sim.format_table(r for r in once if r.design == offline_sim.REMOTE_LOG),
+        "table": offline_sim.format_table(default),
+        "table_other": offline_sim.format_table(r for r in other if r.design == offline_sim.REMOTE_LOG),
+        "other_upload": "once" if each_config.upload_once else "each",
     }
+    if GOAL_ONLINE in fractions:
+        layouts = offline_sim.layout_table(LAYOUTS, GOAL_ONLINE, seeds=seeds, config=config)
+        result["layouts"] = [
+            {
+                "layout": "/".join(mode.to_args()),
+                "delivered_share": round(once.delivered_share, 4),
+                "alice_multiplier": _rounded(once.alice_multiplier),
+                "alice_in_multiplier": _rounded(once.alice_in_multiplier),
+                "bob_multiplier": _rounded(once.bob_multiplier),
+                "alice_multiplier_upload_each": _rounded(each.alice_multiplier),
+                "storage_bytes": once.bytes_storage,
+            }
+            for mode, once, each in layouts
+        ]
+        result["table_layouts"] = offline_sim.format_layouts(layouts)
     at = next((c for c in compare if c["online"] == GOAL_ONLINE), None)
     if at is not None:
-        prefix = "log_once" if PUBLISHER_UPLOADS_ONCE else "log"
         result["goals_upload_once"] = PUBLISHER_UPLOADS_ONCE
         result["goals"] = {
-            "sim_alice_multiplier_10pct": goal(at[f"{prefix}_alice_multiplier"], PHONE_MULTIPLIER_LIMIT),
-            "sim_bob_multiplier_10pct": goal(at[f"{prefix}_bob_multiplier"], PHONE_MULTIPLIER_LIMIT),
-            "sim_delivered_10pct": goal(at[f"{prefix}_delivered_share"], DELIVERED_LIMIT, at_least=True, digits=4),
+            "sim_alice_multiplier_10pct": goal(at["log_alice_multiplier"], PHONE_MULTIPLIER_LIMIT),
+            "sim_bob_multiplier_10pct": goal(at["log_bob_multiplier"], PHONE_MULTIPLIER_LIMIT),
+            "sim_delivered_10pct": goal(at["log_delivered_share"], DELIVERED_LIMIT, at_least=True, digits=4),
         }
     return result
 
@@ -117,20 +149,28 @@ def render(result: dict[str, Any]) -> list[str]:
             r["mvds_alice_multiplier"],
             r["mvds_bob_multiplier"],
             r["log_alice_multiplier"],
+            r["log_alice_in_multiplier"],
             r["log_bob_multiplier"],
-            r["log_once_alice_multiplier"],
-            r["log_once_bob_multiplier"],
+            r["log_other_alice_multiplier"],
         ]
         for r in result["compare"]
     ]
-    return [
+    other = result.get("other_upload", "each")
+    lines = [
         f"5. Two mostly-offline peers: plain MVDS against the remote log (epoch simulation, {c['n_messages']} "
         f"messages of {c['payload_bytes']} B over {c['epochs']} epochs, {result['seeds']} seeds; {c['replicas']} replicas, "
-        f"pages of {mode['page_size']}, embed {'all' if mode['embed'] is None else mode['embed']}, bytes from the real codecs; "
-        "latency in epochs; multiplier = bytes on the air / bytes delivered)\n"
+        f"pages of {mode['page_size']}, embed {'all' if mode['embed'] is None else mode['embed']}, "
+        f"upload {'once' if c['upload_once'] else 'to each'}, {'NS Poll' if c['conditional'] else 'Fetch'} when Bob holds a record, "
+        "bytes from the real codecs; latency in epochs; multiplier = bytes on the air / bytes delivered)\n"
         + table(["online", "MVDS delivered", "log delivered", "MVDS p50", "log p50", "MVDS p95", "log p95", "MVDS mult", "log mult"], rows),
-        "5b. Each phone's multiplier: Alice = bytes she sent, Bob = bytes he received, over the payload delivered\n"
-        + table(["online", "MVDS Alice", "MVDS Bob", "log Alice", "log Bob", "upload once Alice", "upload once Bob"], phones),
+        "5b. Each phone's multiplier: Alice = bytes she sent (in: received), Bob = bytes he received, over the payload delivered\n"
+        + table(["online", "MVDS Alice", "MVDS Bob", "log Alice", "log Alice in", "log Bob", f"upload {other}: Alice"], phones),
         "   full simulation table:\n" + "\n".join("   " + line for line in result["table"].splitlines())
-        + "\n   the remote log uploading once:\n" + "\n".join("   " + line for line in result["table_upload_once"].splitlines()[2:]),
+        + f"\n   the remote log uploading {other}:\n" + "\n".join("   " + line for line in result["table_other"].splitlines()[2:]),
     ]
+    if "table_layouts" in result:
+        lines.append(
+            f"5c. Layouts at {GOAL_ONLINE:g} online (upload once; 'Alice x (each)': uploading to each replica)\n"
+            + "\n".join("   " + line for line in result["table_layouts"].splitlines())
+        )
+    return lines

@@ -55,22 +55,26 @@ Plain MVDS, batch mode (RFC 2/MVDS, "Batch Mode" and "Retransmission")
     the state at the start of the epoch (a simultaneous exchange): acks that arrive in ``t`` stop
     retransmissions from ``t + 1``.
 
-Remote log (3/REMOTE-LOG, as rlp2p builds it)
+Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     Storage (``replicas`` peers, default 3) is always online and loses nothing. In an epoch in
     which Alice is online and has ``k > 0`` messages not yet uploaded, she publishes once: the
-    blocks the replicas lack (new message blocks and the pages that changed, as the publisher's
-    core decides them) as CAS Adds, then an NS Update with a newly signed record. Directly (the
-    default) she sends that to each replica; with ``upload_once`` she sends it to one replica,
-    which forwards it to the others (storage bytes, not hers). Storage answers each Add with an
-    Address, the Update with a Response.
+    blocks a replica lacks (new message blocks and the pages that changed, as the publisher's
+    core decides them) as CAS Adds, then the newly signed record as an Update on the same CAS
+    stream. With ``upload_once`` (the publisher's default) she sends that to one replica, plus
+    the Forward request naming the others; the forwarder sends them the same frames (storage
+    bytes, not hers) and Alice confirms each target with one NS Fetch, answered with the record.
+    Otherwise she sends it to each replica. Storage answers each Add with an Address, the Update
+    with its status.
 
     In an epoch in which Bob is online (and ``poll_interval`` epochs have passed since his last
-    poll) he fetches the record from ``fanout`` replicas (the reader's default is 3; NOT_FOUND
-    before the first publish). If the log grew, he syncs from one replica: the CAS Gets a real
-    ``SyncPlan`` asks for (the head page, back to the page he needs, then the message blocks
-    not embedded), and delivers the new messages in that epoch. Within an epoch Alice publishes
-    before Bob polls, so a message uploaded at ``t`` is delivered in the first epoch ``>= t`` in
-    which Bob polls.
+    poll) he asks ``fanout`` replicas (the reader's default is 3): holding no record, with an NS
+    Fetch (NOT_FOUND before the first publish); holding one, with an NS Poll of his sequence
+    (``conditional``, the reader's default), answered "unchanged" or with the newer record. His
+    record is taken as fresh (no wall clock here; an expired one would go by Fetch). If the log
+    grew, he syncs from one replica: the CAS Gets a real ``SyncPlan`` asks for (the head page,
+    back to the page he needs, then the message blocks not embedded), and delivers the new
+    messages in that epoch. Within an epoch Alice publishes before Bob polls, so a message
+    uploaded at ``t`` is delivered in the first epoch ``>= t`` in which Bob polls.
 
 Byte model
 ==========
@@ -82,9 +86,9 @@ protobuf fields are encoded element by element, so a Payload's size is exact and
     size(Payload with m messages and a acks) = m * e_msg + a * e_ack   (+ length prefix)
 
 The remote log: every byte comes from the library's own code (:mod:`bench.log_wire`): messages,
-pages in the publisher's layout (default pages of 64, every payload embedded, the replicas' CAS
-hints in the head page), the record signed by ``create_record`` with a real key (V1 fields by
-default, as the library writes them), the CAS and NS frames of ``rlp2p.wire``. Ignored for both
+pages in the publisher's layout (default pages of 64, every payload embedded without its hashes,
+the replicas' CAS hints in the head page), the record signed by ``create_record`` with a real key
+(compact, as the library writes it), the CAS, NS, Forward and Poll frames of ``rlp2p.wire``. Ignored for both
 designs: the transport below (Noise, yamux, TCP/IP or a Waku envelope), connection set-up and DHT
 look-ups.
 
@@ -96,8 +100,9 @@ Metrics (per design and online fraction, pooled over seeds)
   rank);
 - each phone's multiplier, over the payload bytes Bob delivered (ratios of sums over the seeds,
   ``inf`` when nothing was delivered): Alice's is the bytes she sent (MVDS: payloads with
-  retransmissions, lost ones too; the log: uploads and records), Bob's the bytes he received
-  (MVDS: the payloads that reached him; the log: records, pages, blocks and NOT_FOUNDs);
+  retransmissions, lost ones too; the log: uploads, records, Forward requests, confirming
+  Fetches), Bob's the bytes he received (MVDS: the payloads that reached him; the log: records,
+  poll answers, pages, blocks and NOT_FOUNDs); beside them, the bytes Alice received;
 - bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same.
 
 Run ``python -m bench.offline_sim`` for the default comparison table.
@@ -131,7 +136,9 @@ __all__ = [
     "SimConfig",
     "WireModel",
     "creation_epochs",
+    "format_layouts",
     "format_table",
+    "layout_table",
     "mvds_backoff",
     "online_draws",
     "run_comparison",
@@ -236,8 +243,11 @@ class SimConfig:
     replicas: int = 3
     #: remote log: replicas Bob asks for the record on each poll (the reader's fanout)
     fanout: int = 3
-    #: remote log: Alice uploads once, to one replica, which forwards to the others
-    upload_once: bool = False
+    #: remote log: Alice uploads once, to one replica, which forwards to the others (the
+    #: publisher's default, ``upload="once"``); False: she uploads to each replica
+    upload_once: bool = True
+    #: remote log: a reader holding a record asks with NS Poll (the reader's default), else Fetch
+    conditional: bool = True
     #: remote log: the publisher's layout (default: pages of 64, every payload embedded)
     mode: LogMode = DEFAULT_MODE
     #: remote log: the record carries its V1 fields (None: the library's default record)
@@ -340,6 +350,8 @@ class RunResult:
     message_sends: int
     #: copies Bob received of messages he already had
     duplicates: int
+    #: bytes that reached Alice (MVDS: acks; the log: storage's answers, records confirming)
+    bytes_to_alice: int = 0
 
     @property
     def bytes_total(self) -> int:
@@ -403,7 +415,7 @@ def simulate_mvds(
     unacked: list[int] = []  # created, not yet acked, in creation order
     next_new = 0
     pending_acks: list[int] = []  # copies Bob received in earlier epochs, not acked yet
-    bytes_alice = bytes_bob = bytes_to_bob = sends = duplicates = 0
+    bytes_alice = bytes_bob = bytes_to_bob = bytes_to_alice = sends = duplicates = 0
 
     for t in range(config.epochs):
         while next_new < n and created[next_new] <= t:
@@ -442,6 +454,7 @@ def simulate_mvds(
         if acks:
             bytes_bob += wire.mvds_payload(0, len(acks))
             if a_on:
+                bytes_to_alice += wire.mvds_payload(0, len(acks))
                 for i in acks:
                     acked[i] = True
                 unacked = [i for i in unacked if not acked[i]]
@@ -458,6 +471,7 @@ def simulate_mvds(
         bytes_to_bob=bytes_to_bob,
         message_sends=sends,
         duplicates=duplicates,
+        bytes_to_alice=bytes_to_alice,
     )
 
 
@@ -479,8 +493,10 @@ def simulate_remote_log(
     uploaded = 0  # messages [0, uploaded) are in the log
     sequence = 0  # of the newest record
     bob_has = 0  # messages [0, bob_has) delivered
+    bob_seq = 0  # sequence of the record Bob holds (0: none)
     last_poll: int | None = None
-    bytes_alice = bytes_bob = bytes_storage = bytes_to_bob = sends = 0
+    bytes_alice = bytes_bob = bytes_storage = bytes_to_bob = bytes_to_alice = sends = 0
+    forwarding = config.upload_once and replicas > 1
 
     for t in range(config.epochs):
         if alice[t]:
@@ -490,21 +506,34 @@ def simulate_remote_log(
             if ready > uploaded:
                 sequence += 1
                 frames = wire.publish(uploaded, ready, sequence)
-                if config.upload_once:
-                    # to one replica; it forwards the same frames to the others and gets their answers
-                    bytes_alice += frames.sent
-                    bytes_storage += replicas * frames.answered + (replicas - 1) * frames.sent
+                if forwarding:
+                    # one upload (the record on the CAS stream) and the Forward request to the
+                    # first replica; it copies the same frames to the others (storage's bytes);
+                    # Alice confirms each target with one NS Fetch, answered with the record
+                    targets = replicas - 1
+                    ask, told = wire.forward(uploaded, ready, sequence)
+                    bytes_alice += frames.sent + len(ask) + targets * wire.fetch_request()
+                    to_alice = frames.answered + len(told) + targets * wire.fetch_response(ready, sequence)
+                    bytes_storage += targets * (frames.sent + frames.answered)
                     sends += ready - uploaded
                 else:
                     bytes_alice += replicas * frames.sent
-                    bytes_storage += replicas * frames.answered
+                    to_alice = replicas * frames.answered
                     sends += replicas * (ready - uploaded)
+                bytes_storage += to_alice
+                bytes_to_alice += to_alice
                 uploaded = ready
 
         if bob[t] and (last_poll is None or t - last_poll >= config.poll_interval):
             last_poll = t
-            bytes_bob += fanout * wire.fetch_request()
-            got = fanout * wire.fetch_response(uploaded, sequence)
+            if config.conditional and bob_seq:
+                # he holds a record: an NS Poll to each of the fanout, "above bob_seq?"
+                bytes_bob += fanout * wire.poll_request_size(bob_seq)
+                got = fanout * wire.poll_answer_size(uploaded, sequence, bob_seq)
+            else:
+                bytes_bob += fanout * wire.fetch_request()
+                got = fanout * wire.fetch_response(uploaded, sequence)
+            bob_seq = sequence
             if uploaded > bob_has:
                 sync = wire.sync(bob_has, uploaded)
                 bytes_bob += sync.sent
@@ -529,6 +558,7 @@ def simulate_remote_log(
         bytes_to_bob=bytes_to_bob,
         message_sends=sends,
         duplicates=0,
+        bytes_to_alice=bytes_to_alice,
     )
 
 
@@ -563,6 +593,9 @@ class Result:
     bob_multiplier: float
     message_sends: int
     duplicates: int
+    #: bytes that reached Alice / delivered_payload_bytes (her radio's receive side)
+    alice_in_multiplier: float = math.inf
+    bytes_to_alice: int = 0
 
 
 def _nearest_rank(sorted_values: Sequence[int], q: float) -> float:
@@ -598,6 +631,8 @@ def summarize(online: float, runs: Sequence[RunResult]) -> Result:
         bob_multiplier=sum(r.bytes_to_bob for r in runs) / useful if useful else math.inf,
         message_sends=sum(r.message_sends for r in runs),
         duplicates=sum(r.duplicates for r in runs),
+        alice_in_multiplier=sum(r.bytes_to_alice for r in runs) / useful if useful else math.inf,
+        bytes_to_alice=sum(r.bytes_to_alice for r in runs),
     )
 
 
@@ -648,6 +683,45 @@ def run_comparison(
         results.append(summarize(online, mvds_runs))
         results.append(summarize(online, log_runs))
     return results
+
+
+def layout_table(
+    modes: Iterable[LogMode], online: float, seed: int = 0, *, seeds: int = DEFAULT_SEEDS, config: SimConfig | None = None
+) -> list[tuple[LogMode, Result, Result]]:
+    """Per layout: (mode, the log uploading once, the log uploading to each replica) at ``online``,
+    on the same worlds as :func:`run_comparison` (the rest of ``config`` as given)."""
+    cfg = config or SimConfig()
+    out = []
+    for mode in modes:
+        once = run_comparison([online], seed=seed, seeds=seeds, config=replace(cfg, mode=mode, upload_once=True))[1]
+        each = run_comparison([online], seed=seed, seeds=seeds, config=replace(cfg, mode=mode, upload_once=False))[1]
+        out.append((mode, once, each))
+    return out
+
+
+def format_layouts(rows: Iterable[tuple[LogMode, Result, Result]]) -> str:
+    """The layout table: each phone's multiplier uploading once (and Alice's uploading to each)."""
+    header = ("layout/embed", "delivered", "Alice x", "Alice in x", "Bob x", "Alice x (each)", "storage KiB", "total x")
+
+    def x(value: float) -> str:
+        return "inf" if math.isinf(value) else f"{value:.2f}"
+
+    body = [
+        (
+            "/".join(mode.to_args()),
+            f"{100 * once.delivered_share:.1f}%",
+            x(once.alice_multiplier),
+            x(once.alice_in_multiplier),
+            x(once.bob_multiplier),
+            x(each.alice_multiplier),
+            f"{once.bytes_storage / 1024:.1f}",
+            x(once.multiplier),
+        )
+        for mode, once, each in rows
+    ]
+    widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in [header, *body]]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def format_table(results: Iterable[Result]) -> str:
@@ -721,11 +795,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--poll-interval", type=int, default=defaults.poll_interval)
     parser.add_argument("--replicas", type=int, default=defaults.replicas)
     parser.add_argument("--fanout", type=int, default=defaults.fanout)
-    parser.add_argument("--upload-once", action="store_true", help="Alice uploads to one replica, which forwards")
+    parser.add_argument(
+        "--upload",
+        choices=("once", "each"),
+        default="once" if defaults.upload_once else "each",
+        help="once: Alice uploads to one replica, which forwards (the publisher's default); each: to every replica",
+    )
+    parser.add_argument("--upload-once", action="store_const", const="once", dest="upload", help="same as --upload once")
+    parser.add_argument("--fetch", action="store_true", help="Bob fetches the record on every poll (no NS Poll)")
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        metavar="LAYOUT/EMBED",
+        help="instead of the comparison: one row per layout at --online's first fraction (e.g. paged:64/all paged:16/newest:1)",
+    )
     layout, embed = defaults.mode.to_args()
     parser.add_argument("--layout", default=layout, help=f"the log's layout, as rlp2p publish takes it (default {layout})")
     parser.add_argument("--embed", default=embed, help=f"what pages embed, as rlp2p publish takes it (default {embed})")
-    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (default: the library's default record)")
+    parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (the library's default)")
+    parser.add_argument("--v1-record", action="store_true", help="records with their V1 fields, for old resolvers")
     args = parser.parse_args(argv)
     config = SimConfig(
         n_messages=args.messages,
@@ -738,10 +826,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         poll_interval=args.poll_interval,
         replicas=args.replicas,
         fanout=args.fanout,
-        upload_once=args.upload_once,
+        upload_once=args.upload == "once",
+        conditional=not args.fetch,
         mode=LogMode.parse(args.layout, args.embed),
-        record_v1=False if args.compact_record else None,
+        record_v1=True if args.v1_record else False if args.compact_record else None,
     )
+    if args.layouts:
+        modes = [LogMode.parse(*text.split("/", 1)) for text in args.layouts]
+        print(format_layouts(layout_table(modes, args.online[0], seed=args.seed, seeds=args.seeds, config=config)))
+        return 0
     results = run_comparison(args.online, seed=args.seed, seeds=args.seeds, config=config)
     print(format_table(results))
     print(
@@ -749,7 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"[0, {config.window}), horizon {config.epochs} epochs, {args.seeds} seeds pooled; "
         f"MVDS back-off base {config.backoff_base}, cap {config.backoff_cap}"
         f"{' (reset)' if config.backoff_reset else ''}; log {config.mode.describe()}, {config.replicas} replicas"
-        f"{' (upload once)' if config.upload_once else ''}, record fanout {config.fanout}, "
+        f" ({'upload once' if config.upload_once else 'upload to each'}), record fanout {config.fanout}"
+        f"{' (NS Poll when he holds a record)' if config.conditional else ' (Fetch)'}, "
         f"poll every {config.poll_interval} online epoch(s)"
     )
     return 0

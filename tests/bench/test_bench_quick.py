@@ -195,20 +195,21 @@ def check_private(p: dict) -> None:
 
 def check_offline(o: dict, config: BenchConfig) -> None:
     assert [c["online"] for c in o["compare"]] == list(config.offline_fractions)
-    # MVDS and the remote log uploading directly, per fraction; then the log uploading once
+    # MVDS and the remote log as the library does it, per fraction; then the other way of uploading
     assert len(o["results"]) == 3 * len(config.offline_fractions)
-    assert o["config"]["replicas"] == 3
+    assert o["config"]["replicas"] == 3 and o["config"]["upload_once"] and o["config"]["conditional"]
     for c in o["compare"]:
         assert 0 < c["mvds_delivered_share"] <= 1 and 0 < c["log_delivered_share"] <= 1
         assert c["delivered_log_over_mvds"] == approx(c["log_delivered_share"] / c["mvds_delivered_share"], 2)
         assert positive(c["mvds_multiplier"], c["log_multiplier"])
         assert c["multiplier_mvds_over_log"] == approx(c["mvds_multiplier"] / c["log_multiplier"], 2)
         assert positive(c["mvds_alice_multiplier"], c["mvds_bob_multiplier"], c["log_alice_multiplier"], c["log_bob_multiplier"])
-        # uploading once, Alice sends a third of what she sends to 3 replicas; Bob is unchanged
-        assert c["log_once_alice_multiplier"] == approx(c["log_alice_multiplier"] / 3, 2)
-        assert c["log_once_bob_multiplier"] == c["log_bob_multiplier"]
+        # uploading to each replica, Alice sends more than twice what she sends uploading once; Bob is unchanged
+        assert c["log_other_alice_multiplier"] > 2 * c["log_alice_multiplier"]
+        assert c["log_other_bob_multiplier"] == c["log_bob_multiplier"]
+    assert [row["layout"] for row in o["layouts"]][0] == "paged:64/all"
     at = next(c for c in o["compare"] if c["online"] == 0.1)
-    prefix = "log_once" if o["goals_upload_once"] else "log"
+    prefix = "log"
     assert o["goals"]["sim_alice_multiplier_10pct"]["value"] == at[f"{prefix}_alice_multiplier"]
     assert o["goals"]["sim_bob_multiplier_10pct"]["value"] == at[f"{prefix}_bob_multiplier"]
     assert o["goals"]["sim_delivered_10pct"] == {"value": at[f"{prefix}_delivered_share"], "limit": 0.99,

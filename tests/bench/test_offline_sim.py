@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
 
-from bench.log_wire import DEFAULT_MODE, RECORD_TIME, LogWire, sim_message
+from bench.log_wire import DEFAULT_MODE, RECORD_TIME, LogWire, replica_id, sim_message
 from bench.offline_sim import (
     MVDS,
     REMOTE_LOG,
@@ -30,10 +31,14 @@ from rlp2p import LogMode
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, Page, build_log
-from rlp2p.core.record import verify_record
+from rlp2p.core.forward import Lacks
+from rlp2p.core.keys import name_to_peer_id
+from rlp2p.core.record import create_record, verify_record
 from rlp2p.core.sync import SyncPlan
 from rlp2p.pb.vac import mvds_pb2
 from rlp2p.wire import cas, ns
+from rlp2p.wire.forward import decode_forward
+from rlp2p.wire.ns_poll import PollState
 from rlp2p.wire.framing import FrameDecoder
 
 
@@ -230,8 +235,8 @@ def test_log_delivers_in_the_upload_epoch_when_bob_is_there():
     assert run.latencies == [5, 4, 3]
 
 
-def test_log_bytes_are_every_upload_record_poll_page_and_block():
-    config = SimConfig(n_messages=4, epochs=10, send_window=4)
+def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
+    config = SimConfig(n_messages=4, epochs=10, send_window=4)  # the defaults: upload once, NS Poll
     wire = config.log_wire()
     created = [0, 1, 2, 3]
     alice = [False, True, False, True] + [False] * 6  # publishes {0, 1} at 1 and {2, 3} at 3
@@ -239,44 +244,74 @@ def test_log_bytes_are_every_upload_record_poll_page_and_block():
     run = simulate_remote_log(config, alice, bob, created, wire)
 
     first, second = wire.publish(0, 2, 1), wire.publish(2, 4, 2)
-    assert run.bytes_alice == 3 * (first.sent + second.sent)  # to each of the 3 replicas
+    (ask1, told1), (ask2, told2) = wire.forward(0, 2, 1), wire.forward(2, 4, 2)
+    # one upload and one Forward request each, then one NS Fetch to each of the 2 targets
+    assert run.bytes_alice == first.sent + len(ask1) + second.sent + len(ask2) + 4 * wire.fetch_request()
+    to_alice = (
+        first.answered + len(told1) + 2 * wire.fetch_response(2, 1)
+        + second.answered + len(told2) + 2 * wire.fetch_response(4, 2)
+    )
+    assert run.bytes_to_alice == to_alice
     sync = wire.sync(0, 4)
     to_bob = (
-        3 * wire.fetch_response(0, 0)  # epoch 0: no record yet, from each of the fanout's 3
-        + 3 * wire.fetch_response(4, 2)  # epoch 5: the record, then the log from one replica
+        3 * wire.fetch_response(0, 0)  # epoch 0: he holds no record: Fetch, NOT_FOUND from each of 3
+        + 3 * wire.fetch_response(4, 2)  # epoch 5: still none held: Fetch, then the log from one replica
         + sync.received
-        + 3 * wire.fetch_response(4, 2)  # epoch 6: same record, nothing else
+        + 3 * wire.poll_answer_size(4, 2, 2)  # epoch 6: he holds sequence 2: NS Poll, "unchanged"
     )
     assert run.bytes_to_bob == to_bob
-    assert run.bytes_storage == to_bob + 3 * (first.answered + second.answered)
-    assert run.bytes_bob == 9 * wire.fetch_request() + sync.sent
+    assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + 3 * wire.poll_request_size(2)
+    # storage: its answers, and the forwarder's copies to the 2 others with their answers
+    copies = 2 * (first.sent + first.answered + second.sent + second.answered)
+    assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
-    assert wire.fetch_response(4, 2) > len(wire.record(4, 2)) > 0  # the record travels on every poll
+    assert wire.poll_answer_size(4, 2, 2) < 10 < len(wire.record(4, 2)) < wire.fetch_response(4, 2)
+    assert wire.poll_answer_size(4, 2, 1) > len(wire.record(4, 2))  # a changed log: the record
+
+    # uploading to each replica, fetching on every poll: 3 uploads, the record every time
+    each = simulate_remote_log(replace(config, upload_once=False, conditional=False), alice, bob, created, wire)
+    assert each.bytes_alice == 3 * (first.sent + second.sent)
+    assert each.bytes_to_alice == 3 * (first.answered + second.answered)
+    assert each.bytes_to_bob == to_bob - 3 * wire.poll_answer_size(4, 2, 2) + 3 * wire.fetch_response(4, 2)
 
 
 def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     base = SimConfig(n_messages=20, epochs=200)
-    created = creation_epochs(base.n_messages, base.window)
+    created = creation_epochs(base.n_messages, base.window)  # 5i: each message its own publish
     always = [True] * base.epochs
+    wire = base.log_wire()
     every = simulate_remote_log(base, always, always, created)
-    sparse = simulate_remote_log(SimConfig(n_messages=20, epochs=200, poll_interval=10), always, always, created)
+    sparse = simulate_remote_log(replace(base, poll_interval=10), always, always, created)
     assert sparse.delivered == every.delivered == 20
     assert sparse.bytes_bob < every.bytes_bob
     assert max(sparse.latencies) > max(every.latencies) == 0
 
-    # upload once: Alice sends a third; the first replica forwards the same bytes to the others
-    once = simulate_remote_log(SimConfig(n_messages=20, epochs=200, upload_once=True), always, always, created)
-    assert every.bytes_alice == 3 * once.bytes_alice
-    assert every.message_sends == 3 * once.message_sends
-    assert once.bytes_total == every.bytes_total and once.bytes_to_bob == every.bytes_to_bob
-    assert once.alice_multiplier < every.alice_multiplier and once.bob_multiplier == every.bob_multiplier
+    # upload each: Alice sends every block 3 times; upload once costs only the Forward and the
+    # confirmations more in all
+    each = simulate_remote_log(replace(base, upload_once=False), always, always, created)
+    assert each.message_sends == 3 * every.message_sends
+    assert every.bytes_alice < each.bytes_alice / 2
+    extra = 0
+    for i in range(20):
+        ask, told = wire.forward(i, i + 1, i + 1)
+        extra += len(ask) + len(told) + 2 * (wire.fetch_request() + wire.fetch_response(i + 1, i + 1))
+    assert every.bytes_total - each.bytes_total == extra
+    assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
-    # a fanout of 1: Bob fetches one record a poll instead of 3
-    one = simulate_remote_log(SimConfig(n_messages=20, epochs=200, fanout=1), always, always, created)
-    wire = base.log_wire()
-    polls = base.epochs
-    assert every.bytes_bob - one.bytes_bob == 2 * polls * wire.fetch_request()
+    # a fanout of 1: Bob asks one replica a poll instead of 3 (the syncs stay the same)
+    one = simulate_remote_log(replace(base, fanout=1), always, always, created)
+    syncs = sum(wire.sync(i, i + 1).sent for i in range(20))
+    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) > 0
     assert one.bob_multiplier < every.bob_multiplier
+
+    # without NS Poll, every poll fetches the whole record from each of the 3
+    fetching = simulate_remote_log(replace(base, conditional=False), always, always, created)
+    assert fetching.delivered == 20 and fetching.bytes_to_bob > every.bytes_to_bob
+    polls = base.epochs
+    unchanged = polls - 20  # 20 polls see a new record, the rest nothing new
+    assert fetching.bytes_to_bob - every.bytes_to_bob == 3 * unchanged * (
+        wire.fetch_response(20, 20) - wire.poll_answer_size(20, 20, 20)
+    ) + 3 * sum(wire.fetch_response(i + 1, i + 1) - wire.poll_answer_size(i + 1, i + 1, i) for i in range(1, 20))
 
 
 # --- both ------------------------------------------------------------------------------------
@@ -385,7 +420,7 @@ def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
         frames = wire.publish(have, n, sequence)
         *add_frames, update_frame = _frames(b"".join(frames.requests))
         adds = [cas.decode_request(f) for f in add_frames]
-        update = ns.decode_request(update_frame)
+        update = cas.decode_request(update_frame)  # the record rides the CAS stream
         built = _independent_log(n, wire)
         # every Add is a block of the real log, and with what the replica held, it holds it all
         added = {address_of(a.add.data): a.add.data for a in adds}
@@ -402,7 +437,7 @@ def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
         assert frames.sent == sum(len(f) for f in frames.requests)
         answers = _frames(b"".join(frames.responses))
         assert [cas.decode_response(f).address.id for f in answers[:-1]] == list(added)
-        assert ns.decode_response(answers[-1]).response.status == ns.Status.OK
+        assert cas.decode_response(answers[-1]).updated.status == ns.Status.OK
 
 
 @pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0)])
@@ -443,14 +478,50 @@ def test_the_record_and_the_fetch_answers_are_the_real_ones():
     assert ns.decode_request(fetch).fetch.name == wire.name and wire.fetch_request() == len(encode_fetch_frame)
 
 
+@pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0)])
+def test_the_forward_and_the_poll_are_the_real_frames(mode):
+    wire = LogWire(mode=mode)
+    for have, n, sequence in [(0, 3, 1), (3, 9, 2)]:
+        ask, told = wire.forward(have, n, sequence)
+        (frame,) = _frames(ask)
+        request = decode_forward(ns.decode_request(frame).forward)  # the forwarder's own checks
+        assert (request.name, request.sequence) == (wire.name, sequence)
+        assert [t.peer for t in request.targets] == [name_to_peer_id(replica_id(i)).to_bytes() for i in (1, 2)]
+        # every target holds what the first does: one shared list, the blocks of the upload
+        added = [cas.decode_request(f).add.data for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
+        assert all(t.plan.lacks is Lacks.SHARED for t in request.targets)
+        assert request.blocks == [address_of(d) for d in added]
+        (answer,) = _frames(told)
+        results = ns.decode_response(answer).forwarded.results
+        assert [r.status for r in results] == [ns.Status.OK] * 2
+        assert [r.blocks_sent for r in results] == [len(added)] * 2
+
+        (poll,) = _frames(wire.poll_request(sequence - 1))
+        (entry,) = ns.decode_request(poll).poll.logs
+        assert (entry.log, entry.sequence) == (name_to_peer_id(wire.name).to_bytes(), sequence - 1)
+        (changed,) = _frames(wire.poll_answer(n, sequence, sequence - 1))
+        (result,) = ns.decode_response(changed).polled.results
+        assert result.state == PollState.CHANGED
+        assert verify_record(wire.name, result.record, now=RECORD_TIME).sequence == sequence
+        (same,) = _frames(wire.poll_answer(n, sequence, sequence))
+        assert [r.state for r in ns.decode_response(same).polled.results] == [PollState.UNCHANGED]
+
+
 def test_the_sim_follows_the_library_defaults():
     import inspect
 
     from rlp2p import Publisher, Reader
 
-    assert DEFAULT_MODE == inspect.signature(Publisher.__init__).parameters["mode"].default
-    assert SimConfig().fanout == inspect.signature(Reader.__init__).parameters["fanout"].default
-    assert SimConfig().replicas == 3
+    publisher = inspect.signature(Publisher.__init__).parameters
+    reader = inspect.signature(Reader.__init__).parameters
+    assert DEFAULT_MODE == publisher["mode"].default
+    assert SimConfig().replicas == publisher["replicas"].default == 3
+    assert SimConfig().upload_once == (publisher["upload"].default == "once")
+    assert SimConfig().fanout == reader["fanout"].default
+    assert SimConfig().conditional == reader["conditional"].default
+    # the sim's record is create_record's default, which is the publisher's
+    assert SimConfig().record_v1 is None
+    assert inspect.signature(create_record).parameters["v1_compatible"].default == publisher["record_v1"].default
 
 
 # --- table and configuration -----------------------------------------------------------------
@@ -509,3 +580,21 @@ def test_command_line_prints_the_table(capsys):
         [REMOTE_LOG, "1"],
     ]
     assert "10 messages of 256 B" in out and "2 seeds pooled" in out
+
+
+def test_the_layout_table_runs_each_layout_both_ways(capsys):
+    from bench.offline_sim import layout_table, main
+
+    config = SimConfig(n_messages=10, epochs=100)
+    modes = [LogMode.paged(64, embed=None), LogMode.paged(4, embed=0)]
+    rows = layout_table(modes, 0.3, seeds=2, config=config)
+    assert [mode for mode, _, _ in rows] == modes
+    for mode, once, each in rows:
+        same = run_comparison([0.3], seeds=2, config=replace(config, mode=mode))[1]
+        assert once == same  # the defaults upload once
+        assert each.delivered == once.delivered and each.bytes_alice > once.bytes_alice
+    args = ["--online", "0.3", "--messages", "10", "--epochs", "100", "--seeds", "2", "--layouts", "paged:64/all", "paged:4/none"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:]] == ["paged:64/all", "paged:4/none"]
+    assert lines[2].split()[2] == f"{rows[0][1].alice_multiplier:.2f}"
