@@ -65,6 +65,7 @@ from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.record import make_signed_put_record
 from libp2p.tools.anyio_service import background_trio_service
 
+from rlp2p.core.address import address_to_text
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import RecordInfo, ipns_dht_key, select_best
 from rlp2p.core.ipns import accept_offered, is_standard_key
@@ -213,20 +214,25 @@ class Discovery:
             return await self.dht.provide(provider_key(name))
         return False
 
+    async def provide_block(self, address: bytes) -> bool:
+        """Announce that we hold the block ``address`` (a log's head page, for IPFS nodes)."""
+        with trio.move_on_after(self.timeout):
+            return await self.dht.provide(address_to_text(address))
+        return False
+
+    async def find_block_providers(self, address: bytes, count: int = 20) -> list[PeerInfo]:
+        """Peers that announced the block ``address``, ourselves excluded (edge 3)."""
+        found: list[PeerInfo] = []
+        with trio.move_on_after(self.timeout):
+            found = await self.dht.find_providers(address_to_text(address), count)
+        return _unique(found, self.host.get_id())
+
     async def find_log_peers(self, name: str, count: int = 20) -> list[PeerInfo]:
         """Storage peers that announced the log, de-duplicated (edge 3), ourselves excluded."""
         found: list[PeerInfo] = []
         with trio.move_on_after(self.timeout):
             found = await self.dht.find_providers(provider_key(name), count)
-        unique: dict[ID, PeerInfo] = {}
-        for info in found:
-            if info.peer_id == self.host.get_id():
-                continue
-            if info.peer_id in unique:
-                unique[info.peer_id].addrs.extend(a for a in info.addrs if a not in unique[info.peer_id].addrs)
-            else:
-                unique[info.peer_id] = PeerInfo(info.peer_id, list(info.addrs))
-        return list(unique.values())
+        return _unique(found, self.host.get_id())
 
     async def put_record(self, info: RecordInfo) -> None:
         """Put a verified record into the DHT (edge 6: storage peers call this to republish).
@@ -409,3 +415,16 @@ async def _reset(stream: INetStream) -> None:
         await stream.reset()
     except Exception:  # already gone
         pass
+
+
+def _unique(found: Iterable[PeerInfo], own: ID) -> list[PeerInfo]:
+    """Edge 3: providers de-duplicated (their addresses merged), ourselves left out."""
+    unique: dict[ID, PeerInfo] = {}
+    for info in found:
+        if info.peer_id == own:
+            continue
+        if info.peer_id in unique:
+            unique[info.peer_id].addrs.extend(a for a in info.addrs if a not in unique[info.peer_id].addrs)
+        else:
+            unique[info.peer_id] = PeerInfo(info.peer_id, list(info.addrs))
+    return list(unique.values())

@@ -1,0 +1,183 @@
+"""Bitswap, as rlp2p uses it: storage peers answer IPFS nodes' wants from rlp2p's store, and a
+reader may fetch blocks from IPFS providers (``Reader(ipfs=True)``).
+
+py-libp2p's :class:`~libp2p.bitswap.client.BitswapClient` does the protocol (1.0.0 to 1.2.0);
+what is ours is the block store it is given:
+
+* :class:`StoreBlocks` (storage peers) reads rlp2p's store through the node's
+  :class:`~rlp2p.node.backend.AsyncStore`: no second copy of any block. It never writes: py-libp2p
+  stores every block a peer sends, asked for or not, and a storage peer takes blocks only through
+  CAS Put, where admission and quotas apply. Listing all blocks (``get_all_cids``) answers an
+  empty list: nothing in the protocol needs it, and it would cost O(history).
+* :class:`WantedBlocks` (readers) keeps only blocks that are wanted right now, checked against
+  their address, and at most ``MAX_WANTED`` of them: what a peer pushes unasked is dropped.
+
+Only rlp2p's CAS addresses (CIDv1, raw, sha2-256) are served or taken; any other CID is "not
+held".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+
+import trio
+from libp2p.abc import IHost
+from libp2p.bitswap.block_store import BlockStore
+from libp2p.bitswap.cid import CIDInput, parse_cid
+from libp2p.bitswap.client import BitswapClient
+from libp2p.peer.id import ID
+
+from rlp2p.core.address import address_of, check_address
+from rlp2p.errors import Rlp2pError
+
+log = logging.getLogger(__name__)
+
+#: most blocks a reader waits for over Bitswap at once
+MAX_WANTED = 256
+
+
+def _address(cid: CIDInput) -> bytes | None:
+    """The CAS address ``cid`` stands for, or None if it is not one of ours."""
+    try:
+        address = bytes(parse_cid(cid).buffer)
+        check_address(address)
+    except (Rlp2pError, Exception):  # py-cid raises several unrelated types
+        return None
+    return address
+
+
+class StoreBlocks(BlockStore):
+    """Bitswap's block store over a storage peer's own store, read-only (module doc)."""
+
+    def __init__(
+        self,
+        get_blocks: Callable[[list[bytes]], Awaitable[dict[bytes, bytes]]],
+    ) -> None:
+        self._get_blocks = get_blocks
+
+    async def get_block(self, cid: CIDInput) -> bytes | None:
+        address = _address(cid)
+        if address is None:
+            return None
+        return (await self._get_blocks([address])).get(address)
+
+    async def has_block(self, cid: CIDInput) -> bool:
+        # py-libp2p asks has_block, then get_block: one read answers both only if we read here
+        # anyway; the store reads one indexed row either way
+        return await self.get_block(cid) is not None
+
+    async def put_block(self, cid: CIDInput, data: bytes) -> None:
+        log.debug("dropped a block pushed over bitswap (storage peers take blocks through CAS Put)")
+
+    async def delete_block(self, cid: CIDInput) -> None:
+        return None  # retention owns deletion
+
+    def get_all_cids(self) -> list[bytes]:
+        return []
+
+
+class WantedBlocks(BlockStore):
+    """A reader's bitswap store: only blocks wanted now, verified, bounded (module doc)."""
+
+    def __init__(self, limit: int = MAX_WANTED) -> None:
+        self.limit = limit
+        self._wanted: set[bytes] = set()
+        self._got: dict[bytes, bytes] = {}
+
+    def want(self, addresses: Iterable[bytes]) -> None:
+        for address in addresses:
+            if len(self._wanted) >= self.limit:
+                raise ValueError(f"over {self.limit} blocks wanted at once")
+            self._wanted.add(address)
+
+    def forget(self, addresses: Iterable[bytes]) -> None:
+        for address in addresses:
+            self._wanted.discard(address)
+            self._got.pop(address, None)
+
+    async def get_block(self, cid: CIDInput) -> bytes | None:
+        address = _address(cid)
+        return None if address is None else self._got.get(address)
+
+    async def has_block(self, cid: CIDInput) -> bool:
+        return await self.get_block(cid) is not None
+
+    async def put_block(self, cid: CIDInput, data: bytes) -> None:
+        address = _address(cid)
+        if address is None or address not in self._wanted:
+            return  # unasked: dropped
+        if address_of(data) != address:
+            log.debug("bitswap block does not match its address: dropped")
+            return
+        self._got[address] = data
+
+    async def delete_block(self, cid: CIDInput) -> None:
+        address = _address(cid)
+        if address is not None:
+            self._got.pop(address, None)
+
+    def get_all_cids(self) -> list[bytes]:
+        return list(self._got)
+
+
+class Bitswap:
+    """py-libp2p's Bitswap on a host, over ``store``, while :meth:`running`."""
+
+    def __init__(self, host: IHost, store: BlockStore) -> None:
+        self.host = host
+        self.store = store
+        self.client = BitswapClient(host, store)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Bitswap]:
+        async with trio.open_nursery() as nursery:
+            self.client.set_nursery(nursery)
+            await self.client.start()
+            try:
+                yield self
+            finally:
+                await self.client.stop()
+                nursery.cancel_scope.cancel()
+
+    async def fetch(self, addresses: list[bytes], peers: list[ID], timeout: float) -> dict[bytes, bytes]:
+        """The blocks among ``addresses`` that ``peers`` send within ``timeout`` (each verified).
+
+        Needs a :class:`WantedBlocks` store. Blocks not received are left out.
+        """
+        store = self.store
+        assert isinstance(store, WantedBlocks), "fetching needs a WantedBlocks store"
+        got: dict[bytes, bytes] = {}
+        store.want(addresses)
+        try:
+            session = self.client.new_session()
+            with trio.move_on_after(timeout):
+
+                async def one(address: bytes, peer: ID | None) -> None:
+                    try:
+                        data = await session.get_block(address, peer, timeout=timeout)
+                    except Exception as exc:  # BitswapTimeoutError and the odd stream error
+                        log.debug("bitswap fetch failed: %s", exc)
+                        return
+                    if address_of(data) == address:
+                        got[address] = data
+
+                async with trio.open_nursery() as nursery:
+                    for i, address in enumerate(addresses):
+                        nursery.start_soon(one, address, peers[i % len(peers)] if peers else None)
+        finally:
+            store.forget(addresses)
+        return got
+
+
+def serves_bitswap(host: IHost, peer: ID) -> bool:
+    """Whether identify said ``peer`` speaks a Bitswap version we speak."""
+    from libp2p.bitswap.config import BITSWAP_PROTOCOLS
+
+    from rlp2p.p2p.host import serves
+
+    return any(serves(host, peer, str(p)) for p in BITSWAP_PROTOCOLS)
+
+
+__all__ = ["MAX_WANTED", "Bitswap", "StoreBlocks", "WantedBlocks", "serves_bitswap"]

@@ -1,0 +1,111 @@
+"""Bitswap on storage peers (rlp2p/p2p/bitswap.py): IPFS nodes fetch every block of a log from
+rlp2p's store, and find a log's head page by its CID in the DHT."""
+
+from __future__ import annotations
+
+import trio
+
+from rlp2p.core.address import address_of
+from rlp2p.core.keys import generate_log_key
+from rlp2p.core.page import LogMode, Page
+from rlp2p.core.record import verify_record
+from rlp2p.p2p.bitswap import Bitswap, StoreBlocks, WantedBlocks, serves_bitswap
+
+
+async def published(swarm, count: int, size: int):
+    storage = await swarm.add_storage(2)
+    alice = await swarm.start_node("alice")
+    # pages of 8 pairs, no payload embedded: the walk needs pages and message blocks
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0))
+    bodies = [b"%05d" % i + b"x" * size for i in range(count)]
+    await publisher.append(bodies)
+    report = await publisher.publish()
+    return storage, publisher.name, report.head, bodies
+
+
+async def walk(bitswap: Bitswap, head: bytes, peers, timeout: float = 10.0):
+    """Every page and message block of the log from ``head``, over Bitswap only."""
+    blocks: dict[bytes, bytes] = {}
+    messages = 0
+    address: bytes | None = head
+    while address is not None:
+        got = await bitswap.fetch([address], peers, timeout)
+        page = Page.decode(got[address])
+        blocks[address] = got[address]
+        wanted = [p.remote_hash for p in page.pairs if not p.embedded]
+        if wanted:
+            got = await bitswap.fetch(wanted, peers, timeout)
+            assert set(got) == set(wanted)
+            blocks.update(got)
+        messages += len(page.pairs)
+        address = page.tail
+    return blocks, messages
+
+
+async def test_an_ipfs_node_fetches_every_block_of_a_log_from_a_storage_peer(swarm):
+    storage, name, head, bodies = await published(swarm, 40, 100)
+    ipfs = await swarm.start_node("ipfs", bootstrap=(storage[0].addrs[0],))
+    with trio.fail_after(5):  # identify tells the other side the storage peer speaks bitswap
+        while not serves_bitswap(ipfs.host, storage[0].peer_id):
+            await trio.sleep(0.02)
+    async with Bitswap(ipfs.host, WantedBlocks()).running() as bitswap:
+        blocks, messages = await walk(bitswap, head, [storage[0].peer_id])
+    assert messages == len(bodies)
+    # every block equals the storage peer's copy (no second copy: read from its store)
+    held = storage[0].store.get_blocks(list(blocks))
+    assert held == blocks and len(blocks) > len(bodies)  # pages and messages
+    assert all(address_of(data) == address for address, data in blocks.items())
+
+
+async def test_storage_peers_provide_each_logs_head_page(swarm):
+    storage, name, head, _ = await published(swarm, 3, 10)
+    reader = await swarm.start_node("reader")
+    with trio.fail_after(10):  # announcements run in the background
+        while True:
+            found = {p.peer_id for p in await reader.discovery.find_block_providers(head)}
+            if found >= {s.peer_id for s in storage}:
+                break
+            await trio.sleep(0.1)
+    stored = storage[0].store.get_record(name)
+    assert verify_record(name, stored.record).head == head
+
+
+async def test_storage_peers_never_store_blocks_pushed_over_bitswap(swarm):
+    (storage,) = await swarm.add_storage(1)
+    blocks = StoreBlocks(storage.astore.get_blocks)
+    data = b"pushed"
+    await blocks.put_block(address_of(data), data)
+    assert not storage.store.has_blocks([address_of(data)])
+    assert await blocks.get_block(address_of(data)) is None
+    # a CID that is not a CAS address is never held
+    assert await blocks.get_block(b"\x01\x70\x12\x20" + bytes(32)) is None
+
+
+async def test_a_reader_keeps_only_wanted_verified_blocks():
+    store = WantedBlocks(limit=2)
+    good, other = b"good", b"other"
+    await store.put_block(address_of(good), good)  # unasked
+    assert await store.get_block(address_of(good)) is None
+    store.want([address_of(good), address_of(other)])
+    await store.put_block(address_of(other), good)  # wrong data for the address
+    await store.put_block(address_of(good), good)
+    assert await store.get_block(address_of(good)) == good
+    assert await store.get_block(address_of(other)) is None
+    try:
+        store.want([address_of(b"third")])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a third want went past the limit")
+    store.forget([address_of(good), address_of(other)])
+    assert store.get_all_cids() == []
+
+
+async def test_a_storage_peer_with_bitswap_off_does_not_speak_it(swarm):
+    (storage,) = await swarm.add_storage(1)
+    quiet = await swarm.start_node("quiet", storage=True, bitswap=False)
+
+    def speaks(node):
+        return any("bitswap" in str(p) for p in node.host.get_mux().handlers)
+
+    assert speaks(storage) and not speaks(quiet)
