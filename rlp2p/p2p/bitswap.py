@@ -14,6 +14,14 @@ what is ours is the block store it is given:
 
 Only rlp2p's CAS addresses (CIDv1, raw, sha2-256) are served or taken; any other CID is "not
 held".
+
+One sharp edge of py-libp2p 0.8.1's Bitswap, worked around here (:class:`_Client`): it answers a
+wantlist on the stream the wantlist came on. The protocol sends each message on the sender's own
+stream, and js (Helia) closes the read side of the stream it sends a wantlist on, so those
+answers are lost ("Failed to load block"). Our client sends its answers on a stream of its own to
+the peer, as go and js do; py-libp2p peers read blocks from inbound streams too. Up to
+``MAX_ANSWER_BLOCKS`` blocks are read for one wantlist (the rest of a longer one are not
+answered: the peer asks again). docs/upstream.md has the patch.
 """
 
 from __future__ import annotations
@@ -23,7 +31,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import trio
-from libp2p.abc import IHost
+from typing import Any
+
+from libp2p.abc import IHost, INetStream
+from libp2p.bitswap.config import BITSWAP_PROTOCOL_V120
+from libp2p.custom_types import TProtocol
 from libp2p.bitswap.block_store import BlockStore
 from libp2p.bitswap.cid import CIDInput, parse_cid
 from libp2p.bitswap.client import BitswapClient
@@ -36,6 +48,33 @@ log = logging.getLogger(__name__)
 
 #: most blocks a reader waits for over Bitswap at once
 MAX_WANTED = 256
+#: most blocks a storage peer answers one wantlist with
+MAX_ANSWER_BLOCKS = 256
+
+
+class _Client(BitswapClient):
+    """py-libp2p's client, answering on its own stream (module doc)."""
+
+    async def _send_wantlist_responses_inline(
+        self,
+        stream: INetStream,
+        peer_id: ID,
+        blocks_to_send_v100: list[bytes],
+        blocks_to_send_v110: list[tuple[bytes, bytes]],
+        presences_to_send: list[tuple[Any, bool]],
+    ) -> None:
+        protocol = stream.get_protocol() or BITSWAP_PROTOCOL_V120
+        out = await self.host.new_stream(peer_id, [TProtocol(str(protocol))])
+        try:
+            await super()._send_wantlist_responses_inline(
+                out,
+                peer_id,
+                blocks_to_send_v100[:MAX_ANSWER_BLOCKS],
+                blocks_to_send_v110[:MAX_ANSWER_BLOCKS],
+                presences_to_send[:MAX_ANSWER_BLOCKS],
+            )
+        finally:
+            await out.close()
 
 
 def _address(cid: CIDInput) -> bytes | None:
@@ -128,7 +167,7 @@ class Bitswap:
     def __init__(self, host: IHost, store: BlockStore) -> None:
         self.host = host
         self.store = store
-        self.client = BitswapClient(host, store)
+        self.client = _Client(host, store)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Bitswap]:
