@@ -52,6 +52,7 @@ from rlp2p.errors import (
 from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
+from rlp2p.p2p.bitswap import BitswapCas, IpfsSource
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
@@ -134,6 +135,7 @@ class Reader:
         batch: int = FETCH_BATCH,
         require_fresh: bool = False,
         window: int = DEFAULT_WINDOW,
+        ipfs: bool = False,
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
@@ -149,6 +151,10 @@ class Reader:
         self.require_fresh = require_fresh
         #: messages a sync holds in memory at most (plus a page): see rlp2p.core.sync
         self.window = window
+        #: IPFS as storage of last resort (off by default: DHT lookups and Bitswap cost a phone
+        #: time and traffic): the record from the DHT when no storage peer gives one, and blocks
+        #: over Bitswap from the head page's providers when no storage peer has them (docs/ipfs.md)
+        self.ipfs = ipfs
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -228,11 +234,16 @@ class Reader:
     ) -> None:
         store, astore = self.store, self.astore
         peers = await self.find_peers(name)
-        if not peers:
+        if not peers and not self.ipfs:
             raise NoReplicas(f"no storage peer for {name} could be found")
 
         now = self.clock()  # one reading: every record is judged at the same instant
-        best, holders = await self._best_record(name, peers, report, now)
+        try:
+            best, holders = await self._best_record(name, peers, report, now)
+        except NoReplicas:
+            if not self.ipfs:
+                raise
+            best, holders = await self._ipfs_record(name), []
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -373,7 +384,8 @@ class Reader:
     ) -> None:
         store, astore = self.store, self.astore
         async with AsyncExitStack() as stack:
-            current: CasClient | None = None
+            current: CasClient | BitswapCas | None = None
+            ipfs_tried = False
             current_peer: ID | None = None
             remaining = list(peers)
             hinted = False
@@ -403,6 +415,13 @@ class Reader:
                     add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
                 if missing:
                     while current is None:
+                        if not remaining and not ipfs_tried and self.ipfs and report.head is not None:
+                            ipfs_tried = True  # storage of last resort: the head's providers
+                            source = await self._ipfs_source().cas(report.head)
+                            if source is not None:
+                                current_peer, current = source
+                                report.peers_used.append(f"ipfs:{current_peer.to_string()}")
+                                break
                         if not remaining:
                             for address in missing:
                                 plan.retry(address)
@@ -454,6 +473,16 @@ class Reader:
             if not plan.done:
                 raise SyncError(f"sync of {name} did not finish within {max_rounds} rounds")
 
+    def _ipfs_source(self) -> IpfsSource:
+        network = self.peers.network
+        return IpfsSource(network.host, network.discovery, self.peers.timeout)
+
+    async def _ipfs_record(self, name: str) -> RecordInfo:
+        info = await self._ipfs_source().record(name, allow_expired=not self.require_fresh)
+        if info is None:
+            raise NoReplicas(f"no storage peer and no DHT record for {name}")
+        return info
+
     async def _from_cache(self, plan: SyncPlan, wants: list[bytes]) -> tuple[list[bytes], int]:
         """Hand the plan what the local store holds of ``wants``: (what is still missing, hits)."""
         cached = await self.astore.call(self.store.get_blocks, wants)
@@ -472,7 +501,7 @@ class Reader:
     async def _fetch(
         self,
         plan: SyncPlan,
-        cas: CasClient,
+        cas: CasClient | BitswapCas,
         addresses: list[bytes],
         report: SyncReport,
         fetched: list[tuple[bytes, bytes]],

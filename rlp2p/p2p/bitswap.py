@@ -27,7 +27,7 @@ answered: the peer asks again). docs/upstream.md has the patch.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import trio
@@ -42,7 +42,7 @@ from libp2p.bitswap.client import BitswapClient
 from libp2p.peer.id import ID
 
 from rlp2p.core.address import address_of, check_address
-from rlp2p.errors import Rlp2pError
+from rlp2p.errors import NotFound, Rlp2pError
 
 log = logging.getLogger(__name__)
 
@@ -219,4 +219,74 @@ def serves_bitswap(host: IHost, peer: ID) -> bool:
     return any(serves(host, peer, str(p)) for p in BITSWAP_PROTOCOLS)
 
 
-__all__ = ["MAX_WANTED", "Bitswap", "StoreBlocks", "WantedBlocks", "serves_bitswap"]
+
+
+# --- a reader with IPFS as storage (Reader(ipfs=True)) --------------------------------------------
+
+#: providers of a log's head page a reader asks over Bitswap at most
+MAX_IPFS_PROVIDERS = 5
+
+
+class _Counters:
+    """The traffic figures a sync report reads from a CAS client's ``rpc`` (none for Bitswap)."""
+
+    bytes_in = 0
+    bytes_out = 0
+    new_streams = 0
+
+
+class BitswapCas:
+    """Blocks over Bitswap from ``peers``, shaped as a CAS client for the reader's fetch loop."""
+
+    def __init__(self, host: IHost, peers: list[ID], timeout: float) -> None:
+        self.host = host
+        self.peers = peers
+        self.timeout = timeout
+        self.rpc = _Counters()
+
+    async def get_many(self, addresses: Sequence[bytes], *, verify: bool = True) -> dict[bytes, bytes | Rlp2pError]:
+        """Per address: the block (checked against its address), or NotFound."""
+        results: dict[bytes, bytes | Rlp2pError] = {}
+        for start in range(0, len(addresses), MAX_WANTED):
+            batch = list(addresses[start : start + MAX_WANTED])
+            async with Bitswap(self.host, WantedBlocks()).running() as bitswap:
+                got = await bitswap.fetch(batch, self.peers, self.timeout)
+            for address in batch:
+                data = got.get(address)
+                results[address] = data if data is not None else NotFound("no Bitswap provider sent it")
+                if data is not None:
+                    self.rpc.bytes_in += len(data)
+        return results
+
+
+class IpfsSource:
+    """What ``Reader(ipfs=True)`` falls back on when no rlp2p storage peer answers: the record
+    from the DHT (under the standard IPNS key), and blocks over Bitswap from the peers that
+    provide the log's head page in the DHT (storage peers and IPFS nodes that pinned the log).
+    Every block is verified by the reader as any other."""
+
+    def __init__(self, host: IHost, discovery: Any, timeout: float) -> None:
+        self.host = host
+        self.discovery = discovery  # rlp2p.p2p.dht.Discovery
+        self.timeout = timeout
+
+    async def record(self, name: str, *, allow_expired: bool) -> Any:
+        """The best valid record of ``name`` in the DHT (a RecordInfo), or None."""
+        return await self.discovery.get_record(name, allow_expired=allow_expired)
+
+    async def cas(self, head: bytes) -> tuple[ID, BitswapCas] | None:
+        """A Bitswap source over the head page's providers we could connect to, or None."""
+        reached: list[ID] = []
+        for info in (await self.discovery.find_block_providers(head))[:MAX_IPFS_PROVIDERS]:
+            try:
+                await self.discovery.connect(info)
+            except Rlp2pError as exc:
+                log.info("ipfs provider %s unreachable: %s", info.peer_id, exc)
+                continue
+            reached.append(info.peer_id)
+        if not reached:
+            return None
+        return reached[0], BitswapCas(self.host, reached, self.timeout)
+
+
+__all__ = ["MAX_WANTED", "Bitswap", "BitswapCas", "IpfsSource", "StoreBlocks", "WantedBlocks", "serves_bitswap"]

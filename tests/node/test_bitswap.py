@@ -3,12 +3,14 @@ rlp2p's store, and find a log's head page by its CID in the DHT."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from rlp2p.core.address import address_of
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode, Page
 from rlp2p.core.record import verify_record
+from rlp2p.errors import NoReplicas
 from rlp2p.p2p.bitswap import Bitswap, StoreBlocks, WantedBlocks, serves_bitswap
 
 
@@ -109,3 +111,34 @@ async def test_a_storage_peer_with_bitswap_off_does_not_speak_it(swarm):
         return any("bitswap" in str(p) for p in node.host.get_mux().handlers)
 
     assert speaks(storage) and not speaks(quiet)
+
+
+async def test_a_reader_with_ipfs_syncs_from_a_bitswap_provider_when_every_storage_peer_is_gone(swarm):
+    storage, name, head, bodies = await published(swarm, 20, 50)
+    # an IPFS node: a DHT server that holds copies of the log's blocks and serves them over
+    # Bitswap, provides the head page, and holds the record (as a pinning Helia node does)
+    ipfs = await swarm.start_node("ipfs", dht_server=True)
+    record = verify_record(name, storage[0].store.get_record(name).record)
+    async with Bitswap(ipfs.host, WantedBlocks()).running() as fetcher:
+        copies, _ = await walk(fetcher, head, [storage[0].peer_id])
+
+    async def from_copies(addresses):
+        return {a: copies[a] for a in addresses if a in copies}
+
+    async with Bitswap(ipfs.host, StoreBlocks(from_copies)).running():
+        assert await ipfs.discovery.provide_block(head)
+        await ipfs.discovery.put_record(record)
+        for node in storage:
+            await swarm.stop(node)
+
+        plain = await swarm.start_node("plain", bootstrap=(ipfs.addrs[0],))
+        with trio.fail_after(20):
+            with pytest.raises(NoReplicas):
+                await plain.reader().sync(name)
+
+        reader = await swarm.start_node("reader", bootstrap=(ipfs.addrs[0],))
+        got: list[bytes] = []
+        with trio.fail_after(30):
+            report = await reader.reader(ipfs=True).sync(name, on_message=lambda d: got.append(d.message.body))
+    assert got == bodies
+    assert report.peers_used == [f"ipfs:{ipfs.peer_id.to_string()}"]
