@@ -28,6 +28,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHeliaLight } from 'helia'
+import { marshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
 import { ipnsSelector } from 'ipns/selector'
 import { ipnsValidator } from 'ipns/validator'
 import { CID } from 'multiformats/cid'
@@ -50,6 +51,10 @@ const PARALLEL = 32
 
 function toB64 (bytes) {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')
+}
+
+async function drain (events) {
+  for await (const _ of events) { /* the events of a DHT query */ }
 }
 
 function out (object) {
@@ -150,8 +155,22 @@ async function main () {
     })
 
     if (opts.pin) {
-      // serve what we fetched: provide the head (and so the log) in the DHT, answer wants
-      await helia.routing.provide(head, { signal: AbortSignal.timeout(Number(opts['timeout-ms'])) })
+      // keep the log available as a pinning service would: the blocks stay in the blockstore
+      // (answered over Bitswap), the head is provided and the record put back into the DHT (a
+      // DHT server keeps both itself, whether or not other servers are reachable)
+      const pinSignal = AbortSignal.timeout(Number(opts['timeout-ms']))
+      const dht = helia.libp2p.services.dht
+      const key = multihashToIPNSRoutingKey(peerIdFromString(opts.name).toMultihash())
+      for (const [what, job] of [
+        ['provide', () => helia.routing.provide(head, { signal: pinSignal })],
+        ['put', () => drain(dht.put(key, marshalIPNSRecord(resolved.record), { signal: pinSignal }))]
+      ]) {
+        try {
+          await job()
+        } catch (err) {
+          console.error(`[helia-read] ${what}: ${err.message}`)
+        }
+      }
       out({ serving: helia.libp2p.getMultiaddrs()[0].toString() })
       for await (const _ of process.stdin) { /* until the test closes stdin */ }
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from interop.helia import helia_read, messages_of
+from interop.helia import HeliaPin, helia_read, messages_of
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogMode
@@ -67,3 +67,18 @@ async def test_a_fresh_helia_node_reads_a_log_from_rlp2p_storage_peers_only(swar
         synced = await rlp2p_sync(tmp_path, name, storage[2].addrs[0])
     assert helia == synced
     assert [body for _, body in synced] == [f"message {i}".encode() for i in range(30)]
+
+
+async def test_a_reader_with_ipfs_syncs_from_a_helia_node_when_every_storage_peer_is_gone(swarm, js_deps):
+    storage, name = await published(swarm, 30, LogMode.paged(8, embed=0))
+    with trio.fail_after(90):
+        async with HeliaPin([storage[0].addrs[0]], name) as helia:
+            assert len(helia.result["messages"]) == 30
+            for node in storage:
+                await swarm.stop(node)
+            reader = await swarm.start_node("reader", bootstrap=(helia.addr,))
+            got: list[bytes] = []
+            report = await reader.reader(ipfs=True).sync(name, on_message=lambda d: got.append(d.message.body))
+    assert got == [f"message {i}".encode() for i in range(30)]
+    assert len(report.peers_used) == 1 and report.peers_used[0].startswith("ipfs:")
+    assert helia.addr.endswith(report.peers_used[0][len("ipfs:") :])
