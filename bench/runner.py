@@ -17,6 +17,7 @@ installed.
    at N = 1,000 and 100,000 (1,000,000 with --scale-max), each as a ratio to N = 1,000; off in --quick
 8. live: push latency of a followed log beside a round trip; bytes per pushed message
 9. private: a private log's sync against a public one's (time and bytes)
+10. ipfs: a Helia reader (DHT resolve + Bitswap) reading 1,000 messages beside rlp2p's reader
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, live, offline, private, publishing, scale, sync_cost, transport
+from bench import dht, goals, ipfs, live, offline, private, publishing, scale, sync_cost, transport
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -55,6 +56,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("scale", scale.run, scale.render),
     ("live", live.run, live.render),
     ("private", private.run, private.render),
+    ("ipfs", ipfs.run, ipfs.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

@@ -57,8 +57,9 @@ async function drain (events) {
   for await (const _ of events) { /* the events of a DHT query */ }
 }
 
+// resolves once written: process.exit() right after a write to a pipe would cut a long line
 function out (object) {
-  process.stdout.write(JSON.stringify(object) + '\n')
+  return new Promise((resolve) => process.stdout.write(JSON.stringify(object) + '\n', resolve))
 }
 
 async function getBlock (helia, cid, signal) {
@@ -143,7 +144,7 @@ async function main () {
       address = page.tail != null && page.tail.length > 0 ? CID.decode(page.tail) : null
     }
     messages.sort((a, b) => a.seq - b.seq)
-    out({
+    await out({
       ok: true,
       head: head.toString(),
       sequence: Number(resolved.record.sequence),
@@ -171,7 +172,7 @@ async function main () {
           console.error(`[helia-read] ${what}: ${err.message}`)
         }
       }
-      out({ serving: helia.libp2p.getMultiaddrs()[0].toString() })
+      await out({ serving: helia.libp2p.getMultiaddrs()[0].toString() })
       for await (const _ of process.stdin) { /* until the test closes stdin */ }
     }
   } finally {
@@ -179,7 +180,7 @@ async function main () {
   }
 }
 
-main().then(() => process.exit(0), (err) => {
-  out({ ok: false, error: `${err.name}: ${err.message}` })
+main().then(() => process.exit(0), async (err) => {
+  await out({ ok: false, error: `${err.name}: ${err.message}` })
   process.exit(1)
 })
