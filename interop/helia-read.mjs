@@ -47,7 +47,7 @@ const { values: opts } = parseArgs({
 // bounds on what a hostile log can make us do
 const MAX_PAGES = 100_000
 const MAX_MESSAGES = 1_000_000
-const PARALLEL = 32
+const PARALLEL = 256
 
 function toB64 (bytes) {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')

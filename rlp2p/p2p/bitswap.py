@@ -95,17 +95,25 @@ class StoreBlocks(BlockStore):
         get_blocks: Callable[[list[bytes]], Awaitable[dict[bytes, bytes]]],
     ) -> None:
         self._get_blocks = get_blocks
+        # py-libp2p asks has_block, then at once get_block, for each want: the block has_block
+        # read is kept for that get_block (one block, so memory stays one block per store)
+        self._last: tuple[bytes, bytes] | None = None
 
     async def get_block(self, cid: CIDInput) -> bytes | None:
         address = _address(cid)
         if address is None:
             return None
+        last, self._last = self._last, None
+        if last is not None and last[0] == address:
+            return last[1]
         return (await self._get_blocks([address])).get(address)
 
     async def has_block(self, cid: CIDInput) -> bool:
-        # py-libp2p asks has_block, then get_block: one read answers both only if we read here
-        # anyway; the store reads one indexed row either way
-        return await self.get_block(cid) is not None
+        data = await self.get_block(cid)
+        address = _address(cid)
+        if data is not None and address is not None:
+            self._last = (address, data)
+        return data is not None
 
     async def put_block(self, cid: CIDInput, data: bytes) -> None:
         log.debug("dropped a block pushed over bitswap (storage peers take blocks through CAS Put)")
