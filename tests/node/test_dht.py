@@ -79,12 +79,13 @@ async def test_one_provider_record_per_log_not_per_block(swarm):
     with trio.fail_after(5):  # announcements run in the background, off the request path
         while True:
             keys = {k for s in storage for k in s.discovery.dht.provider_store.providers}
-            if keys:
+            if len(keys) >= 2:
                 break
             await trio.sleep(0.05)
     await trio.sleep(0.3)
     keys = {k for s in storage for k in s.discovery.dht.provider_store.providers}
-    assert len(keys) == 1
+    # the log's, and its head page's for IPFS nodes (rlp2p/p2p/bitswap.py): never one per block
+    assert len(keys) == 2
 
 
 async def test_get_record_asks_the_network_not_only_the_local_copy(swarm):
