@@ -142,3 +142,47 @@ async def test_a_reader_with_ipfs_syncs_from_a_bitswap_provider_when_every_stora
             report = await reader.reader(ipfs=True).sync(name, on_message=lambda d: got.append(d.message.body))
     assert got == bodies
     assert report.peers_used == [f"ipfs:{ipfs.peer_id.to_string()}"]
+
+
+async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
+    # the sharp edge _Client works around: js never reads the stream it sent its wantlist on
+    from libp2p.bitswap.config import BITSWAP_PROTOCOL_V120
+    from libp2p.bitswap.messages import create_message
+    from libp2p.bitswap.pb.bitswap_pb2 import Message
+    from libp2p.utils.varint import encode_uvarint
+
+    storage, _, head, _ = await published(swarm, 3, 10)
+    asker = await swarm.start_node("asker", bootstrap=(storage[0].addrs[0],))
+    answers: list[bytes] = []
+    got_answer = trio.Event()
+
+    async def inbound(stream):
+        data = b""
+        with trio.move_on_after(5):
+            while True:
+                try:
+                    chunk = await stream.read(65536)
+                except Exception:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        answers.append(data)
+        got_answer.set()
+
+    asker.host.set_stream_handler(BITSWAP_PROTOCOL_V120, inbound)
+    entry = Message.Wantlist.Entry(block=head, priority=1, wantType=0, sendDontHave=True)
+    body = create_message(wantlist_entries=[entry]).SerializeToString()
+    stream = await asker.host.new_stream(storage[0].peer_id, [BITSWAP_PROTOCOL_V120])
+    await stream.write(encode_uvarint(len(body)) + body)
+    with trio.fail_after(10):
+        await got_answer.wait()
+    on_our_stream = b""
+    with trio.move_on_after(0.3):
+        try:
+            on_our_stream = await stream.read(65536)
+        except Exception:
+            pass
+    await stream.close()
+    assert on_our_stream == b""
+    assert storage[0].store.get_block(head) in answers[0]  # the page, in the answer's blocks
