@@ -19,9 +19,9 @@ One sharp edge of py-libp2p 0.8.1's Bitswap, worked around here (:class:`_Client
 wantlist on the stream the wantlist came on. The protocol sends each message on the sender's own
 stream, and js (Helia) closes the read side of the stream it sends a wantlist on, so those
 answers are lost ("Failed to load block"). Our client sends its answers on a stream of its own to
-the peer, as go and js do; py-libp2p peers read blocks from inbound streams too. Up to
-``MAX_ANSWER_BLOCKS`` blocks are read for one wantlist (the rest of a longer one are not
-answered: the peer asks again). docs/upstream.md has the patch.
+the peer, as go and js do; py-libp2p peers read blocks from inbound streams too. Only the first
+``MAX_ANSWER_BLOCKS`` entries of a wantlist are read and answered (py-libp2p would read every
+block a wantlist names into memory first; a peer asks again for the rest). docs/upstream.md has the patch.
 """
 
 from __future__ import annotations
@@ -55,6 +55,12 @@ MAX_ANSWER_BLOCKS = 256
 class _Client(BitswapClient):
     """py-libp2p's client, answering on its own stream (module doc)."""
 
+    async def _process_wantlist(self, wantlist: Any, peer_id: ID, stream: INetStream) -> None:
+        # py-libp2p reads every wanted block into memory before answering: bound the entries first
+        if len(wantlist.entries) > MAX_ANSWER_BLOCKS:
+            del wantlist.entries[MAX_ANSWER_BLOCKS:]
+        await super()._process_wantlist(wantlist, peer_id, stream)
+
     async def _send_wantlist_responses_inline(
         self,
         stream: INetStream,
@@ -69,9 +75,9 @@ class _Client(BitswapClient):
             await super()._send_wantlist_responses_inline(
                 out,
                 peer_id,
-                blocks_to_send_v100[:MAX_ANSWER_BLOCKS],
-                blocks_to_send_v110[:MAX_ANSWER_BLOCKS],
-                presences_to_send[:MAX_ANSWER_BLOCKS],
+                blocks_to_send_v100,
+                blocks_to_send_v110,
+                presences_to_send,
             )
         finally:
             await out.close()

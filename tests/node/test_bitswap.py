@@ -186,3 +186,56 @@ async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
     await stream.close()
     assert on_our_stream == b""
     assert storage[0].store.get_block(head) in answers[0]  # the page, in the answer's blocks
+
+
+async def test_a_storage_peer_answers_at_most_max_answer_blocks_entries_of_a_wantlist(swarm):
+    from libp2p.bitswap.config import BITSWAP_PROTOCOL_V120
+    from libp2p.bitswap.messages import create_message
+    from libp2p.bitswap.pb.bitswap_pb2 import Message
+    from libp2p.utils.varint import encode_uvarint
+
+    from rlp2p.p2p.bitswap import MAX_ANSWER_BLOCKS
+
+    (storage,) = await swarm.add_storage(1)
+    asker = await swarm.start_node("asker", bootstrap=(storage.addrs[0],))
+    received = b""
+    done = trio.Event()
+
+    async def inbound(stream):
+        nonlocal received
+        with trio.move_on_after(5):
+            while True:
+                try:
+                    chunk = await stream.read(65536)
+                except Exception:
+                    break
+                if not chunk:
+                    break
+                received += chunk
+        done.set()
+
+    asker.host.set_stream_handler(BITSWAP_PROTOCOL_V120, inbound)
+    wanted = [address_of(b"absent %d" % i) for i in range(MAX_ANSWER_BLOCKS + 50)]
+    entries = [Message.Wantlist.Entry(block=a, priority=1, wantType=1, sendDontHave=True) for a in wanted]
+    body = create_message(wantlist_entries=entries).SerializeToString()
+    stream = await asker.host.new_stream(storage.peer_id, [BITSWAP_PROTOCOL_V120])
+    await stream.write(encode_uvarint(len(body)) + body)
+    with trio.fail_after(10):
+        await done.wait()
+    await stream.close()
+    answer = Message()
+    answer.ParseFromString(_frame(received))
+    assert len(answer.blockPresences) == MAX_ANSWER_BLOCKS  # DONT_HAVE for the first entries only
+
+
+def _frame(data: bytes) -> bytes:
+    from libp2p.utils.varint import decode_uvarint
+
+    length, size = 0, 0
+    for i, byte in enumerate(data):
+        length |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            size = i + 1
+            break
+    assert decode_uvarint(data[:size]) == length
+    return data[size : size + length]
