@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 #: the suite's sections, in the order they run
-SECTION_NAMES = ["transport", "sync", "poll", "publish", "offline", "dht", "scale", "live", "private", "upload", "history", "transfer", "nspoll"]
+SECTION_NAMES = ["transport", "sync", "poll", "publish", "offline", "dht", "scale", "live", "private", "upload", "history", "transfer", "nspoll", "ipfs"]
 DEFAULT_OUT = Path("bench-results")
 
 

@@ -22,6 +22,7 @@ installed.
 12. transfer: the goals of issue 11.5-6 (bulk 4 KiB Get over raw, a 10,000-message sync by
    reference: seconds and round trips, bytes in over message bytes in embedded modes)
 13. nspoll: NS Poll (conditional, batched Fetch) against Fetch, one log and 100; record bytes
+14. ipfs: a Helia reader (DHT resolve + Bitswap) reading 1,000 messages beside rlp2p's reader
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from typing import Any
 
 import trio
 
-from bench import dht, goals, history, live, offline, poll, private, publishing, scale, sync_cost, transfer_goals, transport, upload
+from bench import dht, goals, history, ipfs, live, offline, poll, private, publishing, scale, sync_cost, transfer_goals, transport, upload
 from bench.common import REPO_ROOT, BenchConfig, Context, scale_sizes
 from bench.measure import finite
 from bench.options import SECTION_NAMES, add_arguments
@@ -64,6 +65,7 @@ SECTIONS: list[tuple[str, SectionRun, SectionRender]] = [
     ("history", history.run, history.render),
     ("transfer", transfer_goals.run, transfer_goals.render),
     ("nspoll", poll.run, poll.render),
+    ("ipfs", ipfs.run, ipfs.render),
 ]
 RESULTS_FILE = "results.json"
 assert [name for name, _, _ in SECTIONS] == SECTION_NAMES

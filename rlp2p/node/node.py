@@ -93,6 +93,9 @@ class NodeConfig:
     #: live updates: run gossipsub, announce records on each log's topic (rlp2p/node/announce.py);
     #: False when the application runs its own pubsub on the host it hands the node
     announce: bool = True
+    #: a storage peer serves its blocks over Bitswap and provides each log's head page CID in the
+    #: DHT, so IPFS nodes read its logs (rlp2p/p2p/bitswap.py, docs/ipfs.md)
+    bitswap: bool = True
 
 
 class Node:
@@ -207,6 +210,10 @@ class Node:
                 self.host.set_stream_handler(CAS_PROTOCOL, cas_handler)
                 self.host.set_stream_handler(NS_PROTOCOL, ns_handler)
                 self.host.set_stream_handler(INVITE_PROTOCOL, self.invite_server.handle_stream)
+                if self.config.bitswap:
+                    from rlp2p.p2p.bitswap import Bitswap, StoreBlocks
+
+                    await stack.enter_async_context(Bitswap(self.host, StoreBlocks(self.astore.get_blocks)).running())
             self._nursery = self.peers.nursery = await stack.enter_async_context(trio.open_nursery())
             if self.config.bootstrap:
                 if await self.discovery.bootstrap([parse_peer_addr(a) for a in self.config.bootstrap]):
@@ -363,6 +370,8 @@ class Node:
             except Rlp2pError as exc:  # verified when stored: only a changed rule gets here
                 log.warning("not republishing %s: %s", name, exc)
                 return
+            if self.config.bitswap:  # IPFS nodes that know only the CID find us (docs/ipfs.md)
+                await self.discovery.provide_block(info.head)
             if info.is_expired(now):
                 log.debug("record of %s expired at %s: announced, not put into the DHT", name, info.validity)
                 return

@@ -54,6 +54,7 @@ from rlp2p.errors import (
 from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
+from rlp2p.p2p.bitswap import BitswapCas, IpfsSource
 from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CasClient
 
@@ -164,6 +165,7 @@ class Reader:
         require_fresh: bool = False,
         window: int = DEFAULT_WINDOW,
         conditional: bool = True,
+        ipfs: bool = False,
     ) -> None:
         if fanout < 1 or batch < 1 or window < 1:
             raise ValueError("fanout, batch and window must be at least 1")
@@ -183,6 +185,10 @@ class Reader:
         #: a reader holding a fresh record asks with NS Poll ("anything above my sequence?")
         #: instead of fetching the whole record from each peer (False: always Fetch)
         self.conditional = conditional
+        #: IPFS as storage of last resort (off by default: DHT lookups and Bitswap cost a phone
+        #: time and traffic): the record from the DHT when no storage peer gives one, and blocks
+        #: over Bitswap from the head page's providers when no storage peer has them (docs/ipfs.md)
+        self.ipfs = ipfs
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -285,9 +291,10 @@ class Reader:
         else:
             if polled is None and self.conditional and held_fresh:
                 peers = await self.find_peers(name)
-                if not peers:
+                if peers:
+                    polled = await self._poll_one(name, peers, report, now)
+                elif not self.ipfs:
                     raise NoReplicas(f"no storage peer for {name} could be found")
-                polled = await self._poll_one(name, peers, report, now)
             if polled is not None and settles(polled, now) and (polled.best is not None or held_fresh):
                 peers = list(polled.peers)
                 for peer in polled.behind + polled.older:
@@ -299,9 +306,14 @@ class Reader:
             else:
                 if peers is None:
                     peers = await self.find_peers(name)
-                if not peers:
+                if not peers and not self.ipfs:
                     raise NoReplicas(f"no storage peer for {name} could be found")
-                best, holders = await self._best_record(name, peers, report, now)
+                try:
+                    best, holders = await self._best_record(name, peers, report, now)
+                except NoReplicas:
+                    if not self.ipfs:
+                        raise
+                    best, holders = await self._ipfs_record(name), []
         report.record_seq, report.head = best.sequence, best.head
         if best.is_expired(now):
             report.expired_at = best.validity
@@ -486,7 +498,8 @@ class Reader:
         walk). A round trip is counted for each send into an empty pipeline and each page walked."""
         store, astore = self.store, self.astore
         async with AsyncExitStack() as stack:
-            current: CasClient | None = None
+            current: CasClient | BitswapCas | None = None
+            ipfs_tried = False
             current_peer: ID | None = None
             counted = (0, 0, 0)  # current's bytes in, out and streams already in the report
             remaining = list(peers)
@@ -581,6 +594,14 @@ class Reader:
                         add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
                     if missing:
                         while current is None:
+                            if not remaining and not ipfs_tried and self.ipfs and report.head is not None:
+                                ipfs_tried = True  # storage of last resort: the head's providers
+                                source = await self._ipfs_source().cas(report.head)
+                                if source is not None:
+                                    current_peer, current = source
+                                    counted = (0, 0, 0)
+                                    report.peers_used.append(f"ipfs:{current_peer.to_string()}")
+                                    break
                             if not remaining:
                                 for address in missing:
                                     plan.retry(address)
@@ -638,6 +659,16 @@ class Reader:
                             await cache_pages()
                         except Rlp2pError as exc:  # the error that ended the sync matters more
                             log.debug("caching walked pages failed: %s", exc)
+
+    def _ipfs_source(self) -> IpfsSource:
+        network = self.peers.network
+        return IpfsSource(network.host, network.discovery, self.peers.timeout)
+
+    async def _ipfs_record(self, name: str) -> RecordInfo:
+        info = await self._ipfs_source().record(name, allow_expired=not self.require_fresh)
+        if info is None:
+            raise NoReplicas(f"no storage peer and no DHT record for {name}")
+        return info
 
     async def _from_cache(self, plan: SyncPlan, wants: list[bytes], look: _CacheLook) -> tuple[list[bytes], int]:
         """Hand the plan what the local store holds of ``wants``: (what is still missing, hits).

@@ -16,54 +16,60 @@ and a test in tests/node/test_dht.py:
    record, its own copy included.
 6. Records live 24 h on servers and only the original putter republishes them: storage peers
    re-put every record they hold (they need no key: a record is self-authenticating).
-7. Keys are text; the standard binary ``/ipns/<multihash>`` key cannot be used through the public
-   API, so between py-libp2p peers records travel under the text key ``/ipns/<base58 name>``,
-   which py-libp2p's IPNS validator accepts. Such a key is longer than the 50 bytes py-libp2p's
-   FIND_NODE accepts for a key that is not a multihash, so multi-hop lookups of it fail between
-   py-libp2p peers; lookups still work from each node's routing table, which covers swarms of up
-   to a few dozen peers. The provider key is a real CID and has no such limit.
+7. Keys: records travel under the standard IPNS key ``b"/ipns/" + binary multihash``
+   (:func:`binary_record_key`, 44 bytes), the one go and js resolvers ask for. The text key
+   ``/ipns/<base58 name>`` that py-libp2p's public ``put_value`` / ``get_value`` take is not used
+   any more: it is 58 bytes, over the 50 bytes py-libp2p's FIND_NODE accepts for a key that is not
+   a multihash, so multi-hop lookups of it failed between py-libp2p peers (the binary key is
+   under the limit: tests/node/test_dht_ipns.py).
 8. Every peer that opens a KAD stream is put in the routing table, DHT clients included: we
    refuse those that identify says do not serve kad (``_guard_routing_table``).
-9. go and js peers keep IPNS records only under the standard binary key ``b"/ipns/" + binary
-   multihash`` (:func:`binary_record_key`): their IPNS validator refuses the text key of edge 7,
-   and they look records up under the binary key only. py-libp2p's public ``put_value`` /
-   ``get_value`` take ``str`` keys and encode them as UTF-8, so they cannot send that key; and
-   its PUT_VALUE handler decodes every key as UTF-8 before validating, so a py-libp2p server
-   refuses (resets) a binary-key put. Workaround, with no patch to py-libp2p:
-   :meth:`Discovery.put_record_to_peers` and :meth:`Discovery.get_record_from_peers` send the
-   binary key themselves with py-libp2p's private ``value_store._store_at_peer`` /
-   ``value_store._get_from_peer`` (which take ``bytes`` keys) to the peers that
-   ``peer_routing.find_closest_peers_network(binary key)`` finds (FIND_NODE takes the 44-byte key:
-   under py-libp2p's 50-byte limit). :meth:`put_record` puts both forms: the text key through
-   ``put_value`` as before (py-libp2p servers keep it; go and js refuse it) and the binary key to
-   the closest peers (go and js keep it). Identify does not tell us which implementation a peer
-   runs (py-libp2p does not keep the agent version), so the binary put goes to every closest
-   peer; a py-libp2p server refuses it at the cost of one stream, and a peer that refused (a
-   reset stream on a live connection) is not sent binary keys again for
-   ``BINARY_REFUSAL_MEMORY`` seconds. :meth:`get_record` asks under
-   both keys and keeps the best valid record. The private functions are those of libp2p 0.8.1;
-   tests/interop/test_records.py (py-libp2p refusing the binary key, js keeping it, both ways)
-   fails if they change.
+9. py-libp2p's public ``put_value`` / ``get_value`` take ``str`` keys and encode them as UTF-8,
+   so they cannot send the binary key: :meth:`Discovery.put_record_to_peers` and
+   :meth:`Discovery.get_record_from_peers` send it themselves with py-libp2p's private
+   ``value_store._store_at_peer`` / ``value_store._get_from_peer`` (which take ``bytes`` keys) to
+   the peers that ``peer_routing.find_closest_peers_network(binary key)`` finds. A server that
+   refused a binary-key put (a py-libp2p server without edge 10: a reset stream on a live
+   connection) is not sent binary keys again for ``BINARY_REFUSAL_MEMORY`` seconds. The private
+   functions are those of libp2p 0.8.1; tests/interop/test_records.py fails if they change.
+10. py-libp2p's PUT_VALUE handler decodes every key as UTF-8 before validating, so it refuses
+   (resets) a put under the binary key. Our servers put their own handler in front of
+   py-libp2p's for ``/ipfs/kad/1.0.0`` (:meth:`Discovery._handle_kad_stream`): it answers the
+   PUT_VALUE requests whose key is a standard IPNS key itself, keeping the record by the IPNS
+   rules (:func:`rlp2p.core.ipns.accept_offered`) in py-libp2p's value store, and hands the stream
+   (with the message it read) to py-libp2p's handler at the first other request. GET_VALUE and
+   FIND_NODE need no help: py-libp2p serves any ``bytes`` key from its value store. A stream that
+   mixes requests keeps the workaround only until its first other request (js sends one request
+   per stream). The patch upstream is in docs/upstream.md.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 
 import trio
-from libp2p.abc import IHost
+import varint
+from libp2p.abc import IHost, INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.kad_dht.pb.kademlia_pb2 import Message, Record
+from libp2p.kad_dht.common import MAX_DHT_MESSAGE_SIZE, format_time_rfc3339
+from libp2p.peer.peerstore import env_to_send_in_RPC
+from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 from libp2p.kad_dht import DHTMode, KadDHT
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
 from libp2p.records.record import make_signed_put_record
 from libp2p.tools.anyio_service import background_trio_service
 
+from rlp2p.core.address import address_to_text
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import RecordInfo, ipns_dht_key, select_best
-from rlp2p.errors import DialFailure, RecordError, Timeout
+from rlp2p.core.ipns import accept_offered, is_standard_key
+from rlp2p.errors import DecodeError, DialFailure, RecordError, Timeout
 from rlp2p.p2p.host import serves
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 
@@ -78,16 +84,32 @@ MAX_RECORD_PEERS = 20
 BINARY_REFUSAL_MEMORY = 6 * 3600.0
 #: most such peers remembered
 MAX_REMEMBERED_REFUSALS = 4096
-
-
-def record_key(name: str) -> str:
-    """The text DHT key of a log's record, for py-libp2p peers (see edge 7 above)."""
-    return f"/ipns/{name}"
+#: most standard-key puts we answer on one inbound KAD stream (edge 10)
+MAX_KAD_PUTS_PER_STREAM = 64
 
 
 def binary_record_key(name: str) -> bytes:
-    """The standard IPNS DHT key of a log's record, for go and js peers (see edge 9 above)."""
+    """The standard IPNS DHT key of a log's record, the only one rlp2p uses (edge 7 above)."""
     return ipns_dht_key(name)
+
+
+class _Replayed:
+    """A stream that reads ``head`` first, then the stream itself: how a request we already read
+    is handed to py-libp2p's handler (edge 10). Everything else is the stream's."""
+
+    def __init__(self, stream: INetStream, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    async def read(self, n: int | None = None) -> bytes:
+        if self._head:
+            size = len(self._head) if n is None or n < 0 else n
+            out, self._head = self._head[:size], self._head[size:]
+            return out
+        return await self._stream.read(n)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
 
 
 class Discovery:
@@ -110,6 +132,9 @@ class Discovery:
         self._guard_routing_table()
         # edge 9: peers that refused a binary-key put, and when (trio clock)
         self._binary_refusals: dict[ID, float] = {}
+        self.server = server
+        if server:  # edge 10: in front of py-libp2p's handler, which KadDHT just registered
+            host.set_stream_handler(TProtocol(KAD_PROTOCOL), self._handle_kad_stream)
 
     def _guard_routing_table(self) -> None:
         """Edge 8: py-libp2p adds every peer that opens a KAD stream to the routing table,
@@ -189,37 +214,97 @@ class Discovery:
             return await self.dht.provide(provider_key(name))
         return False
 
+    async def provide_block(self, address: bytes) -> bool:
+        """Announce that we hold the block ``address`` (a log's head page, for IPFS nodes)."""
+        with trio.move_on_after(self.timeout):
+            return await self.dht.provide(address_to_text(address))
+        return False
+
+    async def find_block_providers(self, address: bytes, count: int = 20) -> list[PeerInfo]:
+        """Peers that announced the block ``address``, ourselves excluded (edge 3)."""
+        found: list[PeerInfo] = []
+        with trio.move_on_after(self.timeout):
+            found = await self.dht.find_providers(address_to_text(address), count)
+        return _unique(found, self.host.get_id())
+
     async def find_log_peers(self, name: str, count: int = 20) -> list[PeerInfo]:
         """Storage peers that announced the log, de-duplicated (edge 3), ourselves excluded."""
         found: list[PeerInfo] = []
         with trio.move_on_after(self.timeout):
             found = await self.dht.find_providers(provider_key(name), count)
-        unique: dict[ID, PeerInfo] = {}
-        for info in found:
-            if info.peer_id == self.host.get_id():
-                continue
-            if info.peer_id in unique:
-                unique[info.peer_id].addrs.extend(a for a in info.addrs if a not in unique[info.peer_id].addrs)
-            else:
-                unique[info.peer_id] = PeerInfo(info.peer_id, list(info.addrs))
-        return list(unique.values())
+        return _unique(found, self.host.get_id())
 
     async def put_record(self, info: RecordInfo) -> None:
         """Put a verified record into the DHT (edge 6: storage peers call this to republish).
 
-        Under both keys (edge 9): the text key for py-libp2p peers, the binary key for go and js.
+        Under the standard key (edge 7) to the closest peers (edge 9), and into our own value
+        store when we serve the DHT, as py-libp2p's ``put_value`` does.
         """
+        if self.server:
+            self.keep_record(binary_record_key(info.name), info.raw)
+        await self.put_record_to_peers(info)
 
-        async def text() -> None:
-            with trio.move_on_after(self.timeout):
-                try:
-                    await self.dht.put_value(record_key(info.name), info.raw)
-                except ValueError as exc:  # "Refusing to replace newer value with the older one"
-                    log.debug("dht kept a newer record for %s: %s", info.name, exc)
+    def keep_record(self, key: bytes, value: bytes) -> bool:
+        """Edge 10: store ``value`` under the standard IPNS ``key`` if the IPNS rules say so.
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(text)
-            nursery.start_soon(self.put_record_to_peers, info)
+        Returns whether it was kept; an invalid, expired or not better record is not (its reason
+        is logged: the caller is a remote peer's request or our own put).
+        """
+        return self._keep(key, value) is not None
+
+    def _keep(self, key: bytes, value: bytes) -> Record | None:
+        store = self.dht.value_store
+        held = store.get(key)
+        try:
+            accept_offered(key, value, held.value if held is not None else None, self.clock(), limits=self.limits)
+        except (DecodeError, RecordError) as exc:
+            log.debug("not keeping the record offered under %s: %s", key.hex(), exc)
+            return None
+        record = Record()
+        record.key = key
+        record.value = value
+        record.timeReceived = format_time_rfc3339()
+        # no author or signature: the IPNS record inside authenticates itself, and py-libp2p's
+        # GET_VALUE handler checks a DHT-record signature only when there is one
+        store.put_record(key, record)
+        return record
+
+    async def _handle_kad_stream(self, stream: INetStream) -> None:
+        """Edge 10: answer PUT_VALUE under a standard IPNS key; hand anything else to py-libp2p."""
+        dht = self.dht
+        for _ in range(MAX_KAD_PUTS_PER_STREAM):
+            try:
+                with trio.fail_after(self.timeout):
+                    data = await read_varint_prefixed_bytes_limited(stream, MAX_DHT_MESSAGE_SIZE)
+                message = Message()
+                message.ParseFromString(data)
+            except Exception as exc:  # EOF, a slow or oversized or undecodable request: as py-libp2p
+                log.debug("kad stream ended: %s", exc)
+                await _reset(stream)
+                return
+            if not (
+                message.type == Message.MessageType.PUT_VALUE
+                and message.HasField("record")
+                and is_standard_key(message.record.key)
+            ):
+                await dht.handle_stream(_Replayed(stream, varint.encode(len(data)) + data))  # type: ignore[arg-type]
+                return
+            kept = self._keep(message.key, message.record.value) if message.key == message.record.key else None
+            if kept is None:
+                await _reset(stream)  # py-libp2p's (and the spec's) answer to a refused put
+                return
+            response = Message()
+            response.type = Message.MessageType.PUT_VALUE
+            response.key = message.key
+            response.record.CopyFrom(kept)
+            response.senderRecord = env_to_send_in_RPC(self.host)[0]
+            body = response.SerializeToString()
+            try:
+                await stream.write(varint.encode(len(body)) + body)
+            except Exception as exc:
+                log.debug("kad put answer not sent: %s", exc)
+                return
+        await _reset(stream)
 
     async def put_record_to_peers(self, info: RecordInfo, peers: Iterable[ID] | None = None) -> list[ID]:
         """Edge 9: put a verified record under the standard binary key; returns the peers that kept it.
@@ -308,34 +393,38 @@ class Discovery:
     async def get_record(self, name: str, *, allow_expired: bool = False) -> RecordInfo | None:
         """Edge 5: ask the closest peers ourselves and keep the best valid record.
 
-        Under both keys (edge 9): the text key (py-libp2p peers) and the binary key (go and js).
-        The choice is :func:`~rlp2p.core.record.select_best`'s, at :attr:`clock`; expired
-        records take part only with ``allow_expired`` (IPNS's DHT drops them anyway: readers
+        Under the standard key (edge 7), from our own value store and the closest peers. The
+        choice is :func:`~rlp2p.core.record.select_best`'s, at :attr:`clock`; expired records take part only with ``allow_expired`` (IPNS's DHT drops them anyway: readers
         find expired heads through storage peers' provider records and NS, not here).
         """
-        key = record_key(name).encode("utf-8")
         values: list[bytes] = []
-        local = self.dht.value_store.get(key)
+        local = self.dht.value_store.get(binary_record_key(name))
         if local is not None:
             values.append(local.value)
-
-        async def text() -> None:
-            found: dict[ID, bytes] = {}
-            with trio.move_on_after(self.timeout):
-                peers = await self.dht.peer_routing.find_closest_peers_network(key)
-                targets = [p for p in peers[:MAX_RECORD_PEERS] if p != self.host.get_id()]
-                await self._ask_peers(key, targets, found)
-            values.extend(found.values())
-
-        async def binary() -> None:
-            values.extend((await self.get_record_from_peers(name)).values())
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(text)
-            nursery.start_soon(binary)
+        values.extend((await self.get_record_from_peers(name)).values())
         if not values:
             return None
         try:
             return select_best(name, values, self.clock(), limits=self.limits, allow_expired=allow_expired)
         except RecordError:
             return None
+
+
+async def _reset(stream: INetStream) -> None:
+    try:
+        await stream.reset()
+    except Exception:  # already gone
+        pass
+
+
+def _unique(found: Iterable[PeerInfo], own: ID) -> list[PeerInfo]:
+    """Edge 3: providers de-duplicated (their addresses merged), ourselves left out."""
+    unique: dict[ID, PeerInfo] = {}
+    for info in found:
+        if info.peer_id == own:
+            continue
+        if info.peer_id in unique:
+            unique[info.peer_id].addrs.extend(a for a in info.addrs if a not in unique[info.peer_id].addrs)
+        else:
+            unique[info.peer_id] = PeerInfo(info.peer_id, list(info.addrs))
+    return list(unique.values())

@@ -6,8 +6,8 @@
   protobuf private key) are accepted by rlp2p's ``verify_record``.
 - Records travel through js DHT servers under the standard binary key ``/ipns/`` + multihash,
   both ways, through rlp2p's workaround for py-libp2p's text-only DHT keys
-  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/p2p/dht.py edge 9);
-  py-libp2p servers refusing that key is pinned too.
+  (``Discovery.put_record_to_peers`` / ``get_record_from_peers``, rlp2p/p2p/dht.py edge 9), and
+  rlp2p's py-libp2p servers keep what js puts under it (edge 10).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from libp2p.records.ipns import IPNSValidator
 
 from interop.jsnode import JsNode, b64, unb64
-from rl_util import assert_stopped, js_id, wait_for
+from rl_util import assert_stopped, js_id
 
 from rlp2p.core.address import address_of, address_to_text
 from rlp2p.core.keys import generate_log_key, log_name
@@ -31,7 +31,7 @@ from rlp2p.core.record import (
     verify_record,
 )
 from rlp2p.errors import ExpiredRecord, InvalidRecord, WrongName
-from rlp2p.p2p.dht import binary_record_key, record_key
+from rlp2p.p2p.dht import binary_record_key
 
 pytestmark = pytest.mark.interop
 
@@ -226,14 +226,12 @@ async def test_py_puts_a_record_under_the_binary_key_and_js_gets_it(swarm, js_de
             seen = await js.call("ipns_validate", name=name, record_b64=got["value_b64"])
             assert seen["valid"] is True and seen["record"]["sequence"] == "9"
 
-        # the text key py-libp2p peers use is refused by js's ipns validator (edge 9's reason):
-        # put_record sends both, and js keeps only the binary one
+        # put_record sends the binary key only (edge 7), and keeps its own copy
         newer = verify_record(name, create_record(key, address_of(b"page 2"), 10))
         await node.discovery.put_record(newer)
         got = await js1.call("dht_get", key_b64=b64(binary_record_key(name)))
         assert unb64(got["value_b64"]) == newer.raw
-        text = await js1.call_raw("dht_get", key_b64=b64(record_key(name).encode()))
-        assert text["ok"] is False and "NotFoundError" in text["error"]
+        assert node.discovery.dht.value_store.get(binary_record_key(name)).value == newer.raw
     assert_stopped(js0, js1)
 
 
@@ -254,40 +252,16 @@ async def test_js_puts_a_record_under_the_binary_key_and_py_gets_it(swarm, js_de
 
         put = await js0.call("dht_put", key_b64=made["routing_key_b64"], value_b64=made["record_b64"])
         assert js1.peer_id in put["stored_at"]
-        # the py-libp2p DHT server refuses the binary key (its PUT_VALUE handler decodes keys
-        # as UTF-8): the limitation rlp2p works around
-        assert node.peer_id.to_base58() not in put["stored_at"]
-        assert node.peer_id.to_base58() in {e["from"] for e in put["errors"]}
-        assert node.discovery.dht.value_store.get(binary_record_key(name)) is None
+        # rlp2p's py-libp2p server keeps it under the binary key (edge 10)
+        assert node.peer_id.to_base58() in put["stored_at"]
+        assert node.discovery.dht.value_store.get(binary_record_key(name)).value == unb64(made["record_b64"])
 
         values = await node.discovery.get_record_from_peers(name)
         assert set(values) == {js_id(js0), js_id(js1)}
         for value in values.values():
             info = verify_record(name, value)
             assert (info.head, info.sequence) == (head, 4)
-        # Discovery.get_record asks under both keys and finds it under the binary one
+        # Discovery.get_record finds it (its own copy and the js servers')
         best = await node.discovery.get_record(name)
         assert best is not None and best.raw == unb64(made["record_b64"])
     assert_stopped(js0, js1)
-
-
-async def test_py_libp2p_servers_refuse_binary_keys_and_keep_the_text_key(swarm):
-    """Edge 9 between py-libp2p peers only: the binary put is refused (and remembered, so the
-    next put skips that peer), the text key still gets through, get_record still works."""
-    holder, other = await swarm.add_storage(2)
-    key = generate_log_key()
-    name = log_name(key.public_key)
-    info = verify_record(name, create_record(key, address_of(b"p"), 1))
-
-    assert await holder.discovery.put_record_to_peers(info, [other.peer_id]) == []
-    assert holder.discovery._refused_binary_key(other.peer_id)
-    assert await holder.discovery.put_record_to_peers(info) == []  # skipped, not asked again
-
-    await holder.discovery.put_record(info)
-    stored = other.discovery.dht.value_store.get(record_key(name).encode())
-    assert stored is not None and stored.value == info.raw
-    assert other.discovery.dht.value_store.get(binary_record_key(name)) is None
-
-    reader = await swarm.start_node("reader")
-    found = await wait_for(lambda: reader.discovery.get_record(name), "the record through the text key")
-    assert found.raw == info.raw

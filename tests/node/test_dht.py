@@ -8,10 +8,10 @@ import logging
 import trio
 
 from rlp2p.core.address import address_of
-from rlp2p.core.keys import generate_log_key, log_name
+from rlp2p.core.keys import generate_log_key, log_name, name_to_peer_id
 from rlp2p.core.placement import provider_key
 from rlp2p.core.record import create_record, verify_record
-from rlp2p.p2p.dht import KAD_PROTOCOL, record_key
+from rlp2p.p2p.dht import KAD_PROTOCOL, binary_record_key
 from rlp2p.p2p.host import make_host, quiet_libp2p_logs
 
 
@@ -79,12 +79,13 @@ async def test_one_provider_record_per_log_not_per_block(swarm):
     with trio.fail_after(5):  # announcements run in the background, off the request path
         while True:
             keys = {k for s in storage for k in s.discovery.dht.provider_store.providers}
-            if keys:
+            if len(keys) >= 2:
                 break
             await trio.sleep(0.05)
     await trio.sleep(0.3)
     keys = {k for s in storage for k in s.discovery.dht.provider_store.providers}
-    assert len(keys) == 1
+    # the log's, and its head page's for IPFS nodes (rlp2p/p2p/bitswap.py): never one per block
+    assert len(keys) == 2
 
 
 async def test_get_record_asks_the_network_not_only_the_local_copy(swarm):
@@ -95,10 +96,9 @@ async def test_get_record_asks_the_network_not_only_the_local_copy(swarm):
     first = verify_record(name, create_record(key, head, 1))
     second = verify_record(name, create_record(key, head, 2))
     # storage0 holds seq 1 locally; seq 2 reaches only the others
-    storage[0].discovery.dht.value_store.put(record_key(name).encode(), first.raw)
+    storage[0].discovery.dht.value_store.put(binary_record_key(name), first.raw)
     for node in storage[1:]:
-        node.discovery.dht.value_store.put(record_key(name).encode(), second.raw)
-    assert (await storage[0].discovery.dht.get_value(record_key(name))) == first.raw  # the edge
+        node.discovery.dht.value_store.put(binary_record_key(name), second.raw)
     best = await storage[0].discovery.get_record(name)
     assert best is not None and best.sequence == 2
 
@@ -112,14 +112,15 @@ async def test_storage_peers_put_records_they_accept_into_the_dht(swarm):
     # the record reaches storage0 through NS only, as if its publisher put it there and left
     await storage[0].astore.put_record(record)
     with trio.fail_after(5):
-        while bystander.discovery.dht.value_store.get(record_key(name).encode()) is None:
+        while bystander.discovery.dht.value_store.get(binary_record_key(name)) is None:
             await trio.sleep(0.05)
-    assert bystander.discovery.dht.value_store.get(record_key(name).encode()).value == record.raw
+    assert bystander.discovery.dht.value_store.get(binary_record_key(name)).value == record.raw
 
 
 def test_record_and_provider_keys():
     name = log_name(generate_log_key().public_key)
-    assert record_key(name) == f"/ipns/{name}"
+    assert binary_record_key(name) == b"/ipns/" + name_to_peer_id(name).to_bytes()
+    assert len(binary_record_key(name)) <= 50  # py-libp2p's FIND_NODE limit for a non-multihash key
     # the provider key is a CID, so py-libp2p sends its multihash (a valid FIND_NODE key)
     assert provider_key(name).startswith("bafkrei")
 
@@ -131,7 +132,7 @@ async def test_the_republish_loop_puts_records_back_after_servers_drop_them(swar
     name = log_name(key.public_key)
     record = verify_record(name, create_record(key, address_of(b"p"), 1))
     await holder.astore.put_record(record)
-    dht_key = record_key(name).encode()
+    dht_key = binary_record_key(name)
     with trio.fail_after(5):
         while bystander.discovery.dht.value_store.get(dht_key) is None:
             await trio.sleep(0.05)

@@ -188,13 +188,13 @@ async def test_a_storage_peer_refuses_an_update_with_an_expired_record_and_keeps
 async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
     from rlp2p.core.address import address_of
     from rlp2p.core.keys import log_name
-    from rlp2p.p2p.dht import record_key
+    from rlp2p.p2p.dht import binary_record_key
 
     node = await swarm.start_node("storage", storage=True)
     key = generate_log_key()
     name = log_name(key.public_key)
     raw = create_record(key, address_of(b"head"), 1, now=clock())  # at the real clock: py-libp2p keeps it
-    node.discovery.dht.value_store.put(record_key(name).encode(), raw)
+    node.discovery.dht.value_store.put(binary_record_key(name), raw)
     assert (await node.discovery.get_record(name)).raw == raw
     clock.offset = LATER
     assert await node.discovery.get_record(name) is None
@@ -205,7 +205,7 @@ async def test_the_dht_wrapper_judges_expiry_by_the_node_clock(swarm, clock):
 async def test_a_storage_peer_announces_an_expired_log_but_does_not_put_its_record_into_the_dht(swarm, clock):
     from rlp2p.core.address import address_of
     from rlp2p.core.keys import log_name
-    from rlp2p.p2p.dht import record_key
+    from rlp2p.p2p.dht import binary_record_key
 
     holder = await swarm.start_node("holder", storage=True)
     bystander = await swarm.start_node("bystander", storage=True)
@@ -213,7 +213,7 @@ async def test_a_storage_peer_announces_an_expired_log_but_does_not_put_its_reco
     name = log_name(key.public_key)
     raw = create_record(key, address_of(b"head"), 1, now=clock())
     holder.store.put_record(name, raw, 1)  # held since before; no announcement queued
-    dht_key = record_key(name).encode()
+    dht_key = binary_record_key(name)
 
     clock.offset = LATER
     await holder._announce(name)  # what the republish loop does for each log held
