@@ -139,6 +139,30 @@ def stream_peer(stream: Any) -> Any:
     return getattr(conn, "peer_id", None)
 
 
+#: after a refusal's error frame: how long the peer has to read it before the reset, and the most
+#: bytes read (and dropped) from it meanwhile
+ERROR_GRACE = 1.0
+ERROR_DRAIN = 64 * 1024
+
+
+async def _close_after_refusal(stream: Any) -> None:
+    """Half-close, let the peer read the error frame, then reset. A reset sent right after the
+    frame can overtake it: py-libp2p's yamux drops a stream's unread data once its RST arrives,
+    so a loaded client lost the error (docs/upstream.md)."""
+    try:
+        await stream.close()
+        with trio.move_on_after(ERROR_GRACE):
+            drained = 0
+            while drained < ERROR_DRAIN:
+                chunk = await stream.read(ERROR_DRAIN - drained)
+                if not chunk:
+                    break
+                drained += len(chunk)
+    except Exception:  # the peer reset or left: nothing more to wait for
+        log.debug("waiting for a refused peer failed", exc_info=True)
+    await _close_quietly(stream, reset=True)
+
+
 async def _close_quietly(stream: Any, *, reset: bool) -> None:
     try:
         if reset:
@@ -197,7 +221,7 @@ async def serve_stream(
         reserve=reserve if budget is not None else None,
     )
     served = 0
-    reset = False
+    reset = refused = False
     try:
         while served < limits.max_requests_per_stream:
             with trio.move_on_after(idle_timeout) as idle:
@@ -248,6 +272,7 @@ async def serve_stream(
             with trio.move_on_after(idle_timeout):
                 try:
                     await framed.write_frame(error_frame(exc))
+                    refused = True
                 except StreamClosed:
                     pass
         reset = True
@@ -256,7 +281,10 @@ async def serve_stream(
             budget.release(peer, framed.reserved)
             budget.close_stream(peer)
         with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await _close_quietly(stream, reset=reset)
+            if refused:
+                await _close_after_refusal(stream)
+            else:
+                await _close_quietly(stream, reset=reset)
     return served
 
 
