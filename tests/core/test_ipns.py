@@ -43,8 +43,9 @@ def test_the_better_record_wins_and_the_held_one_wins_ties():
 def test_invalid_offers_are_refused():
     key, other = generate_log_key(), generate_log_key()
     dht_key = ipns_dht_key(log_name(key.public_key))
+    # a compact record (no pubKey) signed by another key is InvalidRecord; with its key, WrongName
     with pytest.raises(WrongName):
-        accept_offered(dht_key, create_record(other, address_of(b"x"), 1, now=NOW), None, NOW)
+        accept_offered(dht_key, create_record(other, address_of(b"x"), 1, now=NOW, pub_key=True), None, NOW)
     short = create_record(key, address_of(b"x"), 5, now=NOW, validity=timedelta(seconds=1))
     with pytest.raises(ExpiredRecord):
         accept_offered(dht_key, short, None, NOW + timedelta(seconds=2))

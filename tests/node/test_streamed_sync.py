@@ -30,7 +30,10 @@ async def test_a_sync_by_reference_drains_its_pipeline_only_for_pages(swarm, n, 
     report = await reader.sync(publisher.name, on_message=got.append)
     assert [d.message.body for d in got] == bodies
     assert report.blocks == n and report.pages == -(-n // mode.page_size)
-    assert report.round_trips <= 2 + report.pages + 1, report
+    # a replay holds at most `window` messages: each window's worth may drain the pipeline once
+    # (whether it does depends on how the answers arrive), so it may cost a round trip
+    stalls = n // window if n > window else 0
+    assert report.round_trips <= 2 + report.pages + 1 + stalls, report
     assert report.requests == 1 + report.pages + n  # the record, then each block once
     # everything is in the inbox, in order, and a second sync has nothing to do
     again = await reader.sync(publisher.name)
