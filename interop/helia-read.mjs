@@ -112,7 +112,8 @@ async function main () {
     if (resolved == null) {
       throw new Error(`${opts.name} did not resolve`)
     }
-    const value = new TextDecoder().decode(resolved.record.value)
+    // the value from the record's signed V2 data (a compact record has no V1 value field)
+    const value = resolved.value ?? new TextDecoder().decode(resolved.record.value)
     if (!value.startsWith('/ipfs/')) {
       throw new Error(`not an /ipfs/ value: ${value}`)
     }
