@@ -108,12 +108,12 @@ def check_transfer(t: dict) -> None:
         assert set(goal) >= {"value", "limit", "ratio"}
     get = t["cas_get_4k"]
     assert positive(get["raw_mb_s"]["median"], get["cas_mb_s"]["median"], get["ratio"])
-    assert goals["cas_get_4k_over_raw"]["value"] == get["ratio"]
+    assert goals["cas_get_4k_over_raw"]["value"] == approx(get["ratio"], 3)
     ref = t["sync_ref"]
     assert goals["sync_10k_ref_round_trips_over"]["value"] == approx(ref["round_trips"] / (2 + ref["pages"] + 1), 3)
-    assert goals["sync_10k_ref_seconds"]["value"] == ref["seconds"] > 0
+    assert goals["sync_10k_ref_seconds"]["value"] == approx(ref["seconds"], 3) and ref["seconds"] > 0
     worst = max(c["bytes_in_over_message_bytes"] for c in t["sync_embedded"])
-    assert goals["bytes_in_over_msg_embedded"]["value"] == worst > 1
+    assert goals["bytes_in_over_msg_embedded"]["value"] == approx(worst, 3) and worst > 1
 
 
 def check_transport(t: dict, config: BenchConfig) -> None:
