@@ -8,6 +8,24 @@
         await swarm.close()
 """
 
+from typing import Any
+
+import trio
+
 from rlp2p.node.swarm import LocalSwarm
 
-__all__ = ["LocalSwarm"]
+__all__ = ["LocalSwarm", "follow_in"]
+
+
+async def follow_in(nursery: trio.Nursery, follower: Any) -> trio.CancelScope:
+    """Run ``follower`` (a :class:`rlp2p.node.follow.Follower`) in ``nursery`` and return once it
+    caught up on every log; cancel the returned scope to stop it."""
+    scope = trio.CancelScope()
+
+    async def run(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with scope:
+            await follower.run(task_status=task_status)
+
+    await nursery.start(run)
+    await follower.caught_up.wait()
+    return scope

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import trio
 
+from rlp2p.testing import follow_in
 from rlp2p.core.announce import log_topic
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
@@ -28,14 +29,7 @@ async def until(condition, timeout: float = 15.0) -> None:
 
 async def start_follower(nursery, reader, names, seen, **kwargs) -> tuple[Follower, trio.CancelScope]:
     follower = Follower(reader, names, on_message=lambda d: seen.append(d.seq), **kwargs)
-    scope = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):
-        with scope:
-            await follower.run(task_status=task_status)
-
-    await nursery.start(run)
-    await follower.caught_up.wait()
+    scope = await follow_in(nursery, follower)
     return follower, scope
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from rlp2p.testing import follow_in
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
@@ -40,14 +41,7 @@ async def test_an_announced_record_is_synced_in_one_round_trip_from_one_replica(
         on_report=reports.append,
         poll_interval=NO_POLL,
     )
-    scope = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):
-        with scope:
-            await follower.run(task_status=task_status)
-
-    await nursery.start(run)
-    await follower.caught_up.wait()
+    scope = await follow_in(nursery, follower)
     assert seen == [1]
 
     for n in (2, 3):

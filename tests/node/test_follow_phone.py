@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import trio
 
+from rlp2p.testing import follow_in
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.node.follow import Follower
@@ -35,14 +36,7 @@ async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool):
         poll_interval=NO_POLL,
         mesh=mesh,
     )
-    scope = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):
-        with scope:
-            await follower.run(task_status=task_status)
-
-    await nursery.start(run)
-    await follower.caught_up.wait()
+    scope = await follow_in(nursery, follower)
     assert seen == [1]
 
     def watching() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rlp2p.testing import follow_in
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogMode
@@ -197,14 +198,7 @@ async def test_a_follower_follows_a_private_log_by_its_capability(swarm, nursery
         on_message=lambda d: seen.append(d.message.body), poll_interval=3600.0,
     )
     assert list(follower.logs) == [publisher.name]
-    scope = trio.CancelScope()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED):
-        with scope:
-            await follower.run(task_status=task_status)
-
-    await nursery.start(run)
-    await follower.caught_up.wait()
+    scope = await follow_in(nursery, follower)
     assert seen == bodies(0, 2)
     await publisher.append(bodies(2, 1), timestamp=1_700_000_000)
     await publisher.publish()  # announced over gossipsub: the follower syncs with the capability
