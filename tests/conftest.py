@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
+import time
 
 import pytest
 
+from interop.jsnode import JsNodeUnavailable, ensure_npm_deps, find_tools
 from rlp2p.p2p.host import quiet_libp2p_logs
 
 # py-libp2p logs expected conditions at ERROR; the tests assert on behaviour, not on its logs
@@ -42,3 +45,18 @@ class FixedRecord:
 def fixed_record():
     """``fixed_record(node.ns_server.backend, record)``: see FixedRecord."""
     return FixedRecord
+
+
+@pytest.fixture(scope="session")
+def js_deps() -> None:
+    """node and npm present (else skip), and interop/node_modules installed with npm ci."""
+    try:
+        find_tools()
+    except JsNodeUnavailable as exc:
+        pytest.skip(str(exc))
+    start = time.monotonic()
+    took = ensure_npm_deps()
+    if took is not None:
+        print(f"\n[interop] npm ci took {took:.1f} s", file=sys.stderr)
+    else:
+        print(f"\n[interop] node_modules current ({time.monotonic() - start:.2f} s to check)", file=sys.stderr)

@@ -37,7 +37,8 @@ def config() -> BenchConfig:
     return BenchConfig.quick_run()
 
 
-def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchConfig) -> None:
+def test_quick_run_has_every_section_well_formed(tmp_path: Path, config: BenchConfig, js_deps: None) -> None:
+    # js_deps: the dht and ipfs sections run js peers (npm ci first, as the interop tests do)
     # the command a developer runs, in its own process, from the checkout (bench/ is not installed)
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],

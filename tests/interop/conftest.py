@@ -8,7 +8,6 @@ conftest adds its own folder for the helper module ``interop_util``; the js node
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -22,22 +21,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair  # noqa: E402
 from libp2p.network.config import ConnectionConfig  # noqa: E402
 
 from interop_util import ECHO_PROTOCOL, echo_handler  # noqa: E402
-from interop.jsnode import JsNode, JsNodeUnavailable, ensure_npm_deps, find_tools  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def js_deps() -> None:
-    """node and npm present (else skip), and interop/node_modules installed with npm ci."""
-    try:
-        find_tools()
-    except JsNodeUnavailable as exc:
-        pytest.skip(str(exc))
-    start = time.monotonic()
-    took = ensure_npm_deps()
-    if took is not None:
-        print(f"\n[interop] npm ci took {took:.1f} s", file=sys.stderr)
-    else:
-        print(f"\n[interop] node_modules current ({time.monotonic() - start:.2f} s to check)", file=sys.stderr)
+from interop.jsnode import JsNode  # noqa: E402
 
 
 def check_stopped(js: JsNode) -> None:
