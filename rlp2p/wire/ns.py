@@ -47,38 +47,28 @@ from rlp2p.wire.rpc import (
     budget_for,
     enum_name,
     one_at_a_time,
-    parse_frame,
     refusal,
     serve_stream,
 )
 from rlp2p.wire.admit import WriteGate, peer_of
+from rlp2p.wire.ns_codec import (
+    Code,
+    Status,
+    decode_request,
+    decode_response,
+    encode_error,
+    encode_fetch,
+    encode_status,
+    encode_update,
+)
 from rlp2p.wire.ns_poll import PollStats, answer_poll, poll
 
 log = logging.getLogger(__name__)
 
 NS_PROTOCOL = TProtocol("/vac/ns/1.0.0")
-Code = ns_pb2.Error.Code
-Status = ns_pb2.Response.Status
 
 
 # --- codec ---------------------------------------------------------------------------------
-
-
-def encode_update(name: str, record: bytes) -> bytes:
-    return ns_pb2.NsRequest(update=ns_pb2.NameUpdate(name=name, content=record)).SerializeToString()
-
-
-def encode_fetch(name: str) -> bytes:
-    return ns_pb2.NsRequest(fetch=ns_pb2.Query(name=name)).SerializeToString()
-
-
-def encode_error(code: int, message: str) -> bytes:
-    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
-
-
-def encode_status(status: int, message: str = "") -> bytes:
-    response = ns_pb2.Response(status=status, error=message[:500])  # type: ignore[arg-type]
-    return ns_pb2.NsResponse(response=response).SerializeToString()
 
 
 error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST, Code.UNAVAILABLE)
@@ -89,14 +79,6 @@ def max_request_frame(limits: Limits) -> int:
     record and a name of the largest sizes, so an oversize record still gets its TOO_LARGE status
     on an open stream; never a CAS-sized frame (8 MiB)."""
     return max(limits.large_frame, limits.max_record + limits.max_name + 64)
-
-
-def decode_request(frame: bytes) -> ns_pb2.NsRequest:
-    return parse_frame(ns_pb2.NsRequest, frame, DecodeError)
-
-
-def decode_response(frame: bytes) -> ns_pb2.NsResponse:
-    return parse_frame(ns_pb2.NsResponse, frame, ProtocolError)
 
 
 # --- server --------------------------------------------------------------------------------

@@ -30,11 +30,11 @@ from rlp2p.core.record import verify_record
 from rlp2p.errors import DecodeError, ProtocolError, RecordError, RemoteError, Rlp2pError
 from rlp2p.limits import Limits
 from rlp2p.pb.vac import ns_pb2
-from rlp2p.wire.rpc import RpcStream, enum_name, parse_frame
+from rlp2p.wire.ns_codec import Code, decode_response, encode_error, encode_fetch
+from rlp2p.wire.rpc import RpcStream, enum_name
 
 log = logging.getLogger(__name__)
 
-Code = ns_pb2.Error.Code
 PollState = ns_pb2.PollResult.State
 #: logs whose records a server reads from its store at once while answering a poll
 READ_CHUNK = 64
@@ -67,19 +67,6 @@ def encode_answer(results: Sequence[tuple[int, bytes]]) -> bytes:
         results=[ns_pb2.PollResult(state=state, record=record) for state, record in results]  # type: ignore[arg-type]
     )
     return ns_pb2.NsResponse(polled=answer).SerializeToString()
-
-
-# (the few envelope helpers of rlp2p.wire.ns this needs, here: ns imports this module)
-def encode_error(code: int, message: str) -> bytes:
-    return ns_pb2.NsResponse(error=ns_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
-
-
-def encode_fetch(name: str) -> bytes:
-    return ns_pb2.NsRequest(fetch=ns_pb2.Query(name=name)).SerializeToString()
-
-
-def decode_response(frame: bytes) -> ns_pb2.NsResponse:
-    return parse_frame(ns_pb2.NsResponse, frame, ProtocolError)
 
 
 # --- server --------------------------------------------------------------------------------------
