@@ -18,6 +18,7 @@ from bench.offline_sim import (
     SimConfig,
     WireModel,
     creation_epochs,
+    floor_crossing,
     format_table,
     mvds_backoff,
     online_draws,
@@ -273,6 +274,31 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     assert each.bytes_alice == 3 * (first.sent + second.sent)
     assert each.bytes_to_alice == 3 * (first.answered + second.answered)
     assert each.bytes_to_bob == to_bob - 3 * wire.poll_answer_size(4, 2, 2) + 3 * wire.fetch_response(4, 2)
+
+
+def test_the_floor_is_each_payload_once_and_a_record_per_publish_or_per_sync_with_news():
+    config = SimConfig(n_messages=4, epochs=10, send_window=4)
+    wire = config.log_wire()
+    created = [0, 1, 2, 3]
+    alice = [False, True, False, True] + [False] * 6  # publishes {0, 1} at 1 (seq 1), {2, 3} at 3 (seq 2)
+    bob = [False, False, True, True, True] + [False] * 5  # syncs at 2 (two new) and 3 (two new); 4: nothing new
+    run = simulate_remote_log(config, alice, bob, created, wire)
+    assert run.publishes == 2 and run.syncs == 2 and run.published == 4
+    assert run.floor_alice == 4 * 256 + len(wire.record(2, 1)) + len(wire.record(4, 2))
+    assert run.floor_bob == run.floor_alice  # the same two records: each sync found one publish
+    late = simulate_remote_log(config, alice, [False] * 5 + [True] * 5, created, wire)
+    assert late.syncs == 1 and late.floor_bob == 4 * 256 + len(wire.record(4, 2))  # one record for both publishes
+    result = summarize(0.1, [run, late])
+    assert result.alice_floor == pytest.approx(2 * run.floor_alice / (8 * 256))
+    assert result.bob_floor == pytest.approx((run.floor_bob + late.floor_bob) / (8 * 256))
+    assert result.messages_per_publish == 2 and result.syncs == 3
+    assert 1 < result.bob_floor < result.alice_floor < result.alice_multiplier
+    mvds = summarize(0.1, [simulate_mvds(config, alice, bob, created)])
+    assert mvds.alice_floor is None and mvds.bob_floor is None  # a floor of the log's schedules only
+    # the record is the library's compact one; Alice's floor is under 1.3 above 2.88 messages a publish
+    assert 200 < len(wire.record(2, 1)) < 240
+    assert floor_crossing(221, 256, 1.3) == pytest.approx(2.878, abs=1e-3)
+    assert 1 + 221 / (256 * floor_crossing(221, 256, 1.3)) == pytest.approx(1.3)
 
 
 def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
@@ -598,3 +624,17 @@ def test_the_layout_table_runs_each_layout_both_ways(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["paged:64/all", "paged:4/none"]
     assert lines[2].split()[2] == f"{rows[0][1].alice_multiplier:.2f}"
+
+
+def test_the_offline_section_reports_the_floors_as_plain_figures():
+    from bench import offline
+
+    result = offline.simulate((0.1,), 1, 256)
+    at = result["compare"][0]
+    floors = result["floors"]
+    assert floors["sim_alice_floor_10pct"] == at["log_alice_floor"] and floors["sim_bob_floor_10pct"] == at["log_bob_floor"]
+    assert 1 < at["log_bob_floor"] < at["log_bob_multiplier"] and 1 < at["log_alice_floor"] < at["log_alice_multiplier"]
+    assert floors["messages_per_publish_at_limit"] == pytest.approx(floor_crossing(floors["record_bytes"], 256, 1.3), abs=1e-3)
+    assert all(row["alice_floor"] == at["log_alice_floor"] for row in result["layouts"])  # the same schedules
+    assert "sim_alice_floor_10pct" not in result["goals"]
+    assert "5d. The floor" in "\n".join(offline.render(result))
