@@ -69,7 +69,9 @@ Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     In an epoch in which Bob is online (and ``poll_interval`` epochs have passed since his last
     poll) he asks ``fanout`` replicas (the reader's default is 3): holding no record, with an NS
     Fetch (NOT_FOUND before the first publish); holding one, with an NS Poll of his sequence
-    (``conditional``, the reader's default), answered "unchanged" or with the newer record. His
+    (``conditional``, the reader's default), answered "unchanged" or with the newer record by the
+    one replica he asks for the record, and "unchanged" or the newer sequence (no record) by the
+    others (``sequence_only``; storage here never withholds, so no claim is followed up). His
     record is taken as fresh (no wall clock here; an expired one would go by Fetch). If the log
     grew, he syncs from one replica: the CAS Gets a real ``SyncPlan`` asks for (the head page,
     back to the page he needs, then the message blocks not embedded), and delivers the new
@@ -562,9 +564,14 @@ def simulate_remote_log(
         if bob[t] and (last_poll is None or t - last_poll >= config.poll_interval):
             last_poll = t
             if config.conditional and bob_seq:
-                # he holds a record: an NS Poll to each of the fanout, "above bob_seq?"
-                bytes_bob += fanout * wire.poll_request_size(bob_seq)
-                got = fanout * wire.poll_answer_size(uploaded, sequence, bob_seq)
+                # he holds a record: an NS Poll to each of the fanout, "above bob_seq?", the record
+                # asked of one replica, the sequence only of the others (all honest here: no
+                # claim above the record to follow)
+                others = fanout - 1
+                bytes_bob += wire.poll_request_size(bob_seq) + others * wire.poll_request_size(bob_seq, True)
+                got = wire.poll_answer_size(uploaded, sequence, bob_seq) + others * wire.poll_answer_size(
+                    uploaded, sequence, bob_seq, True
+                )
             else:
                 bytes_bob += fanout * wire.fetch_request()
                 got = fanout * wire.fetch_response(uploaded, sequence)

@@ -261,7 +261,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
         + 3 * wire.poll_answer_size(4, 2, 2)  # epoch 6: he holds sequence 2: NS Poll, "unchanged"
     )
     assert run.bytes_to_bob == to_bob
-    assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + 3 * wire.poll_request_size(2)
+    # the record asked of one replica, the sequence only of the other two (2 bytes more each)
+    assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
+    assert wire.poll_request_size(2, True) == wire.poll_request_size(2) + 2
     # storage: its answers, and the forwarder's copies to the 2 others with their answers
     copies = 2 * (first.sent + first.answered + second.sent + second.answered)
     assert run.bytes_storage == to_bob + to_alice + copies
@@ -327,7 +329,8 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     # a fanout of 1: Bob asks one replica a poll instead of 3 (the syncs stay the same)
     one = simulate_remote_log(replace(base, fanout=1), always, always, created)
     syncs = sum(wire.sync(i, i + 1).sent for i in range(20))
-    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) > 0
+    # (the two others' polls ask the sequence only: 2 bytes more each; epoch 0's is a Fetch)
+    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) + 2 * 2 * (base.epochs - 1) > 0
     assert one.bob_multiplier < every.bob_multiplier
 
     # without NS Poll, every poll fetches the whole record from each of the 3
@@ -337,7 +340,14 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     unchanged = polls - 20  # 20 polls see a new record, the rest nothing new
     assert fetching.bytes_to_bob - every.bytes_to_bob == 3 * unchanged * (
         wire.fetch_response(20, 20) - wire.poll_answer_size(20, 20, 20)
-    ) + 3 * sum(wire.fetch_response(i + 1, i + 1) - wire.poll_answer_size(i + 1, i + 1, i) for i in range(1, 20))
+    ) + sum(
+        3 * wire.fetch_response(i + 1, i + 1)
+        - wire.poll_answer_size(i + 1, i + 1, i)  # the record, from one replica
+        - 2 * wire.poll_answer_size(i + 1, i + 1, i, True)  # the sequence only, from the others
+        for i in range(1, 20)
+    )
+    # one record a poll, not one a replica: a changed poll gets the record and two ~10-byte answers
+    assert wire.poll_answer_size(2, 2, 1, True) < 12 < len(wire.record(2, 2)) < wire.poll_answer_size(2, 2, 1)
 
 
 # --- both ------------------------------------------------------------------------------------
