@@ -541,6 +541,12 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
         assert verify_record(wire.name, result.record, now=RECORD_TIME).sequence == sequence
         (same,) = _frames(wire.poll_answer(n, sequence, sequence))
         assert [r.state for r in ns.decode_response(same).polled.results] == [PollState.UNCHANGED]
+        # the others of the fanout: asked for the sequence only, answered with it and no record
+        (only,) = _frames(wire.poll_request(sequence - 1, sequence_only=True))
+        assert ns.decode_request(only).poll.logs[0].sequence_only
+        (told_seq,) = _frames(wire.poll_answer(n, sequence, sequence - 1, sequence_only=True))
+        (result,) = ns.decode_response(told_seq).polled.results
+        assert (result.state, result.sequence, result.record) == (PollState.CHANGED, sequence, b"")
 
 
 def test_the_sim_follows_the_library_defaults():
