@@ -72,7 +72,8 @@ Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     (``conditional``, the reader's default), answered "unchanged" or with the newer record by the
     one replica he asks for the record, and "unchanged" or the newer sequence (no record) by the
     others (``sequence_only``; storage here never withholds, so no claim is followed up). His
-    record is taken as fresh (no wall clock here; an expired one would go by Fetch). If the log
+    record is taken as fresh (no wall clock here) unless ``record_validity`` gives the epochs a
+    record stays fresh: past it, as the reader does, he asks with Fetch (the record from each). If the log
     grew, he syncs from one replica: the CAS Gets a real ``SyncPlan`` asks for (the head page,
     back to the page he needs, then the message blocks not embedded), and delivers the new
     messages in that epoch. Within an epoch Alice publishes before Bob polls, so a message
@@ -275,6 +276,9 @@ class SimConfig:
     mode: LogMode = DEFAULT_MODE
     #: remote log: the record carries its V1 fields (None: the library's default record)
     record_v1: bool | None = None
+    #: remote log: epochs a record stays fresh after Alice signs it (the library's 7 days in
+    #: epochs); past it Bob's reader asks with Fetch. None (default): never expires, no wall clock
+    record_validity: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_messages < 0 or self.epochs < 1:
@@ -287,6 +291,8 @@ class SimConfig:
             raise ValueError(f"arrivals must be 'even' or 'random', got {self.arrivals!r}")
         if self.backoff_base < 1 or self.backoff_cap < self.backoff_base:
             raise ValueError("need 1 <= backoff_base <= backoff_cap")
+        if self.record_validity is not None and self.record_validity < 1:
+            raise ValueError("record_validity must be at least 1 epoch (or None)")
         if self.poll_interval < 1 or self.replicas < 1 or self.fanout < 1:
             raise ValueError("need poll_interval >= 1, replicas >= 1 and fanout >= 1")
 
@@ -525,8 +531,10 @@ def simulate_remote_log(
     deliveries: list[tuple[int, int]] = []
     uploaded = 0  # messages [0, uploaded) are in the log
     sequence = 0  # of the newest record
+    signed_at = 0  # the epoch the newest record was signed
     bob_has = 0  # messages [0, bob_has) delivered
     bob_seq = 0  # sequence of the record Bob holds (0: none)
+    bob_signed = 0  # the epoch it was signed
     last_poll: int | None = None
     bytes_alice = bytes_bob = bytes_storage = bytes_to_bob = bytes_to_alice = sends = 0
     floor_alice = floor_bob = publishes = syncs = published = 0
@@ -539,6 +547,7 @@ def simulate_remote_log(
                 ready += 1
             if ready > uploaded:
                 sequence += 1
+                signed_at = t
                 frames = wire.publish(uploaded, ready, sequence)
                 publishes += 1
                 published += ready - uploaded
@@ -563,7 +572,9 @@ def simulate_remote_log(
 
         if bob[t] and (last_poll is None or t - last_poll >= config.poll_interval):
             last_poll = t
-            if config.conditional and bob_seq:
+            # past its validity the reader asks with Fetch, as for no record
+            fresh = config.record_validity is None or t - bob_signed < config.record_validity
+            if config.conditional and bob_seq and fresh:
                 # he holds a record: an NS Poll to each of the fanout, "above bob_seq?", the record
                 # asked of one replica, the sequence only of the others (all honest here: no
                 # claim above the record to follow)
@@ -575,7 +586,7 @@ def simulate_remote_log(
             else:
                 bytes_bob += fanout * wire.fetch_request()
                 got = fanout * wire.fetch_response(uploaded, sequence)
-            bob_seq = sequence
+            bob_seq, bob_signed = sequence, signed_at
             if uploaded > bob_has:
                 sync = wire.sync(bob_has, uploaded)
                 bytes_bob += sync.sent
@@ -891,6 +902,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--upload-once", action="store_const", const="once", dest="upload", help="same as --upload once")
     parser.add_argument("--fetch", action="store_true", help="Bob fetches the record on every poll (no NS Poll)")
     parser.add_argument(
+        "--record-validity", type=int, default=None, help="epochs a record stays fresh (default: never expires)"
+    )
+    parser.add_argument(
         "--layouts",
         nargs="+",
         metavar="LAYOUT/EMBED",
@@ -917,6 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         conditional=not args.fetch,
         mode=LogMode.parse(args.layout, args.embed),
         record_v1=True if args.v1_record else False if args.compact_record else None,
+        record_validity=args.record_validity,
     )
     if args.layouts:
         modes = [LogMode.parse(*text.split("/", 1)) for text in args.layouts]

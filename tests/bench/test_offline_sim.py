@@ -303,6 +303,24 @@ def test_the_floor_is_each_payload_once_and_a_record_per_publish_or_per_sync_wit
     assert 1 + 221 / (256 * floor_crossing(221, 256, 1.3)) == pytest.approx(1.3)
 
 
+def test_past_the_records_validity_bob_asks_with_fetch_as_the_reader_does():
+    config = SimConfig(n_messages=2, epochs=12, send_window=2)
+    wire = config.log_wire()
+    created = [0, 1]
+    alice = [False, True] + [False] * 10  # one publish at 1 (sequence 1)
+    bob = [False, True] + [False] * 3 + [True] + [False] * 5 + [True]  # polls at 1, 5 and 11
+    fresh = simulate_remote_log(config, alice, bob, created, wire)
+    expiring = simulate_remote_log(replace(config, record_validity=8), alice, bob, created, wire)
+    assert fresh.delivered == expiring.delivered == 2
+    # at 5 the record (signed at 1) is fresh: a poll, "unchanged"; at 11 it has expired: Fetch,
+    # and each of the 3 sends the whole record
+    extra = 3 * (wire.fetch_response(2, 1) - wire.poll_answer_size(2, 1, 1))
+    assert expiring.bytes_to_bob - fresh.bytes_to_bob == extra > 3 * 200
+    assert simulate_remote_log(replace(config, record_validity=11), alice, bob, created, wire).bytes_to_bob == fresh.bytes_to_bob
+    with pytest.raises(ValueError):
+        SimConfig(record_validity=0)
+
+
 def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     base = SimConfig(n_messages=20, epochs=200)
     created = creation_epochs(base.n_messages, base.window)  # 5i: each message its own publish
