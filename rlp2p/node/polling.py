@@ -150,8 +150,8 @@ async def poll_logs(
             break
 
     # a peer said a higher sequence than the record received (the record's peer withholding or
-    # lagging): ask it for its record; each peer at most once per log, so bounded by the fanout
-    for _ in range(reader.fanout + 1):
+    # lagging): ask it for its record; each peer at most once per log, so bounded by its peers
+    for _ in range(max_rounds):
         follow: dict[Any, list[str]] = {}
         for name in names:
             peer = claims_to_fetch(combine(name, held[name], answers[name], peers_of[name]), fetched[name])
