@@ -18,7 +18,8 @@ library's own code, everything a publish and a sync put on the wire:
   stream (:mod:`rlp2p.wire.upload`); with upload once, the Forward request
   (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`) and Alice's
   one NS Fetch per target that confirms it (``rlp2p/node/forward.py``);
-- a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), else with Fetch.
+- a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), one replica for the
+  record and the others for the sequence only (``sequence_only``), else with Fetch.
 
 Ignored, as for MVDS: the transport below (multistream-select, Noise, yamux, TCP/IP).
 
@@ -256,26 +257,30 @@ class LogWire:
         )
         return encode_frame(encode_forward(request)), encode_frame(answer)
 
-    def poll_request(self, held: int) -> bytes:
-        """A framed NS Poll of this log by a reader holding the record of sequence ``held``."""
-        return encode_frame(encode_poll([(_name_bytes(self.name), held)]))
+    def poll_request(self, held: int, sequence_only: bool = False) -> bytes:
+        """A framed NS Poll of this log by a reader holding the record of sequence ``held``; with
+        ``sequence_only``, asking for the sequence only (the reader's ask of all but one replica)."""
+        return encode_frame(encode_poll([(_name_bytes(self.name), held)], [sequence_only]))
 
-    def poll_answer(self, n: int, sequence: int, held: int) -> bytes:
-        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record."""
+    def poll_answer(self, n: int, sequence: int, held: int, sequence_only: bool = False) -> bytes:
+        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record (with
+        ``sequence_only``, CHANGED with the sequence and no record)."""
         if sequence <= held:
             return encode_frame(encode_answer([(PollState.UNCHANGED if sequence == held else PollState.OLDER, b"")]))
+        if sequence_only:
+            return encode_frame(encode_answer([(PollState.CHANGED, b"", sequence)]))
         return encode_frame(encode_answer([(PollState.CHANGED, self.record(n, sequence))]))
 
-    def poll_request_size(self, held: int) -> int:
-        key = ("poll", held)
+    def poll_request_size(self, held: int, sequence_only: bool = False) -> int:
+        key = ("poll", held, sequence_only)
         if key not in self._sizes:
-            self._sizes[key] = len(self.poll_request(held))
+            self._sizes[key] = len(self.poll_request(held, sequence_only))
         return self._sizes[key]
 
-    def poll_answer_size(self, n: int, sequence: int, held: int) -> int:
-        key = ("polled", n, sequence, held)
+    def poll_answer_size(self, n: int, sequence: int, held: int, sequence_only: bool = False) -> int:
+        key = ("polled", n, sequence, held, sequence_only)
         if key not in self._sizes:
-            self._sizes[key] = len(self.poll_answer(n, sequence, held))
+            self._sizes[key] = len(self.poll_answer(n, sequence, held, sequence_only))
         return self._sizes[key]
 
     def fetch_request(self) -> int:

@@ -78,6 +78,12 @@ def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> di
                 "log_alice_multiplier": _rounded(log.alice_multiplier),
                 "log_alice_in_multiplier": _rounded(log.alice_in_multiplier),
                 "log_bob_multiplier": _rounded(log.bob_multiplier),
+                # what an ideal remote log would need on the same schedules (offline_sim, "Floor"):
+                # plain figures, not goals
+                "log_alice_floor": _rounded(log.alice_floor) if log.alice_floor is not None else None,
+                "log_bob_floor": _rounded(log.bob_floor) if log.bob_floor is not None else None,
+                "log_messages_per_publish": _rounded(log.messages_per_publish or 0.0),
+                "log_messages_per_sync": _rounded(log.delivered / log.syncs) if log.syncs else None,
                 # the other way of uploading (to each replica, when the default is once)
                 "log_other_alice_multiplier": _rounded(each.alice_multiplier),
                 "log_other_bob_multiplier": _rounded(each.bob_multiplier),
@@ -103,6 +109,8 @@ def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> di
                 "alice_multiplier": _rounded(once.alice_multiplier),
                 "alice_in_multiplier": _rounded(once.alice_in_multiplier),
                 "bob_multiplier": _rounded(once.bob_multiplier),
+                "alice_floor": _rounded(once.alice_floor) if once.alice_floor is not None else None,
+                "bob_floor": _rounded(once.bob_floor) if once.bob_floor is not None else None,
                 "alice_multiplier_upload_each": _rounded(each.alice_multiplier),
                 "storage_bytes": once.bytes_storage,
             }
@@ -111,6 +119,18 @@ def simulate(fractions: tuple[float, ...], seeds: int, payload_bytes: int) -> di
         result["table_layouts"] = offline_sim.format_layouts(layouts)
     at = next((c for c in compare if c["online"] == GOAL_ONLINE), None)
     if at is not None:
+        record_bytes = len(config.log_wire().record(1, 1))
+        # the floors at GOAL_ONLINE, and the messages per publish at which Alice's crosses the limit
+        result["floors"] = {
+            "sim_alice_floor_10pct": at["log_alice_floor"],
+            "sim_bob_floor_10pct": at["log_bob_floor"],
+            "sim_messages_per_publish_10pct": at["log_messages_per_publish"],
+            "sim_messages_per_sync_10pct": at["log_messages_per_sync"],
+            "record_bytes": record_bytes,
+            "messages_per_publish_at_limit": _rounded(
+                offline_sim.floor_crossing(record_bytes, payload_bytes, PHONE_MULTIPLIER_LIMIT)
+            ),
+        }
         result["goals_upload_once"] = PUBLISHER_UPLOADS_ONCE
         result["goals"] = {
             "sim_alice_multiplier_10pct": goal(at["log_alice_multiplier"], PHONE_MULTIPLIER_LIMIT),
@@ -151,6 +171,8 @@ def render(result: dict[str, Any]) -> list[str]:
             r["log_alice_multiplier"],
             r["log_alice_in_multiplier"],
             r["log_bob_multiplier"],
+            r["log_alice_floor"],
+            r["log_bob_floor"],
             r["log_other_alice_multiplier"],
         ]
         for r in result["compare"]
@@ -164,7 +186,7 @@ def render(result: dict[str, Any]) -> list[str]:
         "bytes from the real codecs; latency in epochs; multiplier = bytes on the air / bytes delivered)\n"
         + table(["online", "MVDS delivered", "log delivered", "MVDS p50", "log p50", "MVDS p95", "log p95", "MVDS mult", "log mult"], rows),
         "5b. Each phone's multiplier: Alice = bytes she sent (in: received), Bob = bytes he received, over the payload delivered\n"
-        + table(["online", "MVDS Alice", "MVDS Bob", "log Alice", "log Alice in", "log Bob", f"upload {other}: Alice"], phones),
+        + table(["online", "MVDS Alice", "MVDS Bob", "log Alice", "log Alice in", "log Bob", "Alice floor", "Bob floor", f"upload {other}: Alice"], phones),
         "   full simulation table:\n" + "\n".join("   " + line for line in result["table"].splitlines())
         + f"\n   the remote log uploading {other}:\n" + "\n".join("   " + line for line in result["table_other"].splitlines()[2:]),
     ]
@@ -172,5 +194,13 @@ def render(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"5c. Layouts at {GOAL_ONLINE:g} online (upload once; 'Alice x (each)': uploading to each replica)\n"
             + "\n".join("   " + line for line in result["table_layouts"].splitlines())
+        )
+    if "floors" in result:
+        f = result["floors"]
+        lines.append(
+            f"5d. The floor (any log signing a {f['record_bytes']} B record per publish) at {GOAL_ONLINE:g} online: "
+            f"Alice {f['sim_alice_floor_10pct']} ({f['sim_messages_per_publish_10pct']} messages a publish), "
+            f"Bob {f['sim_bob_floor_10pct']} ({f['sim_messages_per_sync_10pct']} a sync); Alice's floor is under "
+            f"{PHONE_MULTIPLIER_LIMIT} only above {f['messages_per_publish_at_limit']} messages a publish"
         )
     return lines

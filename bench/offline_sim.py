@@ -69,8 +69,11 @@ Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     In an epoch in which Bob is online (and ``poll_interval`` epochs have passed since his last
     poll) he asks ``fanout`` replicas (the reader's default is 3): holding no record, with an NS
     Fetch (NOT_FOUND before the first publish); holding one, with an NS Poll of his sequence
-    (``conditional``, the reader's default), answered "unchanged" or with the newer record. His
-    record is taken as fresh (no wall clock here; an expired one would go by Fetch). If the log
+    (``conditional``, the reader's default), answered "unchanged" or with the newer record by the
+    one replica he asks for the record, and "unchanged" or the newer sequence (no record) by the
+    others (``sequence_only``; storage here never withholds, so no claim is followed up). His
+    record is taken as fresh (no wall clock here) unless ``record_validity`` gives the epochs a
+    record stays fresh: past it, as the reader does, he asks with Fetch (the record from each). If the log
     grew, he syncs from one replica: the CAS Gets a real ``SyncPlan`` asks for (the head page,
     back to the page he needs, then the message blocks not embedded), and delivers the new
     messages in that epoch. Within an epoch Alice publishes before Bob polls, so a message
@@ -92,6 +95,25 @@ the replicas' CAS hints in the head page), the record signed by ``create_record`
 designs: the transport below (Noise, yamux, TCP/IP or a Waku envelope), connection set-up and DHT
 look-ups.
 
+Floor
+=====
+
+What an ideal remote log would need on the same schedules, whatever its layout and protocol,
+given that every publish carries a freshly signed record (the library's real compact record,
+221 B here, :meth:`bench.log_wire.LogWire.record`):
+
+- Alice: every payload she published once, plus one record per publish she made;
+- Bob: every payload he received once, plus one record per sync that found something new
+  (polls that found nothing cost nothing in the floor).
+
+Each is reported over the same payload bytes as the multipliers (``Alice floor x``,
+``Bob floor x``). It is a floor for any design that signs one record per publish, not a goal:
+with ``m`` messages a publish Alice's floor is ``1 + 221 / (256 m)``, under 1.3 only for
+``m > 2.88`` (:func:`floor_crossing`). At the defaults (100 messages over 500 epochs, a message
+every 5 epochs) and 10 % online she publishes about 2.4 messages at a time: her floor is about
+1.36, above the 1.3 goal, so no design signing a record per publish reaches that goal there;
+Bob's (about 3.8 messages a sync) is about 1.23.
+
 Metrics (per design and online fraction, pooled over seeds)
 ===========================================================
 
@@ -103,7 +125,8 @@ Metrics (per design and online fraction, pooled over seeds)
   retransmissions, lost ones too; the log: uploads, records, Forward requests, confirming
   Fetches), Bob's the bytes he received (MVDS: the payloads that reached him; the log: records,
   poll answers, pages, blocks and NOT_FOUNDs); beside them, the bytes Alice received;
-- bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same.
+- bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same;
+- the log's floors (above) over the same, and Alice's messages per publish.
 
 Run ``python -m bench.offline_sim`` for the default comparison table.
 """
@@ -136,6 +159,7 @@ __all__ = [
     "SimConfig",
     "WireModel",
     "creation_epochs",
+    "floor_crossing",
     "format_layouts",
     "format_table",
     "layout_table",
@@ -252,6 +276,9 @@ class SimConfig:
     mode: LogMode = DEFAULT_MODE
     #: remote log: the record carries its V1 fields (None: the library's default record)
     record_v1: bool | None = None
+    #: remote log: epochs a record stays fresh after Alice signs it (the library's 7 days in
+    #: epochs); past it Bob's reader asks with Fetch. None (default): never expires, no wall clock
+    record_validity: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_messages < 0 or self.epochs < 1:
@@ -264,6 +291,8 @@ class SimConfig:
             raise ValueError(f"arrivals must be 'even' or 'random', got {self.arrivals!r}")
         if self.backoff_base < 1 or self.backoff_cap < self.backoff_base:
             raise ValueError("need 1 <= backoff_base <= backoff_cap")
+        if self.record_validity is not None and self.record_validity < 1:
+            raise ValueError("record_validity must be at least 1 epoch (or None)")
         if self.poll_interval < 1 or self.replicas < 1 or self.fanout < 1:
             raise ValueError("need poll_interval >= 1, replicas >= 1 and fanout >= 1")
 
@@ -352,6 +381,16 @@ class RunResult:
     duplicates: int
     #: bytes that reached Alice (MVDS: acks; the log: storage's answers, records confirming)
     bytes_to_alice: int = 0
+    #: the log only: what an ideal remote log would need (module docstring, "Floor"): Alice,
+    #: every payload once plus one record per publish; Bob, every payload once plus one record
+    #: per sync that found something new
+    floor_alice: int = 0
+    floor_bob: int = 0
+    #: the log only: Alice's publishes, Bob's syncs that found something new
+    publishes: int = 0
+    syncs: int = 0
+    #: the log only: messages Alice published
+    published: int = 0
 
     @property
     def bytes_total(self) -> int:
@@ -492,10 +531,13 @@ def simulate_remote_log(
     deliveries: list[tuple[int, int]] = []
     uploaded = 0  # messages [0, uploaded) are in the log
     sequence = 0  # of the newest record
+    signed_at = 0  # the epoch the newest record was signed
     bob_has = 0  # messages [0, bob_has) delivered
     bob_seq = 0  # sequence of the record Bob holds (0: none)
+    bob_signed = 0  # the epoch it was signed
     last_poll: int | None = None
     bytes_alice = bytes_bob = bytes_storage = bytes_to_bob = bytes_to_alice = sends = 0
+    floor_alice = floor_bob = publishes = syncs = published = 0
     forwarding = config.upload_once and replicas > 1
 
     for t in range(config.epochs):
@@ -505,7 +547,11 @@ def simulate_remote_log(
                 ready += 1
             if ready > uploaded:
                 sequence += 1
+                signed_at = t
                 frames = wire.publish(uploaded, ready, sequence)
+                publishes += 1
+                published += ready - uploaded
+                floor_alice += (ready - uploaded) * config.payload_bytes + len(wire.record(ready, sequence))
                 if forwarding:
                     # one upload (the record on the CAS stream) and the Forward request to the
                     # first replica; it copies the same frames to the others (storage's bytes);
@@ -526,14 +572,21 @@ def simulate_remote_log(
 
         if bob[t] and (last_poll is None or t - last_poll >= config.poll_interval):
             last_poll = t
-            if config.conditional and bob_seq:
-                # he holds a record: an NS Poll to each of the fanout, "above bob_seq?"
-                bytes_bob += fanout * wire.poll_request_size(bob_seq)
-                got = fanout * wire.poll_answer_size(uploaded, sequence, bob_seq)
+            # past its validity the reader asks with Fetch, as for no record
+            fresh = config.record_validity is None or t - bob_signed < config.record_validity
+            if config.conditional and bob_seq and fresh:
+                # he holds a record: an NS Poll to each of the fanout, "above bob_seq?", the record
+                # asked of one replica, the sequence only of the others (all honest here: no
+                # claim above the record to follow)
+                others = fanout - 1
+                bytes_bob += wire.poll_request_size(bob_seq) + others * wire.poll_request_size(bob_seq, True)
+                got = wire.poll_answer_size(uploaded, sequence, bob_seq) + others * wire.poll_answer_size(
+                    uploaded, sequence, bob_seq, True
+                )
             else:
                 bytes_bob += fanout * wire.fetch_request()
                 got = fanout * wire.fetch_response(uploaded, sequence)
-            bob_seq = sequence
+            bob_seq, bob_signed = sequence, signed_at
             if uploaded > bob_has:
                 sync = wire.sync(bob_has, uploaded)
                 bytes_bob += sync.sent
@@ -542,6 +595,8 @@ def simulate_remote_log(
                     # a message Bob already has cannot come again: the plan starts after it
                     delivered_at[seq - 1] = t
                     deliveries.append((seq - 1, t))
+                syncs += 1
+                floor_bob += len(sync.delivered) * config.payload_bytes + len(wire.record(uploaded, sequence))
                 bob_has = uploaded
             bytes_storage += got
             bytes_to_bob += got
@@ -559,6 +614,11 @@ def simulate_remote_log(
         message_sends=sends,
         duplicates=0,
         bytes_to_alice=bytes_to_alice,
+        floor_alice=floor_alice,
+        floor_bob=floor_bob,
+        publishes=publishes,
+        syncs=syncs,
+        published=published,
     )
 
 
@@ -596,6 +656,13 @@ class Result:
     #: bytes that reached Alice / delivered_payload_bytes (her radio's receive side)
     alice_in_multiplier: float = math.inf
     bytes_to_alice: int = 0
+    #: the log only (None for MVDS): each phone's floor over the same payload bytes (module
+    #: docstring, "Floor"; inf if nothing was delivered), and Alice's messages per publish
+    alice_floor: float | None = None
+    bob_floor: float | None = None
+    messages_per_publish: float | None = None
+    publishes: int = 0
+    syncs: int = 0
 
 
 def _nearest_rank(sorted_values: Sequence[int], q: float) -> float:
@@ -611,6 +678,11 @@ def summarize(online: float, runs: Sequence[RunResult]) -> Result:
     delivered = sum(r.delivered for r in runs)
     total = sum(r.bytes_total for r in runs)
     useful = sum(r.delivered * r.payload_bytes for r in runs)
+    floors_alice = sum(r.floor_alice for r in runs)
+    floors_bob = sum(r.floor_bob for r in runs)
+    publishes = sum(r.publishes for r in runs)
+    published = sum(r.published for r in runs)
+    is_log = runs[0].design == REMOTE_LOG
     return Result(
         design=runs[0].design,
         online=online,
@@ -633,6 +705,11 @@ def summarize(online: float, runs: Sequence[RunResult]) -> Result:
         duplicates=sum(r.duplicates for r in runs),
         alice_in_multiplier=sum(r.bytes_to_alice for r in runs) / useful if useful else math.inf,
         bytes_to_alice=sum(r.bytes_to_alice for r in runs),
+        alice_floor=None if not is_log else floors_alice / useful if useful else math.inf,
+        bob_floor=None if not is_log else floors_bob / useful if useful else math.inf,
+        messages_per_publish=None if not is_log else published / publishes if publishes else 0.0,
+        publishes=publishes,
+        syncs=sum(r.syncs for r in runs),
     )
 
 
@@ -685,6 +762,15 @@ def run_comparison(
     return results
 
 
+def floor_crossing(record_bytes: int, payload_bytes: int, limit: float) -> float:
+    """Messages per publish at which Alice's floor ``1 + record / (m * payload)`` equals ``limit``
+    (above it her floor is under ``limit``); the same for Bob with messages per sync that found
+    something new."""
+    if limit <= 1 or payload_bytes < 1:
+        raise ValueError("need limit > 1 and payload_bytes >= 1")
+    return record_bytes / ((limit - 1) * payload_bytes)
+
+
 def layout_table(
     modes: Iterable[LogMode], online: float, seed: int = 0, *, seeds: int = DEFAULT_SEEDS, config: SimConfig | None = None
 ) -> list[tuple[LogMode, Result, Result]]:
@@ -701,18 +787,23 @@ def layout_table(
 
 def format_layouts(rows: Iterable[tuple[LogMode, Result, Result]]) -> str:
     """The layout table: each phone's multiplier uploading once (and Alice's uploading to each)."""
-    header = ("layout/embed", "delivered", "Alice x", "Alice in x", "Bob x", "Alice x (each)", "storage KiB", "total x")
+    header = (
+        "layout/embed", "delivered", "Alice x", "Alice floor x", "Alice in x", "Bob x", "Bob floor x",
+        "Alice x (each)", "storage KiB", "total x",
+    )
 
-    def x(value: float) -> str:
-        return "inf" if math.isinf(value) else f"{value:.2f}"
+    def x(value: float | None) -> str:
+        return "-" if value is None else "inf" if math.isinf(value) else f"{value:.2f}"
 
     body = [
         (
             "/".join(mode.to_args()),
             f"{100 * once.delivered_share:.1f}%",
             x(once.alice_multiplier),
+            x(once.alice_floor),
             x(once.alice_in_multiplier),
             x(once.bob_multiplier),
+            x(once.bob_floor),
             x(each.alice_multiplier),
             f"{once.bytes_storage / 1024:.1f}",
             x(once.multiplier),
@@ -734,7 +825,9 @@ def format_table(results: Iterable[Result]) -> str:
         "lat p95",
         "multiplier",
         "Alice x",
+        "Alice floor x",
         "Bob x",
+        "Bob floor x",
         "sends/msg",
         "dups",
         "Alice KiB",
@@ -746,6 +839,9 @@ def format_table(results: Iterable[Result]) -> str:
     def opt(value: float | None) -> str:
         return "-" if value is None else f"{value:g}"
 
+    def x(value: float | None) -> str:
+        return "-" if value is None else "inf" if math.isinf(value) else f"{value:.2f}"
+
     rows = [
         (
             r.design,
@@ -754,8 +850,10 @@ def format_table(results: Iterable[Result]) -> str:
             opt(r.latency_median),
             opt(r.latency_p95),
             "inf" if math.isinf(r.multiplier) else f"{r.multiplier:.2f}",
-            "inf" if math.isinf(r.alice_multiplier) else f"{r.alice_multiplier:.2f}",
-            "inf" if math.isinf(r.bob_multiplier) else f"{r.bob_multiplier:.2f}",
+            x(r.alice_multiplier),
+            x(r.alice_floor),
+            x(r.bob_multiplier),
+            x(r.bob_floor),
             f"{r.message_sends / r.messages:.2f}" if r.messages else "-",
             str(r.duplicates),
             f"{r.bytes_alice / 1024:.1f}",
@@ -804,6 +902,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--upload-once", action="store_const", const="once", dest="upload", help="same as --upload once")
     parser.add_argument("--fetch", action="store_true", help="Bob fetches the record on every poll (no NS Poll)")
     parser.add_argument(
+        "--record-validity", type=int, default=None, help="epochs a record stays fresh (default: never expires)"
+    )
+    parser.add_argument(
         "--layouts",
         nargs="+",
         metavar="LAYOUT/EMBED",
@@ -830,6 +931,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         conditional=not args.fetch,
         mode=LogMode.parse(args.layout, args.embed),
         record_v1=True if args.v1_record else False if args.compact_record else None,
+        record_validity=args.record_validity,
     )
     if args.layouts:
         modes = [LogMode.parse(*text.split("/", 1)) for text in args.layouts]

@@ -59,6 +59,7 @@ _EXPORTS = {
     "ExpiredRecord": "rlp2p.errors",
     "RecordTooLarge": "rlp2p.errors",
     "StaleRecord": "rlp2p.errors",
+    "UnbackedSequence": "rlp2p.errors",
     "KeyFileError": "rlp2p.errors",
     "StoreError": "rlp2p.errors",
     "NotFound": "rlp2p.errors",

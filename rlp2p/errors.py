@@ -104,6 +104,16 @@ class StaleRecord(RecordError):
         self.got = got
 
 
+class UnbackedSequence(RecordError):
+    """A storage peer said, in a poll, that it holds a higher sequence, then could not back it
+    with a record of that sequence that verifies (a lying or broken replica; it is ignored)."""
+
+    def __init__(self, message: str, *, claimed: int, got: int | None) -> None:
+        super().__init__(message)
+        self.claimed = claimed
+        self.got = got
+
+
 # --- keys, storage ---------------------------------------------------------------------------
 
 

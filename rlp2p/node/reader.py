@@ -401,7 +401,9 @@ class Reader:
         storage peer: every log's first ``fanout`` peers are asked at once with an NS Poll
         (:mod:`rlp2p.core.poll`, :mod:`rlp2p.wire.ns_poll`), a peer without it with Fetch.
         ``LogPoll.changed`` and ``best`` give the newest record offered; ``behind`` the peers that
-        said "nothing newer" while another had newer (lagging or withholding). ``report`` (a
+        said "nothing newer" while another had newer (lagging or withholding). The record is asked
+        of one peer per log, the sequence only of the others; a higher sequence said is followed
+        with one more ask of that peer (``claims``: any left unsettled, a sync goes by Fetch). ``report`` (a
         :class:`rlp2p.node.polling.PollReport`) gets the costs."""
         from rlp2p.node.polling import poll_logs
 

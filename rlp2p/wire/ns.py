@@ -237,9 +237,13 @@ class NsClient:
         now: datetime | None = None,
         allow_expired: bool = True,
         stats: PollStats | None = None,
+        sequence_only: Sequence[bool] | None = None,
     ) -> list[PeerAnswer]:
         """For each (log name, sequence held or None): UNCHANGED, NOT_HELD, or CHANGED with the
         verified newer record, or FAILED for a bad record (:mod:`rlp2p.wire.ns_poll`); falls
-        back to Fetch on a peer without the extension."""
+        back to Fetch on a peer without the extension. ``sequence_only[i]``: NEWER with the
+        sequence instead of the record."""
         when = self.clock() if now is None else now
-        return await poll(self.rpc, entries, self.limits, now=when, allow_expired=allow_expired, stats=stats)
+        return await poll(
+            self.rpc, entries, self.limits, now=when, allow_expired=allow_expired, stats=stats, sequence_only=sequence_only
+        )

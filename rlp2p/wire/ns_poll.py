@@ -10,7 +10,11 @@ instead of a whole record.
 Bounded: the request is one frame of at most the NS request size (64 KiB); the server reads
 records :data:`READ_CHUNK` logs at a time and stops adding records once the answer would pass
 :data:`MAX_POLL_ANSWER` (256 KiB, at most ``Limits.max_answer_bytes_per_stream``); the client
-asks again for the logs left unanswered. A
+asks again for the logs left unanswered. A log
+asked with ``sequence_only`` (PollLog field 10, the pollrecord extension) is answered, when newer,
+CHANGED with the sequence held (PollResult field 10) and no record: the reader polling its fanout
+takes the record from one replica only (:func:`rlp2p.core.poll.record_asks`); a server from
+before ignores the field and sends the record. A
 server without the extension answers BAD_REQUEST (py servers before it, the js storage peer in
 interop/): :func:`poll` then falls back to the spec's Fetch, pipelined on the same stream.
 """
@@ -50,23 +54,30 @@ MAX_POLL_FRAME = 48 * 1024
 # --- codec ---------------------------------------------------------------------------------------
 
 
-def encode_poll(entries: Sequence[tuple[bytes, int | None]]) -> bytes:
-    """A Poll of ``(binary log id, held sequence or None)``."""
+def encode_poll(entries: Sequence[tuple[bytes, int | None]], sequence_only: Sequence[bool] | None = None) -> bytes:
+    """A Poll of ``(binary log id, held sequence or None)``; ``sequence_only[i]`` asks for entry
+    ``i``'s sequence only (the pollrecord extension, PollLog field 10)."""
     logs = []
-    for log_id, sequence in entries:
+    for i, (log_id, sequence) in enumerate(entries):
         entry = ns_pb2.PollLog(log=log_id)
         if sequence is not None:
             entry.sequence = sequence
+        if sequence_only is not None and sequence_only[i]:
+            entry.sequence_only = True
         logs.append(entry)
     return ns_pb2.NsRequest(poll=ns_pb2.PollQuery(logs=logs)).SerializeToString()
 
 
-def encode_answer(results: Sequence[tuple[int, bytes]]) -> bytes:
-    """A Poll answer of ``(state, record)`` (record empty unless CHANGED)."""
-    answer = ns_pb2.PollAnswer(
-        results=[ns_pb2.PollResult(state=state, record=record) for state, record in results]  # type: ignore[arg-type]
-    )
-    return ns_pb2.NsResponse(polled=answer).SerializeToString()
+def encode_answer(results: Sequence[tuple[int, bytes] | tuple[int, bytes, int]]) -> bytes:
+    """A Poll answer of ``(state, record)`` (record empty unless CHANGED), or ``(CHANGED, b"",
+    sequence)``: the sequence only, for a log asked with ``sequence_only``."""
+    out = []
+    for result in results:
+        item = ns_pb2.PollResult(state=result[0], record=result[1])  # type: ignore[arg-type]
+        if len(result) > 2:
+            item.sequence = result[2]  # type: ignore[misc]
+        out.append(item)
+    return ns_pb2.NsResponse(polled=ns_pb2.PollAnswer(results=out)).SerializeToString()
 
 
 # --- server --------------------------------------------------------------------------------------
@@ -87,7 +98,7 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
         names.append(ID(entry.log).to_base58())
     cap = min(limits.max_answer_bytes_per_stream, MAX_POLL_ANSWER)
     get_many: GetRecords | None = getattr(backend, "get_records", None)
-    results: list[tuple[int, bytes]] = []
+    results: list[tuple[int, bytes] | tuple[int, bytes, int]] = []
     size = 0
     try:
         for start in range(0, len(names), READ_CHUNK):
@@ -111,6 +122,10 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
                 if entry.HasField("sequence") and sequence is not None and sequence <= entry.sequence:
                     results.append((PollState.UNCHANGED if sequence == entry.sequence else PollState.OLDER, b""))
                     size += 2
+                    continue
+                if entry.sequence_only and sequence is not None:
+                    results.append((PollState.CHANGED, b"", sequence))  # a dozen bytes, not the record
+                    size += RESULT_OVERHEAD + 4
                     continue
                 if results and size + len(record) + RESULT_OVERHEAD > cap:
                     return encode_answer(results)  # the client asks again for the rest
@@ -142,9 +157,12 @@ async def poll(
     now: datetime,
     allow_expired: bool = True,
     stats: PollStats | None = None,
+    sequence_only: Sequence[bool] | None = None,
 ) -> list[PeerAnswer]:
     """Poll one peer for ``entries`` (log name, held sequence or None); an answer per entry, in
     order, every record verified (a bad one is FAILED for its log, not for the others).
+    ``sequence_only[i]`` asks for entry ``i``'s sequence only: NEWER with the sequence, or the
+    record from a server without the extension (judged as usual).
 
     All requests go pipelined on ``rpc`` (one round trip) unless the answer was cut by the
     server's budget; a server without Poll is asked with Fetch instead (one more round trip).
@@ -159,7 +177,10 @@ async def poll(
         if not todo:
             break
         groups = [[todo[i] for i in group] for group in split([ids[i] for i in todo], limits.max_poll_names, MAX_POLL_FRAME)]
-        frames = await rpc.call_many([encode_poll([ids[i] for i in group]) for group in groups])
+        only = sequence_only
+        frames = await rpc.call_many(
+            [encode_poll([ids[i] for i in group], None if only is None else [only[i] for i in group]) for group in groups]
+        )
         stats.round_trips += 1
         stats.requests += len(groups)
         left: list[int] = []
@@ -177,7 +198,8 @@ async def poll(
             if len(results) > len(group) or (not results and group):
                 raise ProtocolError(f"poll of {len(group)} logs answered with {len(results)} results")
             for index, result in zip(group, results, strict=False):
-                answers[index] = _judge(entries[index], result, limits, now, allow_expired)
+                asked_only = sequence_only is not None and sequence_only[index]
+                answers[index] = _judge(entries[index], result, limits, now, allow_expired, asked_only)
             left += group[len(results) :]
         todo = left
     if todo:
@@ -186,9 +208,18 @@ async def poll(
 
 
 def _judge(
-    entry: tuple[str, int | None], result: ns_pb2.PollResult, limits: Limits, now: datetime, allow_expired: bool
+    entry: tuple[str, int | None],
+    result: ns_pb2.PollResult,
+    limits: Limits,
+    now: datetime,
+    allow_expired: bool,
+    sequence_only: bool = False,
 ) -> PeerAnswer:
     name, held = entry
+    if result.state == PollState.CHANGED and not result.record and result.HasField("sequence"):
+        if not sequence_only:
+            return PeerAnswer(State.FAILED, error="poll: the sequence only, where the record was asked for")
+        return PeerAnswer(State.NEWER, sequence=result.sequence)
     if result.state == PollState.UNCHANGED:
         return UNCHANGED
     if result.state == PollState.NOT_HELD:

@@ -30,3 +30,7 @@ async def test_nspoll_section_reports_its_goals(tmp_path: Path) -> None:
     assert goals["record_bytes"]["value"] == section["record_bytes"]["compact"] == 221
     assert section["record_bytes"]["v1_compatible"] == 435
     assert "poll_100_logs_bytes" in "\n".join(printed)
+    # a changed log over three storage peers: one record in, not three
+    changed = section["changed_log"]
+    assert changed["rounds"] == 1 and changed["record_bytes"] == 221
+    assert 1 < changed["bytes_in_over_record"] < 1.5 and changed["bytes_in"] < 2 * changed["record_bytes"]

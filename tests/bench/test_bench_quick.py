@@ -210,6 +210,10 @@ def check_offline(o: dict, config: BenchConfig) -> None:
         assert c["log_other_bob_multiplier"] == c["log_bob_multiplier"]
     assert [row["layout"] for row in o["layouts"]][0] == "paged:64/all"
     at = next(c for c in o["compare"] if c["online"] == 0.1)
+    # the floors are plain figures beside the goals, not goals
+    assert o["floors"]["sim_alice_floor_10pct"] == at["log_alice_floor"] and 1 < at["log_alice_floor"] <= at["log_alice_multiplier"]
+    assert o["floors"]["sim_bob_floor_10pct"] == at["log_bob_floor"] and 1 < at["log_bob_floor"] <= at["log_bob_multiplier"]
+    assert not {"sim_alice_floor_10pct", "sim_bob_floor_10pct"} & o["goals"].keys()
     prefix = "log"
     assert o["goals"]["sim_alice_multiplier_10pct"]["value"] == at[f"{prefix}_alice_multiplier"]
     assert o["goals"]["sim_bob_multiplier_10pct"]["value"] == at[f"{prefix}_bob_multiplier"]

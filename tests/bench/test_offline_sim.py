@@ -18,6 +18,7 @@ from bench.offline_sim import (
     SimConfig,
     WireModel,
     creation_epochs,
+    floor_crossing,
     format_table,
     mvds_backoff,
     online_draws,
@@ -260,7 +261,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
         + 3 * wire.poll_answer_size(4, 2, 2)  # epoch 6: he holds sequence 2: NS Poll, "unchanged"
     )
     assert run.bytes_to_bob == to_bob
-    assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + 3 * wire.poll_request_size(2)
+    # the record asked of one replica, the sequence only of the other two (2 bytes more each)
+    assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
+    assert wire.poll_request_size(2, True) == wire.poll_request_size(2) + 2
     # storage: its answers, and the forwarder's copies to the 2 others with their answers
     copies = 2 * (first.sent + first.answered + second.sent + second.answered)
     assert run.bytes_storage == to_bob + to_alice + copies
@@ -273,6 +276,49 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     assert each.bytes_alice == 3 * (first.sent + second.sent)
     assert each.bytes_to_alice == 3 * (first.answered + second.answered)
     assert each.bytes_to_bob == to_bob - 3 * wire.poll_answer_size(4, 2, 2) + 3 * wire.fetch_response(4, 2)
+
+
+def test_the_floor_is_each_payload_once_and_a_record_per_publish_or_per_sync_with_news():
+    config = SimConfig(n_messages=4, epochs=10, send_window=4)
+    wire = config.log_wire()
+    created = [0, 1, 2, 3]
+    alice = [False, True, False, True] + [False] * 6  # publishes {0, 1} at 1 (seq 1), {2, 3} at 3 (seq 2)
+    bob = [False, False, True, True, True] + [False] * 5  # syncs at 2 (two new) and 3 (two new); 4: nothing new
+    run = simulate_remote_log(config, alice, bob, created, wire)
+    assert run.publishes == 2 and run.syncs == 2 and run.published == 4
+    assert run.floor_alice == 4 * 256 + len(wire.record(2, 1)) + len(wire.record(4, 2))
+    assert run.floor_bob == run.floor_alice  # the same two records: each sync found one publish
+    late = simulate_remote_log(config, alice, [False] * 5 + [True] * 5, created, wire)
+    assert late.syncs == 1 and late.floor_bob == 4 * 256 + len(wire.record(4, 2))  # one record for both publishes
+    result = summarize(0.1, [run, late])
+    assert result.alice_floor == pytest.approx(2 * run.floor_alice / (8 * 256))
+    assert result.bob_floor == pytest.approx((run.floor_bob + late.floor_bob) / (8 * 256))
+    assert result.messages_per_publish == 2 and result.syncs == 3
+    assert 1 < result.bob_floor < result.alice_floor < result.alice_multiplier
+    mvds = summarize(0.1, [simulate_mvds(config, alice, bob, created)])
+    assert mvds.alice_floor is None and mvds.bob_floor is None  # a floor of the log's schedules only
+    # the record is the library's compact one; Alice's floor is under 1.3 above 2.88 messages a publish
+    assert 200 < len(wire.record(2, 1)) < 240
+    assert floor_crossing(221, 256, 1.3) == pytest.approx(2.878, abs=1e-3)
+    assert 1 + 221 / (256 * floor_crossing(221, 256, 1.3)) == pytest.approx(1.3)
+
+
+def test_past_the_records_validity_bob_asks_with_fetch_as_the_reader_does():
+    config = SimConfig(n_messages=2, epochs=12, send_window=2)
+    wire = config.log_wire()
+    created = [0, 1]
+    alice = [False, True] + [False] * 10  # one publish at 1 (sequence 1)
+    bob = [False, True] + [False] * 3 + [True] + [False] * 5 + [True]  # polls at 1, 5 and 11
+    fresh = simulate_remote_log(config, alice, bob, created, wire)
+    expiring = simulate_remote_log(replace(config, record_validity=8), alice, bob, created, wire)
+    assert fresh.delivered == expiring.delivered == 2
+    # at 5 the record (signed at 1) is fresh: a poll, "unchanged"; at 11 it has expired: Fetch,
+    # and each of the 3 sends the whole record
+    extra = 3 * (wire.fetch_response(2, 1) - wire.poll_answer_size(2, 1, 1))
+    assert expiring.bytes_to_bob - fresh.bytes_to_bob == extra > 3 * 200
+    assert simulate_remote_log(replace(config, record_validity=11), alice, bob, created, wire).bytes_to_bob == fresh.bytes_to_bob
+    with pytest.raises(ValueError):
+        SimConfig(record_validity=0)
 
 
 def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
@@ -301,7 +347,8 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     # a fanout of 1: Bob asks one replica a poll instead of 3 (the syncs stay the same)
     one = simulate_remote_log(replace(base, fanout=1), always, always, created)
     syncs = sum(wire.sync(i, i + 1).sent for i in range(20))
-    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) > 0
+    # (the two others' polls ask the sequence only: 2 bytes more each; epoch 0's is a Fetch)
+    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) + 2 * 2 * (base.epochs - 1) > 0
     assert one.bob_multiplier < every.bob_multiplier
 
     # without NS Poll, every poll fetches the whole record from each of the 3
@@ -311,7 +358,14 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     unchanged = polls - 20  # 20 polls see a new record, the rest nothing new
     assert fetching.bytes_to_bob - every.bytes_to_bob == 3 * unchanged * (
         wire.fetch_response(20, 20) - wire.poll_answer_size(20, 20, 20)
-    ) + 3 * sum(wire.fetch_response(i + 1, i + 1) - wire.poll_answer_size(i + 1, i + 1, i) for i in range(1, 20))
+    ) + sum(
+        3 * wire.fetch_response(i + 1, i + 1)
+        - wire.poll_answer_size(i + 1, i + 1, i)  # the record, from one replica
+        - 2 * wire.poll_answer_size(i + 1, i + 1, i, True)  # the sequence only, from the others
+        for i in range(1, 20)
+    )
+    # one record a poll, not one a replica: a changed poll gets the record and two ~10-byte answers
+    assert wire.poll_answer_size(2, 2, 1, True) < 12 < len(wire.record(2, 2)) < wire.poll_answer_size(2, 2, 1)
 
 
 # --- both ------------------------------------------------------------------------------------
@@ -505,6 +559,12 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
         assert verify_record(wire.name, result.record, now=RECORD_TIME).sequence == sequence
         (same,) = _frames(wire.poll_answer(n, sequence, sequence))
         assert [r.state for r in ns.decode_response(same).polled.results] == [PollState.UNCHANGED]
+        # the others of the fanout: asked for the sequence only, answered with it and no record
+        (only,) = _frames(wire.poll_request(sequence - 1, sequence_only=True))
+        assert ns.decode_request(only).poll.logs[0].sequence_only
+        (told_seq,) = _frames(wire.poll_answer(n, sequence, sequence - 1, sequence_only=True))
+        (result,) = ns.decode_response(told_seq).polled.results
+        assert (result.state, result.sequence, result.record) == (PollState.CHANGED, sequence, b"")
 
 
 def test_the_sim_follows_the_library_defaults():
@@ -598,3 +658,17 @@ def test_the_layout_table_runs_each_layout_both_ways(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines[2:]] == ["paged:64/all", "paged:4/none"]
     assert lines[2].split()[2] == f"{rows[0][1].alice_multiplier:.2f}"
+
+
+def test_the_offline_section_reports_the_floors_as_plain_figures():
+    from bench import offline
+
+    result = offline.simulate((0.1,), 1, 256)
+    at = result["compare"][0]
+    floors = result["floors"]
+    assert floors["sim_alice_floor_10pct"] == at["log_alice_floor"] and floors["sim_bob_floor_10pct"] == at["log_bob_floor"]
+    assert 1 < at["log_bob_floor"] < at["log_bob_multiplier"] and 1 < at["log_alice_floor"] < at["log_alice_multiplier"]
+    assert floors["messages_per_publish_at_limit"] == pytest.approx(floor_crossing(floors["record_bytes"], 256, 1.3), abs=1e-3)
+    assert all(row["alice_floor"] == at["log_alice_floor"] for row in result["layouts"])  # the same schedules
+    assert "sim_alice_floor_10pct" not in result["goals"]
+    assert "5d. The floor" in "\n".join(offline.render(result))

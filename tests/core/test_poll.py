@@ -15,9 +15,12 @@ from rlp2p.core.poll import (
     PeerAnswer,
     State,
     assign,
+    claims_to_fetch,
     combine,
     held_sequence,
     needs_more,
+    record_asks,
+    resolve,
     settles,
     split,
 )
@@ -109,3 +112,67 @@ def test_held_sequence_reads_a_stored_record():
 
 def test_names_travel_as_binary_peer_ids():
     assert len(name_to_peer_id(NAME).to_bytes()) == 38 < len(NAME)
+
+
+def newer(sequence: int) -> PeerAnswer:
+    return PeerAnswer(State.NEWER, sequence=sequence)
+
+
+def test_one_peer_per_log_is_asked_for_the_record_the_first_a_sync_would_go_to():
+    peers_of = {"a": ["p1", "p2", "p3", "p4"], "b": ["p2", "p1"], "c": ["p4"]}
+    plan = assign(peers_of, {}, fanout=3)
+    assert record_asks(peers_of, plan) == {"a": "p1", "b": "p2", "c": "p4"}
+    # a second round (the first peers all failed): the first of the next ones
+    asked = {"a": {"p1", "p2", "p3"}}
+    assert record_asks(peers_of, assign(peers_of, asked, fanout=3, only=["a"])) == {"a": "p4"}
+
+
+def test_sequences_equal_to_the_record_received_are_holders_and_nothing_is_left_to_fetch():
+    result = combine(NAME, 4, {"p1": changed(5), "p2": newer(5), "p3": UNCHANGED}, ["p1", "p2", "p3"])
+    assert result.best.sequence == 5 and result.holders == ["p1", "p2"] and result.behind == ["p3"]
+    assert not result.claims and claims_to_fetch(result, {"p1"}) is None and settles(result, NOW)
+    # a peer holding a lower newer sequence is behind
+    lagging = combine(NAME, 4, {"p1": changed(6), "p2": newer(5)}, ["p1", "p2"])
+    assert lagging.holders == ["p1"] and lagging.behind == ["p2"] and not lagging.claims
+
+
+def test_a_withholding_record_peer_leaves_a_claim_to_fetch_and_nothing_settles_before():
+    # p1 (asked for the record) says "unchanged", p2 and p3 say they hold 6 and 7
+    answers = {"p1": UNCHANGED, "p2": newer(6), "p3": newer(7)}
+    result = combine(NAME, 4, answers, ["p1", "p2", "p3"])
+    assert result.changed and result.best is None and result.claims == {"p2": 6, "p3": 7}
+    assert not result.caught_up and not settles(result, NOW) and not needs_more(result)
+    assert claims_to_fetch(result, {"p1"}) == "p3"  # the highest first
+    assert claims_to_fetch(result, {"p1", "p3"}) == "p2" and claims_to_fetch(result, {"p1", "p2", "p3"}) is None
+    # p3 backs its claim: its record is the best, p2 (6) is behind, p1 withheld
+    answers["p3"] = resolve(answers["p3"], changed(7))
+    after = combine(NAME, 4, answers, ["p1", "p2", "p3"])
+    assert after.best.sequence == 7 and after.holders == ["p3"] and after.behind == ["p1", "p2"] and not after.claims
+    # a record received below a claim: the claim is fetched too
+    below = combine(NAME, 4, {"p1": changed(5), "p2": newer(7)}, ["p1", "p2"])
+    assert below.best.sequence == 5 and below.claims == {"p2": 7} and claims_to_fetch(below, {"p1"}) == "p2"
+    assert not settles(below, NOW)
+
+
+def test_ties_between_claims_go_to_the_first_asked():
+    result = combine(NAME, 4, {"p1": PeerAnswer(State.FAILED, error="x"), "p2": newer(6), "p3": newer(6)}, ["p1", "p2", "p3"])
+    assert claims_to_fetch(result, {"p1"}) == "p2"
+
+
+def test_a_claim_not_backed_is_a_typed_failure_and_a_newer_one_is_kept():
+    claim = newer(7)
+    assert resolve(claim, changed(7)).info.sequence == 7
+    assert resolve(claim, changed(8)).info.sequence == 8  # it moved on meanwhile: better still
+    lower = resolve(claim, changed(5))
+    assert lower.state is State.FAILED and lower.error.startswith("UnbackedSequence") and "sequence 5" in lower.error
+    bad = resolve(claim, PeerAnswer(State.FAILED, error="record: InvalidRecord: bad signature"))
+    assert bad.state is State.FAILED and "UnbackedSequence" in bad.error and "InvalidRecord" in bad.error
+    for answer in (UNCHANGED, OLDER, NOT_HELD, newer(7)):
+        assert resolve(claim, answer).state is State.FAILED
+    result = combine(NAME, 4, {"p1": changed(5), "p2": lower}, ["p1", "p2"])
+    assert result.best.sequence == 5 and "p2" in result.failed and not result.claims
+
+
+def test_a_newer_answer_not_above_what_is_held_is_a_failure():
+    result = combine(NAME, 5, {"p1": newer(5), "p2": newer(3), "p3": UNCHANGED}, ["p1", "p2", "p3"])
+    assert set(result.failed) == {"p1", "p2"} and not result.claims and result.caught_up

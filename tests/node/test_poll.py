@@ -31,6 +31,81 @@ def count_requests(node) -> Counter:
     return counts
 
 
+def count_records(node) -> Counter:
+    """Counts what ``node``'s answers to Polls carry: whole records, and sequences only."""
+    counts: Counter = Counter()
+    server = node.ns_server
+    inner = server.handle_frame
+
+    async def counted(frame: bytes, *, writer=None) -> Reply:
+        reply = await inner(frame, writer=writer)
+        response = ns_pb2.NsResponse.FromString(reply.frame)
+        if response.WhichOneof("result") == "polled":
+            for result in response.polled.results:
+                counts["records"] += bool(result.record)
+                counts["sequences"] += result.HasField("sequence")
+        return reply
+
+    server.handle_frame = counted
+    return counts
+
+
+def ignoring_sequence_only(node) -> None:
+    """``node``'s NS server as before the pollrecord extension: it does not know PollLog field
+    10 (it parses as an unknown field and is ignored), so it sends records."""
+    server = node.ns_server
+    inner = server.handle_frame
+
+    async def old(frame: bytes, *, writer=None) -> Reply:
+        request = ns_pb2.NsRequest.FromString(frame)
+        if request.WhichOneof("method") == "poll":
+            for entry in request.poll.logs:
+                entry.ClearField("sequence_only")
+            frame = request.SerializeToString()
+        return await inner(frame, writer=writer)
+
+    server.handle_frame = old
+
+
+def claiming(node, sequence: int, serve: bytes | None = None) -> None:
+    """``node`` lies: asked for a sequence only, it says it holds ``sequence``; asked for the
+    record, it serves ``serve`` (None: the record it really holds)."""
+    server = node.ns_server
+    inner = server.handle_frame
+
+    async def liar(frame: bytes, *, writer=None) -> Reply:
+        request = ns_pb2.NsRequest.FromString(frame)
+        if request.WhichOneof("method") != "poll":
+            return await inner(frame, writer=writer)
+        results = []
+        for entry in request.poll.logs:
+            if entry.sequence_only:
+                results.append(ns_pb2.PollResult(state=ns_pb2.PollResult.CHANGED, sequence=sequence))
+            elif serve is not None:
+                results.append(ns_pb2.PollResult(state=ns_pb2.PollResult.CHANGED, record=serve))
+            else:
+                single = ns_pb2.NsRequest(poll=ns_pb2.PollQuery(logs=[entry])).SerializeToString()
+                results.extend(ns_pb2.NsResponse.FromString((await inner(single)).frame).polled.results)
+        return Reply(ns_pb2.NsResponse(polled=ns_pb2.PollAnswer(results=results)).SerializeToString())
+
+    server.handle_frame = liar
+
+
+async def published_twice(swarm, replicas: int = 3):
+    """Three storage peers holding a log of two publishes; Bob holds the first's record."""
+    storage = await swarm.add_storage(replicas)
+    peers = [s.peer_id for s in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), replica_peers=peers)
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob")
+    await bob.reader(storage_peers=peers).sync(publisher.name)
+    await publisher.append([b"two"])
+    await publisher.publish()
+    return storage, peers, publisher, bob
+
+
 def without_poll(node) -> None:
     """``node``'s NS server as before the extension: a Poll is an unknown method (BAD_REQUEST)."""
     server = node.ns_server
@@ -179,3 +254,69 @@ async def test_a_caught_up_sync_of_one_log_asks_with_poll_not_fetch(swarm):
     fetched = await bob.reader(storage_peers=peers, conditional=False).sync(publisher.name)
     assert fetched.up_to_date and fetched.bytes_in > 3 * 221  # each peer sends the whole record
     assert all(c["fetch"] == 1 for c in counts)
+
+
+async def test_a_poll_over_three_replicas_receives_one_record_when_the_log_changed(swarm):
+    storage, peers, publisher, bob = await published_twice(swarm)
+    counts = [count_records(s) for s in storage]
+    report = PollReport()
+    polls = await bob.reader(storage_peers=peers, fanout=3).poll([publisher.name], report)
+    result = polls[publisher.name]
+    assert result.changed and result.best.sequence == 2 and result.holders == peers and not result.failed
+    # the first peer (the one a sync goes to) sends the record, the other two the sequence only
+    assert [(c["records"], c["sequences"]) for c in counts] == [(1, 0), (0, 1), (0, 1)]
+    assert report.rounds == 1 and report.followed_claims == 0
+    assert 221 < report.bytes_in < 221 + 100  # one record, not three
+    got: list = []
+    reports = await bob.reader(storage_peers=peers, fanout=3).sync_many([publisher.name], on_message=got.append)
+    assert [d.message.body for d in got] == [b"two"] and reports[publisher.name].record_seq == 2
+
+
+async def test_a_withholding_first_replica_is_caught_and_the_record_fetched_from_another(swarm, fixed_record):
+    storage, peers, publisher, bob = await published_twice(swarm)
+    old = bob.store.get_reader_state(publisher.name).record
+    withholder = storage[0]  # the peer asked for the record: it answers "unchanged"
+    withholder.ns_server.backend = fixed_record(withholder.ns_server.backend, old)
+    counts = [count_records(s) for s in storage]
+    report = PollReport()
+    result = (await bob.reader(storage_peers=peers, fanout=3).poll([publisher.name], report))[publisher.name]
+    assert result.best.sequence == 2 and result.holders == peers[1:] and result.behind == [withholder.peer_id]
+    assert not result.claims and not result.failed
+    # one more ask, of the first peer that said sequence 2: still one record in all
+    assert report.rounds == 2 and report.followed_claims == 1
+    assert sum(c["records"] for c in counts) == 1 and counts[1]["records"] == 1
+    got: list = []
+    await bob.reader(storage_peers=peers, fanout=3).sync_many([publisher.name], on_message=got.append)
+    assert [d.message.body for d in got] == [b"two"]
+
+
+async def test_a_replica_claiming_a_sequence_it_cannot_back_is_ignored_with_a_typed_error(swarm, caplog):
+    storage, peers, publisher, bob = await published_twice(swarm)
+    forged = bytearray(storage[1].store.get_record(publisher.name).record)
+    forged[-5] ^= 0xFF
+    claiming(storage[1], 99, serve=bytes(forged))  # a record that does not verify
+    claiming(storage[2], 98)  # its real record, sequence 2: not what it said
+    report = PollReport()
+    with caplog.at_level("WARNING", logger="rlp2p.node.polling"):
+        result = (await bob.reader(storage_peers=peers, fanout=3).poll([publisher.name], report))[publisher.name]
+    assert result.best.sequence == 2 and result.holders == [peers[0]] and not result.claims
+    assert set(result.failed) == set(peers[1:])
+    assert all(why.startswith("UnbackedSequence") for why in result.failed.values())
+    assert "InvalidRecord" in result.failed[peers[1]] and "sequence 2" in result.failed[peers[2]]
+    assert set(report.unbacked) == {p.to_string() for p in peers[1:]} and report.followed_claims == 2
+    assert sum("UnbackedSequence" in r.getMessage() for r in caplog.records) == 2
+    got: list = []
+    reports = await bob.reader(storage_peers=peers, fanout=3).sync_many([publisher.name], on_message=got.append)
+    assert [d.message.body for d in got] == [b"two"] and reports[publisher.name].record_seq == 2
+
+
+async def test_a_storage_peer_from_before_sequence_only_sends_records_and_that_is_still_correct(swarm):
+    storage, peers, publisher, bob = await published_twice(swarm)
+    for node in storage[1:]:
+        ignoring_sequence_only(node)
+    counts = [count_records(s) for s in storage]
+    report = PollReport()
+    result = (await bob.reader(storage_peers=peers, fanout=3).poll([publisher.name], report))[publisher.name]
+    assert result.best.sequence == 2 and result.holders == peers and not result.failed and not result.claims
+    assert [c["records"] for c in counts] == [1, 1, 1] and report.followed_claims == 0 and report.rounds == 1
+    assert not report.fell_back

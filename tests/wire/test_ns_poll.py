@@ -12,7 +12,7 @@ from rlp2p.core.record import create_record
 from rlp2p.limits import DEFAULT_LIMITS
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.ns import decode_response
-from rlp2p.wire.ns_poll import PollStats, encode_poll
+from rlp2p.wire.ns_poll import PollState, PollStats, encode_answer, encode_poll
 
 
 def logs(count: int, sequence: int = 4) -> list[tuple[str, bytes]]:
@@ -64,3 +64,46 @@ async def test_a_bad_record_fails_its_log_only(swarm):
         answers = await ns.poll([(bad_name, None), (good_name, 1)])
     assert answers[0].state is State.FAILED and "InvalidRecord" in answers[0].error
     assert answers[1].state is State.CHANGED and answers[1].info.sequence == 4
+
+
+def test_sequence_only_is_field_10_and_a_reader_of_the_spec_alone_ignores_it():
+    log_id = name_to_peer_id(logs(1)[0][0]).to_bytes()
+    plain, only = encode_poll([(log_id, 3)]), encode_poll([(log_id, 3)], [True])
+    assert len(only) == len(plain) + 2  # the tag of field 10 and a true
+    entry = ns_pb2.NsRequest.FromString(only).poll.logs[0]
+    assert entry.sequence_only and entry.sequence == 3
+    assert not ns_pb2.NsRequest.FromString(plain).poll.logs[0].sequence_only
+    answer = ns_pb2.NsResponse.FromString(encode_answer([(PollState.CHANGED, b"", 2**40)]))
+    (result,) = answer.polled.results
+    assert result.state == PollState.CHANGED and result.sequence == 2**40 and not result.record
+    assert len(encode_answer([(PollState.CHANGED, b"", 7)])) < 10
+    assert not ns_pb2.NsResponse.FromString(encode_answer([(PollState.UNCHANGED, b"")])).polled.results[0].HasField("sequence")
+
+
+async def test_a_server_answers_sequence_only_logs_with_their_sequence_and_the_rest_as_before(swarm):
+    (storage,) = await swarm.add_storage(1)
+    client = await swarm.start_node("client")
+    held = logs(3, sequence=5)
+    for name, record in held:
+        storage.store.put_record(name, record, 5)
+    stats = PollStats()
+    now = datetime.now(timezone.utc)
+    entries = [(held[0][0], 4), (held[1][0], 4), (held[2][0], 5), (held[0][0], None)]
+    async with client.ns(storage.peer_id) as ns:
+        answers = await ns.poll(entries, now=now, stats=stats, sequence_only=[True, False, True, True])
+        raw = await ns.rpc.call_many([encode_poll([(name_to_peer_id(held[0][0]).to_bytes(), 4)], [True])])
+    assert [a.state for a in answers] == [State.NEWER, State.CHANGED, State.UNCHANGED, State.NEWER]
+    assert answers[0].sequence == 5 and answers[0].info is None and answers[1].info.raw == held[1][1]
+    assert stats.round_trips == 1
+    (result,) = decode_response(raw[0]).polled.results
+    assert result.sequence == 5 and not result.record and len(raw[0]) < 12
+
+
+def test_a_sequence_where_the_record_was_asked_for_is_a_failed_answer():
+    from rlp2p.wire.ns_poll import _judge
+
+    result = ns_pb2.PollResult(state=PollState.CHANGED, sequence=9)
+    now = datetime.now(timezone.utc)
+    name = logs(1)[0][0]
+    assert _judge((name, 3), result, DEFAULT_LIMITS, now, True).state is State.FAILED
+    assert _judge((name, 3), result, DEFAULT_LIMITS, now, True, True).sequence == 9

@@ -110,12 +110,14 @@ class PollQuery(_message.Message):
     def __init__(self, logs: _Optional[_Iterable[_Union[PollLog, _Mapping]]] = ...) -> None: ...
 
 class PollLog(_message.Message):
-    __slots__ = ("log", "sequence")
+    __slots__ = ("log", "sequence", "sequence_only")
     LOG_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_ONLY_FIELD_NUMBER: _ClassVar[int]
     log: bytes
     sequence: int
-    def __init__(self, log: _Optional[bytes] = ..., sequence: _Optional[int] = ...) -> None: ...
+    sequence_only: bool
+    def __init__(self, log: _Optional[bytes] = ..., sequence: _Optional[int] = ..., sequence_only: bool = ...) -> None: ...
 
 class PollAnswer(_message.Message):
     __slots__ = ("results",)
@@ -124,7 +126,7 @@ class PollAnswer(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[PollResult, _Mapping]]] = ...) -> None: ...
 
 class PollResult(_message.Message):
-    __slots__ = ("state", "record")
+    __slots__ = ("state", "record", "sequence")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNCHANGED: _ClassVar[PollResult.State]
@@ -137,9 +139,11 @@ class PollResult(_message.Message):
     OLDER: PollResult.State
     STATE_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     state: PollResult.State
     record: bytes
-    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ...) -> None: ...
+    sequence: int
+    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ..., sequence: _Optional[int] = ...) -> None: ...
 
 class ForwardRequest(_message.Message):
     __slots__ = ("name", "sequence", "targets", "blocks")
