@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: installs what the suite needs into .venv, then runs every test
-# with line coverage of the package. Extra arguments go to pytest.
+# The README's test command: installs what the suite needs into .venv, then runs every test on
+# every core (pytest-xdist; RLP2P_TEST_WORKERS=1 runs them in one process) with line coverage of
+# the package. Extra arguments go to pytest. Long runs (the quick benchmark run, the scale and
+# crash trials) are scripts/long-runs.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -8,4 +10,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest --cov=rlp2p --cov-report=term "$@"
+WORKERS=${RLP2P_TEST_WORKERS:-auto}
+if [ "$WORKERS" = 1 ]; then
+  exec .venv/bin/python -m pytest --cov=rlp2p --cov-report=term "$@"
+fi
+exec .venv/bin/python -m pytest -n "$WORKERS" --cov=rlp2p --cov-report=term "$@"

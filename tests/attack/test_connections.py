@@ -25,7 +25,7 @@ ATTACKERS = 10
 MAX_REFUSED = 30
 
 
-@pytest.mark.slow
+@pytest.mark.long
 async def test_a_thousand_connections_then_a_reader(tmp_path) -> None:
     addresses = seed_blocks(tmp_path / "server", [os.urandom(1000) for _ in range(5)])
     async with serve(tmp_path / "server") as proc:

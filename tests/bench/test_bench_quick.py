@@ -19,6 +19,9 @@ from bench import goals as goals_mod
 from bench.common import REPO_ROOT, BenchConfig, mode_label
 from bench.runner import RESULTS_FILE, SECTION_NAMES, run_suite
 
+# a benchmark run: scripts/long-runs.sh, not the default suite
+pytestmark = pytest.mark.long
+
 #: the quick run takes about a minute here; a loaded 2-core machine gets several times that
 QUICK_RUN_TIMEOUT = 900.0
 

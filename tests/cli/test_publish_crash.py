@@ -22,7 +22,7 @@ import pytest
 
 from rlp2p.core.keys import generate_log_key, log_name, save_key
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.long
 
 RLP2P = [sys.executable, "-m", "rlp2p.cli.main"]
 TIMEOUT = 60.0

@@ -190,6 +190,7 @@ def check_store(data_dir: Path, committed: int) -> tuple[int, int, int]:
     return blocks, messages, delivered
 
 
+@pytest.mark.long
 def test_killed_mid_batch_reopens_consistent(tmp_path: Path) -> None:
     data_dir = tmp_path / "node"
     committed = 0
