@@ -30,6 +30,12 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
 * a message is marked seen only once it passed validation (go: before validating), so copies
   of a rejected announcement are judged again, and charged to their sender again, and our IHAVE
   handling asks for them again (IWANT); the validator marks each message seen when it starts;
+* a peer that leaves a topic (an unsubscribe: a follower's ``pause()``) is kept out of its
+  peers' meshes for the unsubscribe back-off (10 s), and py-libp2p sends no gossip (IHAVE) to a
+  peer it backs off from, so what is announced meanwhile never reaches it; seen here: when both
+  sides' back-offs end in the same second, a GRAFT is refused as too early and both sides back
+  off for the prune back-off (60 s). A follower therefore syncs until it is in a mesh again
+  (``meshed``; rlp2p/node/follow.py);
 * the heartbeat defaults to 120 s (go: 1 s), and "adaptive gossip" retunes the heartbeat and mesh
   degrees from a health estimate; we set 1 s and turn adaptation off;
 * every RPC carries our signed peer record (``senderRecord``, a few hundred bytes: more than the
@@ -169,7 +175,7 @@ class Announcements:
         self.stats = AnnounceStats()
         #: a storage peer also pushes what it accepts to readers that follow without the mesh
         #: (``/rlp2p/push/1.0.0``, rlp2p/wire/push.py)
-        self.push: PushServer | None = PushServer(node.config.limits) if node.config.storage else None
+        self.push: PushServer | None = PushServer(node.config.limits, self._stored) if node.config.storage else None
         # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
         self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign, assignment]
         # streams being read per peer: its subscriptions hold while one is (upstream item 12)
@@ -434,6 +440,18 @@ class Announcements:
             floor = seq
         return floor
 
+    async def _stored(self, name: str) -> bytes | None:
+        """The record held for ``name`` as a push stream opens; not an expired one (a reader
+        refuses it and ends the stream)."""
+        stored = await self.node.astore.call(self.node.store.get_record, name)
+        if stored is None:
+            return None
+        try:
+            verify_record(name, stored.record, now=self.node.config.clock(), limits=self.node.config.limits)
+        except RecordError:
+            return None
+        return stored.record
+
     def _held(self, name: str) -> tuple[int, bytes | None]:
         """The newest record this node holds for ``name``, as reader or as storage peer."""
         store = self.node.store
@@ -450,6 +468,10 @@ class Announcements:
         """``peer``'s gossipsub score on ``name``'s topic, as this node sees it."""
         assert self.router.scorer is not None
         return self.router.scorer.score(peer, [log_topic(name)])
+
+    def meshed(self, name: str) -> bool:
+        """Some peer is in our mesh of ``name``'s topic (it sends us what it hears at once)."""
+        return bool(self.router.mesh.get(log_topic(name)))
 
     def topic_peers(self, name: str) -> set[ID]:
         """Connected peers that told us they subscribe to ``name``'s topic."""

@@ -7,7 +7,9 @@ keeps one stream open to one of its storage peers and is told of each newer reco
 * reader -> storage peer, once: one frame, the log names (``\\n``-separated UTF-8, at most
   ``MAX_PUSH_NAMES``, each a valid log name);
 * storage peer -> reader, any number: one frame per record accepted for one of those logs,
-  ``name \\0 record`` (the serialized IPNS record, unchanged).
+  ``name \\0 record`` (the serialized IPNS record, unchanged); first, the record it holds of each
+  log asked for, so a record accepted between the reader's last sync and the stream's opening is
+  not missed (a reader drops a record no newer than its own).
 
 The reader verifies each record exactly as it verifies a gossiped announcement or a fetched
 record; a bad one ends the stream (the peer is hostile). A slow reader loses pushes (the queue
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import trio
 from libp2p.custom_types import TProtocol
@@ -39,6 +41,9 @@ MAX_PUSH_NAMES = 1024
 PUSH_QUEUE = 16
 #: push streams one storage peer serves at once
 MAX_PUSH_STREAMS = 256
+#: logs whose held record a new push stream is sent first (a bound on the store reads one
+#: stream costs; a follower of more logs through one stream catches up by its syncs)
+HELD_ON_OPEN = 64
 #: seconds a storage peer waits for the names frame
 HELLO_TIMEOUT = 10.0
 
@@ -81,11 +86,16 @@ def decode_push(frame: bytes, names: set[str], *, now: Any, limits: Limits) -> R
     return verify_record(name, raw, now=now, limits=limits)
 
 
+#: the serialized record a storage peer holds for a log, or None
+Held = Callable[[str], Awaitable[bytes | None]]
+
+
 class PushServer:
     """A storage peer's side: who asked for which log, and a queue per stream."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, held: Held | None = None) -> None:
         self.limits = limits
+        self.held = held
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         self.streams = 0
         self.dropped = 0
@@ -124,6 +134,11 @@ class PushServer:
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(until_closed)
+                if self.held is not None:
+                    for name in names[:HELD_ON_OPEN]:
+                        raw = await self.held(name)
+                        if raw is not None:
+                            await stream.write(encode_frame(name.encode() + b"\0" + raw))
                 async for info in receive:
                     await stream.write(encode_frame(encode_push(info)))
         except (DecodeError, ProtocolError) as exc:
