@@ -9,6 +9,7 @@ from rlp2p.testing import follow_in
 from rlp2p.core.backoff import Backoff
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
+from rlp2p.core.record import verify_record
 from rlp2p.node.follow import Follower
 
 NO_POLL = 3600.0
@@ -193,4 +194,31 @@ async def test_a_resumed_mesh_follower_misses_nothing_announced_before_the_mesh_
     await until(lambda: len(seen) >= 3)
     assert seen == [1, 2, 3]
     assert follower.stats.unmeshed_syncs > 0
+    scope.cancel()
+
+
+async def test_a_pushed_message_costs_one_page_and_a_record_heard_again_costs_nothing(swarm, nursery):
+    reports = []
+    storage, publisher, bob, follower, scope, seen, watching = await setup(
+        swarm, nursery, mesh=False, bob_announce=False, on_report=reports.append
+    )
+    await until(lambda: watching() == 1)
+    await publisher.append([b"m2"])
+    await publisher.publish()
+    await until(lambda: len(seen) >= 2)
+    report = reports[-1]
+    # the pushed record is used as it is (no NS request), the head page holds the new message:
+    # one CAS request, one round trip, one page, no block
+    assert (report.requests, report.round_trips, report.pages, report.blocks) == (1, 1, 1, 0)
+    assert report.new_messages == 1 and follower.stats.direct == 1
+
+    # the same record again (a replica that took it late, a push stream that reopened): no sync
+    syncs, pushed = follower.stats.syncs, follower.stats.pushed
+    record = await bob.reader().state(publisher.name)
+    info = verify_record(publisher.name, record.record, now=bob.config.clock())
+    for node in storage:
+        node.announcements.push.push(info)
+    await until(lambda: follower.stats.pushed == pushed + 1)
+    await trio.sleep(0.3)  # a sync would have started by now
+    assert follower.stats.syncs == syncs and seen == [1, 2] and len(reports) == syncs
     scope.cancel()
