@@ -87,6 +87,12 @@ log = logging.getLogger(__name__)
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
 #: mesh degree and its bounds (go-libp2p's defaults: D=6, Dlo=5, Dhi=12)
 DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 5, 12
+#: a node that is no storage peer only follows: it relays for nobody, and each mesh peer sends
+#: it a copy of every announcement (the replicas announce a record at the same moment, before
+#: IDONTWANT can stop the copies: 3 copies with 3 replicas), so it keeps one mesh peer (1.1
+#: copies a message in the live bench); the others still send it IHAVE gossip every heartbeat,
+#: and a lost mesh peer is replaced at the next heartbeat
+FOLLOWER_DEGREE, FOLLOWER_DEGREE_LOW, FOLLOWER_DEGREE_HIGH = 1, 1, 1
 #: seconds between gossipsub heartbeats (mesh upkeep, gossip, score decay)
 HEARTBEAT = 1
 #: topics a storage peer relays (subscribes to) at most; it publishes on the others via fanout
@@ -154,11 +160,12 @@ class Announcements:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        storage = node.config.storage
         self.router = GossipSub(
             protocols=PROTOCOLS,
-            degree=DEGREE,
-            degree_low=DEGREE_LOW,
-            degree_high=DEGREE_HIGH,
+            degree=DEGREE if storage else FOLLOWER_DEGREE,
+            degree_low=DEGREE_LOW if storage else FOLLOWER_DEGREE_LOW,
+            degree_high=DEGREE_HIGH if storage else FOLLOWER_DEGREE_HIGH,
             heartbeat_interval=HEARTBEAT,
             score_params=score_params(),
             adaptive_gossip_enabled=False,
