@@ -76,7 +76,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from rlp2p.core.announce import announcement_id, judge_announcement, log_topic, topic_log
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import DecodeError, RecordError
-from rlp2p.wire.push import PUSH_PROTOCOL, PushServer
+from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL, PUSH_PROTOCOL, PushServer
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -182,7 +182,9 @@ class Announcements:
         self.stats = AnnounceStats()
         #: a storage peer also pushes what it accepts to readers that follow without the mesh
         #: (``/rlp2p/push/1.0.0``, rlp2p/wire/push.py)
-        self.push: PushServer | None = PushServer(node.config.limits, self._stored) if node.config.storage else None
+        self.push: PushServer | None = (
+            PushServer(node.config.limits, self._stored, self._block) if node.config.storage else None
+        )
         # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
         self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign, assignment]
         # streams being read per peer: its subscriptions hold while one is (upstream item 12)
@@ -223,11 +225,13 @@ class Announcements:
                     nursery.start_soon(self._relay_held)
                 if self.push is not None:
                     self.node.host.set_stream_handler(PUSH_PROTOCOL, self.push.handle)
+                    self.node.host.set_stream_handler(PUSH_MESSAGES_PROTOCOL, self.push.handle_messages)
                 try:
                     yield self
                 finally:
                     if self.push is not None:
                         self.node.host.remove_stream_handler(PUSH_PROTOCOL)
+                        self.node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
                     self._nursery = None
                     self._queue = None
                     if self.node.announcements is self:  # a stopped node announces nothing
@@ -446,6 +450,10 @@ class Announcements:
                 break
             floor = seq
         return floor
+
+    async def _block(self, address: bytes) -> bytes | None:
+        blocks = await self.node.astore.call(self.node.store.get_blocks, [address])
+        return blocks.get(address)
 
     async def _stored(self, name: str) -> bytes | None:
         """The record held for ``name`` as a push stream opens; not an expired one (a reader

@@ -54,8 +54,8 @@ from rlp2p.core.private import Capability
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
 from rlp2p.wire.cas import CAS_PROTOCOL
-from rlp2p.wire.framing import encode_frame
-from rlp2p.wire.push import PUSH_PROTOCOL, encode_push, pushed_records
+from rlp2p.core.rebuild import rebuild_head
+from rlp2p.wire.push import pushed_records
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -113,6 +113,8 @@ class FollowStats:
     #: ``mesh=False``: records pushed, and the bytes of their frames
     pushed: int = 0
     push_bytes: int = 0
+    #: head pages rebuilt from the previous one and the pushed messages (not fetched)
+    rebuilt: int = 0
     #: topic subscriptions made, and attempts that failed (retried with ``REJOIN``'s back-off)
     joins: int = 0
     join_failures: int = 0
@@ -158,6 +160,8 @@ class Follower:
         self._started = False
         self._push_peer: ID | None = None
         self._push_via: dict[str, ID] = {}
+        # per log: the newest pushed record's sequence and the messages pushed beside it
+        self._pushed: dict[str, tuple[int, list[tuple[int, bytes]]]] = {}
         # a private log is followed by its capability string, given where its name goes
         caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
         self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
@@ -282,18 +286,21 @@ class Follower:
                 turn += 1
                 try:
                     records = pushed_records(
-                        partial(peers_.network.open_stream, peer, PUSH_PROTOCOL),
+                        partial(peers_.network.open_stream, peer),
                         names,
                         clock=self.reader.clock,
                         limits=self.reader.limits,
                     )
                     self._push_peer = peer
                     log.info("following %d log(s) by pushes from %s", len(names), peer)
-                    async for info in records:
+                    async for pushed in records:
                         retry = RETRY_MIN
+                        info = pushed.info
                         self.stats.pushed += 1
-                        self.stats.push_bytes += len(encode_frame(encode_push(info)))
+                        self.stats.push_bytes += pushed.size
                         self._push_via[info.name] = peer
+                        if pushed.messages:
+                            self._pushed[info.name] = (info.sequence, pushed.messages)
                         self._announced(info)
                 except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
                     log.info("push stream from %s ended: %r", peer, exc)
@@ -366,6 +373,7 @@ class Follower:
         via = self._via(entry) if record is not None and record.sequence > entry.held else []
         if record is not None and via:
             self.stats.direct += 1
+            await self._rebuild(entry, record)
             try:
                 return await self.reader.sync(
                     entry.name, on_message=self.on_message, capability=entry.capability, announced=record, via=via
@@ -374,6 +382,28 @@ class Follower:
                 self.stats.direct_failures += 1
                 log.info("sync of %s from the announced record failed, asking every replica: %s", entry.name, exc)
         return await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
+
+    async def _rebuild(self, entry: _Log, record: RecordInfo) -> None:
+        """Put the record's head page into the reader's store, rebuilt from the page it holds
+        and the messages pushed beside the record (rlp2p/core/rebuild.py), so the sync takes it
+        from there instead of fetching it. A page that does not hash to the record's head is
+        not kept: the sync fetches as before."""
+        pushed = self._pushed.pop(entry.name, None)
+        if pushed is None or pushed[0] != record.sequence:
+            return
+        reader = self.reader
+        state = await reader.state(entry.name)
+        if state.head is None or state.head == record.head:
+            return
+        held = await reader.astore.call(reader.store.get_blocks, [state.head])
+        previous = held.get(state.head)
+        if previous is None:
+            return
+        new = [(seq, data) for seq, data in pushed[1] if seq > state.delivered_seq]
+        page = rebuild_head(previous, new, record.head, reader.limits)
+        if page is not None:
+            await reader.astore.call(reader.store.put_blocks, [(record.head, page)])
+            self.stats.rebuilt += 1
 
     def _via(self, entry: _Log) -> list[ID]:
         """Who to fetch an announced record's pages from: the storage peer that delivered the
