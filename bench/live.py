@@ -24,10 +24,11 @@ message). The floor: a follower of a log whose every message is its own publish 
 message, the signed record that authenticates it and the message: (record + message + framing) /
 message. With a 256 B body the message is 305 B and the compact record 221 B, so the floor is
 (221 + 305 + 8) / 305 = 1.75 x, above the issue's 1.5 x limit: that goal cannot be met by any
-design that verifies each message as it arrives (``floor_bytes_over_msg`` in the result). Bob's
-figure stays well above the floor for two reasons: gossipsub's mesh delivers the announcement once
-from each mesh peer (every replica announces what it accepts), and the sync fetches the whole head
-page (the new message embedded plus the other pairs of the page, about 75 B each).
+design that verifies each message as it arrives (``floor_bytes_over_msg`` in the result). Carol
+(push 1.1: the record and the new message, the head page rebuilt) is near it; Bob (the goal's
+figure) is above it by the pubsub envelope of the announcement (and the copies beyond one from
+his mesh) and the head page he fetches (the new message embedded and the page's other pairs,
+about 70 B each).
 """
 
 from __future__ import annotations
