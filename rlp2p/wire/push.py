@@ -180,6 +180,8 @@ class PushServer:
         self.limits = limits
         self.held = held
         self.block = block
+        # the head page of the newest record pushed: every stream of its log reads it, once
+        self._page: tuple[bytes, bytes] | None = None
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         self.streams = 0
         self.dropped = 0
@@ -200,9 +202,12 @@ class PushServer:
         await self.handle(stream, messages=True)
 
     async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> bytes:
-        page = await self.block(info.head) if self.block is not None else None
-        if page is None:
-            return encode_frame(b"")
+        if self._page is None or self._page[0] != info.head:
+            page = await self.block(info.head) if self.block is not None else None
+            if page is None:
+                return encode_frame(b"")
+            self._page = (info.head, page)
+        page = self._page[1]
         picked, newest = new_messages(page, sent.get(info.name), self.limits)
         if newest:
             sent[info.name] = max(newest, sent.get(info.name, 0))

@@ -11,6 +11,7 @@ from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
 from rlp2p.node.follow import Follower
+from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL
 
 NO_POLL = 3600.0
 MODE = LogMode.paged(16, embed=1)
@@ -227,4 +228,35 @@ async def test_a_pushed_message_costs_no_request_and_a_record_heard_again_costs_
     await until(lambda: follower.stats.pushed == pushed + 1)
     await trio.sleep(0.3)  # a sync would have started by now
     assert follower.stats.syncs == syncs and seen == [1, 2, 3] and len(reports) == syncs
+    scope.cancel()
+
+
+async def test_a_storage_peer_that_speaks_only_push_1_0_still_pushes(swarm, nursery):
+    storage = await swarm.add_storage(2)
+    for node in storage:  # as a storage peer of an older release
+        node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
+    peers = [node.peer_id for node in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)
+    await publisher.append([b"m1"])
+    await publisher.publish()
+    carol = await swarm.start_node("carol", announce=False)
+    seen: list[int] = []
+    reports = []
+    follower = Follower(
+        carol.reader(storage_peers=peers),
+        [publisher.name],
+        on_message=lambda d: seen.append(d.seq),
+        on_report=reports.append,
+        poll_interval=NO_POLL,
+        mesh=False,
+    )
+    scope = await follow_in(nursery, follower)
+    await until(lambda: sum(node.announcements.push.watching(publisher.name) for node in storage) == 1)
+    for n in (2, 3):
+        await publisher.append([f"m{n}".encode()])
+        await publisher.publish()
+        await until(lambda n=n: len(seen) >= n)
+    assert seen == [1, 2, 3] and follower.stats.rebuilt == 0  # no messages beside the records
+    assert reports[-1].requests == 1  # the head page fetched, as over 1.0
     scope.cancel()
