@@ -2,13 +2,33 @@
 
 Alice publishes messages of ``body_bytes`` one at a time to 3 named storage peers; Bob follows the
 log (``Follower``, safety-net poll out of reach, so every message comes through an announcement
-and the sync it triggers). Per message: the time from Alice's ``publish()`` returning to Bob's
-``on_message`` (negative when the storage peers' announcements beat Alice's quorum), beside one
-round trip on an open stream between the same hosts in the same run; and the bytes Bob received
-for it, from his gossipsub streams (announcements, gossip and control) and his syncs, beside the
-message's own bytes (the serialized MVDS message). Carol follows the same log the phone-friendly
-way (``mesh=False`` on a node without gossipsub: one storage peer pushes records on a stream),
-measured the same way beside Bob.
+and the sync it triggers). Carol follows the same log the phone-friendly way (``mesh=False`` on a
+node without gossipsub: one storage peer pushes records on a stream), measured the same way.
+
+Latency. The issue says "from Alice's ``publish()`` returning to ``on_message``", meaning the
+time a message takes to reach a follower once it is published. Since upload-once, ``publish()``
+returns only after the forwarder's confirmations, which come after the storage peers took the
+record and announced it: a follower often has the message before ``publish()`` returns, and that
+figure goes negative (kept as ``from_publish_return_ms``). The goal's figure (``push_ms``) is
+measured from the moment the first storage peer accepted the record (when it announces and pushes
+it: ``Node._on_new_record``), the earliest moment the message is published anywhere a reader can
+get it; it cannot go negative. ``from_publish_start_ms`` (from ``publish()`` being called) is the
+application's view, Alice's upload included. Beside it: one round trip on an open stream between
+the same hosts in the same run. Every node of the bench shares one process and one event loop,
+so Alice's publish work (confirmations, DHT puts by her and the replicas) delays Bob's sync.
+
+Bytes. What Bob received for each message: his gossipsub streams (copies of the announcement from
+each mesh peer, control, framing) and the syncs it triggered (``gossip_per_message`` and
+``sync_per_message`` break them down), beside the message's own bytes (the serialized MVDS
+message). The floor: a follower of a log whose every message is its own publish must receive, per
+message, the signed record that authenticates it and the message: (record + message + framing) /
+message. With a 256 B body the message is 305 B and the compact record 221 B, so the floor is
+(221 + 305 + 8) / 305 = 1.75 x, above the issue's 1.5 x limit: that goal cannot be met by any
+design that verifies each message as it arrives (``floor_bytes_over_msg`` in the result). Carol
+(push 1.1: the record and the new message, the head page rebuilt) is near it; Bob (the goal's
+figure) is above it by the pubsub envelope of the announcement (and the copies beyond one from
+his mesh) and the head page he fetches (the new message embedded and the page's other pairs,
+about 70 B each).
 """
 
 from __future__ import annotations
@@ -29,6 +49,11 @@ from rlp2p.node.follow import Follower
 #: small head pages, the newest message inside: a sync of one new message is the record and the
 #: head page (2 round trips), and the head page stays small (16 pairs)
 MODE = LogMode.paged(16, embed=1)
+#: the sums taken from Bob's SyncReports
+SYNC_PARTS = ("bytes_in", "pages", "blocks", "round_trips", "requests", "streams")
+#: the least framing around a pushed record and message (separators, varint lengths), beside the
+#: log's name that says which log it is
+FRAMING_BYTES = 8
 #: messages published one by one (``--quick``: QUICK_MESSAGES)
 MESSAGES, QUICK_MESSAGES = 100, 10
 RTT_SAMPLES = 50
@@ -67,6 +92,15 @@ async def run(ctx: Context) -> dict[str, Any]:
         sizes: dict[int, int] = {}
         sync_bytes = [0]
         sync_seconds: list[float] = []
+        # the sums of what Bob's syncs did (the catch-up included; the difference is taken)
+        sync_parts = dict.fromkeys(SYNC_PARTS, 0)
+        # when the first storage peer accepted each record (it announces and pushes it then)
+        accepted: dict[int, float] = {}
+        record_bytes: dict[int, int] = {}
+        for replica in replicas:
+            _time_acceptance(replica, accepted, record_bytes)
+        assert bob.announcements is not None
+        gossip_parts = _count_gossip(bob.announcements)
 
         def on_message(delivery: Any) -> None:
             arrived[delivery.seq] = time.perf_counter()
@@ -82,6 +116,8 @@ async def run(ctx: Context) -> dict[str, Any]:
             sync_bytes[0] += report.bytes_in
             if report.new_messages:  # a sync that delivered (not a caught-up poll)
                 sync_seconds.append(report.seconds)
+            for key in SYNC_PARTS:
+                sync_parts[key] += getattr(report, key)
 
         follower = Follower(
             bob.reader(storage_peers=[r.peer_id for r in replicas]),
@@ -102,7 +138,6 @@ async def run(ctx: Context) -> dict[str, Any]:
         def on_announcement(info: Any) -> None:
             announced.setdefault(info.sequence, time.perf_counter())
 
-        assert bob.announcements is not None
         async with trio.open_nursery() as nursery, bob.announcements.listening(publisher.name, on_announcement):
             nursery.start_soon(follower.run)
             nursery.start_soon(phone.run)
@@ -118,9 +153,13 @@ async def run(ctx: Context) -> dict[str, Any]:
                 await echo.close()
 
             gossip_before, sync_before = bob.announcements.stats.bytes_in, sync_bytes[0]
+            parts_before = dict(sync_parts) | {f"gossip_{k}": v for k, v in gossip_parts.items()}
             push_before, carol_sync_before = phone.stats.push_bytes, carol_sync_bytes[0]
-            latencies: list[float] = []
+            latencies: list[float] = []  # from publish() returning (may be negative)
+            from_start: list[float] = []  # from publish() starting
+            from_accept: list[float] = []  # from the first storage peer accepting the record
             carol_latencies: list[float] = []
+            carol_from_accept: list[float] = []
             gossip_latencies: list[float] = []
             publish_seconds: list[float] = []
             for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=7), start=2):
@@ -134,16 +173,21 @@ async def run(ctx: Context) -> dict[str, Any]:
                     while i not in arrived or i not in carol_arrived:
                         await trio.sleep(0.0005)
                 latencies.append(arrived[i] - returned)
+                from_start.append(arrived[i] - started)
+                from_accept.append(arrived[i] - accepted[i])
                 carol_latencies.append(carol_arrived[i] - returned)
+                carol_from_accept.append(carol_arrived[i] - accepted[i])
                 # publish i is record sequence i (the first publish was sequence 1)
                 if i in announced:
-                    gossip_latencies.append(announced[i] - returned)
+                    gossip_latencies.append(announced[i] - accepted[i])
             await trio.sleep(ctx.config.settle_seconds)  # gossip about the last one, counted too
             gossip = bob.announcements.stats.bytes_in - gossip_before
             synced = sync_bytes[0] - sync_before
             pushed = phone.stats.push_bytes - push_before
             carol_synced = carol_sync_bytes[0] - carol_sync_before
             stats = follower.stats
+            per_msg_parts = {k: round((v - parts_before[k]) / n, 2) for k, v in sync_parts.items()}
+            gossip_per_msg = {k: round((v - parts_before[f"gossip_{k}"]) / n, 2) for k, v in gossip_parts.items()}
             nursery.cancel_scope.cancel()
     finally:
         await ctx.stop_node(carol)
@@ -151,16 +195,21 @@ async def run(ctx: Context) -> dict[str, Any]:
         await ctx.stop_node(alice)
 
     rtt_ms = statistics.median(rtts) * 1000
-    p50_ms = statistics.median(latencies) * 1000
+    # the goal's latency: from the first storage peer accepting the record (see the module's notes)
+    p50_ms = statistics.median(from_accept) * 1000
     message_bytes = statistics.median(sizes[i] for i in range(2, n + 2))
     per_message = (gossip + synced) / n
+    record_median = statistics.median(record_bytes[i] for i in range(2, n + 2))
+    floor = record_median + message_bytes + FRAMING_BYTES
     return {
         "status": "ok",
         "messages": n,
         "mode": mode_label(MODE),
         "body_bytes": ctx.config.body_bytes,
         "message_bytes": message_bytes,
-        "push_ms": summary(latencies, scale=1000.0, digits=2) | {"p95": round(_p95(latencies) * 1000, 2)},  # type: ignore[operator]
+        "push_ms": _ms(from_accept),
+        "from_publish_start_ms": _ms(from_start),
+        "from_publish_return_ms": _ms(latencies),
         "announcement_ms": summary(gossip_latencies, scale=1000.0, digits=2),
         "sync_ms": summary(sync_seconds[1:], scale=1000.0, digits=2),  # the catch-up left out
         "publish_ms": summary(publish_seconds, scale=1000.0, digits=1),
@@ -170,18 +219,28 @@ async def run(ctx: Context) -> dict[str, Any]:
             "sync": round(synced / n, 1),
             "total": round(per_message, 1),
         },
+        # per message: gossipsub (copies of the announcement, their bytes; control bytes) and the
+        # triggered syncs (pages, blocks, round trips, requests, new streams)
+        "gossip_per_message": gossip_per_msg,
+        "sync_per_message": per_msg_parts,
+        # the least a follower can receive for a message published on its own: the signed record
+        # that authenticates it, the message, and the frame around them (see the module's notes)
+        "record_bytes": record_median,
+        "floor_bytes_per_message": floor,
+        "floor_bytes_over_msg": ratio(floor, message_bytes, 2),
         "syncs": stats.syncs,
         "announcements": stats.announcements,
         "direct_syncs": stats.direct,
         "direct_failures": stats.direct_failures,
         "phone": {
-            "push_ms": summary(carol_latencies, scale=1000.0, digits=2) | {"p95": round(_p95(carol_latencies) * 1000, 2)},  # type: ignore[operator]
+            "push_ms": _ms(carol_from_accept),
+            "from_publish_return_ms": _ms(carol_latencies),
             "bytes_per_message": {
                 "push": round(pushed / n, 1),
                 "sync": round(carol_synced / n, 1),
                 "total": round((pushed + carol_synced) / n, 1),
             },
-            "p50_ms_over_rtt": ratio(statistics.median(carol_latencies) * 1000, rtt_ms, 2),
+            "p50_ms_over_rtt": ratio(statistics.median(carol_from_accept) * 1000, rtt_ms, 2),
             "bytes_over_msg": ratio((pushed + carol_synced) / n, message_bytes, 2),
         },
         "goals": {  # issue 12: p50 within 5 open-stream round trips, bytes within 1.5 x the message's
@@ -191,23 +250,75 @@ async def run(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _ms(values: list[float]) -> dict[str, Any]:
+    return summary(values, scale=1000.0, digits=2) | {"p95": round((_p95(values) or 0.0) * 1000, 2)}  # type: ignore[no-any-return]
+
+
+def _time_acceptance(storage: Any, accepted: dict[int, float], record_bytes: dict[int, int]) -> None:
+    """Note when ``storage`` takes each newer record (it announces it at that moment)."""
+    announcements = storage.announcements
+    if announcements is None:
+        return
+    announce = announcements.announce
+
+    def timed(info: Any) -> None:
+        accepted.setdefault(info.sequence, time.perf_counter())
+        record_bytes[info.sequence] = len(info.raw)
+        announce(info)
+
+    announcements.announce = timed
+
+
+def _count_gossip(announcements: Any) -> dict[str, int]:
+    """Count what a node's gossipsub receives: copies of announcements (and their bytes), and
+    control bytes (IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT); the rest of ``stats.bytes_in`` is
+    subscriptions and framing."""
+    counts = {"copies": 0, "message_bytes": 0, "control_bytes": 0, "ihave": 0, "iwant": 0}
+    pubsub, router = announcements.pubsub, announcements.router
+    push_msg, handle_rpc = pubsub.push_msg, router.handle_rpc
+
+    async def counted_push(peer: Any, msg: Any) -> None:
+        counts["copies"] += 1
+        counts["message_bytes"] += msg.ByteSize()
+        await push_msg(peer, msg)
+
+    async def counted_rpc(rpc: Any, peer: Any) -> None:
+        if rpc.HasField("control"):
+            counts["control_bytes"] += rpc.control.ByteSize()
+            counts["ihave"] += len(rpc.control.ihave)
+            counts["iwant"] += len(rpc.control.iwant)
+        await handle_rpc(rpc, peer)
+
+    pubsub.push_msg = counted_push
+    router.handle_rpc = counted_rpc
+    return counts
+
+
 def render(result: dict[str, Any]) -> list[str]:
     push, b, goals = result["push_ms"], result["bytes_per_message"], result["goals"]
     phone = result["phone"]
     return [
         f"7a. Live: {result['messages']} messages of {result['body_bytes']} B published one by one ({result['mode']}, "
-        f"3 replicas), Bob following; from Alice's publish() returning to Bob's on_message\n"
+        f"3 replicas), Bob following; from the first storage peer taking the record to Bob's on_message\n"
         + table(
             ["p50 ms", "p95 ms", "max ms", "open-stream RTT ms", "p50 x RTT", "announcement p50 ms", "sync p50 ms", "publish p50 ms", "syncs", "announcements"],
             [[push["median"], push["p95"], push["max"], result["rtt_open_ms"], goals["live_p50_ms_over_rtt"]["value"],
               result["announcement_ms"]["median"], result["sync_ms"]["median"], result["publish_ms"]["median"], result["syncs"], result["announcements"]]],
         ),
-        "7b. Bytes Bob received per pushed message, beside the message's own bytes\n"
+        "7b. Bytes Bob received per pushed message, beside the message's own bytes and the floor (record + message)\n"
         + table(
-            ["gossipsub", "syncs", "total", "message bytes", "total x message"],
-            [[b["gossip"], b["sync"], b["total"], result["message_bytes"], goals["live_bytes_over_msg"]["value"]]],
+            ["gossipsub", "copies", "syncs", "pages", "round trips", "total", "message bytes", "total x message", "floor x message"],
+            [[b["gossip"], result["gossip_per_message"]["copies"], b["sync"], result["sync_per_message"]["pages"],
+              result["sync_per_message"]["round_trips"], b["total"], result["message_bytes"],
+              goals["live_bytes_over_msg"]["value"], result["floor_bytes_over_msg"]]],
         ),
-        "7c. Carol following the same log without the mesh (mesh=False: one storage peer pushes records)\n"
+        "7c. The same deliveries timed from Alice's publish() (it returns after the replicas' confirmations)\n"
+        + table(
+            ["from publish() start p50 ms", "p95 ms", "from publish() return p50 ms", "p95 ms"],
+            [[result["from_publish_start_ms"]["median"], result["from_publish_start_ms"]["p95"],
+              result["from_publish_return_ms"]["median"], result["from_publish_return_ms"]["p95"]]],
+        ),
+        "7d. Carol following the same log without the mesh (mesh=False: one storage peer pushes records)\n"
         + table(
             ["p50 ms", "p95 ms", "p50 x RTT", "push B/msg", "sync B/msg", "total B/msg", "total x message"],
             [[phone["push_ms"]["median"], phone["push_ms"]["p95"], phone["p50_ms_over_rtt"],

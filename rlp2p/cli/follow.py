@@ -3,7 +3,8 @@
 Each message is printed exactly as ``rlp2p sync`` prints it (one JSON object a line with
 ``--json``). With more than one log, a line naming the log comes before the messages of a log
 other than the previous one: ``== <name>`` for people, ``{"event": "log", "name": ...}`` with
-``--json``. Failed syncs are retried (logged on stderr with ``-v``); a signal ends the command
+``--json``. ``--no-mesh`` follows with ``mesh=False`` on a node without gossipsub: one storage peer
+pushes each newer record on a stream (rlp2p/wire/push.py). Failed syncs are retried (logged on stderr with ``-v``); a signal ends the command
 with status 0, after the message being printed.
 """
 
@@ -50,7 +51,15 @@ async def follow(args: argparse.Namespace, node: Any, names: Sequence[str], show
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             for name in names:
-                follower = Follower(node.reader(), [name], on_message=printer(name), poll_interval=poll, on_error=on_error, on_report=on_report)
+                follower = Follower(
+                    node.reader(),
+                    [name],
+                    on_message=printer(name),
+                    poll_interval=poll,
+                    on_error=on_error,
+                    on_report=on_report,
+                    mesh=not args.no_mesh,
+                )
                 nursery.start_soon(follower.run)
             async for signum in signals:
                 log.info("stopping on signal %d", signum)

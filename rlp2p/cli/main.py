@@ -871,6 +871,11 @@ def _opts_sync(p: argparse.ArgumentParser) -> None:
         "--poll", type=_positive_seconds, default=None, metavar="SECONDS",
         help="with --follow: seconds between safety-net syncs, for announcements that never came (default 180)",
     )
+    p.add_argument(
+        "--no-mesh", action="store_true",
+        help="with --follow: join no gossipsub mesh (no pubsub at all); a storage peer pushes each newer record "
+        "on one stream (the phone-friendly way)",
+    )
 
 
 SYNC_DESCRIPTION = """\
@@ -907,6 +912,8 @@ def _check_sync(args: argparse.Namespace) -> None:
         raise UsageError("several log names need --follow")
     if args.poll is not None and not args.follow:
         raise UsageError("--poll goes with --follow")
+    if args.no_mesh and not args.follow:
+        raise UsageError("--no-mesh goes with --follow")
     for name in args.more:
         try:
             check_name(name)
@@ -1069,7 +1076,12 @@ async def _follow(args: argparse.Namespace) -> int:
     from rlp2p.node.node import Node
 
     _quiet_libp2p(args)
-    node = Node.open(args.data, config=_node_config(args, storage=False))
+    config = _node_config(args, storage=False)
+    if args.no_mesh:  # no gossipsub at all: records come on a push stream (rlp2p/wire/push.py)
+        import dataclasses
+
+        config = dataclasses.replace(config, announce=False)
+    node = Node.open(args.data, config=config)
 
     def show(delivery: Any) -> None:
         sys.stdout.buffer.write(_format_delivery(args, delivery.seq, delivery.id, delivery.message))

@@ -30,6 +30,12 @@ Sharp edges of py-libp2p 0.8.1's pubsub, handled here (see ``docs/upstream.md``)
 * a message is marked seen only once it passed validation (go: before validating), so copies
   of a rejected announcement are judged again, and charged to their sender again, and our IHAVE
   handling asks for them again (IWANT); the validator marks each message seen when it starts;
+* a peer that leaves a topic (an unsubscribe: a follower's ``pause()``) is kept out of its
+  peers' meshes for the unsubscribe back-off (10 s), and py-libp2p sends no gossip (IHAVE) to a
+  peer it backs off from, so what is announced meanwhile never reaches it; seen here: when both
+  sides' back-offs end in the same second, a GRAFT is refused as too early and both sides back
+  off for the prune back-off (60 s). A follower therefore syncs until it is in a mesh again
+  (``meshed``; rlp2p/node/follow.py);
 * the heartbeat defaults to 120 s (go: 1 s), and "adaptive gossip" retunes the heartbeat and mesh
   degrees from a health estimate; we set 1 s and turn adaptation off;
 * every RPC carries our signed peer record (``senderRecord``, a few hundred bytes: more than the
@@ -70,7 +76,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from rlp2p.core.announce import announcement_id, judge_announcement, log_topic, topic_log
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import DecodeError, RecordError
-from rlp2p.wire.push import PUSH_PROTOCOL, PushServer
+from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL, PUSH_PROTOCOL, PushServer
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -81,6 +87,12 @@ log = logging.getLogger(__name__)
 PROTOCOLS = [PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID]
 #: mesh degree and its bounds (go-libp2p's defaults: D=6, Dlo=5, Dhi=12)
 DEGREE, DEGREE_LOW, DEGREE_HIGH = 6, 5, 12
+#: a node that is no storage peer only follows: it relays for nobody, and each mesh peer sends
+#: it a copy of every announcement (the replicas announce a record at the same moment, before
+#: IDONTWANT can stop the copies: 3 copies with 3 replicas), so it keeps one mesh peer (1.1
+#: copies a message in the live bench); the others still send it IHAVE gossip every heartbeat,
+#: and a lost mesh peer is replaced at the next heartbeat
+FOLLOWER_DEGREE, FOLLOWER_DEGREE_LOW, FOLLOWER_DEGREE_HIGH = 1, 1, 1
 #: seconds between gossipsub heartbeats (mesh upkeep, gossip, score decay)
 HEARTBEAT = 1
 #: topics a storage peer relays (subscribes to) at most; it publishes on the others via fanout
@@ -148,11 +160,12 @@ class Announcements:
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        storage = node.config.storage
         self.router = GossipSub(
             protocols=PROTOCOLS,
-            degree=DEGREE,
-            degree_low=DEGREE_LOW,
-            degree_high=DEGREE_HIGH,
+            degree=DEGREE if storage else FOLLOWER_DEGREE,
+            degree_low=DEGREE_LOW if storage else FOLLOWER_DEGREE_LOW,
+            degree_high=DEGREE_HIGH if storage else FOLLOWER_DEGREE_HIGH,
             heartbeat_interval=HEARTBEAT,
             score_params=score_params(),
             adaptive_gossip_enabled=False,
@@ -169,7 +182,9 @@ class Announcements:
         self.stats = AnnounceStats()
         #: a storage peer also pushes what it accepts to readers that follow without the mesh
         #: (``/rlp2p/push/1.0.0``, rlp2p/wire/push.py)
-        self.push: PushServer | None = PushServer(node.config.limits) if node.config.storage else None
+        self.push: PushServer | None = (
+            PushServer(node.config.limits, self._stored, self._block) if node.config.storage else None
+        )
         # count what peers send us on gossipsub streams (the pubsub reads nowhere else)
         self.pubsub.continuously_read_stream = self._counting(self.pubsub.continuously_read_stream)  # type: ignore[method-assign, assignment]
         # streams being read per peer: its subscriptions hold while one is (upstream item 12)
@@ -210,11 +225,13 @@ class Announcements:
                     nursery.start_soon(self._relay_held)
                 if self.push is not None:
                     self.node.host.set_stream_handler(PUSH_PROTOCOL, self.push.handle)
+                    self.node.host.set_stream_handler(PUSH_MESSAGES_PROTOCOL, self.push.handle_messages)
                 try:
                     yield self
                 finally:
                     if self.push is not None:
                         self.node.host.remove_stream_handler(PUSH_PROTOCOL)
+                        self.node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
                     self._nursery = None
                     self._queue = None
                     if self.node.announcements is self:  # a stopped node announces nothing
@@ -434,6 +451,22 @@ class Announcements:
             floor = seq
         return floor
 
+    async def _block(self, address: bytes) -> bytes | None:
+        blocks = await self.node.astore.call(self.node.store.get_blocks, [address])
+        return blocks.get(address)
+
+    async def _stored(self, name: str) -> bytes | None:
+        """The record held for ``name`` as a push stream opens; not an expired one (a reader
+        refuses it and ends the stream)."""
+        stored = await self.node.astore.call(self.node.store.get_record, name)
+        if stored is None:
+            return None
+        try:
+            verify_record(name, stored.record, now=self.node.config.clock(), limits=self.node.config.limits)
+        except RecordError:
+            return None
+        return stored.record
+
     def _held(self, name: str) -> tuple[int, bytes | None]:
         """The newest record this node holds for ``name``, as reader or as storage peer."""
         store = self.node.store
@@ -450,6 +483,10 @@ class Announcements:
         """``peer``'s gossipsub score on ``name``'s topic, as this node sees it."""
         assert self.router.scorer is not None
         return self.router.scorer.score(peer, [log_topic(name)])
+
+    def meshed(self, name: str) -> bool:
+        """Some peer is in our mesh of ``name``'s topic (it sends us what it hears at once)."""
+        return bool(self.router.mesh.get(log_topic(name)))
 
     def topic_peers(self, name: str) -> set[ID]:
         """Connected peers that told us they subscribe to ``name``'s topic."""

@@ -4,7 +4,13 @@
 cancelled:
 
 1. subscribe to each log's topic (:mod:`rlp2p.node.announce`) first, so an announcement that
-   arrives during the catch-up is not missed;
+   arrives during the catch-up is not missed. A failed subscription (pubsub gone with a network
+   change, after ``resume()``) is retried with a bounded exponential back-off (``REJOIN``; the
+   ``sleep`` is injectable) while the log is followed by its syncs; a join after failures syncs
+   at once (announcements may have been missed). A rejoin after ``pause()`` is kept out of its
+   peers' meshes by gossipsub's back-off (10 s, sometimes 60: see rlp2p/node/announce.py), and
+   py-libp2p sends no gossip to a peer it backs off from: until a mesh peer is there, the log is
+   synced after each of ``REJOIN``'s delays (about 2 minutes in all), and once more when it is;
 2. sync each log (``Reader.sync``: what was published while we were away);
 3. on each valid announcement of a record newer than the one held, sync that log again; many
    announcements during one sync make one more sync, not many. The announcement carries the
@@ -35,8 +41,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from dataclasses import dataclass, field
 
@@ -44,12 +49,13 @@ import trio
 
 from libp2p.peer.id import ID
 
+from rlp2p.core.backoff import Backoff
 from rlp2p.core.private import Capability
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
 from rlp2p.wire.cas import CAS_PROTOCOL
-from rlp2p.wire.framing import encode_frame
-from rlp2p.wire.push import PUSH_PROTOCOL, encode_push, pushed_records
+from rlp2p.core.rebuild import rebuild_head
+from rlp2p.wire.push import pushed_records
 
 if TYPE_CHECKING:
     from rlp2p.node.reader import OnMessage, Reader, SyncReport
@@ -72,6 +78,8 @@ CONVERGE_TRIES = 5
 MAX_FOLLOWED = 1024
 #: replicas an announced record is fetched from, in turn, before an ordinary sync
 MAX_VIA = 3
+#: joining a log's topic: tries, and the waits between them, before following it by syncs alone
+REJOIN = Backoff(first=0.5, cap=30.0, tries=8)
 
 
 @dataclass
@@ -89,6 +97,8 @@ class _Log:
     record: RecordInfo | None = None
     #: storage peers the last sync fetched from (at most MAX_VIA)
     replicas: list[ID] = field(default_factory=list)
+    #: subscribed to the log's topic (mesh mode)
+    joined: bool = False
 
 
 @dataclass
@@ -103,6 +113,13 @@ class FollowStats:
     #: ``mesh=False``: records pushed, and the bytes of their frames
     pushed: int = 0
     push_bytes: int = 0
+    #: head pages rebuilt from the previous one and the pushed messages (not fetched)
+    rebuilt: int = 0
+    #: topic subscriptions made, and attempts that failed (retried with ``REJOIN``'s back-off)
+    joins: int = 0
+    join_failures: int = 0
+    #: syncs asked for while joined but in no peer's mesh (rejoin back-off)
+    unmeshed_syncs: int = 0
 
 
 class Follower:
@@ -116,6 +133,8 @@ class Follower:
         on_report: Callable[[SyncReport], Any] | None = None,
         on_error: Callable[[str, Exception], Any] | None = None,
         mesh: bool = True,
+        rejoin: Backoff = REJOIN,
+        sleep: Callable[[float], Awaitable[Any]] = trio.sleep,
     ) -> None:
         names = list(dict.fromkeys(names))
         if not names:
@@ -132,12 +151,17 @@ class Follower:
         #: join each log's gossipsub mesh (True), or ask one storage peer to push records on a
         #: stream (False: the phone-friendly choice; see rlp2p/wire/push.py)
         self.mesh = mesh
+        self.rejoin = rejoin
+        self.sleep = sleep
+        self._replicas_known = trio.Event()
         self._awake = trio.Event()
         self._awake.set()
         self._scope: trio.CancelScope | None = None
         self._started = False
         self._push_peer: ID | None = None
         self._push_via: dict[str, ID] = {}
+        # per log: the newest pushed record's sequence and the messages pushed beside it
+        self._pushed: dict[str, tuple[int, list[tuple[int, bytes]]]] = {}
         # a private log is followed by its capability string, given where its name goes
         caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
         self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
@@ -161,18 +185,52 @@ class Follower:
 
     async def _active(self, task_status: Any) -> None:
         announcements = self.reader.peers.announcements
-        async with AsyncExitStack() as stack:
+        async with trio.open_nursery() as nursery:
             if self.mesh and announcements is not None:
-                for name in self.logs:
-                    await stack.enter_async_context(announcements.listening(name, self._announced))
-            async with trio.open_nursery() as nursery:
-                for entry in self.logs.values():
-                    nursery.start_soon(self._follow, entry)
-                if not self.mesh:
-                    nursery.start_soon(self._pushes)
-                if not self._started:
-                    self._started = True
+                for entry in self.logs.values():  # the first try of each before any sync
+                    await nursery.start(self._subscribed, entry)
+            for entry in self.logs.values():
+                nursery.start_soon(self._follow, entry)
+            if not self.mesh:
+                nursery.start_soon(self._pushes)
+            if not self._started:
+                self._started = True
+                task_status.started()
+
+    async def _subscribed(self, entry: _Log, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Hold ``entry``'s topic subscription until cancelled; ``started()`` after the first try.
+        A failed try is retried after the next of ``rejoin``'s delays; past the last, the log is
+        followed by its syncs alone (the poll, and the lonely check that syncs sooner)."""
+        announcements = self.reader.peers.announcements
+        assert announcements is not None
+        delays = self.rejoin.delays()
+        failed = False
+        while True:
+            try:
+                async with announcements.listening(entry.name, self._announced):
+                    entry.joined = True
+                    self.stats.joins += 1
+                    if failed:  # announced while we were out: sync now
+                        entry.wake.set()
                     task_status.started()
+                    task_status = trio.TASK_STATUS_IGNORED
+                    try:
+                        await self._until_meshed(entry)
+                        await trio.sleep_forever()
+                    finally:
+                        entry.joined = False
+            except Exception as exc:  # whatever pubsub raised: no mesh for now, syncs go on
+                entry.joined = False
+                self.stats.join_failures += 1
+                failed = True
+                task_status.started()
+                task_status = trio.TASK_STATUS_IGNORED
+                delay = next(delays, None)
+                if delay is None:
+                    log.warning("could not join the topic of %s (%d tries): following by syncs", entry.name, self.rejoin.tries)
+                    return
+                log.info("joining the topic of %s failed, again in %.1f s: %r", entry.name, delay, exc)
+                await self.sleep(delay)
 
     @property
     def paused(self) -> bool:
@@ -190,6 +248,22 @@ class Follower:
         """Start again: each log is synced at once (what was missed while asleep), then followed."""
         self._awake.set()
 
+    async def _until_meshed(self, entry: _Log) -> None:
+        """Sync after each of ``rejoin``'s delays while no peer is in our mesh of the log's topic
+        (announcements may not reach us), and once more when one is."""
+        announcements = self.reader.peers.announcements
+        assert announcements is not None
+        out = False
+        for delay in self.rejoin.delays():
+            if announcements.meshed(entry.name):
+                break
+            out = True
+            await self.sleep(delay)
+            entry.wake.set()
+            self.stats.unmeshed_syncs += 1
+        if out and announcements.meshed(entry.name):
+            entry.wake.set()
+
     async def _pushes(self) -> None:
         """``mesh=False``: one push stream to one storage peer at a time (rlp2p/wire/push.py),
         the next one after a failure, with back-off."""
@@ -201,28 +275,38 @@ class Follower:
             peers = list(self.reader.storage_peers or peers_.known_storage_peers())
             for entry in self.logs.values():
                 peers += [p for p in entry.replicas if p not in peers]
+            if not peers and not self._replicas_known.is_set():  # none known yet: the first sync finds them
+                with trio.move_on_after(retry):
+                    await self._replicas_known.wait()
+                if not self._replicas_known.is_set():
+                    retry = min(retry * 2, RETRY_MAX)
+                continue
             if peers:
                 peer = peers[turn % len(peers)]
                 turn += 1
                 try:
                     records = pushed_records(
-                        partial(peers_.network.open_stream, peer, PUSH_PROTOCOL),
+                        partial(peers_.network.open_stream, peer),
                         names,
                         clock=self.reader.clock,
                         limits=self.reader.limits,
                     )
                     self._push_peer = peer
-                    async for info in records:
+                    log.info("following %d log(s) by pushes from %s", len(names), peer)
+                    async for pushed in records:
                         retry = RETRY_MIN
+                        info = pushed.info
                         self.stats.pushed += 1
-                        self.stats.push_bytes += len(encode_frame(encode_push(info)))
+                        self.stats.push_bytes += pushed.size
                         self._push_via[info.name] = peer
+                        if pushed.messages:
+                            self._pushed[info.name] = (info.sequence, pushed.messages)
                         self._announced(info)
                 except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
                     log.info("push stream from %s ended: %r", peer, exc)
                 finally:
                     self._push_peer = None
-            await trio.sleep(retry)
+            await self.sleep(retry)
             retry = min(retry * 2, RETRY_MAX)
 
     @property
@@ -271,6 +355,7 @@ class Follower:
             used = [ID.from_base58(p) for p in report.peers_used]
             if used:
                 entry.replicas = list(dict.fromkeys(used))[:MAX_VIA]
+                self._replicas_known.set()
             entry.synced.set()
             if self.on_report is not None:
                 self.on_report(report)
@@ -288,6 +373,7 @@ class Follower:
         via = self._via(entry) if record is not None and record.sequence > entry.held else []
         if record is not None and via:
             self.stats.direct += 1
+            await self._rebuild(entry, record)
             try:
                 return await self.reader.sync(
                     entry.name, on_message=self.on_message, capability=entry.capability, announced=record, via=via
@@ -296,6 +382,28 @@ class Follower:
                 self.stats.direct_failures += 1
                 log.info("sync of %s from the announced record failed, asking every replica: %s", entry.name, exc)
         return await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
+
+    async def _rebuild(self, entry: _Log, record: RecordInfo) -> None:
+        """Put the record's head page into the reader's store, rebuilt from the page it holds
+        and the messages pushed beside the record (rlp2p/core/rebuild.py), so the sync takes it
+        from there instead of fetching it. A page that does not hash to the record's head is
+        not kept: the sync fetches as before."""
+        pushed = self._pushed.pop(entry.name, None)
+        if pushed is None or pushed[0] != record.sequence:
+            return
+        reader = self.reader
+        state = await reader.state(entry.name)
+        if state.head is None or state.head == record.head:
+            return
+        held = await reader.astore.call(reader.store.get_blocks, [state.head])
+        previous = held.get(state.head)
+        if previous is None:
+            return
+        new = [(seq, data) for seq, data in pushed[1] if seq > state.delivered_seq]
+        page = rebuild_head(previous, new, record.head, reader.limits)
+        if page is not None:
+            await reader.astore.call(reader.store.put_blocks, [(record.head, page)])
+            self.stats.rebuilt += 1
 
     def _via(self, entry: _Log) -> list[ID]:
         """Who to fetch an announced record's pages from: the storage peer that delivered the
@@ -320,7 +428,7 @@ class Follower:
             with trio.move_on_after(min(left, LONELY_CHECK)):
                 await entry.wake.wait()
                 return lonely
-            if not self._lonely(entry.name):
+            if not self._lonely(entry):
                 alone_since, lonely = None, LONELY_MIN
                 continue
             now = trio.current_time()
@@ -329,11 +437,11 @@ class Follower:
                 return min(lonely * 2, self.poll_interval)
         return lonely
 
-    def _lonely(self, name: str) -> bool:
+    def _lonely(self, entry: _Log) -> bool:
         if not self.mesh:
             return self._push_peer is None
         announcements = self.reader.peers.announcements
-        return announcements is not None and not announcements.topic_peers(name)
+        return announcements is not None and (not entry.joined or not announcements.topic_peers(entry.name))
 
 
 __all__ = ["DEFAULT_POLL", "FollowStats", "Follower"]

@@ -7,7 +7,18 @@ keeps one stream open to one of its storage peers and is told of each newer reco
 * reader -> storage peer, once: one frame, the log names (``\\n``-separated UTF-8, at most
   ``MAX_PUSH_NAMES``, each a valid log name);
 * storage peer -> reader, any number: one frame per record accepted for one of those logs,
-  ``name \\0 record`` (the serialized IPNS record, unchanged).
+  ``name \\0 record`` (the serialized IPNS record, unchanged); first, the record it holds of each
+  log asked for, so a record accepted between the reader's last sync and the stream's opening is
+  not missed (a reader drops a record no newer than its own).
+
+``/rlp2p/push/1.1.0`` is the same, and each record frame is followed by a messages frame: the
+messages embedded in the record's head page that this stream has not carried yet (the newest
+one only, the first time), as ``varint seq, varint length, message`` each, at most
+``MAX_PUSH_MESSAGES`` and ``PUSH_MESSAGES_BYTES`` (fewer, or none, when they do not fit or the
+peer lacks the page). A follower that holds the previous head page rebuilds the new one from
+them (rlp2p/core/rebuild.py) and checks it against the record's CID: no fetch at all. Nothing in
+it is trusted: a rebuilt page that does not hash to the record's head is dropped. A reader opens
+1.1 and falls back to 1.0 (a peer that speaks only that).
 
 The reader verifies each record exactly as it verifies a gossiped announcement or a fetched
 record; a bad one ends the stream (the peer is hostile). A slow reader loses pushes (the queue
@@ -19,26 +30,36 @@ from __future__ import annotations
 from typing import Any
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import trio
 from libp2p.custom_types import TProtocol
 
 from rlp2p.core.announce import log_topic, topic_log
+from rlp2p.core.page import Page
 from rlp2p.core.record import RecordInfo, verify_record
-from rlp2p.errors import DecodeError, ProtocolError
+from rlp2p.errors import DecodeError, LimitExceeded, ProtocolError, Rlp2pError
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream, encode_frame
 
 log = logging.getLogger(__name__)
 
 PUSH_PROTOCOL = TProtocol("/rlp2p/push/1.0.0")
+#: 1.0.0 with each record's new embedded messages beside it
+PUSH_MESSAGES_PROTOCOL = TProtocol("/rlp2p/push/1.1.0")
+#: messages one messages frame carries at most, and its bytes at most
+MAX_PUSH_MESSAGES = 16
+PUSH_MESSAGES_BYTES = 64 * 1024
 #: logs one push stream may ask for
 MAX_PUSH_NAMES = 1024
 #: records waiting to be written to one push stream; past it they are dropped
 PUSH_QUEUE = 16
 #: push streams one storage peer serves at once
 MAX_PUSH_STREAMS = 256
+#: logs whose held record a new push stream is sent first (a bound on the store reads one
+#: stream costs; a follower of more logs through one stream catches up by its syncs)
+HELD_ON_OPEN = 64
 #: seconds a storage peer waits for the names frame
 HELLO_TIMEOUT = 10.0
 
@@ -69,6 +90,71 @@ def encode_push(info: RecordInfo) -> bytes:
     return info.name.encode() + b"\0" + info.raw
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(at, min(at + 10, len(data))):
+        value |= (data[i] & 0x7F) << shift
+        if not data[i] & 0x80:
+            return value, i + 1
+        shift += 7
+    raise DecodeError("a push messages frame has a bad varint")
+
+
+def encode_messages(messages: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(_varint(seq) + _varint(len(data)) + data for seq, data in messages)
+
+
+def decode_messages(frame: bytes, limits: Limits) -> list[tuple[int, bytes]]:
+    """``(seq, message)`` of a messages frame, checked against the limits (not the messages:
+    they count only inside a page that hashes to a signed head)."""
+    if len(frame) > PUSH_MESSAGES_BYTES:
+        raise LimitExceeded("push messages frame", len(frame), PUSH_MESSAGES_BYTES)
+    out: list[tuple[int, bytes]] = []
+    at = 0
+    while at < len(frame):
+        if len(out) >= MAX_PUSH_MESSAGES:
+            raise LimitExceeded("pushed messages", len(out) + 1, MAX_PUSH_MESSAGES)
+        seq, at = _read_varint(frame, at)
+        size, at = _read_varint(frame, at)
+        if seq < 1 or size > limits.max_message or at + size > len(frame):
+            raise DecodeError("a push messages frame has a bad entry")
+        out.append((seq, frame[at : at + size]))
+        at += size
+    return out
+
+
+def new_messages(page: bytes, after: int | None, limits: Limits) -> tuple[list[tuple[int, bytes]], int]:
+    """The embedded messages of a head ``page`` newer than seq ``after`` (None: the newest
+    only), oldest first, within the frame's bounds; and the page's newest seq (0: none)."""
+    try:
+        decoded = Page.decode(page, limits, start=None)
+    except Rlp2pError:
+        return [], 0
+    if not decoded.pairs or decoded.sealed:
+        return [], 0
+    newest = decoded.pairs[0].seq
+    floor = newest - 1 if after is None else after
+    picked: list[tuple[int, bytes]] = []
+    size = 0
+    for pair in decoded.pairs[:MAX_PUSH_MESSAGES]:
+        if pair.seq <= floor or pair.data is None:
+            break
+        size += len(pair.data) + 20
+        if size > PUSH_MESSAGES_BYTES:
+            break
+        picked.append((pair.seq, pair.data))
+    return picked[::-1], newest
+
+
 def decode_push(frame: bytes, names: set[str], *, now: Any, limits: Limits) -> RecordInfo:
     """A verified record from a push frame, for one of ``names``; :class:`DecodeError` or
     :class:`RecordError` otherwise."""
@@ -81,11 +167,21 @@ def decode_push(frame: bytes, names: set[str], *, now: Any, limits: Limits) -> R
     return verify_record(name, raw, now=now, limits=limits)
 
 
+#: the serialized record a storage peer holds for a log, or None
+Held = Callable[[str], Awaitable[bytes | None]]
+#: a block a storage peer holds, or None
+Block = Callable[[bytes], Awaitable[bytes | None]]
+
+
 class PushServer:
     """A storage peer's side: who asked for which log, and a queue per stream."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, held: Held | None = None, block: Block | None = None) -> None:
         self.limits = limits
+        self.held = held
+        self.block = block
+        # the head page of the newest record pushed: every stream of its log reads it, once
+        self._page: tuple[bytes, bytes] | None = None
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         self.streams = 0
         self.dropped = 0
@@ -101,7 +197,23 @@ class PushServer:
     def watching(self, name: str) -> int:
         return len(self._watchers.get(name, ()))
 
-    async def handle(self, stream: Any) -> None:
+    async def handle_messages(self, stream: Any) -> None:
+        """``/rlp2p/push/1.1.0``: records with their new embedded messages."""
+        await self.handle(stream, messages=True)
+
+    async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> bytes:
+        if self._page is None or self._page[0] != info.head:
+            page = await self.block(info.head) if self.block is not None else None
+            if page is None:
+                return encode_frame(b"")
+            self._page = (info.head, page)
+        page = self._page[1]
+        picked, newest = new_messages(page, sent.get(info.name), self.limits)
+        if newest:
+            sent[info.name] = max(newest, sent.get(info.name, 0))
+        return encode_frame(encode_messages(picked))
+
+    async def handle(self, stream: Any, *, messages: bool = False) -> None:
         if self.streams >= MAX_PUSH_STREAMS:
             await _reset(stream)
             return
@@ -124,8 +236,17 @@ class PushServer:
                     nursery.cancel_scope.cancel()
 
                 nursery.start_soon(until_closed)
+                empty = encode_frame(b"") if messages else b""
+                if self.held is not None:
+                    for name in names[:HELD_ON_OPEN]:
+                        raw = await self.held(name)
+                        if raw is not None:
+                            await stream.write(encode_frame(name.encode() + b"\0" + raw) + empty)
+                # newest seq whose message this stream carried, per log (at most the names asked)
+                sent: dict[str, int] = {}
                 async for info in receive:
-                    await stream.write(encode_frame(encode_push(info)))
+                    extra = await self._messages(info, sent) if messages else b""
+                    await stream.write(encode_frame(encode_push(info)) + extra)
         except (DecodeError, ProtocolError) as exc:
             log.info("refused a push stream: %s", exc)
         except Exception as exc:  # the reader went away mid-write: nothing to keep
@@ -142,18 +263,46 @@ class PushServer:
             await _reset(stream)
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """A verified record, the messages pushed beside it (not verified: see rebuild), and the
+    bytes its frames took."""
+
+    info: RecordInfo
+    messages: list[tuple[int, bytes]]
+    size: int
+
+
 async def pushed_records(
-    open_stream: Callable[[], Any], names: list[str], *, clock: Callable[[], Any], limits: Limits
-) -> AsyncIterator[RecordInfo]:
-    """A reader's side: ask for ``names``, then yield each verified record pushed, until the
+    open_stream: Callable[[str], Any], names: list[str], *, clock: Callable[[], Any], limits: Limits
+) -> AsyncIterator[Pushed]:
+    """A reader's side: ask for ``names`` (over 1.1, else 1.0: ``open_stream(protocol)``), then
+    yield each verified record pushed with the messages beside it (none over 1.0), until the
     stream ends. A bad frame raises (:class:`DecodeError`, :class:`RecordError`, ProtocolError)."""
-    stream = await open_stream()
+    messages = True
     try:
-        framed = FramedStream(stream, limits.max_record + limits.max_name + 1)
+        stream = await open_stream(PUSH_MESSAGES_PROTOCOL)
+    except Exception:  # a peer that speaks only 1.0 (or none: then this raises again)
+        messages = False
+        stream = await open_stream(PUSH_PROTOCOL)
+    try:
+        record_limit = limits.max_record + limits.max_name + 1
+        framed = FramedStream(stream, max(record_limit, PUSH_MESSAGES_BYTES) if messages else record_limit)
         await framed.write_frame(encode_names(names))
         wanted = set(names)
         while (frame := await framed.read_frame()) is not None:
-            yield decode_push(frame, wanted, now=clock(), limits=limits)
+            if len(frame) > record_limit:
+                raise LimitExceeded("push record frame", len(frame), record_limit)
+            info = decode_push(frame, wanted, now=clock(), limits=limits)
+            pushed: list[tuple[int, bytes]] = []
+            size = len(encode_frame(frame))
+            if messages:
+                extra = await framed.read_frame()
+                if extra is None:
+                    break
+                pushed = decode_messages(extra, limits)
+                size += len(encode_frame(extra))
+            yield Pushed(info, pushed, size)
     finally:
         with trio.CancelScope(shield=True):
             await _reset(stream)
@@ -167,8 +316,14 @@ async def _reset(stream: Any) -> None:
 
 
 __all__ = [
+    "MAX_PUSH_MESSAGES",
     "MAX_PUSH_NAMES",
+    "PUSH_MESSAGES_PROTOCOL",
     "PUSH_PROTOCOL",
+    "Pushed",
+    "decode_messages",
+    "encode_messages",
+    "new_messages",
     "PushServer",
     "decode_names",
     "decode_push",

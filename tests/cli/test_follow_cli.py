@@ -2,7 +2,8 @@
 
 A storage peer (``rlp2p serve``), Alice's ``rlp2p publish`` runs and Bob's ``rlp2p sync --follow
 --json``: Bob prints the first message on catching up, the second as soon as it is announced
-(pushed: the safety-net poll is out of reach), and exits 0 on SIGINT.
+(pushed: the safety-net poll is out of reach), and exits 0 on SIGINT. Carol does the same with
+``--no-mesh`` (no gossipsub: the storage peer pushes records on a stream).
 """
 
 from __future__ import annotations
@@ -102,16 +103,26 @@ def test_sync_follow_prints_messages_as_they_arrive_until_sigint(tmp_path, procs
     # rlp2p/node/announce.py)
     bob = Proc(["sync", name, "--follow", "--poll", "3600", "--json", "--data", str(tmp_path / "bob"), "--bootstrap", addr], tmp_path)
     procs.append(bob)
+    carol = Proc(
+        ["-v", "sync", name, "--follow", "--no-mesh", "--poll", "3600", "--json", "--data", str(tmp_path / "carol"), "--bootstrap", addr],
+        tmp_path,
+    )
+    procs.append(carol)
     first = json.loads(bob.line())
     assert first["seq"] == 1 and base64.b64decode(first["body"]) == b"first"
+    assert json.loads(carol.line()) == first
 
     publish(tmp_path, key, addr, "second", "third")
     got = [json.loads(bob.line()) for _ in range(2)]
     assert [(m["seq"], base64.b64decode(m["body"])) for m in got] == [(2, b"second"), (3, b"third")]
     assert set(got[0]) == set(first)  # the same contract as sync --json
+    assert [json.loads(carol.line()) for _ in range(2)] == got
 
-    assert bob.stop(signal.SIGINT) == 0
-    assert bob.lines.get(timeout=WAIT) is None  # nothing more printed
+    for follower in (bob, carol):
+        assert follower.stop(signal.SIGINT) == 0
+        assert follower.lines.get(timeout=WAIT) is None  # nothing more printed
+    assert carol.proc.stderr is not None
+    assert "by pushes from" in carol.proc.stderr.read()  # mesh=False: the push stream, no gossipsub
     assert storage.stop(signal.SIGTERM) == 0
 
 
@@ -120,3 +131,5 @@ def test_several_names_need_follow(tmp_path):
     a, b = (log_name(generate_log_key().public_key) for _ in range(2))
     done = subprocess.run([*RLP2P, "sync", a, b, "--data", str(tmp_path / "bob")], capture_output=True, timeout=WAIT)
     assert done.returncode == 2 and b"--follow" in done.stderr
+    done = subprocess.run([*RLP2P, "sync", a, "--no-mesh", "--data", str(tmp_path / "bob")], capture_output=True, timeout=WAIT)
+    assert done.returncode == 2 and b"--no-mesh goes with --follow" in done.stderr

@@ -1,4 +1,4 @@
-"""The /rlp2p/push/1.0.0 frames, without a network: what a hostile peer may send is refused."""
+"""The /rlp2p/push/1.0.0 and 1.1.0 frames, without a network: what a hostile peer may send is refused."""
 
 from __future__ import annotations
 
@@ -39,3 +39,38 @@ def test_a_pushed_record_is_verified_and_must_be_of_a_log_asked_for():
         decode_push(raw, {name}, now=NOW, limits=DEFAULT_LIMITS)  # no name
     with pytest.raises(RecordError):
         decode_push(frame[:-1] + bytes([frame[-1] ^ 1]), {name}, now=NOW, limits=DEFAULT_LIMITS)
+
+
+def test_messages_frames_round_trip_and_refuse_what_is_out_of_bounds():
+    from rlp2p.errors import LimitExceeded
+    from rlp2p.wire.push import MAX_PUSH_MESSAGES, PUSH_MESSAGES_BYTES, decode_messages, encode_messages
+
+    limits = DEFAULT_LIMITS
+    messages = [(5, b"a" * 300), (6, b""), (200, b"b")]
+    assert decode_messages(encode_messages(messages), limits) == messages
+    assert decode_messages(b"", limits) == []
+    with pytest.raises(DecodeError):
+        decode_messages(b"\x05\x10abc", limits)  # says 16 bytes, holds 3
+    with pytest.raises(DecodeError):
+        decode_messages(b"\x00\x01a", limits)  # seq 0
+    with pytest.raises(DecodeError):
+        decode_messages(b"\xff" * 11, limits)  # a varint that never ends
+    with pytest.raises(LimitExceeded):
+        decode_messages(encode_messages([(i, b"x") for i in range(1, MAX_PUSH_MESSAGES + 2)]), limits)
+    with pytest.raises(LimitExceeded):
+        decode_messages(b"\x00" * (PUSH_MESSAGES_BYTES + 1), limits)
+
+
+def test_a_storage_peer_picks_the_embedded_messages_a_stream_has_not_carried():
+    from rlp2p.core.message import Message
+    from rlp2p.core.page import LogEntry, LogMode, build_log
+    from rlp2p.wire.push import new_messages
+
+    log = [LogEntry.from_message(i, Message(group_id=b"g", timestamp=i, body=b"x" * i)) for i in range(1, 6)]
+    built = build_log(log, LogMode.paged(16, embed=3))
+    head = dict(built.pages)[built.head]
+    assert new_messages(head, None, DEFAULT_LIMITS) == ([(5, log[4].data)], 5)  # first push: the newest
+    assert new_messages(head, 3, DEFAULT_LIMITS) == ([(4, log[3].data), (5, log[4].data)], 5)
+    assert new_messages(head, 1, DEFAULT_LIMITS) == ([(3, log[2].data), (4, log[3].data), (5, log[4].data)], 5)  # embedded only
+    assert new_messages(head, 5, DEFAULT_LIMITS) == ([], 5)
+    assert new_messages(b"junk", None, DEFAULT_LIMITS) == ([], 0)

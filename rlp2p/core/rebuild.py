@@ -1,0 +1,61 @@
+"""Rebuild a log's new head page from the previous one and the new messages, instead of fetching it.
+
+A follower that holds the head page it synced last and is handed the new messages (pushed beside
+the record, rlp2p/wire/push.py) can lay out the new head page itself: the layout is a pure
+function of the log and its mode (rlp2p/core/page.py), and the record names the page by its CID,
+so a rebuilt page is accepted only when its CID is the record's head: bytes identical to what the
+publisher signed for. The mode is not known to the reader, so a few candidates are tried (the
+newest-k window of embedded messages kept or grown; the new messages on the same page or on a new
+one); when none matches (a changed CAS hint, an unusual mode, a private log) the caller fetches
+the page as before. Pure: bytes in, bytes out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rlp2p.core.address import address_of
+from rlp2p.core.message import Message
+from rlp2p.core.page import Page, Pair
+from rlp2p.errors import Rlp2pError
+from rlp2p.limits import DEFAULT_LIMITS, Limits
+
+
+def rebuild_head(
+    previous: bytes, new: Sequence[tuple[int, bytes]], head: bytes, limits: Limits = DEFAULT_LIMITS
+) -> bytes | None:
+    """The new head page (its bytes, whose CID is ``head``), from the ``previous`` head page and
+    the ``new`` messages ``(seq, serialized message)`` that follow it, or None."""
+    try:
+        page = Page.decode(previous, limits, start=None)
+        if page.sealed or not page.pairs or not new:
+            return None
+        newest = page.pairs[0].seq
+        if [seq for seq, _ in new] != list(range(newest + 1, newest + 1 + len(new))):
+            return None
+        added = tuple(
+            Pair(address_of(data), Message.decode(data, limits).id, seq, data) for seq, data in reversed(new)
+        )
+    except Rlp2pError:
+        return None
+    # how the publisher encodes embedded pairs: the previous page's own bytes tell
+    flags = [f for f in (False, True) if page.encode(embedded_hashes=f) == previous]
+    if not flags:
+        return None
+    hashes = flags[0]
+    embedded = sum(p.embedded for p in page.pairs)
+    pairs = added + page.pairs
+    for keep in dict.fromkeys((embedded, embedded + len(new))):  # the window slides, or grows
+        kept = tuple(p if i < keep or not p.embedded else Pair(p.remote_hash, p.local_hash, p.seq) for i, p in enumerate(pairs))
+        same = Page(kept, page.tail, page.cas, page.first_seq)
+        # or the previous head was full: it becomes an older page (no CAS hint, no first_seq)
+        older = Page(kept[len(added):], page.tail, (), 1)
+        fresh = Page(kept[: len(added)], address_of(older.encode(embedded_hashes=hashes)), page.cas, page.first_seq)
+        for candidate in (same, fresh):
+            data = candidate.encode(embedded_hashes=hashes)
+            if len(data) <= limits.max_block and address_of(data) == head:
+                return data
+    return None
+
+
+__all__ = ["rebuild_head"]
