@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: the node's own libp2p identity in its data folder (an Ed25519 key, like a log key)
 NODE_KEY_FILE = "node.key"
+#: logs a storage peer remembers having provided in the DHT this republish round
+MAX_PROVIDED = 100_000
 
 
 
@@ -136,6 +138,14 @@ class Node:
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
+        #: logs waiting in the announce queue: a newer record of one joins its entry (the
+        #: announcer reads the latest record when it gets there), so a burst of publishes costs
+        #: one DHT put, not one each
+        self._queued: set[str] = set()
+        #: logs whose provider record went out in this republish round (a new record of a log
+        #: announced already needs no new provider record; bounded: cleared each round and at
+        #: MAX_PROVIDED)
+        self._provided: set[str] = set()
 
     @property
     def discovery(self) -> Discovery | None:
@@ -347,9 +357,10 @@ class Node:
         self.forwarder.record_stored(info.name)
         if self.announcements is not None:
             self.announcements.announce(info)
-        if self._announce_queue is not None:
+        if self._announce_queue is not None and info.name not in self._queued:
             try:
                 self._announce_queue.send_nowait(info.name)
+                self._queued.add(info.name)
             except trio.WouldBlock:
                 log.warning("announcement queue full; %s waits for the next republish", info.name)
 
@@ -361,8 +372,13 @@ class Node:
         accept it as maybe stale. Only the DHT put stops, as IPNS validators refuse it.
         """
         assert self.discovery is not None
+        self._queued.discard(name)  # a record stored from here on queues it again
         stored = await self.astore.call(self.store.get_record, name)
-        await self.discovery.announce_log(name)
+        if name not in self._provided:  # the provider record names the log, not a sequence
+            await self.discovery.announce_log(name)
+            if len(self._provided) >= MAX_PROVIDED:
+                self._provided.clear()
+            self._provided.add(name)
         if stored is not None:
             now = self.config.clock()
             try:
@@ -394,6 +410,7 @@ class Node:
         records it held) is findable again at once, not one interval later.
         """
         while True:
+            self._provided.clear()  # each round provides every log again (DHT servers forget)
             names = await self.astore.call(self.store.record_names)
             for name in names:
                 if self._announce_queue is not None:

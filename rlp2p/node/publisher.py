@@ -132,6 +132,8 @@ class Publisher:
         self._candidates: tuple[float, list[ID]] | None = None
         #: what replicas acknowledged during the publish under way (peer id -> holding)
         self._acked: dict[str, Holding] = {}
+        #: what the store said the candidates held when the publish under way started
+        self._held: dict[str, Holding | None] = {}
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -275,11 +277,21 @@ class Publisher:
         started = time.monotonic()
         store, astore = self.store, self.astore
         self._acked = {}
-        length = await astore.call(store.log_length, self.name)
+        self._held = {}
+        name = self.name
+
+        def start() -> tuple[int, int, PublishState | None]:
+            # one trip to the store's thread for what a publish reads first (each trip costs more
+            # than the reads on a busy machine)
+            rows = store.log_entries(name, 0, 1)
+            return store.log_length(name), rows[0][0] if rows else 1, store.get_publish_state(name)
+
+        length, self._first_seq, state = await astore.call(start)
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
-        self._first_seq = await self.first_seq()
         candidates = await self.candidates()
+        wanted = [p.to_string() for p in candidates]
+        self._held = await astore.call(lambda: {p: store.replica_holding(name, p) for p in wanted})
         if len(candidates) < self.write_quorum:
             raise PublishError(
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
@@ -300,7 +312,6 @@ class Publisher:
         first = [await self._holding(p, length) for p in candidates[: self.replicas]]
         head = (await pages_for(first)).built.head
         assert head is not None
-        state = await astore.call(store.get_publish_state, self.name)
         sequence = next_sequence(state.record_seq, state.reserved_seq) if state else 1
 
         report = PublishReport(self.name, length, sequence, head)
@@ -363,6 +374,7 @@ class Publisher:
         if partial is None or (have is not None and partial.length <= have.length):
             return have
         await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), partial)
+        self._held[peer.to_string()] = partial
         return partial
 
     async def _add_then_update(self, cas: Any, peer: ID, blocks: list[bytes], record: bytes) -> tuple[RemoteError | None, bool]:
@@ -381,9 +393,12 @@ class Publisher:
         return None, True
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = self._acked.get(peer.to_string())
-        if have is None:
-            have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
+        key = peer.to_string()
+        have = self._acked.get(key)
+        if have is None and key in self._held:
+            have = self._held[key]
+        elif have is None:
+            have = await self.astore.call(self.store.replica_holding, self.name, key)
         return usable(have, self.mode, length, self._first_seq)
 
     async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
@@ -529,6 +544,7 @@ class Publisher:
                 # the replica no longer holds blocks it acknowledged (its retention dropped the
                 # log): forget what it held and send it the whole log once more
                 await astore.call(store.forget_replica, self.name, peer.to_string())
+                self._held[peer.to_string()] = None
                 return await self._replicate(peer, None, await full_build(), record, tick)
             result.error = f"{type(exc).__name__}: {exc}"
             log.info("replica %s failed: %s", peer, result.error)
