@@ -21,6 +21,7 @@ import multiaddr
 import trio
 from libp2p.peer.id import ID
 
+from rlp2p.core.ack import AckCheck, check_ack, sign_ack
 from rlp2p.core.address import address_to_text
 from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, confirm, plan_forward
 from rlp2p.core.publish import Holding, PublishReport, ReplicaResult, holding_after, lacking
@@ -29,7 +30,7 @@ from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, Un
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, decode_forward, encode_forwarded, forward
 from rlp2p.wire.ns import Code, Status, encode_error, encode_status
-from rlp2p.wire.upload import add_then_update
+from rlp2p.wire.upload import add_then_update, serve_ack
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -58,6 +59,13 @@ class Forwarder:
         self._waiting: dict[str, trio.Event] = {}  # log name -> set when a record for it is stored
         #: awaited before the targets are served (tests stop the node here: a forwarder dying mid-way)
         self.before_targets: Callable[[], Awaitable[None]] | None = None
+        key = node.host.get_private_key()
+        #: this peer's side of the upload-once acknowledgement (CasRequest.ack)
+        self.acker = serve_ack(self._held_seq, lambda name, seq: sign_ack(key, name, seq))
+
+    async def _held_seq(self, name: str) -> int:
+        held = await self.node.astore.call(self.node.store.get_record, name)
+        return 0 if held is None else held.sequence
 
     async def handle(self, message: ns_pb2.ForwardRequest, writer: str | None) -> bytes:
         try:
@@ -154,8 +162,10 @@ class Forwarder:
                 pending = blocks
             if pending is not None:
                 try:
-                    await add_then_update(cas, pending, request.name, record)
+                    acked = await add_then_update(cas, pending, request.name, record, ack=True)
                     sent_record = True
+                    if acked is not None:  # relayed as it came: Alice checks it, not us
+                        outcome.ack_seq, outcome.ack = acked
                 except UnsupportedRequest:
                     pass  # an older target: the record goes over NS
                 except RemoteError as exc:
@@ -273,8 +283,8 @@ async def replicate_once(
         results: list[ReplicaResult] = [ReplicaResult(peer=t.to_string(), ok=False) for t in targets]
         if result.ok or said is not None:
             async with trio.open_nursery() as nursery:
-                for target, r in zip(targets, results, strict=True):
-                    nursery.start_soon(_confirm, pub, target, record, sequence, build, r)
+                for i, (target, r) in enumerate(zip(targets, results, strict=True)):
+                    nursery.start_soon(_confirm, pub, target, record, sequence, build, r, None if said is None else said[i])
         retry = []
         for i, (target, r) in enumerate(zip(targets, results, strict=True)):
             if r.ok or r.holds_seq:
@@ -306,9 +316,33 @@ async def _ask(peers: Peers, forwarder: ID, request: ForwardRequest, asked: _Ask
         log.info("forwarder %s failed: %s", forwarder, exc)
 
 
-async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, build: _Build, result: ReplicaResult) -> None:
-    """Alice's own check that ``target`` took the record (one NS Fetch): the forwarder's word is
-    not enough, it may say a replica stored what it did not."""
+def _by_ack(target: ID, name: str, sequence: int, said: ForwardOutcome | None) -> Confirmation | None:
+    """What the target's own signed acknowledgement, relayed by the forwarder, says (None: there
+    is none Alice can check, or it does not verify: she asks the target herself)."""
+    if said is None or not said.ack:
+        return None
+    check = check_ack(target.to_bytes(), name, said.ack_seq, said.ack)
+    if check is AckCheck.INVALID:
+        log.warning("forwarder relayed an acknowledgement of %s that %s did not sign", name, target)
+        return None
+    if check is AckCheck.NO_KEY:
+        return None
+    if said.ack_seq == sequence:
+        return Confirmation.STORED
+    return Confirmation.HIGHER if said.ack_seq > sequence else Confirmation.MISSING
+
+
+async def _confirm(
+    pub: Publisher, target: ID, record: bytes, sequence: int, build: _Build, result: ReplicaResult,
+    said: ForwardOutcome | None = None,
+) -> None:
+    """Alice's own check that ``target`` took the record: its signed acknowledgement, relayed by
+    the forwarder (no round trip), else one NS Fetch. The forwarder's word is not enough: it may
+    say a replica stored what it did not."""
+    seen = _by_ack(target, pub.name, sequence, said)
+    if seen is not None:
+        _confirmed(pub, seen, said.ack_seq if said is not None else 0, build, result)
+        return
     held: Any = None
     try:
         async with pub.peers.ns(target) as ns:
@@ -324,10 +358,14 @@ async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, bui
         result.error = f"{type(exc).__name__}: {exc}"
         return
     seen = confirm(record, sequence, None if held is None else held.raw, 0 if held is None else held.sequence)
+    _confirmed(pub, seen, 0 if held is None else held.sequence, build, result)
+
+
+def _confirmed(pub: Publisher, seen: Confirmation, held_seq: int, build: _Build, result: ReplicaResult) -> None:
     if seen is Confirmation.STORED:
         pub._acked[result.peer] = holding_after(build.built, pub.mode)  # written with the publish's state
         result.ok = True
     elif seen is Confirmation.HIGHER:
-        result.holds_seq, result.error = held.sequence, f"holds sequence {held.sequence}"
+        result.holds_seq, result.error = held_seq, f"holds sequence {held_seq}"
     else:
         result.error = "the record did not reach it"

@@ -133,6 +133,7 @@ class Node:
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
         self.ns_server.forward = self.forwarder.handle
+        self.cas_server.acker = self.forwarder.acker  # signed acks of what this peer holds
         # a publish's record may come on the CAS stream after its blocks (one round trip)
         self.cas_server.name_update = serve_name_update(self.ns_server.handle_frame)
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)

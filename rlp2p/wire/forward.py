@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.forward import Lacks, TargetPlan, check_forward
 from rlp2p.errors import DecodeError, ProtocolError, RemoteError
 from rlp2p.pb.vac import ns_pb2
@@ -48,6 +49,10 @@ class ForwardOutcome:
     error: str = ""
     held_seq: int = 0
     blocks_sent: int = 0
+    #: the target's signed acknowledgement, relayed (rlp2p.core.ack): the sequence it holds and
+    #: its signature; empty from a target that does not sign them
+    ack_seq: int = 0
+    ack: bytes = b""
 
 
 def encode_forward(request: ForwardRequest) -> bytes:
@@ -83,7 +88,8 @@ def encode_forwarded(outcomes: Sequence[ForwardOutcome]) -> bytes:
     for o in outcomes:
         response.results.append(
             ns_pb2.ForwardResult(
-                peer=o.peer, status=Status.Value(o.status), error=o.error[:500], held_seq=o.held_seq, blocks_sent=o.blocks_sent  # type: ignore[arg-type]
+                peer=o.peer, status=Status.Value(o.status), error=o.error[:500], held_seq=o.held_seq, blocks_sent=o.blocks_sent,  # type: ignore[arg-type]
+                ack_seq=o.ack_seq, ack=o.ack,
             )
         )
     return ns_pb2.NsResponse(forwarded=response).SerializeToString()
@@ -104,5 +110,9 @@ async def forward(rpc: RpcStream, request: ForwardRequest) -> list[ForwardOutcom
     if len(results) != len(request.targets):
         raise ProtocolError(f"{len(results)} forward results for {len(request.targets)} targets")
     return [
-        ForwardOutcome(bytes(r.peer), enum_name(Status, r.status), r.error, r.held_seq, r.blocks_sent) for r in results
+        ForwardOutcome(
+            bytes(r.peer), enum_name(Status, r.status), r.error, r.held_seq, r.blocks_sent,
+            r.ack_seq, bytes(r.ack) if len(r.ack) <= MAX_ACK_SIGNATURE else b"",  # an oversized one is no ack
+        )
+        for r in results
     ]

@@ -180,15 +180,19 @@ class ForwardResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ForwardResult, _Mapping]]] = ...) -> None: ...
 
 class ForwardResult(_message.Message):
-    __slots__ = ("peer", "status", "error", "held_seq", "blocks_sent")
+    __slots__ = ("peer", "status", "error", "held_seq", "blocks_sent", "ack_seq", "ack")
     PEER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     HELD_SEQ_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_SENT_FIELD_NUMBER: _ClassVar[int]
+    ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
     peer: bytes
     status: Response.Status
     error: str
     held_seq: int
     blocks_sent: int
-    def __init__(self, peer: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ..., held_seq: _Optional[int] = ..., blocks_sent: _Optional[int] = ...) -> None: ...
+    ack_seq: int
+    ack: bytes
+    def __init__(self, peer: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ..., held_seq: _Optional[int] = ..., blocks_sent: _Optional[int] = ..., ack_seq: _Optional[int] = ..., ack: _Optional[bytes] = ...) -> None: ...
