@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 NODE_KEY_FILE = "node.key"
 #: logs a storage peer remembers having provided in the DHT this republish round
 MAX_PROVIDED = 100_000
+#: seconds between a storage peer's DHT announcements of one log's new records: a log published
+#: every few seconds costs one DHT put per interval, not one per message (the newest record wins)
+ANNOUNCE_SPACING = 2.0
 
 
 
@@ -147,6 +150,8 @@ class Node:
         #: announced already needs no new provider record; bounded: cleared each round and at
         #: MAX_PROVIDED)
         self._provided: set[str] = set()
+        #: trio time of each log's last announcement (entries older than ANNOUNCE_SPACING pruned)
+        self._announced_at: dict[str, float] = {}
 
     @property
     def discovery(self) -> Discovery | None:
@@ -359,11 +364,25 @@ class Node:
         if self.announcements is not None:
             self.announcements.announce(info)
         if self._announce_queue is not None and info.name not in self._queued:
-            try:
-                self._announce_queue.send_nowait(info.name)
+            wait = self._announced_at.get(info.name, -ANNOUNCE_SPACING) + ANNOUNCE_SPACING - trio.current_time()
+            if wait > 0 and self._nursery is not None:
                 self._queued.add(info.name)
-            except trio.WouldBlock:
-                log.warning("announcement queue full; %s waits for the next republish", info.name)
+                self._nursery.start_soon(self._queue_later, info.name, wait)
+            else:
+                self._queue(info.name)
+
+    def _queue(self, name: str) -> None:
+        assert self._announce_queue is not None
+        try:
+            self._announce_queue.send_nowait(name)
+            self._queued.add(name)
+        except trio.WouldBlock:
+            self._queued.discard(name)
+            log.warning("announcement queue full; %s waits for the next republish", name)
+
+    async def _queue_later(self, name: str, wait: float) -> None:
+        await trio.sleep(wait)
+        self._queue(name)
 
     async def _announce(self, name: str) -> None:
         """Announce a log held (a provider record), and put its record into the DHT while fresh.
@@ -374,6 +393,10 @@ class Node:
         """
         assert self.discovery is not None
         self._queued.discard(name)  # a record stored from here on queues it again
+        at = trio.current_time()
+        if len(self._announced_at) >= MAX_PROVIDED:
+            self._announced_at = {n: t for n, t in self._announced_at.items() if at - t < ANNOUNCE_SPACING}
+        self._announced_at[name] = at
         stored = await self.astore.call(self.store.get_record, name)
         if name not in self._provided:  # the provider record names the log, not a sequence
             await self.discovery.announce_log(name)
