@@ -245,12 +245,10 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
 
     first, second = wire.publish(0, 2, 1), wire.publish(2, 4, 2)
     (ask1, told1), (ask2, told2) = wire.forward(0, 2, 1), wire.forward(2, 4, 2)
-    # one upload and one Forward request each, then one NS Fetch to each of the 2 targets
-    assert run.bytes_alice == first.sent + len(ask1) + second.sent + len(ask2) + 4 * wire.fetch_request()
-    to_alice = (
-        first.answered + len(told1) + 2 * wire.fetch_response(2, 1)
-        + second.answered + len(told2) + 2 * wire.fetch_response(4, 2)
-    )
+    # one upload and one Forward request each; the 2 targets' signed acks ride its answer
+    assert wire.confirmation(2, 1) == (0, 0)
+    assert run.bytes_alice == first.sent + len(ask1) + second.sent + len(ask2)
+    to_alice = first.answered + len(told1) + second.answered + len(told2)
     assert run.bytes_to_alice == to_alice
     sync = wire.sync(0, 4)
     to_bob = (
@@ -261,8 +259,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     )
     assert run.bytes_to_bob == to_bob
     assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + 3 * wire.poll_request_size(2)
-    # storage: its answers, and the forwarder's copies to the 2 others with their answers
+    # storage: its answers, and the forwarder's copies to the 2 others with their answers and acks
     copies = 2 * (first.sent + first.answered + second.sent + second.answered)
+    copies += 2 * (sum(wire.ack_frames(1)) + sum(wire.ack_frames(2)))
     assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
     assert wire.poll_answer_size(4, 2, 2) < 10 < len(wire.record(4, 2)) < wire.fetch_response(4, 2)
@@ -287,14 +286,14 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     assert max(sparse.latencies) > max(every.latencies) == 0
 
     # upload each: Alice sends every block 3 times; upload once costs only the Forward and the
-    # confirmations more in all
+    # targets' acks more in all
     each = simulate_remote_log(replace(base, upload_once=False), always, always, created)
     assert each.message_sends == 3 * every.message_sends
     assert every.bytes_alice < each.bytes_alice / 2
     extra = 0
     for i in range(20):
         ask, told = wire.forward(i, i + 1, i + 1)
-        extra += len(ask) + len(told) + 2 * (wire.fetch_request() + wire.fetch_response(i + 1, i + 1))
+        extra += len(ask) + len(told) + 2 * sum(wire.ack_frames(i + 1))
     assert every.bytes_total - each.bytes_total == extra
     assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
