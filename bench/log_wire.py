@@ -248,11 +248,16 @@ class LogWire:
         and its framed answer (every target stored)."""
         targets = range(1, self.replicas)
         shared, plans = plan_forward([self.lacks(have, n) for _ in targets])
+        # the first publish names targets in full; from then on the forwarder is known to relay
+        # acks and Alice names each by its position in the head page's CAS hint (replica i's is
+        # at i + 1: the hint lists the replicas in order)
         request = ForwardRequest(
             self.name,
             sequence,
             [
-                ForwardTarget(_peer_bytes(i), [replica_addr(i).to_bytes()], plan)
+                ForwardTarget(b"", [], plan, hint=i + 1)
+                if sequence > 1
+                else ForwardTarget(_peer_bytes(i), [replica_addr(i).to_bytes()], plan)
                 for i, plan in zip(targets, plans, strict=True)
             ],
             shared,
@@ -260,8 +265,8 @@ class LogWire:
         counts = [len(request.lacking(t) or ()) for t in request.targets]
         answer = encode_forwarded(
             [
-                ForwardOutcome(t.peer, "OK", blocks_sent=c, ack_seq=sequence, ack=self._ack(i, sequence))
-                for i, t, c in zip(targets, request.targets, counts, strict=True)
+                ForwardOutcome(_peer_bytes(i), "OK", blocks_sent=c, ack_seq=sequence, ack=self._ack(i, sequence))
+                for i, c in zip(targets, counts, strict=True)
             ]
         )
         return encode_frame(encode_forward(request)), encode_frame(answer)

@@ -23,10 +23,12 @@ from libp2p.peer.id import ID
 
 from rlp2p.core.ack import AckCheck, check_ack, sign_ack
 from rlp2p.core.address import address_to_text
-from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, confirm, plan_forward
+from rlp2p.core.page import Page
+from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, TargetPlan, confirm, plan_forward
 from rlp2p.core.publish import Holding, PublishReport, ReplicaResult, holding_after, lacking
 from rlp2p.core.retention import page_needs
 from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, UnsupportedRequest, WriteRefused
+from rlp2p.p2p.host import parse_peer_addr
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, decode_forward, encode_forwarded, forward
 from rlp2p.wire.ns import Code, Status, encode_error, encode_status
@@ -85,14 +87,40 @@ class Forwarder:
             node.admission.check_rate(writer, listed + len(request.targets))  # the asker pays for the work
         except WriteRefused as exc:
             return encode_status(Status.Value(exc.code), str(exc))
+        if any(t.hint for t in request.targets):
+            await self._resolve_hints(request, held.record)
         outcomes: list[ForwardOutcome] = [ForwardOutcome(t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
         async with self._slots:
             if self.before_targets is not None:
                 await self.before_targets()
             async with trio.open_nursery() as nursery:
                 for i, target in enumerate(request.targets):
+                    if target.hint and not target.peer:
+                        outcomes[i].status, outcomes[i].error = "BAD_REQUEST", f"no CAS hint at position {target.hint}"
+                        continue
                     nursery.start_soon(self._one, request, target, held.record, outcomes, i)
         return encode_forwarded(outcomes)
+
+    async def _resolve_hints(self, request: ForwardRequest, record: bytes) -> None:
+        """Name the compact targets by the CAS hint of the head page of ``record`` (held here:
+        the publisher uploaded it): peer id and address. A position the hint lacks stays empty."""
+        from rlp2p.node.storage import head_of
+
+        head = head_of(record)
+        page = None if head is None else (await self.node.astore.get_blocks([head])).get(head)
+        try:
+            hints = () if page is None else Page.decode(page, self.node.config.limits, start=None).cas
+        except DecodeError:
+            hints = ()
+        for target in request.targets:
+            if not target.hint or target.hint > len(hints):
+                continue
+            try:
+                info = parse_peer_addr(multiaddr.Multiaddr(hints[target.hint - 1]))
+            except Exception:  # a hint is the publisher's, but parse it as untrusted all the same
+                continue
+            target.peer = info.peer_id.to_bytes()
+            target.addrs = [a.to_bytes() for a in info.addrs[:MAX_TARGET_ADDRS]]
 
     def record_stored(self, name: str) -> None:
         """A record for ``name`` was stored here: wake forward requests waiting for it."""
@@ -238,6 +266,20 @@ def _hints(peers: Peers, peer: ID) -> list[bytes]:
     return [a.to_bytes() for a in peers.network.peer_addrs(peer)[:MAX_TARGET_ADDRS]]
 
 
+def _target(peers: Peers, peer: ID, plan: TargetPlan, head_hint: list[bytes]) -> ForwardTarget:
+    """``peer`` as a forward target: by its position in the head page's CAS hint when it is
+    there (``head_hint``: empty for a forwarder not known to read that form), else by peer id
+    and addresses."""
+    for position, raw in enumerate(head_hint, start=1):
+        try:
+            named = multiaddr.Multiaddr(raw).value_for_protocol("p2p")
+        except Exception:  # our own hint; skip what does not parse all the same
+            continue
+        if named == peer.to_base58():
+            return ForwardTarget(b"", [], plan, hint=position)
+    return ForwardTarget(peer.to_bytes(), _hints(peers, peer), plan)
+
+
 async def replicate_once(
     pub: Publisher,
     candidates: list[ID],
@@ -264,8 +306,9 @@ async def replicate_once(
         build = await pages_for([have, *holdings])
         lists = [None if h is None else lacking(h, build.built, build.entries, pub.mode) for h in holdings]
         shared, plans = plan_forward(lists)
+        compact = forwarder in pub._compact_forwarders
         request = ForwardRequest(
-            pub.name, sequence, [ForwardTarget(t.to_bytes(), _hints(peers, t), p) for t, p in zip(targets, plans, strict=True)], shared
+            pub.name, sequence, [_target(peers, t, p, pub._hint if compact else []) for t, p in zip(targets, plans, strict=True)], shared
         )
         asked = _Asked()
 
@@ -277,6 +320,8 @@ async def replicate_once(
                 nursery.cancel_scope.cancel()  # it holds no record of this sequence: nothing to forward
         result.bytes_sent += asked.bytes_sent
         said = asked.outcomes
+        if said is not None and any(o.ack for o in said):
+            pub._compact_forwarders.add(forwarder)  # it relays acks: it reads compact targets too
         report.replicas.append(result)
         if not targets:
             continue

@@ -134,6 +134,10 @@ class Publisher:
         self._acked: dict[str, Holding] = {}
         #: what the store said the candidates held when the publish under way started
         self._held: dict[str, Holding | None] = {}
+        #: the CAS hint of the head page of the publish under way (binary multiaddrs with /p2p/)
+        self._hint: list[bytes] = []
+        #: forwarders seen relaying signed acks: they also take targets named by hint position
+        self._compact_forwarders: set[ID] = set()
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -297,7 +301,7 @@ class Publisher:
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
             )
         # the head page names the intended replicas (the spec's CAS multiaddr), as a hint for readers
-        hint = self.peers.hints_for(candidates[: self.replicas])
+        hint = self._hint = self.peers.hints_for(candidates[: self.replicas])
         build: _Build | None = None
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:

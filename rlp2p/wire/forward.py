@@ -24,6 +24,9 @@ class ForwardTarget:
     peer: bytes
     addrs: list[bytes]
     plan: TargetPlan
+    #: compact form: the target's position (from 1) in the head page's CAS hint; ``peer`` and
+    #: ``addrs`` are then empty until the forwarder reads them from the page
+    hint: int = 0
 
 
 @dataclass
@@ -59,7 +62,7 @@ def encode_forward(request: ForwardRequest) -> bytes:
     message = ns_pb2.ForwardRequest(name=request.name, sequence=request.sequence, blocks=request.blocks)
     for t in request.targets:
         message.targets.append(
-            ns_pb2.ForwardTarget(peer=t.peer, addrs=t.addrs, lacks=t.plan.lacks.value, blocks=t.plan.blocks)  # type: ignore[arg-type]
+            ns_pb2.ForwardTarget(peer=t.peer, addrs=t.addrs, lacks=t.plan.lacks.value, blocks=t.plan.blocks, hint=t.hint)  # type: ignore[arg-type]
         )
     return ns_pb2.NsRequest(forward=message).SerializeToString()
 
@@ -70,6 +73,7 @@ def decode_forward(message: ns_pb2.ForwardRequest) -> ForwardRequest:
         len(message.targets),
         len(message.blocks) + sum(len(t.blocks) for t in message.targets),
         [len(a) for t in message.targets for a in t.addrs],
+        [t.hint for t in message.targets],
     )
     targets = []
     for t in message.targets:
@@ -79,7 +83,11 @@ def decode_forward(message: ns_pb2.ForwardRequest) -> ForwardRequest:
             raise DecodeError(f"unknown forward lacks value {t.lacks}") from None
         if lacks is not Lacks.OWN and t.blocks:
             raise DecodeError("a forward target lists blocks without lacks = OWN")
-        targets.append(ForwardTarget(bytes(t.peer), [bytes(a) for a in t.addrs], TargetPlan(lacks, [bytes(b) for b in t.blocks])))
+        if t.hint and (t.peer or t.addrs):
+            raise DecodeError("a forward target named both by a hint position and by peer id")
+        targets.append(
+            ForwardTarget(bytes(t.peer), [bytes(a) for a in t.addrs], TargetPlan(lacks, [bytes(b) for b in t.blocks]), t.hint)
+        )
     return ForwardRequest(message.name, message.sequence, targets, [bytes(b) for b in message.blocks])
 
 

@@ -479,13 +479,25 @@ def test_the_record_and_the_fetch_answers_are_the_real_ones():
 
 @pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0)])
 def test_the_forward_and_the_poll_are_the_real_frames(mode):
+    import multiaddr
+
+    from rlp2p.core.ack import AckCheck, check_ack
+    from rlp2p.core.page import Page
+    from rlp2p.p2p.host import parse_peer_addr
+
     wire = LogWire(mode=mode)
     for have, n, sequence in [(0, 3, 1), (3, 9, 2)]:
         ask, told = wire.forward(have, n, sequence)
         (frame,) = _frames(ask)
         request = decode_forward(ns.decode_request(frame).forward)  # the forwarder's own checks
         assert (request.name, request.sequence) == (wire.name, sequence)
-        assert [t.peer for t in request.targets] == [name_to_peer_id(replica_id(i)).to_bytes() for i in (1, 2)]
+        peers = [name_to_peer_id(replica_id(i)).to_bytes() for i in (1, 2)]
+        if sequence == 1:  # in full to a forwarder not yet seen relaying acks
+            assert [t.peer for t in request.targets] == peers
+        else:  # then by position in the head page's CAS hint, which names them there
+            hint = Page.decode(wire.built(n).blocks[wire.head(n)], start=None).cas
+            named = [parse_peer_addr(multiaddr.Multiaddr(hint[t.hint - 1])).peer_id.to_bytes() for t in request.targets]
+            assert named == peers and not any(t.peer for t in request.targets)
         # every target holds what the first does: one shared list, the blocks of the upload
         added = [cas.decode_request(f).add.data for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
         assert all(t.plan.lacks is Lacks.SHARED for t in request.targets)
@@ -494,6 +506,8 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
         results = ns.decode_response(answer).forwarded.results
         assert [r.status for r in results] == [ns.Status.OK] * 2
         assert [r.blocks_sent for r in results] == [len(added)] * 2
+        # each target's own signed ack rides the answer: no confirming Fetch
+        assert [check_ack(p, wire.name, r.ack_seq, r.ack) for p, r in zip(peers, results, strict=True)] == [AckCheck.VALID] * 2
 
         (poll,) = _frames(wire.poll_request(sequence - 1))
         (entry,) = ns.decode_request(poll).poll.logs

@@ -154,7 +154,7 @@ class ForwardRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sequence: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[ForwardTarget, _Mapping]]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ForwardTarget(_message.Message):
-    __slots__ = ("peer", "addrs", "lacks", "blocks")
+    __slots__ = ("peer", "addrs", "lacks", "blocks", "hint")
     class Lacks(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         SHARED: _ClassVar[ForwardTarget.Lacks]
@@ -167,11 +167,13 @@ class ForwardTarget(_message.Message):
     ADDRS_FIELD_NUMBER: _ClassVar[int]
     LACKS_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
     peer: bytes
     addrs: _containers.RepeatedScalarFieldContainer[bytes]
     lacks: ForwardTarget.Lacks
     blocks: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, peer: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., lacks: _Optional[_Union[ForwardTarget.Lacks, str]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    hint: int
+    def __init__(self, peer: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., lacks: _Optional[_Union[ForwardTarget.Lacks, str]] = ..., blocks: _Optional[_Iterable[bytes]] = ..., hint: _Optional[int] = ...) -> None: ...
 
 class ForwardResponse(_message.Message):
     __slots__ = ("results",)
