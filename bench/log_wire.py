@@ -265,7 +265,9 @@ class LogWire:
         counts = [len(request.lacking(t) or ()) for t in request.targets]
         answer = encode_forwarded(
             [
-                ForwardOutcome(_peer_bytes(i), "OK", blocks_sent=c, ack_seq=sequence, ack=self._ack(i, sequence))
+                ForwardOutcome(
+                    b"" if sequence > 1 else _peer_bytes(i), "OK", blocks_sent=c, ack_seq=sequence, ack=self._ack(i, sequence)
+                )
                 for i, c in zip(targets, counts, strict=True)
             ]
         )

@@ -89,7 +89,9 @@ class Forwarder:
             return encode_status(Status.Value(exc.code), str(exc))
         if any(t.hint for t in request.targets):
             await self._resolve_hints(request, held.record)
-        outcomes: list[ForwardOutcome] = [ForwardOutcome(t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
+        # a target named by hint position is answered without its peer id: the results are in
+        # request order, and the asker named it compactly to save those bytes
+        outcomes = [ForwardOutcome(b"" if t.hint else t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
         async with self._slots:
             if self.before_targets is not None:
                 await self.before_targets()
