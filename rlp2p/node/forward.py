@@ -24,7 +24,7 @@ from libp2p.peer.id import ID
 from rlp2p.core.ack import AckCheck, check_ack, sign_ack
 from rlp2p.core.address import address_to_text
 from rlp2p.core.page import Page
-from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, TargetPlan, confirm, plan_forward
+from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, Lacks, TargetPlan, confirm, plan_forward
 from rlp2p.core.publish import Holding, PublishReport, ReplicaResult, holding_after, lacking
 from rlp2p.core.retention import page_needs
 from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, UnsupportedRequest, WriteRefused
@@ -59,6 +59,8 @@ class Forwarder:
         self.node = node
         self._slots = trio.CapacityLimiter(FORWARDS)
         self._waiting: dict[str, trio.Event] = {}  # log name -> set when a record for it is stored
+        #: the shared list's blocks of the requests being served, read once (by id of the request)
+        self._shared: dict[int, list[bytes]] = {}
         #: awaited before the targets are served (tests stop the node here: a forwarder dying mid-way)
         self.before_targets: Callable[[], Awaitable[None]] | None = None
         key = node.host.get_private_key()
@@ -95,13 +97,29 @@ class Forwarder:
         async with self._slots:
             if self.before_targets is not None:
                 await self.before_targets()
-            async with trio.open_nursery() as nursery:
-                for i, target in enumerate(request.targets):
-                    if target.hint and not target.peer:
-                        outcomes[i].status, outcomes[i].error = "BAD_REQUEST", f"no CAS hint at position {target.hint}"
-                        continue
-                    nursery.start_soon(self._one, request, target, held.record, outcomes, i)
+            if sum(t.plan.lacks is Lacks.SHARED for t in request.targets) > 1:
+                await self._read_shared(request)
+            try:
+                await self._serve(request, held.record, outcomes)
+            finally:
+                self._shared.pop(id(request), None)
         return encode_forwarded(outcomes)
+
+    async def _read_shared(self, request: ForwardRequest) -> None:
+        """The shared list's blocks, read once for all its targets when they fit one batch
+        (``FORWARD_BATCH_BYTES``: memory per request); else each target reads its own batches."""
+        found, count, _ = await self.node.astore.get_blocks_within(request.blocks, FORWARD_BATCH_BYTES)
+        if count == len(request.blocks) and all(a in found for a in request.blocks):
+            self._shared[id(request)] = [found[a] for a in request.blocks]
+
+    async def _serve(self, request: ForwardRequest, record: bytes, outcomes: list[ForwardOutcome]) -> None:
+        """Every target at once."""
+        async with trio.open_nursery() as nursery:
+            for i, target in enumerate(request.targets):
+                if target.hint and not target.peer:
+                    outcomes[i].status, outcomes[i].error = "BAD_REQUEST", f"no CAS hint at position {target.hint}"
+                    continue
+                nursery.start_soon(self._one, request, target, record, outcomes, i)
 
     async def _resolve_hints(self, request: ForwardRequest, record: bytes) -> None:
         """Name the compact targets by the CAS hint of the head page of ``record`` (held here:
@@ -180,7 +198,11 @@ class Forwarder:
     async def _copy(self, request: ForwardRequest, target: ForwardTarget, peer: ID, record: bytes, outcome: ForwardOutcome) -> None:
         node = self.node
         wanted = request.lacking(target)
-        batches = self._listed(wanted) if wanted is not None else self._whole(record)
+        shared = self._shared.get(id(request)) if wanted is request.blocks else None
+        if shared is not None:
+            batches = _one_batch(shared)
+        else:
+            batches = self._listed(wanted) if wanted is not None else self._whole(record)
         sent_record = False
         stale: RemoteError | None = None
         async with node.cas(peer) as cas:
@@ -259,6 +281,10 @@ class Forwarder:
                 yield blocks
             yield [page]
             address = tail
+
+
+async def _one_batch(blocks: list[bytes]) -> AsyncIterator[list[bytes]]:
+    yield blocks
 
 
 # --- the publisher's side ----------------------------------------------------------------------
