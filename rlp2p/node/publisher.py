@@ -262,6 +262,15 @@ class Publisher:
         self._candidates = (trio.current_time(), found)
         return list(found)
 
+    def _known_candidates(self) -> list[ID] | None:
+        """The candidates when no lookup is needed (named, or found recently), else None."""
+        if self.replica_peers is not None:
+            return list(self.replica_peers)
+        cached = self._candidates
+        if cached is not None and trio.current_time() - cached[0] < CANDIDATES_TTL:
+            return list(cached[1])
+        return None
+
     async def _find_candidates(self) -> list[ID]:
         peers = {p.to_bytes(): p for p in await self.peers.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
@@ -284,18 +293,33 @@ class Publisher:
         self._held = {}
         name = self.name
 
-        def start() -> tuple[int, int, PublishState | None]:
-            # one trip to the store's thread for what a publish reads first (each trip costs more
-            # than the reads on a busy machine)
-            rows = store.log_entries(name, 0, 1)
-            return store.log_length(name), rows[0][0] if rows else 1, store.get_publish_state(name)
+        known = self._known_candidates()
+        mode, replicas = self.mode, self.replicas
 
-        length, self._first_seq, state = await astore.call(start)
+        def start(wanted: list[str]) -> tuple[int, int, PublishState | None, dict[str, Holding | None], Any]:
+            # one trip to the store's thread for everything a publish reads before it signs
+            # (each trip costs more than the reads on a busy machine): the log's length and start,
+            # the publish state, what the candidates hold, the messages the build needs, and the
+            # sequence reserved durably
+            rows = store.log_entries(name, 0, 1)
+            length, first = store.log_length(name), rows[0][0] if rows else 1
+            state = store.get_publish_state(name)
+            held = {p: store.replica_holding(name, p) for p in wanted}
+            if length == 0 or not wanted:
+                return length, first, state, held, None
+            page, tail = build_start([usable(held[p], mode, length, first) for p in wanted[:replicas]], base_page(mode, first))
+            after = first - 1 if page == base_page(mode, first) else page * (mode.page_size or 1)
+            sequence = next_sequence(state.record_seq, state.reserved_seq) if state else 1
+            store.reserve_sequence(name, sequence)
+            return length, first, state, held, (page, tail, store.log_entries(name, after, length - after), sequence)
+
+        length, self._first_seq, state, self._held, prepared = await astore.call(start, [p.to_string() for p in known or []])
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
-        candidates = await self.candidates()
-        wanted = [p.to_string() for p in candidates]
-        self._held = await astore.call(lambda: {p: store.replica_holding(name, p) for p in wanted})
+        candidates = known if known is not None else await self.candidates()
+        if known is None:
+            wanted = [p.to_string() for p in candidates]
+            self._held = await astore.call(lambda: {p: store.replica_holding(name, p) for p in wanted})
         if len(candidates) < self.write_quorum:
             raise PublishError(
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
@@ -311,6 +335,10 @@ class Publisher:
                 build = await self._build(length, page, tail, hint)
             return build
 
+        reserved = 0
+        if prepared is not None:  # the build's messages were read with the rest
+            page, tail, rows, reserved = prepared
+            build = await self._build(length, page, tail, hint, rows)
         # what the first replicas hold decides where the build starts; a replacement that holds
         # less makes it start earlier (same pages, same head)
         first = [await self._holding(p, length) for p in candidates[: self.replicas]]
@@ -321,7 +349,8 @@ class Publisher:
         report = PublishReport(self.name, length, sequence, head)
         for attempt in range(SEQUENCE_RETRIES + 1):
             # reserved before the record exists: once it may have left, it is never signed again
-            await astore.call(store.reserve_sequence, self.name, sequence)
+            if sequence != reserved:
+                await astore.call(store.reserve_sequence, self.name, sequence)
             record = create_record(
                 self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock(),
                 v1_compatible=self.record_v1,
@@ -405,11 +434,15 @@ class Publisher:
             have = await self.astore.call(self.store.replica_holding, self.name, key)
         return usable(have, self.mode, length, self._first_seq)
 
-    async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
-        """Read seq page*P+1..length from the local log and lay out those pages."""
+    async def _build(
+        self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes], rows: list[tuple[int, bytes]] | None = None
+    ) -> _Build:
+        """Read seq page*P+1..length from the local log (unless ``rows`` holds them already) and
+        lay out those pages."""
         first = self._first_seq
         after = first - 1 if page == base_page(self.mode, first) else page * (self.mode.page_size or 1)
-        rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
+        if rows is None:
+            rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
         limits = self.limits
         private = await self.private_state()
         keyring = self._keyring
