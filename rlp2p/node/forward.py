@@ -89,28 +89,46 @@ class Forwarder:
             node.admission.check_rate(writer, listed + len(request.targets))  # the asker pays for the work
         except WriteRefused as exc:
             return encode_status(Status.Value(exc.code), str(exc))
-        if any(t.hint for t in request.targets):
-            await self._resolve_hints(request, held.record)
         # a target named by hint position is answered without its peer id: the results are in
         # request order, and the asker named it compactly to save those bytes
         outcomes = [ForwardOutcome(b"" if t.hint else t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
-        async with self._slots:
+        async with self._slots:  # the blocks read ahead are held in a slot only
             if self.before_targets is not None:
                 await self.before_targets()
-            if sum(t.plan.lacks is Lacks.SHARED for t in request.targets) > 1:
-                await self._read_shared(request)
             try:
+                await self._prepare(request, held.record)
                 await self._serve(request, held.record, outcomes)
             finally:
                 self._shared.pop(id(request), None)
         return encode_forwarded(outcomes)
 
-    async def _read_shared(self, request: ForwardRequest) -> None:
-        """The shared list's blocks, read once for all its targets when they fit one batch
-        (``FORWARD_BATCH_BYTES``: memory per request); else each target reads its own batches."""
-        found, count, _ = await self.node.astore.get_blocks_within(request.blocks, FORWARD_BATCH_BYTES)
-        if count == len(request.blocks) and all(a in found for a in request.blocks):
-            self._shared[id(request)] = [found[a] for a in request.blocks]
+    async def _prepare(self, request: ForwardRequest, record: bytes) -> None:
+        """In one trip to the store: name the compact targets (:meth:`_resolve_hints`), and read
+        the shared list's blocks once for all its targets when they fit one batch
+        (``FORWARD_BATCH_BYTES``: memory per request; else each target reads its own batches)."""
+        from rlp2p.node.storage import head_of
+
+        store = self.node.store
+        head = head_of(record) if any(t.hint for t in request.targets) else None
+        shared = request.blocks if sum(t.plan.lacks is Lacks.SHARED for t in request.targets) > 1 else []
+
+        def read() -> tuple[bytes | None, list[bytes] | None]:
+            page = None if head is None else store.get_blocks([head]).get(head)
+            if not shared:
+                return page, None
+            sizes = store.block_sizes(shared)
+            if len(sizes) < len(set(shared)) or sum(sizes.get(a, 0) for a in shared) > FORWARD_BATCH_BYTES:
+                return page, None
+            found = store.get_blocks(shared)
+            return page, [found[a] for a in shared] if all(a in found for a in shared) else None
+
+        if head is None and not shared:
+            return
+        page, blocks = await self.node.astore.call(read)
+        if blocks is not None:
+            self._shared[id(request)] = blocks
+        if head is not None:
+            self._resolve_hints(request, page)
 
     async def _serve(self, request: ForwardRequest, record: bytes, outcomes: list[ForwardOutcome]) -> None:
         """Every target at once."""
@@ -121,13 +139,9 @@ class Forwarder:
                     continue
                 nursery.start_soon(self._one, request, target, record, outcomes, i)
 
-    async def _resolve_hints(self, request: ForwardRequest, record: bytes) -> None:
-        """Name the compact targets by the CAS hint of the head page of ``record`` (held here:
-        the publisher uploaded it): peer id and address. A position the hint lacks stays empty."""
-        from rlp2p.node.storage import head_of
-
-        head = head_of(record)
-        page = None if head is None else (await self.node.astore.get_blocks([head])).get(head)
+    def _resolve_hints(self, request: ForwardRequest, page: bytes | None) -> None:
+        """Name the compact targets by the CAS hint of the head ``page`` of the record held (the
+        publisher uploaded it): peer id and address. A position the hint lacks stays empty."""
         try:
             hints = () if page is None else Page.decode(page, self.node.config.limits, start=None).cas
         except DecodeError:
