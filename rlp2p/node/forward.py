@@ -364,6 +364,8 @@ async def replicate_once(
         said = asked.outcomes
         if said is not None and any(o.ack for o in said):
             pub._compact_forwarders.add(forwarder)  # it relays acks: it reads compact targets too
+        elif said is not None:
+            pub._compact_forwarders.discard(forwarder)  # replaced by an older release, maybe
         report.replicas.append(result)
         if not targets:
             continue
