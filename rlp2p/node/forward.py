@@ -50,6 +50,10 @@ FORWARD_BATCH_BYTES = 512 * 1024
 FORWARD_WAIT = 3.0
 #: logs whose record forward requests wait for at once
 MAX_WAITING = 64
+#: logs whose latest stored sequence a storage peer remembers for its acks, and for how long
+#: (seconds): an ack follows its record on the same stream, so a short memory saves a store read
+MAX_RECENT = 1024
+RECENT_SECONDS = 10.0
 
 
 class Forwarder:
@@ -59,6 +63,8 @@ class Forwarder:
         self.node = node
         self._slots = trio.CapacityLimiter(FORWARDS)
         self._waiting: dict[str, trio.Event] = {}  # log name -> set when a record for it is stored
+        #: logs whose record was stored here lately -> (its sequence, trio time), oldest first
+        self._recent: dict[str, tuple[int, float]] = {}
         #: the shared list's blocks of the requests being served, read once (by id of the request)
         self._shared: dict[int, list[bytes]] = {}
         #: awaited before the targets are served (tests stop the node here: a forwarder dying mid-way)
@@ -68,6 +74,9 @@ class Forwarder:
         self.acker = serve_ack(self._held_seq, lambda name, seq: sign_ack(key, name, seq))
 
     async def _held_seq(self, name: str) -> int:
+        recent = self._recent.get(name)
+        if recent is not None and trio.current_time() - recent[1] < RECENT_SECONDS:
+            return recent[0]  # stored just now (an ack follows its record): no trip to the store
         held = await self.node.astore.call(self.node.store.get_record, name)
         return 0 if held is None else held.sequence
 
@@ -156,8 +165,15 @@ class Forwarder:
             target.peer = info.peer_id.to_bytes()
             target.addrs = [a.to_bytes() for a in info.addrs[:MAX_TARGET_ADDRS]]
 
-    def record_stored(self, name: str) -> None:
-        """A record for ``name`` was stored here: wake forward requests waiting for it."""
+    def record_stored(self, name: str, sequence: int = 0) -> None:
+        """A record for ``name`` was stored here: wake forward requests waiting for it, and
+        remember its sequence for the ack that follows it on the same stream."""
+        if sequence:
+            recent = self._recent
+            recent.pop(name, None)
+            if len(recent) >= MAX_RECENT:
+                del recent[next(iter(recent))]  # the oldest
+            recent[name] = (sequence, trio.current_time())
         event = self._waiting.pop(name, None)
         if event is not None:
             event.set()

@@ -360,7 +360,7 @@ class Node:
         return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
-        self.forwarder.record_stored(info.name)
+        self.forwarder.record_stored(info.name, info.sequence)
         if self.announcements is not None:
             self.announcements.announce(info)
         if self._announce_queue is not None and info.name not in self._queued:
