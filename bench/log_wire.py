@@ -16,8 +16,10 @@ library's own code, everything a publish and a sync put on the wire:
   Add's address, an NS Fetch's record) are built the same way here;
 - a publish as the publisher sends it by default: the Adds and the record's Update on the CAS
   stream (:mod:`rlp2p.wire.upload`); with upload once, the Forward request
-  (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`) and Alice's
-  one NS Fetch per target that confirms it (``rlp2p/node/forward.py``);
+  (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`), the
+  forwarder's ack request after each target's record and each target's signed ack
+  (:mod:`rlp2p.core.ack`), relayed in the Forward answer: Alice sends no confirming Fetch
+  (``rlp2p/node/forward.py``; a target without acks would cost her one);
 - a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), one replica for the
   record and the others for the sequence only (``sequence_only``), else with Fetch.
 
@@ -39,6 +41,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.crypto.keys import KeyPair
 
 from rlp2p import LogMode, Message
+from rlp2p.core.ack import sign_ack
 from rlp2p.core.forward import plan_forward
 from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
@@ -50,7 +53,7 @@ from rlp2p.wire import cas, ns
 from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, encode_forward, encode_forwarded
 from rlp2p.wire.framing import encode_frame
 from rlp2p.wire.ns_poll import PollState, encode_answer, encode_poll
-from rlp2p.wire.upload import encode_cas_update
+from rlp2p.wire.upload import encode_ack_request, encode_cas_update
 
 __all__ = ["DEFAULT_MODE", "LogWire", "PublishFrames", "SyncFrames", "replica_addr", "replica_id", "sim_message"]
 
@@ -74,9 +77,13 @@ def sim_message(index: int, payload_bytes: int) -> Message:
     return Message(GROUP_ID, MODEL_TIMESTAMP + index, body)
 
 
+def _replica_key(i: int) -> KeyPair:
+    return create_new_key_pair(f"replica {i}".encode().ljust(32, b"."))
+
+
 def replica_id(i: int) -> str:
     """Replica ``i``'s peer id (base58), from a fixed key."""
-    return log_name(create_new_key_pair(f"replica {i}".encode().ljust(32, b".")).public_key)
+    return log_name(_replica_key(i).public_key)
 
 
 def replica_addr(i: int) -> multiaddr.Multiaddr:
@@ -242,20 +249,50 @@ class LogWire:
         and its framed answer (every target stored)."""
         targets = range(1, self.replicas)
         shared, plans = plan_forward([self.lacks(have, n) for _ in targets])
+        # the first publish names targets in full; from then on the forwarder is known to relay
+        # acks and Alice names each by its position in the head page's CAS hint (replica i's is
+        # at i + 1: the hint lists the replicas in order)
         request = ForwardRequest(
             self.name,
             sequence,
             [
-                ForwardTarget(_peer_bytes(i), [replica_addr(i).to_bytes()], plan)
+                ForwardTarget(b"", [], plan, hint=i + 1)
+                if sequence > 1
+                else ForwardTarget(_peer_bytes(i), [replica_addr(i).to_bytes()], plan)
                 for i, plan in zip(targets, plans, strict=True)
             ],
             shared,
         )
         counts = [len(request.lacking(t) or ()) for t in request.targets]
         answer = encode_forwarded(
-            [ForwardOutcome(t.peer, "OK", blocks_sent=c) for t, c in zip(request.targets, counts, strict=True)]
+            [
+                ForwardOutcome(
+                    b"" if sequence > 1 else _peer_bytes(i), "OK", blocks_sent=c, ack_seq=sequence, ack=self._ack(i, sequence)
+                )
+                for i, c in zip(targets, counts, strict=True)
+            ]
         )
         return encode_frame(encode_forward(request)), encode_frame(answer)
+
+    def _ack(self, replica: int, sequence: int) -> bytes:
+        """Replica ``replica``'s signed ack of ``sequence`` (its real Ed25519 signature)."""
+        return sign_ack(_replica_key(replica).private_key, self.name, sequence)
+
+    def confirmation(self, n: int, sequence: int) -> tuple[int, int]:
+        """Bytes Alice sends and receives to confirm one forwarded target, beyond the Forward
+        request and its answer: none, its signed ack rides the answer (:meth:`forward`)."""
+        return 0, 0
+
+    def ack_frames(self, sequence: int) -> tuple[int, int]:
+        """Bytes of the forwarder's ack request to one target (after the record, on the same CAS
+        stream) and of the target's answer: storage's bytes, not Alice's."""
+        request = encode_frame(encode_ack_request(self.name))
+        answer = encode_frame(
+            cas_pb2.CasResponse(
+                acked=cas_pb2.AckResult(sequence=sequence, signature=self._ack(1, sequence))
+            ).SerializeToString()
+        )
+        return len(request), len(answer)
 
     def poll_request(self, held: int, sequence_only: bool = False) -> bytes:
         """A framed NS Poll of this log by a reader holding the record of sequence ``held``; with

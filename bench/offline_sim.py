@@ -61,8 +61,8 @@ Remote log (3/REMOTE-LOG, as rlp2p builds it; the defaults are the library's)
     blocks a replica lacks (new message blocks and the pages that changed, as the publisher's
     core decides them) as CAS Adds, then the newly signed record as an Update on the same CAS
     stream. With ``upload_once`` (the publisher's default) she sends that to one replica, plus
-    the Forward request naming the others; the forwarder sends them the same frames (storage
-    bytes, not hers) and Alice confirms each target with one NS Fetch, answered with the record.
+    the Forward request naming the others; the forwarder sends them the same frames and asks each
+    for its signed ack (storage bytes, not hers), and relays the acks in its answer to her.
     Otherwise she sends it to each replica. Storage answers each Add with an Address, the Update
     with its status.
 
@@ -122,8 +122,7 @@ Metrics (per design and online fraction, pooled over seeds)
   rank);
 - each phone's multiplier, over the payload bytes Bob delivered (ratios of sums over the seeds,
   ``inf`` when nothing was delivered): Alice's is the bytes she sent (MVDS: payloads with
-  retransmissions, lost ones too; the log: uploads, records, Forward requests, confirming
-  Fetches), Bob's the bytes he received (MVDS: the payloads that reached him; the log: records,
+  retransmissions, lost ones too; the log: uploads, records, Forward requests), Bob's the bytes he received (MVDS: the payloads that reached him; the log: records,
   poll answers, pages, blocks and NOT_FOUNDs); beside them, the bytes Alice received;
 - bandwidth multiplier: all bytes sent by Alice, Bob and storage over the same;
 - the log's floors (above) over the same, and Alice's messages per publish.
@@ -379,7 +378,7 @@ class RunResult:
     message_sends: int
     #: copies Bob received of messages he already had
     duplicates: int
-    #: bytes that reached Alice (MVDS: acks; the log: storage's answers, records confirming)
+    #: bytes that reached Alice (MVDS: acks; the log: storage's answers, the targets' signed acks)
     bytes_to_alice: int = 0
     #: the log only: what an ideal remote log would need (module docstring, "Floor"): Alice,
     #: every payload once plus one record per publish; Bob, every payload once plus one record
@@ -555,12 +554,13 @@ def simulate_remote_log(
                 if forwarding:
                     # one upload (the record on the CAS stream) and the Forward request to the
                     # first replica; it copies the same frames to the others (storage's bytes);
-                    # Alice confirms each target with one NS Fetch, answered with the record
+                    # each target's signed ack rides the Forward answer (LogWire.confirmation)
                     targets = replicas - 1
                     ask, told = wire.forward(uploaded, ready, sequence)
-                    bytes_alice += frames.sent + len(ask) + targets * wire.fetch_request()
-                    to_alice = frames.answered + len(told) + targets * wire.fetch_response(ready, sequence)
-                    bytes_storage += targets * (frames.sent + frames.answered)
+                    confirm_out, confirm_in = wire.confirmation(ready, sequence)
+                    bytes_alice += frames.sent + len(ask) + targets * confirm_out
+                    to_alice = frames.answered + len(told) + targets * confirm_in
+                    bytes_storage += targets * (frames.sent + frames.answered + sum(wire.ack_frames(sequence)))
                     sends += ready - uploaded
                 else:
                     bytes_alice += replicas * frames.sent

@@ -3,15 +3,16 @@
 Bytes: Alice publishes a new log of ``UPLOAD_MESSAGES`` messages (``body_bytes`` each) to 1 named
 replica, then another of the same size to 3 with upload once (the default) and with upload each;
 then one more message to each log. Bytes are what Alice's request streams carried out
-(``PublishReport.bytes_sent``: blocks, records, the forward request, her confirmation fetches).
+(``PublishReport.bytes_sent``: blocks, records, the forward request; a confirming fetch only
+for a target without a signed ack).
 Goal ``publish_upload_ratio_3v1``: 3 replicas over 1 for the log's publish, limit 1.1.
 
 Time: append and publish one message to 3 named replicas (upload once and each), against one
 round trip on an open stream measured in the same run. Goal ``publish_ms_over_rtt`` (upload once,
-the default), limit ``PUBLISH_RTT_LIMIT``: upload once is three round trips in sequence by design
+the default), limit ``PUBLISH_RTT_LIMIT``: upload once is two round trips in sequence by design
 (Alice's to the forwarder, the blocks and the record on the CAS stream with the forward request
-beside them; the forwarder's to the targets, all at once, before it answers her; her confirmation
-fetches, all at once), plus a store transaction, a signature and a verification at each hop. The
+beside them; the forwarder's to the targets, all at once, each target's signed ack coming back
+with its answer), plus a store transaction, a signature and a verification at each hop. The
 issue's ~1.2 ms counts one round trip (upload each's shape, also reported).
 """
 

@@ -25,6 +25,7 @@ from rlp2p.errors import LimitExceeded
 __all__ = [
     "MAX_FORWARD_BLOCKS",
     "MAX_FORWARD_TARGETS",
+    "MAX_HINT_INDEX",
     "MAX_TARGET_ADDRS",
     "Confirmation",
     "Lacks",
@@ -41,6 +42,8 @@ MAX_FORWARD_BLOCKS = 1024
 #: addresses a target is named with, each at most ``MAX_ADDR_BYTES``
 MAX_TARGET_ADDRS = 4
 MAX_ADDR_BYTES = 256
+#: the highest position in the head page's CAS hint a compact target may name
+MAX_HINT_INDEX = 64
 
 
 class Lacks(Enum):
@@ -82,9 +85,13 @@ def plan_forward(
     return shared, plans
 
 
-def check_forward(targets: int, blocks: int, addrs: Sequence[int]) -> None:
+def check_forward(targets: int, blocks: int, addrs: Sequence[int], hints: Sequence[int] = ()) -> None:
     """Raise LimitExceeded unless a forward request's counts fit its limits: ``targets`` named,
-    ``blocks`` addresses listed in all, ``addrs`` the byte sizes of each target's addresses."""
+    ``blocks`` addresses listed in all, ``addrs`` the byte sizes of each target's addresses,
+    ``hints`` the compact targets' positions in the head page's CAS hint."""
+    for hint in hints:
+        if hint > MAX_HINT_INDEX:
+            raise LimitExceeded("forward target hint position", hint, MAX_HINT_INDEX)
     if targets > MAX_FORWARD_TARGETS:
         raise LimitExceeded("forward targets", targets, MAX_FORWARD_TARGETS)
     if blocks > MAX_FORWARD_BLOCKS:

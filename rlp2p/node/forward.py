@@ -21,15 +21,18 @@ import multiaddr
 import trio
 from libp2p.peer.id import ID
 
+from rlp2p.core.ack import AckCheck, check_ack, sign_ack
 from rlp2p.core.address import address_to_text
-from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, confirm, plan_forward
+from rlp2p.core.page import Page
+from rlp2p.core.forward import MAX_FORWARD_TARGETS, MAX_TARGET_ADDRS, Confirmation, Lacks, TargetPlan, confirm, plan_forward
 from rlp2p.core.publish import Holding, PublishReport, ReplicaResult, holding_after, lacking
 from rlp2p.core.retention import page_needs
 from rlp2p.errors import DecodeError, LimitExceeded, RemoteError, Rlp2pError, UnsupportedRequest, WriteRefused
+from rlp2p.p2p.host import parse_peer_addr
 from rlp2p.pb.vac import ns_pb2
 from rlp2p.wire.forward import ForwardOutcome, ForwardRequest, ForwardTarget, decode_forward, encode_forwarded, forward
 from rlp2p.wire.ns import Code, Status, encode_error, encode_status
-from rlp2p.wire.upload import add_then_update
+from rlp2p.wire.upload import add_then_update, serve_ack
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -47,6 +50,10 @@ FORWARD_BATCH_BYTES = 512 * 1024
 FORWARD_WAIT = 3.0
 #: logs whose record forward requests wait for at once
 MAX_WAITING = 64
+#: logs whose latest stored sequence a storage peer remembers for its acks, and for how long
+#: (seconds): an ack follows its record on the same stream, so a short memory saves a store read
+MAX_RECENT = 1024
+RECENT_SECONDS = 10.0
 
 
 class Forwarder:
@@ -56,8 +63,22 @@ class Forwarder:
         self.node = node
         self._slots = trio.CapacityLimiter(FORWARDS)
         self._waiting: dict[str, trio.Event] = {}  # log name -> set when a record for it is stored
+        #: logs whose record was stored here lately -> (its sequence, trio time), oldest first
+        self._recent: dict[str, tuple[int, float]] = {}
+        #: the shared list's blocks of the requests being served, read once (by id of the request)
+        self._shared: dict[int, list[bytes]] = {}
         #: awaited before the targets are served (tests stop the node here: a forwarder dying mid-way)
         self.before_targets: Callable[[], Awaitable[None]] | None = None
+        key = node.host.get_private_key()
+        #: this peer's side of the upload-once acknowledgement (CasRequest.ack)
+        self.acker = serve_ack(self._held_seq, lambda name, seq: sign_ack(key, name, seq))
+
+    async def _held_seq(self, name: str) -> int:
+        recent = self._recent.get(name)
+        if recent is not None and trio.current_time() - recent[1] < RECENT_SECONDS:
+            return recent[0]  # stored just now (an ack follows its record): no trip to the store
+        held = await self.node.astore.call(self.node.store.get_record, name)
+        return 0 if held is None else held.sequence
 
     async def handle(self, message: ns_pb2.ForwardRequest, writer: str | None) -> bytes:
         try:
@@ -77,17 +98,82 @@ class Forwarder:
             node.admission.check_rate(writer, listed + len(request.targets))  # the asker pays for the work
         except WriteRefused as exc:
             return encode_status(Status.Value(exc.code), str(exc))
-        outcomes: list[ForwardOutcome] = [ForwardOutcome(t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
-        async with self._slots:
+        # a target named by hint position is answered without its peer id: the results are in
+        # request order, and the asker named it compactly to save those bytes
+        outcomes = [ForwardOutcome(b"" if t.hint else t.peer, "UNAVAILABLE", "not tried") for t in request.targets]
+        async with self._slots:  # the blocks read ahead are held in a slot only
             if self.before_targets is not None:
                 await self.before_targets()
-            async with trio.open_nursery() as nursery:
-                for i, target in enumerate(request.targets):
-                    nursery.start_soon(self._one, request, target, held.record, outcomes, i)
+            try:
+                await self._prepare(request, held.record)
+                await self._serve(request, held.record, outcomes)
+            finally:
+                self._shared.pop(id(request), None)
         return encode_forwarded(outcomes)
 
-    def record_stored(self, name: str) -> None:
-        """A record for ``name`` was stored here: wake forward requests waiting for it."""
+    async def _prepare(self, request: ForwardRequest, record: bytes) -> None:
+        """In one trip to the store: name the compact targets (:meth:`_resolve_hints`), and read
+        the shared list's blocks once for all its targets when they fit one batch
+        (``FORWARD_BATCH_BYTES``: memory per request; else each target reads its own batches)."""
+        from rlp2p.node.storage import head_of
+
+        store = self.node.store
+        head = head_of(record) if any(t.hint for t in request.targets) else None
+        shared = request.blocks if sum(t.plan.lacks is Lacks.SHARED for t in request.targets) > 1 else []
+
+        def read() -> tuple[bytes | None, list[bytes] | None]:
+            page = None if head is None else store.get_blocks([head]).get(head)
+            if not shared:
+                return page, None
+            sizes = store.block_sizes(shared)
+            if len(sizes) < len(set(shared)) or sum(sizes.get(a, 0) for a in shared) > FORWARD_BATCH_BYTES:
+                return page, None
+            found = store.get_blocks(shared)
+            return page, [found[a] for a in shared] if all(a in found for a in shared) else None
+
+        if head is None and not shared:
+            return
+        page, blocks = await self.node.astore.call(read)
+        if blocks is not None:
+            self._shared[id(request)] = blocks
+        if head is not None:
+            self._resolve_hints(request, page)
+
+    async def _serve(self, request: ForwardRequest, record: bytes, outcomes: list[ForwardOutcome]) -> None:
+        """Every target at once."""
+        async with trio.open_nursery() as nursery:
+            for i, target in enumerate(request.targets):
+                if target.hint and not target.peer:
+                    outcomes[i].status, outcomes[i].error = "BAD_REQUEST", f"no CAS hint at position {target.hint}"
+                    continue
+                nursery.start_soon(self._one, request, target, record, outcomes, i)
+
+    def _resolve_hints(self, request: ForwardRequest, page: bytes | None) -> None:
+        """Name the compact targets by the CAS hint of the head ``page`` of the record held (the
+        publisher uploaded it): peer id and address. A position the hint lacks stays empty."""
+        try:
+            hints = () if page is None else Page.decode(page, self.node.config.limits, start=None).cas
+        except DecodeError:
+            hints = ()
+        for target in request.targets:
+            if not target.hint or target.hint > len(hints):
+                continue
+            try:
+                info = parse_peer_addr(multiaddr.Multiaddr(hints[target.hint - 1]))
+            except Exception:  # a hint is the publisher's, but parse it as untrusted all the same
+                continue
+            target.peer = info.peer_id.to_bytes()
+            target.addrs = [a.to_bytes() for a in info.addrs[:MAX_TARGET_ADDRS]]
+
+    def record_stored(self, name: str, sequence: int = 0) -> None:
+        """A record for ``name`` was stored here: wake forward requests waiting for it, and
+        remember its sequence for the ack that follows it on the same stream."""
+        if sequence:
+            recent = self._recent
+            recent.pop(name, None)
+            if len(recent) >= MAX_RECENT:
+                del recent[next(iter(recent))]  # the oldest
+            recent[name] = (sequence, trio.current_time())
         event = self._waiting.pop(name, None)
         if event is not None:
             event.set()
@@ -142,7 +228,11 @@ class Forwarder:
     async def _copy(self, request: ForwardRequest, target: ForwardTarget, peer: ID, record: bytes, outcome: ForwardOutcome) -> None:
         node = self.node
         wanted = request.lacking(target)
-        batches = self._listed(wanted) if wanted is not None else self._whole(record)
+        shared = self._shared.get(id(request)) if wanted is request.blocks else None
+        if shared is not None:
+            batches = _one_batch(shared)
+        else:
+            batches = self._listed(wanted) if wanted is not None else self._whole(record)
         sent_record = False
         stale: RemoteError | None = None
         async with node.cas(peer) as cas:
@@ -154,8 +244,10 @@ class Forwarder:
                 pending = blocks
             if pending is not None:
                 try:
-                    await add_then_update(cas, pending, request.name, record)
+                    acked = await add_then_update(cas, pending, request.name, record, ack=True)
                     sent_record = True
+                    if acked is not None:  # relayed as it came: Alice checks it, not us
+                        outcome.ack_seq, outcome.ack = acked
                 except UnsupportedRequest:
                     pass  # an older target: the record goes over NS
                 except RemoteError as exc:
@@ -221,11 +313,29 @@ class Forwarder:
             address = tail
 
 
+async def _one_batch(blocks: list[bytes]) -> AsyncIterator[list[bytes]]:
+    yield blocks
+
+
 # --- the publisher's side ----------------------------------------------------------------------
 
 
 def _hints(peers: Peers, peer: ID) -> list[bytes]:
     return [a.to_bytes() for a in peers.network.peer_addrs(peer)[:MAX_TARGET_ADDRS]]
+
+
+def _target(peers: Peers, peer: ID, plan: TargetPlan, head_hint: list[bytes]) -> ForwardTarget:
+    """``peer`` as a forward target: by its position in the head page's CAS hint when it is
+    there (``head_hint``: empty for a forwarder not known to read that form), else by peer id
+    and addresses."""
+    for position, raw in enumerate(head_hint, start=1):
+        try:
+            named = multiaddr.Multiaddr(raw).value_for_protocol("p2p")
+        except Exception:  # our own hint; skip what does not parse all the same
+            continue
+        if named == peer.to_base58():
+            return ForwardTarget(b"", [], plan, hint=position)
+    return ForwardTarget(peer.to_bytes(), _hints(peers, peer), plan)
 
 
 async def replicate_once(
@@ -254,8 +364,9 @@ async def replicate_once(
         build = await pages_for([have, *holdings])
         lists = [None if h is None else lacking(h, build.built, build.entries, pub.mode) for h in holdings]
         shared, plans = plan_forward(lists)
+        compact = forwarder in pub._compact_forwarders
         request = ForwardRequest(
-            pub.name, sequence, [ForwardTarget(t.to_bytes(), _hints(peers, t), p) for t, p in zip(targets, plans, strict=True)], shared
+            pub.name, sequence, [_target(peers, t, p, pub._hint if compact else []) for t, p in zip(targets, plans, strict=True)], shared
         )
         asked = _Asked()
 
@@ -267,14 +378,18 @@ async def replicate_once(
                 nursery.cancel_scope.cancel()  # it holds no record of this sequence: nothing to forward
         result.bytes_sent += asked.bytes_sent
         said = asked.outcomes
+        if said is not None and any(o.ack for o in said):
+            pub._compact_forwarders.add(forwarder)  # it relays acks: it reads compact targets too
+        elif said is not None:
+            pub._compact_forwarders.discard(forwarder)  # replaced by an older release, maybe
         report.replicas.append(result)
         if not targets:
             continue
         results: list[ReplicaResult] = [ReplicaResult(peer=t.to_string(), ok=False) for t in targets]
         if result.ok or said is not None:
             async with trio.open_nursery() as nursery:
-                for target, r in zip(targets, results, strict=True):
-                    nursery.start_soon(_confirm, pub, target, record, sequence, build, r)
+                for i, (target, r) in enumerate(zip(targets, results, strict=True)):
+                    nursery.start_soon(_confirm, pub, target, record, sequence, build, r, None if said is None else said[i])
         retry = []
         for i, (target, r) in enumerate(zip(targets, results, strict=True)):
             if r.ok or r.holds_seq:
@@ -306,9 +421,33 @@ async def _ask(peers: Peers, forwarder: ID, request: ForwardRequest, asked: _Ask
         log.info("forwarder %s failed: %s", forwarder, exc)
 
 
-async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, build: _Build, result: ReplicaResult) -> None:
-    """Alice's own check that ``target`` took the record (one NS Fetch): the forwarder's word is
-    not enough, it may say a replica stored what it did not."""
+def _by_ack(target: ID, name: str, sequence: int, said: ForwardOutcome | None) -> Confirmation | None:
+    """What the target's own signed acknowledgement, relayed by the forwarder, says (None: there
+    is none Alice can check, or it does not verify: she asks the target herself)."""
+    if said is None or not said.ack:
+        return None
+    check = check_ack(target.to_bytes(), name, said.ack_seq, said.ack)
+    if check is AckCheck.INVALID:
+        log.warning("forwarder relayed an acknowledgement of %s that %s did not sign", name, target)
+        return None
+    if check is AckCheck.NO_KEY:
+        return None
+    if said.ack_seq == sequence:
+        return Confirmation.STORED
+    return Confirmation.HIGHER if said.ack_seq > sequence else Confirmation.MISSING
+
+
+async def _confirm(
+    pub: Publisher, target: ID, record: bytes, sequence: int, build: _Build, result: ReplicaResult,
+    said: ForwardOutcome | None = None,
+) -> None:
+    """Alice's own check that ``target`` took the record: its signed acknowledgement, relayed by
+    the forwarder (no round trip), else one NS Fetch. The forwarder's word is not enough: it may
+    say a replica stored what it did not."""
+    seen = _by_ack(target, pub.name, sequence, said)
+    if seen is not None:
+        _confirmed(pub, seen, said.ack_seq if said is not None else 0, build, result)
+        return
     held: Any = None
     try:
         async with pub.peers.ns(target) as ns:
@@ -324,10 +463,14 @@ async def _confirm(pub: Publisher, target: ID, record: bytes, sequence: int, bui
         result.error = f"{type(exc).__name__}: {exc}"
         return
     seen = confirm(record, sequence, None if held is None else held.raw, 0 if held is None else held.sequence)
+    _confirmed(pub, seen, 0 if held is None else held.sequence, build, result)
+
+
+def _confirmed(pub: Publisher, seen: Confirmation, held_seq: int, build: _Build, result: ReplicaResult) -> None:
     if seen is Confirmation.STORED:
         pub._acked[result.peer] = holding_after(build.built, pub.mode)  # written with the publish's state
         result.ok = True
     elif seen is Confirmation.HIGHER:
-        result.holds_seq, result.error = held.sequence, f"holds sequence {held.sequence}"
+        result.holds_seq, result.error = held_seq, f"holds sequence {held_seq}"
     else:
         result.error = "the record did not reach it"

@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 
 #: the node's own libp2p identity in its data folder (an Ed25519 key, like a log key)
 NODE_KEY_FILE = "node.key"
+#: logs a storage peer remembers having provided in the DHT this republish round
+MAX_PROVIDED = 100_000
+#: seconds between a storage peer's DHT announcements of one log's new records: a log published
+#: every few seconds costs one DHT put per interval, not one per message (the newest record wins)
+ANNOUNCE_SPACING = 2.0
 
 
 
@@ -131,11 +136,22 @@ class Node:
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
         self.ns_server.forward = self.forwarder.handle
+        self.cas_server.acker = self.forwarder.acker  # signed acks of what this peer holds
         # a publish's record may come on the CAS stream after its blocks (one round trip)
         self.cas_server.name_update = serve_name_update(self.ns_server.handle_frame)
         self.retention = None if self.config.retention is None else Retention(store, self.gate, self.config.retention, self.config.limits)
         self.metrics: Any = None
         self._announce_queue: trio.MemorySendChannel[str] | None = None
+        #: logs waiting in the announce queue: a newer record of one joins its entry (the
+        #: announcer reads the latest record when it gets there), so a burst of publishes costs
+        #: one DHT put, not one each
+        self._queued: set[str] = set()
+        #: logs whose provider record went out in this republish round (a new record of a log
+        #: announced already needs no new provider record; bounded: cleared each round and at
+        #: MAX_PROVIDED)
+        self._provided: set[str] = set()
+        #: trio time of each log's last announcement (entries older than ANNOUNCE_SPACING pruned)
+        self._announced_at: dict[str, float] = {}
 
     @property
     def discovery(self) -> Discovery | None:
@@ -344,14 +360,29 @@ class Node:
         return self.config.clock().timestamp()
 
     async def _on_new_record(self, info: RecordInfo) -> None:
-        self.forwarder.record_stored(info.name)
+        self.forwarder.record_stored(info.name, info.sequence)
         if self.announcements is not None:
             self.announcements.announce(info)
-        if self._announce_queue is not None:
-            try:
-                self._announce_queue.send_nowait(info.name)
-            except trio.WouldBlock:
-                log.warning("announcement queue full; %s waits for the next republish", info.name)
+        if self._announce_queue is not None and info.name not in self._queued:
+            wait = self._announced_at.get(info.name, -ANNOUNCE_SPACING) + ANNOUNCE_SPACING - trio.current_time()
+            if wait > 0 and self._nursery is not None:
+                self._queued.add(info.name)
+                self._nursery.start_soon(self._queue_later, info.name, wait)
+            else:
+                self._queue(info.name)
+
+    def _queue(self, name: str) -> None:
+        assert self._announce_queue is not None
+        try:
+            self._announce_queue.send_nowait(name)
+            self._queued.add(name)
+        except trio.WouldBlock:
+            self._queued.discard(name)
+            log.warning("announcement queue full; %s waits for the next republish", name)
+
+    async def _queue_later(self, name: str, wait: float) -> None:
+        await trio.sleep(wait)
+        self._queue(name)
 
     async def _announce(self, name: str) -> None:
         """Announce a log held (a provider record), and put its record into the DHT while fresh.
@@ -361,8 +392,17 @@ class Node:
         accept it as maybe stale. Only the DHT put stops, as IPNS validators refuse it.
         """
         assert self.discovery is not None
+        self._queued.discard(name)  # a record stored from here on queues it again
+        at = trio.current_time()
+        if len(self._announced_at) >= MAX_PROVIDED:
+            self._announced_at = {n: t for n, t in self._announced_at.items() if at - t < ANNOUNCE_SPACING}
+        self._announced_at[name] = at
         stored = await self.astore.call(self.store.get_record, name)
-        await self.discovery.announce_log(name)
+        if name not in self._provided:  # the provider record names the log, not a sequence
+            await self.discovery.announce_log(name)
+            if len(self._provided) >= MAX_PROVIDED:
+                self._provided.clear()
+            self._provided.add(name)
         if stored is not None:
             now = self.config.clock()
             try:
@@ -394,6 +434,7 @@ class Node:
         records it held) is findable again at once, not one interval later.
         """
         while True:
+            self._provided.clear()  # each round provides every log again (DHT servers forget)
             names = await self.astore.call(self.store.record_names)
             for name in names:
                 if self._announce_queue is not None:

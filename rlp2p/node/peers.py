@@ -49,6 +49,8 @@ class Peers:
         self.announcements: Any = None
         # idle request streams, by peer and protocol, with the trio time they came back
         self._pool: dict[tuple[ID, str], list[tuple[RpcStream, float]]] = {}
+        #: logs whose record Alice is putting into the DHT -> a newer record to put after it
+        self._putting: dict[str, RecordInfo | None] = {}
 
     @property
     def peer_id(self) -> ID:
@@ -153,9 +155,27 @@ class Peers:
         (the replicas put it themselves), and an announcement to followers."""
         discovery = self.network.discovery
         if discovery is not None:
-            self.in_background(discovery.put_record, info)
+            # one put per log at a time: a record published while one is under way waits and
+            # replaces any other waiting (the DHT keeps the newest anyway)
+            if info.name in self._putting:
+                self._putting[info.name] = info
+            else:
+                self._putting[info.name] = None
+                self.in_background(self._put_latest, info)
         if self.announcements is not None:  # live updates for followers (node/announce.py)
             self.announcements.announce(info)
+
+    async def _put_latest(self, info: RecordInfo) -> None:
+        discovery = self.network.discovery
+        try:
+            while discovery is not None:
+                await discovery.put_record(info)
+                newer = self._putting.get(info.name)
+                if newer is None:
+                    break
+                info, self._putting[info.name] = newer, None
+        finally:
+            self._putting.pop(info.name, None)
 
     def in_background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the node's nursery, bounded by the timeout; failures are logged.

@@ -132,6 +132,12 @@ class Publisher:
         self._candidates: tuple[float, list[ID]] | None = None
         #: what replicas acknowledged during the publish under way (peer id -> holding)
         self._acked: dict[str, Holding] = {}
+        #: what the store said the candidates held when the publish under way started
+        self._held: dict[str, Holding | None] = {}
+        #: the CAS hint of the head page of the publish under way (binary multiaddrs with /p2p/)
+        self._hint: list[bytes] = []
+        #: forwarders seen relaying signed acks: they also take targets named by hint position
+        self._compact_forwarders: set[ID] = set()
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -256,6 +262,15 @@ class Publisher:
         self._candidates = (trio.current_time(), found)
         return list(found)
 
+    def _known_candidates(self) -> list[ID] | None:
+        """The candidates when no lookup is needed (named, or found recently), else None."""
+        if self.replica_peers is not None:
+            return list(self.replica_peers)
+        cached = self._candidates
+        if cached is not None and trio.current_time() - cached[0] < CANDIDATES_TTL:
+            return list(cached[1])
+        return None
+
     async def _find_candidates(self) -> list[ID]:
         peers = {p.to_bytes(): p for p in await self.peers.storage_candidates(log_key(self.name))}
         # peers already holding the log come too: they have most blocks
@@ -275,17 +290,42 @@ class Publisher:
         started = time.monotonic()
         store, astore = self.store, self.astore
         self._acked = {}
-        length = await astore.call(store.log_length, self.name)
+        self._held = {}
+        name = self.name
+
+        known = self._known_candidates()
+        mode, replicas = self.mode, self.replicas
+
+        def start(wanted: list[str]) -> tuple[int, int, PublishState | None, dict[str, Holding | None], Any]:
+            # one trip to the store's thread for everything a publish reads before it signs
+            # (each trip costs more than the reads on a busy machine): the log's length and start,
+            # the publish state, what the candidates hold, the messages the build needs, and the
+            # sequence reserved durably
+            rows = store.log_entries(name, 0, 1)
+            length, first = store.log_length(name), rows[0][0] if rows else 1
+            state = store.get_publish_state(name)
+            held = {p: store.replica_holding(name, p) for p in wanted}
+            if length == 0 or not wanted:
+                return length, first, state, held, None
+            page, tail = build_start([usable(held[p], mode, length, first) for p in wanted[:replicas]], base_page(mode, first))
+            after = first - 1 if page == base_page(mode, first) else page * (mode.page_size or 1)
+            sequence = next_sequence(state.record_seq, state.reserved_seq) if state else 1
+            store.reserve_sequence(name, sequence)
+            return length, first, state, held, (page, tail, store.log_entries(name, after, length - after), sequence)
+
+        length, self._first_seq, state, self._held, prepared = await astore.call(start, [p.to_string() for p in known or []])
         if length == 0:
             raise PublishError("the log is empty: append messages before publishing")
-        self._first_seq = await self.first_seq()
-        candidates = await self.candidates()
+        candidates = known if known is not None else await self.candidates()
+        if known is None:
+            wanted = [p.to_string() for p in candidates]
+            self._held = await astore.call(lambda: {p: store.replica_holding(name, p) for p in wanted})
         if len(candidates) < self.write_quorum:
             raise PublishError(
                 f"found {len(candidates)} storage peers, need {self.write_quorum} for the write quorum"
             )
         # the head page names the intended replicas (the spec's CAS multiaddr), as a hint for readers
-        hint = self.peers.hints_for(candidates[: self.replicas])
+        hint = self._hint = self.peers.hints_for(candidates[: self.replicas])
         build: _Build | None = None
 
         async def pages_for(holdings: Iterable[Holding | None]) -> _Build:
@@ -295,18 +335,22 @@ class Publisher:
                 build = await self._build(length, page, tail, hint)
             return build
 
+        reserved = 0
+        if prepared is not None:  # the build's messages were read with the rest
+            page, tail, rows, reserved = prepared
+            build = await self._build(length, page, tail, hint, rows)
         # what the first replicas hold decides where the build starts; a replacement that holds
         # less makes it start earlier (same pages, same head)
         first = [await self._holding(p, length) for p in candidates[: self.replicas]]
         head = (await pages_for(first)).built.head
         assert head is not None
-        state = await astore.call(store.get_publish_state, self.name)
         sequence = next_sequence(state.record_seq, state.reserved_seq) if state else 1
 
         report = PublishReport(self.name, length, sequence, head)
         for attempt in range(SEQUENCE_RETRIES + 1):
             # reserved before the record exists: once it may have left, it is never signed again
-            await astore.call(store.reserve_sequence, self.name, sequence)
+            if sequence != reserved:
+                await astore.call(store.reserve_sequence, self.name, sequence)
             record = create_record(
                 self.key_pair, head, sequence, validity=self.validity, ttl=self.ttl, now=self.clock(),
                 v1_compatible=self.record_v1,
@@ -363,6 +407,7 @@ class Publisher:
         if partial is None or (have is not None and partial.length <= have.length):
             return have
         await self.astore.call(self.store.set_replica_holding, self.name, peer.to_string(), partial)
+        self._held[peer.to_string()] = partial
         return partial
 
     async def _add_then_update(self, cas: Any, peer: ID, blocks: list[bytes], record: bytes) -> tuple[RemoteError | None, bool]:
@@ -381,16 +426,23 @@ class Publisher:
         return None, True
 
     async def _holding(self, peer: ID, length: int) -> Holding | None:
-        have = self._acked.get(peer.to_string())
-        if have is None:
-            have = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
+        key = peer.to_string()
+        have = self._acked.get(key)
+        if have is None and key in self._held:
+            have = self._held[key]
+        elif have is None:
+            have = await self.astore.call(self.store.replica_holding, self.name, key)
         return usable(have, self.mode, length, self._first_seq)
 
-    async def _build(self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes]) -> _Build:
-        """Read seq page*P+1..length from the local log and lay out those pages."""
+    async def _build(
+        self, length: int, page: int, tail: bytes | None, hint: Sequence[bytes], rows: list[tuple[int, bytes]] | None = None
+    ) -> _Build:
+        """Read seq page*P+1..length from the local log (unless ``rows`` holds them already) and
+        lay out those pages."""
         first = self._first_seq
         after = first - 1 if page == base_page(self.mode, first) else page * (self.mode.page_size or 1)
-        rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
+        if rows is None:
+            rows = await self.astore.call(self.store.log_entries, self.name, after, length - after)
         limits = self.limits
         private = await self.private_state()
         keyring = self._keyring
@@ -529,6 +581,7 @@ class Publisher:
                 # the replica no longer holds blocks it acknowledged (its retention dropped the
                 # log): forget what it held and send it the whole log once more
                 await astore.call(store.forget_replica, self.name, peer.to_string())
+                self._held[peer.to_string()] = None
                 return await self._replicate(peer, None, await full_build(), record, tick)
             result.error = f"{type(exc).__name__}: {exc}"
             log.info("replica %s failed: %s", peer, result.error)

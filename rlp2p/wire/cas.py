@@ -128,6 +128,8 @@ class CasServer:
         #: judges a record sent on this stream (upload extension, rlp2p/wire/upload.py): (name,
         #: record, writer) -> the answer frame; None: refused as an unknown method
         self.name_update: Callable[[str, bytes, str | None], Awaitable[bytes]] | None = None
+        #: the upload-once acknowledgement (CasRequest.ack = 25, rlp2p/wire/upload.py): name -> frame
+        self.acker: Callable[[str], Awaitable[bytes]] | None = None
 
     async def handle_stream(self, stream: Any) -> None:
         await serve_stream(
@@ -178,6 +180,8 @@ class CasServer:
                     push("get", request.get.id)
             elif method == "update" and self.name_update is not None:
                 push("update", (request.update.name, request.update.content))  # after the adds before it
+            elif method == "ack" and self.acker is not None:
+                push("ack", request.ack.name)  # after the update before it
             else:
                 # an unknown method leaves the framing intact: answer and keep serving, so a
                 # newer client can fall back
@@ -193,6 +197,9 @@ class CasServer:
             elif kind == "update" and self.name_update is not None:
                 for name, record in items:
                     yield Reply(await self.name_update(name, record, writer))
+            elif kind == "ack" and self.acker is not None:
+                for name in items:
+                    yield Reply(await self.acker(name))
             else:
                 for reply in items:
                     yield reply

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.forward import Lacks, TargetPlan, check_forward
 from rlp2p.errors import DecodeError, ProtocolError, RemoteError
 from rlp2p.pb.vac import ns_pb2
@@ -23,6 +24,9 @@ class ForwardTarget:
     peer: bytes
     addrs: list[bytes]
     plan: TargetPlan
+    #: compact form: the target's position (from 1) in the head page's CAS hint; ``peer`` and
+    #: ``addrs`` are then empty until the forwarder reads them from the page
+    hint: int = 0
 
 
 @dataclass
@@ -48,13 +52,17 @@ class ForwardOutcome:
     error: str = ""
     held_seq: int = 0
     blocks_sent: int = 0
+    #: the target's signed acknowledgement, relayed (rlp2p.core.ack): the sequence it holds and
+    #: its signature; empty from a target that does not sign them
+    ack_seq: int = 0
+    ack: bytes = b""
 
 
 def encode_forward(request: ForwardRequest) -> bytes:
     message = ns_pb2.ForwardRequest(name=request.name, sequence=request.sequence, blocks=request.blocks)
     for t in request.targets:
         message.targets.append(
-            ns_pb2.ForwardTarget(peer=t.peer, addrs=t.addrs, lacks=t.plan.lacks.value, blocks=t.plan.blocks)  # type: ignore[arg-type]
+            ns_pb2.ForwardTarget(peer=t.peer, addrs=t.addrs, lacks=t.plan.lacks.value, blocks=t.plan.blocks, hint=t.hint)  # type: ignore[arg-type]
         )
     return ns_pb2.NsRequest(forward=message).SerializeToString()
 
@@ -65,6 +73,7 @@ def decode_forward(message: ns_pb2.ForwardRequest) -> ForwardRequest:
         len(message.targets),
         len(message.blocks) + sum(len(t.blocks) for t in message.targets),
         [len(a) for t in message.targets for a in t.addrs],
+        [t.hint for t in message.targets],
     )
     targets = []
     for t in message.targets:
@@ -74,7 +83,11 @@ def decode_forward(message: ns_pb2.ForwardRequest) -> ForwardRequest:
             raise DecodeError(f"unknown forward lacks value {t.lacks}") from None
         if lacks is not Lacks.OWN and t.blocks:
             raise DecodeError("a forward target lists blocks without lacks = OWN")
-        targets.append(ForwardTarget(bytes(t.peer), [bytes(a) for a in t.addrs], TargetPlan(lacks, [bytes(b) for b in t.blocks])))
+        if t.hint and (t.peer or t.addrs):
+            raise DecodeError("a forward target named both by a hint position and by peer id")
+        targets.append(
+            ForwardTarget(bytes(t.peer), [bytes(a) for a in t.addrs], TargetPlan(lacks, [bytes(b) for b in t.blocks]), t.hint)
+        )
     return ForwardRequest(message.name, message.sequence, targets, [bytes(b) for b in message.blocks])
 
 
@@ -83,7 +96,8 @@ def encode_forwarded(outcomes: Sequence[ForwardOutcome]) -> bytes:
     for o in outcomes:
         response.results.append(
             ns_pb2.ForwardResult(
-                peer=o.peer, status=Status.Value(o.status), error=o.error[:500], held_seq=o.held_seq, blocks_sent=o.blocks_sent  # type: ignore[arg-type]
+                peer=o.peer, status=Status.Value(o.status), error=o.error[:500], held_seq=o.held_seq, blocks_sent=o.blocks_sent,  # type: ignore[arg-type]
+                ack_seq=o.ack_seq, ack=o.ack,
             )
         )
     return ns_pb2.NsResponse(forwarded=response).SerializeToString()
@@ -104,5 +118,9 @@ async def forward(rpc: RpcStream, request: ForwardRequest) -> list[ForwardOutcom
     if len(results) != len(request.targets):
         raise ProtocolError(f"{len(results)} forward results for {len(request.targets)} targets")
     return [
-        ForwardOutcome(bytes(r.peer), enum_name(Status, r.status), r.error, r.held_seq, r.blocks_sent) for r in results
+        ForwardOutcome(
+            bytes(r.peer), enum_name(Status, r.status), r.error, r.held_seq, r.blocks_sent,
+            r.ack_seq, bytes(r.ack) if len(r.ack) <= MAX_ACK_SIGNATURE else b"",  # an oversized one is no ack
+        )
+        for r in results
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.address import address_of
 from rlp2p.errors import ProtocolError, RemoteError, UnsupportedRequest
 from rlp2p.pb.vac import cas_pb2, ns_pb2
@@ -21,10 +22,30 @@ from rlp2p.wire.ns import Status, encode_update
 from rlp2p.wire.ns import decode_response as decode_ns
 from rlp2p.wire.rpc import enum_name
 
-__all__ = ["NameUpdater", "add_then_update", "encode_cas_update", "serve_name_update"]
+__all__ = ["Acker", "NameUpdater", "add_then_update", "encode_ack_request", "encode_cas_update", "serve_ack", "serve_name_update"]
 
 #: what the CAS server calls for an update: (name, record, writer) -> the CasResponse frame
 NameUpdater = Callable[[str, bytes, "str | None"], Awaitable[bytes]]
+
+
+#: what the CAS server calls for an ack: (name) -> the CasResponse frame
+Acker = Callable[[str], Awaitable[bytes]]
+
+
+def encode_ack_request(name: str) -> bytes:
+    return cas_pb2.CasRequest(ack=cas_pb2.AckRequest(name=name)).SerializeToString()
+
+
+def serve_ack(held: Callable[[str], Awaitable[int]], sign: Callable[[str, int], bytes]) -> Acker:
+    """An acker signing the sequence of the record held for a name (``held``: 0 for none) with
+    ``sign`` (the peer key's :func:`rlp2p.core.ack.sign_ack`)."""
+
+    async def ack(name: str) -> bytes:
+        sequence = await held(name)
+        signature = sign(name, sequence) if sequence else b""
+        return cas_pb2.CasResponse(acked=cas_pb2.AckResult(sequence=sequence, signature=signature)).SerializeToString()
+
+    return ack
 
 
 def encode_cas_update(name: str, record: bytes) -> bytes:
@@ -46,11 +67,23 @@ def serve_name_update(handle_ns_frame: Callable[..., Awaitable[object]]) -> Name
     return update
 
 
-async def add_then_update(cas: CasClient, blocks: Sequence[bytes], name: str, record: bytes) -> None:
+async def add_then_update(
+    cas: CasClient, blocks: Sequence[bytes], name: str, record: bytes, *, ack: bool = False
+) -> tuple[int, bytes] | None:
     """Store ``blocks`` then the record, in one pipelined call. Raises RemoteError on the first
     refusal (an update's carries the NS status name), UnsupportedRequest if the server does not
-    know the update (the blocks before it are stored)."""
-    frames = await cas.rpc.call_many([*(encode_add(b) for b in blocks), encode_cas_update(name, record)])
+    know the update (the blocks before it are stored).
+
+    With ``ack``, the server's signed acknowledgement rides the same call: (the sequence it holds,
+    its signature), None from a server that does not sign them. Checked by the caller
+    (:func:`rlp2p.core.ack.check_ack`)."""
+    requests = [*(encode_add(b) for b in blocks), encode_cas_update(name, record)]
+    if ack:
+        requests.append(encode_ack_request(name))
+    frames = await cas.rpc.call_many(requests)
+    acked = _acked(frames[-1]) if ack else None
+    if ack:
+        frames = frames[:-1]
     for data, frame in zip(blocks, frames, strict=False):
         response = decode_cas(frame)
         kind = response.WhichOneof("result")
@@ -68,3 +101,13 @@ async def add_then_update(cas: CasClient, blocks: Sequence[bytes], name: str, re
         raise ProtocolError(f"unexpected answer to update: {kind}")
     if response.updated.status != Status.OK:
         raise RemoteError(enum_name(Status, response.updated.status), response.updated.error)
+    return acked
+
+
+def _acked(frame: bytes) -> tuple[int, bytes] | None:
+    """An ack answer's (sequence, signature); None for a refusal (a server without acks) or a
+    signature over the size limit."""
+    response = decode_cas(frame)
+    if response.WhichOneof("result") != "acked" or len(response.acked.signature) > MAX_ACK_SIGNATURE:
+        return None
+    return response.acked.sequence, bytes(response.acked.signature)

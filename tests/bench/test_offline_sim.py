@@ -246,12 +246,10 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
 
     first, second = wire.publish(0, 2, 1), wire.publish(2, 4, 2)
     (ask1, told1), (ask2, told2) = wire.forward(0, 2, 1), wire.forward(2, 4, 2)
-    # one upload and one Forward request each, then one NS Fetch to each of the 2 targets
-    assert run.bytes_alice == first.sent + len(ask1) + second.sent + len(ask2) + 4 * wire.fetch_request()
-    to_alice = (
-        first.answered + len(told1) + 2 * wire.fetch_response(2, 1)
-        + second.answered + len(told2) + 2 * wire.fetch_response(4, 2)
-    )
+    # one upload and one Forward request each; the 2 targets' signed acks ride its answer
+    assert wire.confirmation(2, 1) == (0, 0)
+    assert run.bytes_alice == first.sent + len(ask1) + second.sent + len(ask2)
+    to_alice = first.answered + len(told1) + second.answered + len(told2)
     assert run.bytes_to_alice == to_alice
     sync = wire.sync(0, 4)
     to_bob = (
@@ -264,8 +262,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     # the record asked of one replica, the sequence only of the other two (2 bytes more each)
     assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
     assert wire.poll_request_size(2, True) == wire.poll_request_size(2) + 2
-    # storage: its answers, and the forwarder's copies to the 2 others with their answers
+    # storage: its answers, and the forwarder's copies to the 2 others with their answers and acks
     copies = 2 * (first.sent + first.answered + second.sent + second.answered)
+    copies += 2 * (sum(wire.ack_frames(1)) + sum(wire.ack_frames(2)))
     assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
     assert wire.poll_answer_size(4, 2, 2) < 10 < len(wire.record(4, 2)) < wire.fetch_response(4, 2)
@@ -333,14 +332,14 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     assert max(sparse.latencies) > max(every.latencies) == 0
 
     # upload each: Alice sends every block 3 times; upload once costs only the Forward and the
-    # confirmations more in all
+    # targets' acks more in all
     each = simulate_remote_log(replace(base, upload_once=False), always, always, created)
     assert each.message_sends == 3 * every.message_sends
     assert every.bytes_alice < each.bytes_alice / 2
     extra = 0
     for i in range(20):
         ask, told = wire.forward(i, i + 1, i + 1)
-        extra += len(ask) + len(told) + 2 * (wire.fetch_request() + wire.fetch_response(i + 1, i + 1))
+        extra += len(ask) + len(told) + 2 * sum(wire.ack_frames(i + 1))
     assert every.bytes_total - each.bytes_total == extra
     assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
@@ -534,13 +533,25 @@ def test_the_record_and_the_fetch_answers_are_the_real_ones():
 
 @pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0)])
 def test_the_forward_and_the_poll_are_the_real_frames(mode):
+    import multiaddr
+
+    from rlp2p.core.ack import AckCheck, check_ack
+    from rlp2p.core.page import Page
+    from rlp2p.p2p.host import parse_peer_addr
+
     wire = LogWire(mode=mode)
     for have, n, sequence in [(0, 3, 1), (3, 9, 2)]:
         ask, told = wire.forward(have, n, sequence)
         (frame,) = _frames(ask)
         request = decode_forward(ns.decode_request(frame).forward)  # the forwarder's own checks
         assert (request.name, request.sequence) == (wire.name, sequence)
-        assert [t.peer for t in request.targets] == [name_to_peer_id(replica_id(i)).to_bytes() for i in (1, 2)]
+        peers = [name_to_peer_id(replica_id(i)).to_bytes() for i in (1, 2)]
+        if sequence == 1:  # in full to a forwarder not yet seen relaying acks
+            assert [t.peer for t in request.targets] == peers
+        else:  # then by position in the head page's CAS hint, which names them there
+            hint = Page.decode(wire.built(n).blocks[wire.head(n)], start=None).cas
+            named = [parse_peer_addr(multiaddr.Multiaddr(hint[t.hint - 1])).peer_id.to_bytes() for t in request.targets]
+            assert named == peers and not any(t.peer for t in request.targets)
         # every target holds what the first does: one shared list, the blocks of the upload
         added = [cas.decode_request(f).add.data for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
         assert all(t.plan.lacks is Lacks.SHARED for t in request.targets)
@@ -549,6 +560,8 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
         results = ns.decode_response(answer).forwarded.results
         assert [r.status for r in results] == [ns.Status.OK] * 2
         assert [r.blocks_sent for r in results] == [len(added)] * 2
+        # each target's own signed ack rides the answer: no confirming Fetch
+        assert [check_ack(p, wire.name, r.ack_seq, r.ack) for p, r in zip(peers, results, strict=True)] == [AckCheck.VALID] * 2
 
         (poll,) = _frames(wire.poll_request(sequence - 1))
         (entry,) = ns.decode_request(poll).poll.logs

@@ -212,3 +212,102 @@ async def test_a_forward_request_that_comes_before_its_record_waits_for_it(swarm
     assert [o.status for o in answers] == ["OK"]
     assert b.store.get_record(publisher.name).record == record
     assert not a.forwarder._waiting
+
+
+async def test_targets_acks_replace_alices_confirming_fetches_and_old_targets_get_one(swarm):
+    storage = await swarm.add_storage(3)
+    a, b, c = storage
+    c.cas_server.acker = None  # a target from before acks: answers the ack request BAD_REQUEST
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage])
+    await publisher.append(bodies(0, 20))
+    report = await publisher.publish()
+    assert len(report.stored_on) == 3
+    ns = {peer for peer, protocol in alice.peers.pooled() if protocol == "/vac/ns/1.0.0"}
+    # NS to A for the forward request, and a confirming Fetch to C alone: B's ack stood for it
+    assert ns == {a.peer_id, c.peer_id}
+    for node in storage:
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 20)
+
+
+async def test_a_forwarder_relaying_forged_or_replayed_acks_is_caught(swarm):
+    from rlp2p.core.ack import sign_ack
+    from rlp2p.wire.forward import ForwardOutcome
+
+    storage = await swarm.add_storage(3)
+    a, b, c = storage
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage])
+    await publisher.append(bodies(0, 10))
+    assert len((await publisher.publish()).stored_on) == 3
+    name = publisher.name
+    # what C really signed for the first publish, kept by the forwarder
+    replayed = sign_ack(c.host.get_private_key(), name, 1)
+    lies = {
+        b.peer_id.to_bytes(): sign_ack(a.host.get_private_key(), name, 2),  # A signing for B
+        c.peer_id.to_bytes(): replayed,  # C's, of sequence 1, claimed for 2
+    }
+
+    async def lying(request, target, record, out: list[ForwardOutcome], i: int) -> None:
+        # forwards nothing and claims both targets stored sequence 2
+        out[i].status, out[i].error, out[i].ack_seq, out[i].ack = "OK", "", request.sequence, lies[target.peer]
+
+    a.forwarder._one = lying
+    await publisher.append(bodies(10, 5))
+    report = await publisher.publish()
+    assert report.sequence == 2 and len(report.stored_on) == 3
+    # neither lie confirmed anything: B was uploaded to directly and forwarded to C
+    assert [(r.peer, r.blocks_sent > 0) for r in report.replicas if r.ok] == [
+        (a.peer_id.to_string(), True), (b.peer_id.to_string(), True), (c.peer_id.to_string(), False)
+    ]
+    for node in storage:
+        assert node.store.get_record(name).sequence == 2
+        assert await read_all(swarm, name, node) == bodies(0, 15)
+
+
+async def test_a_forwarder_that_relays_acks_gets_its_targets_by_hint_position(swarm, monkeypatch):
+    import rlp2p.node.forward as forward_module
+    from rlp2p.pb.vac import ns_pb2
+
+    storage = await swarm.add_storage(3)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=3, replica_peers=[n.peer_id for n in storage])
+    asked: list = []
+    original = forward_module.forward
+
+    async def recording(rpc, request):
+        asked.append(request)
+        return await original(rpc, request)
+
+    monkeypatch.setattr(forward_module, "forward", recording)
+    for i in range(3):
+        await publisher.append(bodies(i * 4, 4))
+        assert len((await publisher.publish()).stored_on) == 3
+    first, second, third = asked
+    # the first names its targets in full; once the forwarder relayed acks, by hint position
+    assert [t.hint for t in first.targets] == [0, 0] and all(t.peer for t in first.targets)
+    assert [t.hint for t in second.targets] == [2, 3] and not any(t.peer for t in second.targets)
+
+    def naming(request) -> int:  # the bytes that name its targets
+        return sum(ns_pb2.ForwardTarget(peer=t.peer, addrs=t.addrs, hint=t.hint).ByteSize() for t in request.targets)
+
+    assert naming(third) * 10 < naming(first)
+    for node in storage:
+        assert await read_all(swarm, publisher.name, node) == bodies(0, 12)
+
+
+async def test_a_hint_position_the_head_page_lacks_is_refused_per_target(swarm):
+    from rlp2p.core.forward import Lacks, TargetPlan
+    from rlp2p.wire.forward import ForwardRequest, ForwardTarget, forward
+
+    a, b = await swarm.add_storage(2)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=MODE, replicas=1, replica_peers=[a.peer_id])
+    await publisher.append(bodies(0, 3))
+    await publisher.publish()  # its head page's hint names A alone
+    targets = [ForwardTarget(b"", [], TargetPlan(Lacks.WHOLE), hint=5), ForwardTarget(b.peer_id.to_bytes(), [], TargetPlan(Lacks.WHOLE))]
+    async with alice.ns(a.peer_id) as ns:
+        outcomes = await forward(ns.rpc, ForwardRequest(publisher.name, 1, targets, []))
+    assert [o.status for o in outcomes] == ["BAD_REQUEST", "OK"]
+    assert outcomes[1].ack_seq == 1 and outcomes[1].ack  # B's own signed ack, relayed
+    assert await read_all(swarm, publisher.name, b) == bodies(0, 3)

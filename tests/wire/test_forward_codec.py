@@ -49,3 +49,37 @@ def test_results_encode_per_target():
     frame = encode_forwarded([ForwardOutcome(b"p", "OK", blocks_sent=3), ForwardOutcome(b"q", "STALE", "old", held_seq=9)])
     results = decode_response(frame).forwarded.results
     assert [(r.status, r.held_seq, r.blocks_sent) for r in results] == [(0, 0, 3), (2, 9, 0)]
+
+
+def test_compact_targets_round_trip_and_are_named_one_way_only():
+    from rlp2p.core.forward import MAX_HINT_INDEX
+
+    compact = ForwardRequest("name", 7, [ForwardTarget(b"", [], TargetPlan(Lacks.SHARED), hint=2)], [b"a" * 36])
+    encoded = encode_forward(compact)
+    assert decode_forward(ns_pb2.NsRequest.FromString(encoded).forward) == compact
+    # a target by hint position costs a few bytes, by peer id and address about 50
+    assert len(encoded) + 40 < len(encode_forward(request(1)))
+    message = ns_pb2.NsRequest.FromString(encoded).forward
+    message.targets[0].peer = b"p" * 38  # both a position and a peer id
+    with pytest.raises(DecodeError):
+        decode_forward(message)
+    message = ns_pb2.NsRequest.FromString(encoded).forward
+    message.targets[0].hint = MAX_HINT_INDEX + 1
+    with pytest.raises(LimitExceeded):
+        decode_forward(message)
+
+
+def test_relayed_acks_round_trip_and_oversized_ones_are_dropped():
+    from rlp2p.core.ack import MAX_ACK_SIGNATURE
+    from rlp2p.wire.forward import forward
+
+    outcomes = [ForwardOutcome(b"p", "OK", ack_seq=7, ack=b"s" * 64), ForwardOutcome(b"q", "OK", ack_seq=7, ack=b"s" * (MAX_ACK_SIGNATURE + 1))]
+
+    class Rpc:
+        async def call(self, frame: bytes) -> bytes:
+            return encode_forwarded(outcomes)
+
+    import trio
+
+    got = trio.run(forward, Rpc(), request(2))
+    assert [(o.ack_seq, o.ack) for o in got] == [(7, b"s" * 64), (7, b"")]

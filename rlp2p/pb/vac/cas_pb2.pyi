@@ -19,26 +19,30 @@ class Content(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class CasRequest(_message.Message):
-    __slots__ = ("add", "get", "update")
+    __slots__ = ("add", "get", "update", "ack")
     ADD_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
     add: Content
     get: Address
     update: UploadNameUpdate
-    def __init__(self, add: _Optional[_Union[Content, _Mapping]] = ..., get: _Optional[_Union[Address, _Mapping]] = ..., update: _Optional[_Union[UploadNameUpdate, _Mapping]] = ...) -> None: ...
+    ack: AckRequest
+    def __init__(self, add: _Optional[_Union[Content, _Mapping]] = ..., get: _Optional[_Union[Address, _Mapping]] = ..., update: _Optional[_Union[UploadNameUpdate, _Mapping]] = ..., ack: _Optional[_Union[AckRequest, _Mapping]] = ...) -> None: ...
 
 class CasResponse(_message.Message):
-    __slots__ = ("address", "content", "error", "updated")
+    __slots__ = ("address", "content", "error", "updated", "acked")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    ACKED_FIELD_NUMBER: _ClassVar[int]
     address: Address
     content: Content
     error: Error
     updated: UploadNameResult
-    def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., updated: _Optional[_Union[UploadNameResult, _Mapping]] = ...) -> None: ...
+    acked: AckResult
+    def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., content: _Optional[_Union[Content, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., updated: _Optional[_Union[UploadNameResult, _Mapping]] = ..., acked: _Optional[_Union[AckResult, _Mapping]] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("code", "message")
@@ -81,3 +85,17 @@ class UploadNameResult(_message.Message):
     status: int
     error: str
     def __init__(self, status: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class AckRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class AckResult(_message.Message):
+    __slots__ = ("sequence", "signature")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    signature: bytes
+    def __init__(self, sequence: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...

@@ -158,7 +158,7 @@ class ForwardRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., sequence: _Optional[int] = ..., targets: _Optional[_Iterable[_Union[ForwardTarget, _Mapping]]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ForwardTarget(_message.Message):
-    __slots__ = ("peer", "addrs", "lacks", "blocks")
+    __slots__ = ("peer", "addrs", "lacks", "blocks", "hint")
     class Lacks(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         SHARED: _ClassVar[ForwardTarget.Lacks]
@@ -171,11 +171,13 @@ class ForwardTarget(_message.Message):
     ADDRS_FIELD_NUMBER: _ClassVar[int]
     LACKS_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
     peer: bytes
     addrs: _containers.RepeatedScalarFieldContainer[bytes]
     lacks: ForwardTarget.Lacks
     blocks: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, peer: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., lacks: _Optional[_Union[ForwardTarget.Lacks, str]] = ..., blocks: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    hint: int
+    def __init__(self, peer: _Optional[bytes] = ..., addrs: _Optional[_Iterable[bytes]] = ..., lacks: _Optional[_Union[ForwardTarget.Lacks, str]] = ..., blocks: _Optional[_Iterable[bytes]] = ..., hint: _Optional[int] = ...) -> None: ...
 
 class ForwardResponse(_message.Message):
     __slots__ = ("results",)
@@ -184,15 +186,19 @@ class ForwardResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[ForwardResult, _Mapping]]] = ...) -> None: ...
 
 class ForwardResult(_message.Message):
-    __slots__ = ("peer", "status", "error", "held_seq", "blocks_sent")
+    __slots__ = ("peer", "status", "error", "held_seq", "blocks_sent", "ack_seq", "ack")
     PEER_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     HELD_SEQ_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_SENT_FIELD_NUMBER: _ClassVar[int]
+    ACK_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
     peer: bytes
     status: Response.Status
     error: str
     held_seq: int
     blocks_sent: int
-    def __init__(self, peer: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ..., held_seq: _Optional[int] = ..., blocks_sent: _Optional[int] = ...) -> None: ...
+    ack_seq: int
+    ack: bytes
+    def __init__(self, peer: _Optional[bytes] = ..., status: _Optional[_Union[Response.Status, str]] = ..., error: _Optional[str] = ..., held_seq: _Optional[int] = ..., blocks_sent: _Optional[int] = ..., ack_seq: _Optional[int] = ..., ack: _Optional[bytes] = ...) -> None: ...
