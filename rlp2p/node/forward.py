@@ -362,7 +362,12 @@ async def replicate_once(
         have = await pub._holding(forwarder, length)
         holdings = [await pub._holding(t, length) for t in targets]
         build = await pages_for([have, *holdings])
-        lists = [None if h is None else lacking(h, build.built, build.entries, pub.mode) for h in holdings]
+        # after a truncation no holding is usable, but the replicas still hold the message blocks
+        held = [await pub._held_messages(p, h, length) for p, h in zip([forwarder, *targets], [have, *holdings], strict=True)]
+        lists = [
+            None if h is None and not m else lacking(h, build.built, build.entries, pub.mode, m)
+            for h, m in zip(holdings, held[1:], strict=True)
+        ]
         shared, plans = plan_forward(lists)
         compact = forwarder in pub._compact_forwarders
         request = ForwardRequest(
@@ -373,7 +378,9 @@ async def replicate_once(
         async with trio.open_nursery() as nursery:
             if targets:  # sent at once: the forwarder waits for the record this upload ends with
                 nursery.start_soon(_ask, peers, forwarder, request, asked)
-            result = await pub._replicate(forwarder, have, build, record, tick, full_build=lambda: pages_for([None]))
+            result = await pub._replicate(
+                forwarder, have, build, record, tick, full_build=lambda: pages_for([None]), held_messages=held[0]
+            )
             if not result.ok:
                 nursery.cancel_scope.cancel()  # it holds no record of this sequence: nothing to forward
         result.bytes_sent += asked.bytes_sent

@@ -492,10 +492,7 @@ class Publisher:
             results: list[ReplicaResult] = []
 
             async def one(peer: ID, have: Holding | None, build: _Build, results: list[ReplicaResult]) -> None:
-                held = 0
-                if have is None:  # after a truncation it still holds the message blocks
-                    raw = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
-                    held = messages_held(raw, self.mode, length, self._first_seq)
+                held = await self._held_messages(peer, have, length)
                 results.append(
                     await self._replicate(
                         peer, have, build, record, tick, full_build=lambda: pages_for([None]), held_messages=held
@@ -506,6 +503,14 @@ class Publisher:
                 for peer, have in zip(batch, holdings, strict=True):
                     nursery.start_soon(one, peer, have, build, results)
             report.replicas.extend(results)
+
+    async def _held_messages(self, peer: ID, have: Holding | None, length: int) -> int:
+        """For a replica without a usable holding: the log length whose message blocks it still
+        holds (after a truncation it keeps them, so they are not sent again); 0 otherwise."""
+        if have is not None:
+            return 0
+        raw = await self.astore.call(self.store.replica_holding, self.name, peer.to_string())
+        return messages_held(raw, self.mode, length, self._first_seq)
 
     async def _replicate(
         self,

@@ -23,8 +23,11 @@ async def until(condition, timeout: float = 15.0) -> None:
             await trio.sleep(0.01)
 
 
-async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool, **kwargs):
+async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool, push_1_0_only: bool = False, **kwargs):
     storage = await swarm.add_storage(2)
+    if push_1_0_only:  # storage peers of an older release
+        for node in storage:
+            node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
     peers = [node.peer_id for node in storage]
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)
@@ -208,7 +211,9 @@ async def test_a_pushed_message_costs_no_request_and_a_record_heard_again_costs_
         await publisher.append([f"m{n}".encode()])
         await publisher.publish()
         await until(lambda n=n: len(seen) >= n)
-    # the syncs that delivered m2 and m3 (on a loaded machine a timer's sync may come between)
+    # the syncs that delivered m2 and m3 (a sync's report comes after its messages, and a timer's
+    # sync that found nothing may come between)
+    await until(lambda: sum(1 for r in reports if r.new_messages) == 3)
     first, second = [r for r in reports if r.new_messages][-2:]
     # the pushed record is used as it is (no NS request). m2: the head page's CAS hint may have
     # changed (the first publish may name only the replica that had confirmed), and then the
@@ -233,31 +238,16 @@ async def test_a_pushed_message_costs_no_request_and_a_record_heard_again_costs_
 
 
 async def test_a_storage_peer_that_speaks_only_push_1_0_still_pushes(swarm, nursery):
-    storage = await swarm.add_storage(2)
-    for node in storage:  # as a storage peer of an older release
-        node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
-    peers = [node.peer_id for node in storage]
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)
-    await publisher.append([b"m1"])
-    await publisher.publish()
-    carol = await swarm.start_node("carol", announce=False)
-    seen: list[int] = []
     reports = []
-    follower = Follower(
-        carol.reader(storage_peers=peers),
-        [publisher.name],
-        on_message=lambda d: seen.append(d.seq),
-        on_report=reports.append,
-        poll_interval=NO_POLL,
-        mesh=False,
+    storage, publisher, bob, follower, scope, seen, watching = await setup(
+        swarm, nursery, mesh=False, bob_announce=False, push_1_0_only=True, on_report=reports.append
     )
-    scope = await follow_in(nursery, follower)
-    await until(lambda: sum(node.announcements.push.watching(publisher.name) for node in storage) == 1)
+    await until(lambda: watching() == 1)
     for n in (2, 3):
         await publisher.append([f"m{n}".encode()])
         await publisher.publish()
         await until(lambda n=n: len(seen) >= n)
     assert seen == [1, 2, 3] and follower.stats.rebuilt == 0  # no messages beside the records
-    assert reports[-1].requests == 1  # the head page fetched, as over 1.0
+    await until(lambda: sum(1 for r in reports if r.new_messages) == 3)  # reports follow messages
+    assert [r for r in reports if r.new_messages][-1].requests == 1  # the head page fetched, as over 1.0
     scope.cancel()

@@ -93,3 +93,24 @@ async def test_truncation_end_to_end(swarm):
     got = []
     await early.reader(storage_peers=[storage.peer_id]).sync(name, on_message=got.append)
     assert [d.seq for d in got] == [41, 42]
+
+
+async def test_a_truncation_uploaded_once_sends_no_kept_message_again(swarm):
+    storage = await swarm.add_storage(3)
+    peers = [node.peer_id for node in storage]
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), mode=LogMode.paged(8, embed=0), replicas=3, replica_peers=peers)
+    assert publisher.upload == "once"  # the default with more than one replica
+    await publisher.append([body * 100 for body in bodies(1, 40)])  # about 1 KiB each
+    await publisher.publish()
+    report = await publisher.truncate(before=25)
+    assert len(report.stored_on) == 3
+    # to the forwarder: the two rewritten pages (25..32, 33..40), not the kept messages 25..40
+    # again (they were all sent before the fix: 16 + 2 blocks)
+    assert report.replicas[0].blocks_sent == 2
+    assert report.bytes_sent < 16 * 1000  # less than the kept messages alone
+    for i, peer in enumerate(peers):  # and every replica serves what is left
+        reader = await swarm.start_node(f"reader{i}")
+        got: list = []
+        synced = await reader.reader(storage_peers=[peer], fanout=1).sync(publisher.name, on_message=got.append)
+        assert [d.message.body for d in got] == [body * 100 for body in bodies(25, 16)] and synced.gone == (1, 24)

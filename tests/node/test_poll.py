@@ -173,17 +173,8 @@ async def test_a_poll_of_100_logs_is_one_request_per_storage_peer_and_only_the_c
 
 
 async def test_a_withholding_replica_answering_unchanged_is_caught_by_the_fanout(swarm, fixed_record):
-    storage = await swarm.add_storage(3)
-    peers = [s.peer_id for s in storage]
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), replica_peers=peers)
-    await publisher.append([b"one"])
-    await publisher.publish()
-    bob = await swarm.start_node("bob")
-    await bob.reader(storage_peers=peers).sync(publisher.name)
-    old = storage[0].store.get_record(publisher.name).record
-    await publisher.append([b"two"])
-    await publisher.publish()
+    storage, peers, publisher, bob = await published_twice(swarm)
+    old = (await bob.reader().state(publisher.name)).record  # the first publish's, as Bob holds it
     withholder = storage[0]
     withholder.ns_server.backend = fixed_record(withholder.ns_server.backend, old)
 
