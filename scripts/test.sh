@@ -14,4 +14,4 @@ WORKERS=${RLP2P_TEST_WORKERS:-auto}
 if [ "$WORKERS" = 1 ]; then
   exec .venv/bin/python -m pytest --cov=rlp2p --cov-report=term "$@"
 fi
-exec .venv/bin/python -m pytest -n "$WORKERS" --cov=rlp2p --cov-report=term "$@"
+exec .venv/bin/python -m pytest -n "$WORKERS" --dist worksteal --cov=rlp2p --cov-report=term "$@"
