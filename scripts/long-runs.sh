@@ -4,4 +4,5 @@
 # peer, and the crash trials (processes killed around publishes and mid-batch). CI runs them
 # after the suite. Extra arguments go to pytest.
 set -euo pipefail
-exec bash "$(dirname "$0")/test.sh" -m long --no-cov --durations=10 "$@"
+# one at a time: they load the machine on their own (the attack has a 2-minute bound)
+RLP2P_TEST_WORKERS=${RLP2P_TEST_WORKERS:-1} exec bash "$(dirname "$0")/test.sh" -m long --no-cov --durations=10 "$@"

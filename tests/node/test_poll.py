@@ -91,8 +91,8 @@ def claiming(node, sequence: int, serve: bytes | None = None) -> None:
     server.handle_frame = liar
 
 
-async def published_twice(swarm, replicas: int = 3):
-    """Three storage peers holding a log of two publishes; Bob holds the first's record."""
+async def published_once(swarm, replicas: int = 3):
+    """Storage peers holding a log of one publish; Bob synced it (he holds its record)."""
     storage = await swarm.add_storage(replicas)
     peers = [s.peer_id for s in storage]
     alice = await swarm.start_node("alice")
@@ -101,6 +101,12 @@ async def published_twice(swarm, replicas: int = 3):
     await publisher.publish()
     bob = await swarm.start_node("bob")
     await bob.reader(storage_peers=peers).sync(publisher.name)
+    return storage, peers, publisher, bob
+
+
+async def published_twice(swarm, replicas: int = 3):
+    """Storage peers holding a log of two publishes; Bob holds the first's record."""
+    storage, peers, publisher, bob = await published_once(swarm, replicas)
     await publisher.append([b"two"])
     await publisher.publish()
     return storage, peers, publisher, bob
@@ -227,14 +233,7 @@ async def test_compact_records_by_default_and_v1_on_request(swarm):
 
 
 async def test_a_caught_up_sync_of_one_log_asks_with_poll_not_fetch(swarm):
-    storage = await swarm.add_storage(3)
-    peers = [s.peer_id for s in storage]
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), replica_peers=peers)
-    await publisher.append([b"one"])
-    await publisher.publish()
-    bob = await swarm.start_node("bob")
-    await bob.reader(storage_peers=peers).sync(publisher.name)
+    storage, peers, publisher, bob = await published_once(swarm)
     counts = [count_requests(s) for s in storage]
 
     polled = await bob.reader(storage_peers=peers).sync(publisher.name)
