@@ -23,8 +23,10 @@ each mesh peer, control, framing) and the syncs it triggered (``gossip_per_messa
 message). The floor: a follower of a log whose every message is its own publish must receive, per
 message, the signed record that authenticates it and the message: (record + message + framing) /
 message. With a 256 B body the message is 305 B and the compact record 221 B, so the floor is
-(221 + 305 + 8) / 305 = 1.75 x, above the issue's 1.5 x limit: that goal cannot be met by any
-design that verifies each message as it arrives (``floor_bytes_over_msg`` in the result). Carol
+(221 + 305 + 8) / 305 = 1.75 x, above the issue's 1.5 x limit, for any design that pushes the
+whole record with each message (``floor_bytes_over_msg`` in the result). Only a record pushed as a
+delta (its 64-byte signature, the sequence and validity; the head derived from the rebuilt page,
+the rest from the previous record) would go under it, to about 1.3 x: not built. Carol
 (push 1.1: the record and the new message, the head page rebuilt) is near it; Bob (the goal's
 figure) is above it by the pubsub envelope of the announcement (and the copies beyond one from
 his mesh) and the head page he fetches (the new message embedded and the page's other pairs,
