@@ -144,17 +144,15 @@ async def test_a_reader_with_ipfs_syncs_from_a_bitswap_provider_when_every_stora
     assert report.peers_used == [f"ipfs:{ipfs.peer_id.to_string()}"]
 
 
-async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
-    # the sharp edge _Client works around: js never reads the stream it sent its wantlist on
+async def ask_wantlist(asker, peer, entries) -> tuple[object, bytes]:
+    """Send a Bitswap 1.2.0 wantlist of ``entries`` from ``asker`` to ``peer``: the stream it went
+    on, and the bytes of the first stream the peer opened back with its answer."""
     from libp2p.bitswap.config import BITSWAP_PROTOCOL_V120
     from libp2p.bitswap.messages import create_message
-    from libp2p.bitswap.pb.bitswap_pb2 import Message
-    from libp2p.utils.varint import encode_uvarint
+    from libp2p.utils.varint import encode_varint_prefixed
 
-    storage, _, head, _ = await published(swarm, 3, 10)
-    asker = await swarm.start_node("asker", bootstrap=(storage[0].addrs[0],))
     answers: list[bytes] = []
-    got_answer = trio.Event()
+    answered = trio.Event()
 
     async def inbound(stream):
         data = b""
@@ -168,15 +166,25 @@ async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
                     break
                 data += chunk
         answers.append(data)
-        got_answer.set()
+        answered.set()
 
     asker.host.set_stream_handler(BITSWAP_PROTOCOL_V120, inbound)
-    entry = Message.Wantlist.Entry(block=head, priority=1, wantType=0, sendDontHave=True)
-    body = create_message(wantlist_entries=[entry]).SerializeToString()
-    stream = await asker.host.new_stream(storage[0].peer_id, [BITSWAP_PROTOCOL_V120])
-    await stream.write(encode_uvarint(len(body)) + body)
+    body = create_message(wantlist_entries=entries).SerializeToString()
+    stream = await asker.host.new_stream(peer, [BITSWAP_PROTOCOL_V120])
+    await stream.write(encode_varint_prefixed(body))
     with trio.fail_after(10):
-        await got_answer.wait()
+        await answered.wait()
+    return stream, answers[0]
+
+
+async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
+    # the sharp edge _Client works around: js never reads the stream it sent its wantlist on
+    from libp2p.bitswap.pb.bitswap_pb2 import Message
+
+    storage, _, head, _ = await published(swarm, 3, 10)
+    asker = await swarm.start_node("asker", bootstrap=(storage[0].addrs[0],))
+    entry = Message.Wantlist.Entry(block=head, priority=1, wantType=0, sendDontHave=True)
+    stream, answer = await ask_wantlist(asker, storage[0].peer_id, [entry])
     on_our_stream = b""
     with trio.move_on_after(0.3):
         try:
@@ -185,57 +193,22 @@ async def test_a_storage_peer_answers_a_wantlist_on_a_stream_of_its_own(swarm):
             pass
     await stream.close()
     assert on_our_stream == b""
-    assert storage[0].store.get_block(head) in answers[0]  # the page, in the answer's blocks
+    assert storage[0].store.get_block(head) in answer  # the page, in the answer's blocks
 
 
 async def test_a_storage_peer_answers_at_most_max_answer_blocks_entries_of_a_wantlist(swarm):
-    from libp2p.bitswap.config import BITSWAP_PROTOCOL_V120
-    from libp2p.bitswap.messages import create_message
     from libp2p.bitswap.pb.bitswap_pb2 import Message
-    from libp2p.utils.varint import encode_uvarint
+    from libp2p.utils.varint import decode_varint_with_size
 
     from rlp2p.p2p.bitswap import MAX_ANSWER_BLOCKS
 
     (storage,) = await swarm.add_storage(1)
     asker = await swarm.start_node("asker", bootstrap=(storage.addrs[0],))
-    received = b""
-    done = trio.Event()
-
-    async def inbound(stream):
-        nonlocal received
-        with trio.move_on_after(5):
-            while True:
-                try:
-                    chunk = await stream.read(65536)
-                except Exception:
-                    break
-                if not chunk:
-                    break
-                received += chunk
-        done.set()
-
-    asker.host.set_stream_handler(BITSWAP_PROTOCOL_V120, inbound)
     wanted = [address_of(b"absent %d" % i) for i in range(MAX_ANSWER_BLOCKS + 50)]
     entries = [Message.Wantlist.Entry(block=a, priority=1, wantType=1, sendDontHave=True) for a in wanted]
-    body = create_message(wantlist_entries=entries).SerializeToString()
-    stream = await asker.host.new_stream(storage.peer_id, [BITSWAP_PROTOCOL_V120])
-    await stream.write(encode_uvarint(len(body)) + body)
-    with trio.fail_after(10):
-        await done.wait()
+    stream, received = await ask_wantlist(asker, storage.peer_id, entries)
     await stream.close()
+    length, size = decode_varint_with_size(received)
     answer = Message()
-    answer.ParseFromString(_frame(received))
+    answer.ParseFromString(received[size : size + length])
     assert len(answer.blockPresences) == MAX_ANSWER_BLOCKS  # DONT_HAVE for the first entries only
-
-
-def _frame(data: bytes) -> bytes:
-    from libp2p.utils.varint import decode_uvarint
-
-    length, size = 0, 0
-    for i, byte in enumerate(data):
-        length |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            size = i + 1
-            break
-    assert decode_uvarint(data[:size]) == length
-    return data[size : size + length]
