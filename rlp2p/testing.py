@@ -8,13 +8,14 @@
         await swarm.close()
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import trio
 
 from rlp2p.node.swarm import LocalSwarm
 
-__all__ = ["LocalSwarm", "follow_in"]
+__all__ = ["LocalSwarm", "follow_in", "until"]
 
 
 async def follow_in(nursery: trio.Nursery, follower: Any) -> trio.CancelScope:
@@ -29,3 +30,11 @@ async def follow_in(nursery: trio.Nursery, follower: Any) -> trio.CancelScope:
     await nursery.start(run)
     await follower.caught_up.wait()
     return scope
+
+
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Return once ``condition()`` holds, checking every 10 ms; ``trio.TooSlowError`` after
+    ``timeout`` seconds (a follower's message that never arrived fails the test, never hangs it)."""
+    with trio.fail_after(timeout):
+        while not condition():
+            await trio.sleep(0.01)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import trio
 
-from rlp2p.testing import follow_in
+from rlp2p.testing import follow_in, until
 from rlp2p.core.announce import log_topic
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
@@ -19,12 +19,6 @@ NO_POLL = 3600.0
 #: 3 bursts of 4: 13 messages. With 4 bursts of 25 (101 messages) it passed in 100 s on the shared
 #: 2-core machine (load about 5): too slow for the suite
 BURSTS, PER_BURST = 3, 4
-
-
-async def until(condition, timeout: float = 15.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 async def start_follower(nursery, reader, names, seen, **kwargs) -> tuple[Follower, trio.CancelScope]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import trio
 
-from rlp2p.testing import follow_in
+from rlp2p.testing import follow_in, until
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
@@ -15,12 +14,6 @@ from rlp2p.node.follow import Follower
 NO_POLL = 3600.0
 #: the newest message inside the head page: one new message is one CAS round trip
 MODE = LogMode.paged(16, embed=1)
-
-
-async def until(condition, timeout: float = 15.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 async def test_an_announced_record_is_synced_in_one_round_trip_from_one_replica(swarm, nursery):

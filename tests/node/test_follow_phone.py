@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import trio
 
-from rlp2p.testing import follow_in
+from rlp2p.testing import follow_in, until
 from rlp2p.core.backoff import Backoff
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
@@ -15,12 +15,6 @@ from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL
 
 NO_POLL = 3600.0
 MODE = LogMode.paged(16, embed=1)
-
-
-async def until(condition, timeout: float = 15.0) -> None:
-    with trio.fail_after(timeout):
-        while not condition():
-            await trio.sleep(0.01)
 
 
 async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool, push_1_0_only: bool = False, **kwargs):
