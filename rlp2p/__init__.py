@@ -50,6 +50,7 @@ _EXPORTS = {
     "LimitExceeded": "rlp2p.errors",
     "AddressError": "rlp2p.errors",
     "PageError": "rlp2p.errors",
+    "PageDeltaError": "rlp2p.errors",
     "IntegrityError": "rlp2p.errors",
     "HashMismatch": "rlp2p.errors",
     "MessageIdMismatch": "rlp2p.errors",

@@ -57,6 +57,10 @@ class PageError(DecodeError):
     """A RemoteLog page that is malformed or breaks the log's rules (order, seq, hashes)."""
 
 
+class PageDeltaError(DecodeError):
+    """A page delta (rlp2p.core.pagedelta) that is malformed or does not fit its base page."""
+
+
 # --- integrity -----------------------------------------------------------------------------
 
 

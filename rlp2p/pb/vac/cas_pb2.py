@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rvac/cas.proto\x12\x07vac.cas\"\x15\n\x07\x41\x64\x64ress\x12\n\n\x02id\x18\x01 \x01(\x0c\"\x17\n\x07\x43ontent\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xa9\x01\n\nCasRequest\x12\x1f\n\x03\x61\x64\x64\x18\x01 \x01(\x0b\x32\x10.vac.cas.ContentH\x00\x12\x1f\n\x03get\x18\x02 \x01(\x0b\x32\x10.vac.cas.AddressH\x00\x12+\n\x06update\x18\x14 \x01(\x0b\x32\x19.vac.cas.UploadNameUpdateH\x00\x12\"\n\x03\x61\x63k\x18\x19 \x01(\x0b\x32\x13.vac.cas.AckRequestH\x00\x42\x08\n\x06method\"\xd5\x01\n\x0b\x43\x61sResponse\x12#\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x10.vac.cas.AddressH\x00\x12#\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x10.vac.cas.ContentH\x00\x12\x1f\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x0e.vac.cas.ErrorH\x00\x12,\n\x07updated\x18\x14 \x01(\x0b\x32\x19.vac.cas.UploadNameResultH\x00\x12#\n\x05\x61\x63ked\x18\x19 \x01(\x0b\x32\x12.vac.cas.AckResultH\x00\x42\x08\n\x06result\"\xbe\x01\n\x05\x45rror\x12!\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x13.vac.cas.Error.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x80\x01\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x0f\n\x0b\x42\x41\x44_ADDRESS\x10\x04\x12\x0f\n\x0bUNAVAILABLE\x10\x05\x12\t\n\x05QUOTA\x10\x06\x12\x0f\n\x0bNOT_ALLOWED\x10\x07\"1\n\x10UploadNameUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"1\n\x10UploadNameResult\x12\x0e\n\x06status\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x1a\n\nAckRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"0\n\tAckResult\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tsignature\x18\x02 \x01(\x0c\x32_\n\x03\x43\x41S\x12+\n\x03\x41\x64\x64\x12\x10.vac.cas.Content\x1a\x10.vac.cas.Address\"\x00\x12+\n\x03Get\x12\x10.vac.cas.Address\x1a\x10.vac.cas.Content\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\rvac/cas.proto\x12\x07vac.cas\"\x15\n\x07\x41\x64\x64ress\x12\n\n\x02id\x18\x01 \x01(\x0c\"\x17\n\x07\x43ontent\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\xf9\x01\n\nCasRequest\x12\x1f\n\x03\x61\x64\x64\x18\x01 \x01(\x0b\x32\x10.vac.cas.ContentH\x00\x12\x1f\n\x03get\x18\x02 \x01(\x0b\x32\x10.vac.cas.AddressH\x00\x12+\n\x06update\x18\x14 \x01(\x0b\x32\x19.vac.cas.UploadNameUpdateH\x00\x12\"\n\x03\x61\x63k\x18\x19 \x01(\x0b\x32\x13.vac.cas.AckRequestH\x00\x12&\n\tget_delta\x18# \x01(\x0b\x32\x11.vac.cas.DeltaGetH\x00\x12&\n\tadd_delta\x18$ \x01(\x0b\x32\x11.vac.cas.DeltaAddH\x00\x42\x08\n\x06method\"\xfa\x01\n\x0b\x43\x61sResponse\x12#\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x10.vac.cas.AddressH\x00\x12#\n\x07\x63ontent\x18\x02 \x01(\x0b\x32\x10.vac.cas.ContentH\x00\x12\x1f\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x0e.vac.cas.ErrorH\x00\x12,\n\x07updated\x18\x14 \x01(\x0b\x32\x19.vac.cas.UploadNameResultH\x00\x12#\n\x05\x61\x63ked\x18\x19 \x01(\x0b\x32\x12.vac.cas.AckResultH\x00\x12#\n\x05\x64\x65lta\x18# \x01(\x0b\x32\x12.vac.cas.PageDeltaH\x00\x42\x08\n\x06result\"\xbe\x01\n\x05\x45rror\x12!\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x13.vac.cas.Error.Code\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x80\x01\n\x04\x43ode\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0f\n\x0b\x42\x41\x44_REQUEST\x10\x01\x12\r\n\tTOO_LARGE\x10\x02\x12\r\n\tNOT_FOUND\x10\x03\x12\x0f\n\x0b\x42\x41\x44_ADDRESS\x10\x04\x12\x0f\n\x0bUNAVAILABLE\x10\x05\x12\t\n\x05QUOTA\x10\x06\x12\x0f\n\x0bNOT_ALLOWED\x10\x07\"1\n\x10UploadNameUpdate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"1\n\x10UploadNameResult\x12\x0e\n\x06status\x18\x01 \x01(\r\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"\x1a\n\nAckRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"0\n\tAckResult\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"\xe6\x01\n\tPageDelta\x12\x0c\n\x04\x62\x61se\x18\x01 \x01(\x0c\x12 \n\x04pair\x18\x02 \x03(\x0b\x32\x12.vac.cas.DeltaPair\x12\x0c\n\x04skip\x18\x03 \x01(\r\x12\x0c\n\x04keep\x18\x04 \x01(\r\x12\r\n\x05strip\x18\x05 \x01(\r\x12\x11\n\x04tail\x18\x06 \x01(\x0cH\x00\x88\x01\x01\x12\x0f\n\x07new_cas\x18\x07 \x01(\x08\x12\x0b\n\x03\x63\x61s\x18\x08 \x03(\x0c\x12\x16\n\tfirst_seq\x18\t \x01(\x04H\x01\x88\x01\x01\x12\x13\n\x06sealed\x18\n \x01(\rH\x02\x88\x01\x01\x42\x07\n\x05_tailB\x0c\n\n_first_seqB\t\n\x07_sealed\"M\n\tDeltaPair\x12\x12\n\nremoteHash\x18\x01 \x01(\x0c\x12\x11\n\tlocalHash\x18\x02 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"%\n\x08\x44\x65ltaGet\x12\n\n\x02id\x18\x01 \x01(\x0c\x12\r\n\x05\x62\x61ses\x18\x02 \x03(\x0c\"9\n\x08\x44\x65ltaAdd\x12\n\n\x02id\x18\x01 \x01(\x0c\x12!\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x12.vac.cas.PageDelta2_\n\x03\x43\x41S\x12+\n\x03\x41\x64\x64\x12\x10.vac.cas.Content\x1a\x10.vac.cas.Address\"\x00\x12+\n\x03Get\x12\x10.vac.cas.Address\x1a\x10.vac.cas.Content\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTENT']._serialized_start=49
   _globals['_CONTENT']._serialized_end=72
   _globals['_CASREQUEST']._serialized_start=75
-  _globals['_CASREQUEST']._serialized_end=244
-  _globals['_CASRESPONSE']._serialized_start=247
-  _globals['_CASRESPONSE']._serialized_end=460
-  _globals['_ERROR']._serialized_start=463
-  _globals['_ERROR']._serialized_end=653
-  _globals['_ERROR_CODE']._serialized_start=525
-  _globals['_ERROR_CODE']._serialized_end=653
-  _globals['_UPLOADNAMEUPDATE']._serialized_start=655
-  _globals['_UPLOADNAMEUPDATE']._serialized_end=704
-  _globals['_UPLOADNAMERESULT']._serialized_start=706
-  _globals['_UPLOADNAMERESULT']._serialized_end=755
-  _globals['_ACKREQUEST']._serialized_start=757
-  _globals['_ACKREQUEST']._serialized_end=783
-  _globals['_ACKRESULT']._serialized_start=785
-  _globals['_ACKRESULT']._serialized_end=833
-  _globals['_CAS']._serialized_start=835
-  _globals['_CAS']._serialized_end=930
+  _globals['_CASREQUEST']._serialized_end=324
+  _globals['_CASRESPONSE']._serialized_start=327
+  _globals['_CASRESPONSE']._serialized_end=577
+  _globals['_ERROR']._serialized_start=580
+  _globals['_ERROR']._serialized_end=770
+  _globals['_ERROR_CODE']._serialized_start=642
+  _globals['_ERROR_CODE']._serialized_end=770
+  _globals['_UPLOADNAMEUPDATE']._serialized_start=772
+  _globals['_UPLOADNAMEUPDATE']._serialized_end=821
+  _globals['_UPLOADNAMERESULT']._serialized_start=823
+  _globals['_UPLOADNAMERESULT']._serialized_end=872
+  _globals['_ACKREQUEST']._serialized_start=874
+  _globals['_ACKREQUEST']._serialized_end=900
+  _globals['_ACKRESULT']._serialized_start=902
+  _globals['_ACKRESULT']._serialized_end=950
+  _globals['_PAGEDELTA']._serialized_start=953
+  _globals['_PAGEDELTA']._serialized_end=1183
+  _globals['_DELTAPAIR']._serialized_start=1185
+  _globals['_DELTAPAIR']._serialized_end=1262
+  _globals['_DELTAGET']._serialized_start=1264
+  _globals['_DELTAGET']._serialized_end=1301
+  _globals['_DELTAADD']._serialized_start=1303
+  _globals['_DELTAADD']._serialized_end=1360
+  _globals['_CAS']._serialized_start=1362
+  _globals['_CAS']._serialized_end=1457
 # @@protoc_insertion_point(module_scope)
