@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.utils.varint import encode_uvarint
 
 from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
+from rlp2p.core.pagedelta import MAX_DELTA_BASES, apply_checked, page_delta
 from rlp2p.errors import (
     AddressError,
     DecodeError,
@@ -56,6 +57,23 @@ def encode_add(data: bytes) -> bytes:
 
 def encode_get(address: bytes) -> bytes:
     return cas_pb2.CasRequest(get=cas_pb2.Address(id=address)).SerializeToString()
+
+
+def encode_get_delta(address: bytes, bases: Sequence[bytes]) -> bytes:
+    """A Get of ``address`` naming pages the client holds (page-delta extension, oneof 35)."""
+    return cas_pb2.CasRequest(get_delta=cas_pb2.DeltaGet(id=address, bases=bases)).SerializeToString()
+
+
+def encode_add_delta(address: bytes, delta: bytes) -> bytes:
+    """An Add of the page ``address`` as ``delta`` (a serialized PageDelta; oneof 36)."""
+    return cas_pb2.CasRequest(
+        add_delta=cas_pb2.DeltaAdd(id=address, delta=cas_pb2.PageDelta.FromString(delta))
+    ).SerializeToString()
+
+
+def encode_delta(delta: bytes) -> bytes:
+    """``CasResponse(delta=...)``: the answer to a DeltaGet when a delta is smaller."""
+    return cas_pb2.CasResponse(delta=cas_pb2.PageDelta.FromString(delta)).SerializeToString()
 
 
 def encode_error(code: int, message: str) -> bytes:
@@ -178,6 +196,26 @@ class CasServer:
                     push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
                 else:
                     push("get", request.get.id)
+            elif method == "get_delta":
+                try:
+                    check_address(request.get_delta.id)
+                    if len(request.get_delta.bases) > MAX_DELTA_BASES:
+                        raise AddressError(f"more than {MAX_DELTA_BASES} bases")
+                    for base in request.get_delta.bases:
+                        check_address(base)
+                except AddressError as exc:
+                    push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
+                else:
+                    push("dget", (request.get_delta.id, list(request.get_delta.bases)))
+            elif method == "add_delta":
+                try:
+                    check_address(request.add_delta.id)
+                    check_address(request.add_delta.delta.base)
+                except AddressError as exc:
+                    push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
+                else:
+                    # after the adds before it (the base may be one of them)
+                    push("dadd", (request.add_delta.id, request.add_delta.delta.SerializeToString()))
             elif method == "update" and self.name_update is not None:
                 push("update", (request.update.name, request.update.content))  # after the adds before it
             elif method == "ack" and self.acker is not None:
@@ -194,6 +232,13 @@ class CasServer:
             elif kind == "get":
                 async for reply in self._load(items, peer):
                     yield reply
+            elif kind == "dget":
+                for address, bases in items:
+                    async for reply in self._load_delta(address, bases, peer):
+                        yield reply
+            elif kind == "dadd":
+                for address, delta in items:
+                    yield await self._store_delta(address, delta, writer)
             elif kind == "update" and self.name_update is not None:
                 for name, record in items:
                     yield Reply(await self.name_update(name, record, writer))
@@ -216,6 +261,60 @@ class CasServer:
             log.warning("cas: storing blocks failed: %s", exc)
             return [Reply(encode_error(Code.UNAVAILABLE, "storage failed")) for _ in adds]
         return [Reply(cas_pb2.CasResponse(address=cas_pb2.Address(id=a)).SerializeToString()) for a, _ in adds]
+
+    async def _read(self, address: bytes) -> bytes | None:
+        return (await self.backend.get_blocks([address])).get(address)
+
+    async def _load_delta(self, address: bytes, bases: list[bytes], peer: Any) -> AsyncIterator[Reply]:
+        """The answer to a DeltaGet: the block, or a delta against the first named base held here
+        (one base read, one delta made), whichever is smaller; its bytes held in the budget
+        until taken, as a Get's."""
+        held = self.limits.max_answer_bytes_per_stream  # as a chunk of Gets
+        await self.budget.acquire(peer, held, self.idle_timeout / 2)
+        try:
+            try:
+                data = await self._read(address)
+                base = None
+                for candidate in bases:
+                    if data is None or candidate == address:
+                        break
+                    base = await self._read(candidate)
+                    if base is not None:
+                        break
+            except Rlp2pError as exc:
+                log.warning("cas: reading blocks failed: %s", exc)
+                yield Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+                return
+            if data is None:
+                frame = encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}")
+            else:
+                delta = page_delta(base, data, self.limits) if base is not None else None
+                frame = encode_delta(delta) if delta is not None else encode_content(data)
+            del data, base
+            self.budget.release(peer, held - min(held, len(frame)))
+            held = min(held, len(frame))
+            yield Reply(frame)
+        finally:
+            self.budget.release(peer, held)
+
+    async def _store_delta(self, address: bytes, delta: bytes, writer: str | None) -> Reply:
+        """A DeltaAdd: the base read, the delta applied, the page checked to be ``address``, then
+        stored as an Add of the whole page would be."""
+        base_address = cas_pb2.PageDelta.FromString(delta).base
+        try:
+            base = await self._read(base_address)
+        except Rlp2pError as exc:
+            log.warning("cas: reading blocks failed: %s", exc)
+            return Reply(encode_error(Code.UNAVAILABLE, "storage failed"))
+        if base is None:
+            return Reply(encode_error(Code.NOT_FOUND, f"no base block {address_to_text(base_address)}"))
+        try:
+            page = apply_checked(base, delta, address, self.limits)
+        except (DecodeError, HashMismatch) as exc:
+            return Reply(encode_error(Code.BAD_REQUEST, f"page delta: {exc}"))
+        del base
+        (reply,) = await self._store([(address, page)], writer)
+        return reply
 
     async def _load(self, gets: list[bytes], peer: Any) -> AsyncIterator[Reply]:
         """Answers to Gets, loaded in chunks of at most ``max_answer_bytes_per_stream`` (a larger
@@ -286,11 +385,33 @@ def _get_result(address: bytes, frame: bytes, verify: bool = True) -> bytes | Rl
 
 
 class CasClient:
-    """CAS calls on one open stream to one peer; every answer is checked before it is returned."""
+    """CAS calls on one open stream to one peer; every answer is checked before it is returned.
+
+    Page deltas (rlp2p.core.pagedelta): pages the caller holds are offered with
+    :meth:`offer_bases`; a Get that :meth:`send_gets` marks as a page then names them, and a
+    delta answer is applied and checked against the CID asked for. A server that refuses the
+    request (an old one) or answers a delta that does not give that page is asked for the page
+    whole, and this client asks it no more deltas.
+    """
 
     def __init__(self, rpc: RpcStream) -> None:
         self.rpc = rpc
-        self._asked: deque[bytes] = deque()  # addresses sent by send_gets, not answered yet
+        # (address, asked as a delta) sent by send_gets, not answered yet
+        self._asked: deque[tuple[bytes, bool]] = deque()
+        #: whether to ask for deltas: False once the server refused one or answered a wrong one
+        self.deltas = True
+        #: pages offered as bases (CID -> bytes), the newest MAX_DELTA_BASES
+        self.bases: dict[bytes, bytes] = {}
+        #: delta answers taken, and the bytes of the pages they made
+        self.delta_answers = 0
+        self.delta_page_bytes = 0
+
+    def offer_bases(self, pages: dict[bytes, bytes]) -> None:
+        """Pages this client may name as bases (their bytes must hash to their CIDs: they were
+        verified when fetched); the newest MAX_DELTA_BASES kept."""
+        self.bases.update(pages)
+        while len(self.bases) > MAX_DELTA_BASES:
+            del self.bases[next(iter(self.bases))]
 
     async def get_many(self, addresses: Sequence[bytes], *, verify: bool = True) -> dict[bytes, bytes | Rlp2pError]:
         """Fetch blocks, pipelined. Per address: the verified bytes, or the error for that one.
@@ -309,32 +430,70 @@ class CasClient:
         """Gets sent by :meth:`send_gets` and not yet returned by :meth:`receive_gets`."""
         return len(self._asked)
 
-    async def send_gets(self, addresses: Sequence[bytes]) -> None:
-        """Ask for ``addresses`` in one write; keep at most ``rpc.window`` in flight."""
-        self._asked.extend(addresses)
-        await self.rpc.send([encode_get(a) for a in addresses])
+    async def send_gets(self, addresses: Sequence[bytes], pages: Collection[bytes] = ()) -> None:
+        """Ask for ``addresses`` in one write; keep at most ``rpc.window`` in flight. Those in
+        ``pages`` are asked as deltas against the offered bases, if any and deltas are on."""
+        bases = list(self.bases) if self.deltas else []
+        asked = [(a, bool(bases) and a in pages and a not in self.bases) for a in addresses]
+        self._asked.extend(asked)
+        await self.rpc.send([encode_get_delta(a, bases) if delta else encode_get(a) for a, delta in asked])
 
     def abandon(self) -> list[bytes]:
         """Give up the Gets in flight (their answers are left unread, so the stream is not used
         again): returns their addresses."""
-        asked = list(self._asked)
+        asked = [a for a, _ in self._asked]
         self._asked.clear()
         if asked:
             self.rpc.broken = True
         return asked
 
+    def _delta_result(self, address: bytes, frame: bytes, verify: bool) -> bytes | Rlp2pError | None:
+        """A DeltaGet's answer: the page, an error for it, or None: ask for it whole."""
+        response = decode_response(frame)
+        kind = response.WhichOneof("result")
+        if kind == "delta":
+            delta = response.delta.SerializeToString()
+            base = self.bases.get(response.delta.base)
+            try:
+                if base is None:
+                    raise ProtocolError("the delta names a base we did not offer")
+                page = apply_checked(base, delta, address, self.rpc.limits)
+            except (DecodeError, HashMismatch, ProtocolError) as exc:
+                log.info("cas: a wrong page delta for %s (%s): asking for it whole", address_to_text(address), exc)
+                self.deltas = False
+                return None
+            self.delta_answers += 1
+            self.delta_page_bytes += len(page)
+            return page
+        if kind == "error" and response.error.code == Code.BAD_REQUEST:
+            self.deltas = False  # an old server: plain Gets from now on
+            return None
+        return _get_result(address, frame, verify)
+
     async def receive_gets(self, *, verify: bool = True) -> list[tuple[bytes, bytes | Rlp2pError]]:
         """The answers that have arrived (at least one), in the order asked: per address the
         verified bytes or the error for that one, as :meth:`get_many` (``verify`` as there). Raises as ``rpc.receive``
-        when the stream fails (the Gets still in flight are then lost with it)."""
-        frames = await self.rpc.receive()
+        when the stream fails (the Gets still in flight are then lost with it). A delta that
+        was refused or wrong is asked again whole (its answer comes in a later call)."""
         out: list[tuple[bytes, bytes | Rlp2pError]] = []
-        for frame in frames:
-            address = self._asked.popleft()
-            try:
-                out.append((address, _get_result(address, frame, verify)))
-            except ProtocolError as exc:  # a malformed answer: that address's error
-                out.append((address, exc))
+        # bounded: each pass takes at least one answer; only delta asks are asked again, once
+        for _ in range(2 * len(self._asked) + 1):
+            frames = await self.rpc.receive()
+            again: list[bytes] = []
+            for frame in frames:
+                address, delta = self._asked.popleft()
+                try:
+                    result = self._delta_result(address, frame, verify) if delta else _get_result(address, frame, verify)
+                except ProtocolError as exc:  # a malformed answer: that address's error
+                    result = exc
+                if result is None:
+                    again.append(address)
+                else:
+                    out.append((address, result))
+            if again:
+                await self.send_gets(again)
+            if out or not self._asked:
+                break
         return out
 
     async def get(self, address: bytes) -> bytes:
