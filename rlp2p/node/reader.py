@@ -330,7 +330,10 @@ class Reader:
         plan = SyncPlan(best.head, state.delivered_seq, self.limits, window=self.window, keyring=keyring)
         order = fallover_order(peers, holders)
         try:
-            await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack)
+            # the head page we hold is the base of a page delta for the new head page (and for
+            # the older page it became when it filled): rlp2p.core.pagedelta
+            held = await astore.call(self.store.get_blocks, [state.head]) if state.head else {}
+            await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack, held)
         finally:
             report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
             report.gone = plan.gone
@@ -493,6 +496,7 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
+        bases: dict[bytes, bytes] | None = None,
     ) -> None:
         """Stream Gets to one replica at a time: up to ``batch`` in flight, refilled from the
         plan as answers come (a refill waits for half the window to be free, so a write
@@ -613,6 +617,8 @@ class Reader:
                             current_peer = remaining.pop(0)
                             try:
                                 current = await stack.enter_async_context(self.peers.cas(current_peer))
+                                current.bases.clear()  # a kept stream may hold another sync's
+                                current.offer_bases(bases or {})
                                 counted = (current.rpc.bytes_in, current.rpc.bytes_out, 0)
                                 report.peers_used.append(current_peer.to_string())
                             except Rlp2pError as exc:
@@ -621,7 +627,10 @@ class Reader:
                             report.round_trips += 1  # the plan waits for this answer
                         report.requests += len(missing)
                         try:
-                            await current.send_gets(missing)
+                            if isinstance(current, CasClient):
+                                await current.send_gets(missing, pages={a for a in missing if plan.is_page(a)})
+                            else:
+                                await current.send_gets(missing)
                         except Rlp2pError as exc:
                             drop(f"cas: {type(exc).__name__}: {exc}")
                     if current is not None and current.in_flight:
