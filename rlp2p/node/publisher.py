@@ -59,6 +59,7 @@ from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.store import PublishState
+from rlp2p.core.pagedelta import MAX_DELTA_BASES, page_delta
 from rlp2p.wire.upload import add_then_update
 
 
@@ -138,6 +139,12 @@ class Publisher:
         self._hint: list[bytes] = []
         #: forwarders seen relaying signed acks: they also take targets named by hint position
         self._compact_forwarders: set[ID] = set()
+        #: the head pages of the last few builds (CID -> bytes): bases of page deltas for the
+        #: replicas that hold them (rlp2p.core.pagedelta); empty after a restart (pages go whole)
+        self._heads: dict[bytes, bytes] = {}
+        #: peers that took a delta Add (sent pipelined from then on) and peers that refused one
+        self._delta_ok: set[ID] = set()
+        self._delta_no: set[ID] = set()
         if validity <= timedelta(0) or ttl < timedelta(0):
             raise ValueError(f"validity must be positive and ttl not negative, got {validity}, {ttl}")
         #: how long each record stays valid from its publish, and how long readers may cache it
@@ -410,12 +417,45 @@ class Publisher:
         self._held[peer.to_string()] = partial
         return partial
 
-    async def _add_then_update(self, cas: Any, peer: ID, blocks: list[bytes], record: bytes) -> tuple[RemoteError | None, bool]:
+    def _page_deltas(self, peer: ID, have: Holding | None, built: BuiltLog, missing: list[bytes]) -> dict[bytes, bytes]:
+        """Pages among ``missing`` to send as deltas against the head page ``peer`` holds (the
+        new head, the page the old head became): page address -> delta. At most
+        MAX_DELTA_BASES pages are tried (one build each); none for a peer that refused one."""
+        head = built.head
+        if head is not None:
+            self._heads[head] = built.blocks[head]
+            while len(self._heads) > MAX_DELTA_BASES:
+                del self._heads[next(iter(self._heads))]
+        base = self._heads.get(have.head) if have is not None else None
+        if base is None or peer in self._delta_no:
+            return {}
+        pages = {a for a, _ in built.pages}
+        out: dict[bytes, bytes] = {}
+        for address in [a for a in missing if a in pages][-MAX_DELTA_BASES:]:
+            delta = page_delta(base, built.blocks[address], self.limits)
+            if delta is not None:
+                out[address] = delta
+        return out
+
+    async def _probe_deltas(self, cas: Any, peer: ID, deltas: dict[bytes, bytes]) -> set[bytes]:
+        """A peer not yet known to take delta Adds gets them in a call of their own, so a refusal
+        never leaves it a record without its page: the pages it stored."""
+        results = await cas.add_deltas(deltas)
+        stored = {a for a, error in results.items() if error is None}
+        if stored:
+            self._delta_ok.add(peer)
+        elif any(isinstance(e, RemoteError) and e.code == "BAD_REQUEST" for e in results.values()):
+            self._delta_no.add(peer)  # an old server: whole pages from now on
+        return stored
+
+    async def _add_then_update(
+        self, cas: Any, peer: ID, blocks: list[bytes], record: bytes, deltas: dict[bytes, bytes] | None = None
+    ) -> tuple[RemoteError | None, bool]:
         """The last blocks and the record in one pipelined call (rlp2p/wire/upload.py): (a STALE
         refusal to check over NS, whether the record was stored). A peer that does not know the
         request gets its records over NS from now on."""
         try:
-            await add_then_update(cas, blocks, self.name, record)
+            await add_then_update(cas, blocks, self.name, record, deltas=deltas)
         except UnsupportedRequest:
             self._ns_only.add(peer)
             return None, False
@@ -542,16 +582,31 @@ class Publisher:
             stale: RemoteError | None = None
             if missing:
                 pages = {a: i for i, (a, _) in enumerate(built.pages, start=built.first_page)}
+                deltas = self._page_deltas(peer, have, built, missing)
                 async with self.peers.cas(peer) as cas:
                     before = cas.rpc.bytes_out  # a kept stream counts what earlier callers sent
                     try:
+                        if deltas and peer not in self._delta_ok:
+                            stored = await self._probe_deltas(cas, peer, deltas)
+                            missing = [a for a in missing if a not in stored]
+                            deltas = {} if peer not in self._delta_ok else {a: d for a, d in deltas.items() if a not in stored}
+                            result.blocks_sent += len(stored)
                         for start in range(0, len(missing), UPLOAD_BATCH):
                             chunk = missing[start : start + UPLOAD_BATCH]
                             blocks = [built.blocks[a] for a in chunk]
-                            if start + UPLOAD_BATCH >= len(missing) and peer not in self._ns_only:
-                                stale, sent_record = await self._add_then_update(cas, peer, blocks, record)
-                            else:
-                                await cas.add_many(blocks)
+                            sent = {a: deltas[a] for a in chunk if a in deltas}
+                            for attempt in range(2):  # the second whole: a base the peer lost
+                                try:
+                                    if start + UPLOAD_BATCH >= len(missing) and peer not in self._ns_only:
+                                        stale, sent_record = await self._add_then_update(cas, peer, blocks, record, sent)
+                                    else:
+                                        await cas.add_many(blocks, sent)
+                                    break
+                                except RemoteError as exc:
+                                    if not sent or attempt or exc.code not in ("NOT_FOUND", "BAD_REQUEST"):
+                                        raise
+                                    self._delta_ok.discard(peer)  # probe it again next time
+                                    sent = {}
                             result.blocks_sent += len(chunk)
                             tick(len(chunk))
                             if start + UPLOAD_BATCH < len(missing):  # after the last, the record says more

@@ -71,6 +71,18 @@ def encode_add_delta(address: bytes, delta: bytes) -> bytes:
     ).SerializeToString()
 
 
+def encode_adds(blocks: Sequence[bytes], deltas: dict[bytes, bytes] | None = None) -> list[bytes]:
+    """Add requests for ``blocks``; a block whose address is in ``deltas`` as that DeltaAdd."""
+    if not deltas:
+        return [encode_add(b) for b in blocks]
+    out = []
+    for block in blocks:
+        address = address_of(block)
+        delta = deltas.get(address)
+        out.append(encode_add(block) if delta is None else encode_add_delta(address, delta))
+    return out
+
+
 def encode_delta(delta: bytes) -> bytes:
     """``CasResponse(delta=...)``: the answer to a DeltaGet when a delta is smaller."""
     return cas_pb2.CasResponse(delta=cas_pb2.PageDelta.FromString(delta)).SerializeToString()
@@ -502,10 +514,28 @@ class CasClient:
             raise result
         return result
 
-    async def add_many(self, blocks: Sequence[bytes]) -> list[bytes]:
+    async def add_deltas(self, deltas: dict[bytes, bytes]) -> dict[bytes, Rlp2pError | None]:
+        """Store pages given as deltas (page address -> serialized PageDelta), pipelined: per
+        page None when stored, else the refusal (NOT_FOUND base, BAD_REQUEST from an old server)."""
+        addresses = list(deltas)
+        frames = await self.rpc.call_many([encode_add_delta(a, deltas[a]) for a in addresses])
+        out: dict[bytes, Rlp2pError | None] = {}
+        for address, frame in zip(addresses, frames, strict=True):
+            response = decode_response(frame)
+            kind = response.WhichOneof("result")
+            if kind == "error":
+                out[address] = _remote_error(response.error)
+            elif kind != "address" or response.address.id != address:
+                out[address] = ProtocolError(f"unexpected answer to a delta add: {kind}")
+            else:
+                out[address] = None
+        return out
+
+    async def add_many(self, blocks: Sequence[bytes], deltas: dict[bytes, bytes] | None = None) -> list[bytes]:
         """Store blocks, pipelined; returns their addresses. Raises on the first refusal, and if
-        the server names an address other than the one we compute."""
-        frames = await self.rpc.call_many([encode_add(b) for b in blocks])
+        the server names an address other than the one we compute. A block whose address is in
+        ``deltas`` is sent as that page delta (see :meth:`add_deltas`)."""
+        frames = await self.rpc.call_many(encode_adds(blocks, deltas))
         addresses = []
         for data, frame in zip(blocks, frames, strict=True):
             response = decode_response(frame)

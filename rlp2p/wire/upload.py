@@ -15,7 +15,7 @@ from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.address import address_of
 from rlp2p.errors import ProtocolError, RemoteError, UnsupportedRequest
 from rlp2p.pb.vac import cas_pb2, ns_pb2
-from rlp2p.wire.cas import CasClient, encode_add
+from rlp2p.wire.cas import CasClient, encode_adds
 from rlp2p.wire.cas import Code as CasCode
 from rlp2p.wire.cas import decode_response as decode_cas
 from rlp2p.wire.ns import Status, encode_update
@@ -68,7 +68,13 @@ def serve_name_update(handle_ns_frame: Callable[..., Awaitable[object]]) -> Name
 
 
 async def add_then_update(
-    cas: CasClient, blocks: Sequence[bytes], name: str, record: bytes, *, ack: bool = False
+    cas: CasClient,
+    blocks: Sequence[bytes],
+    name: str,
+    record: bytes,
+    *,
+    ack: bool = False,
+    deltas: dict[bytes, bytes] | None = None,
 ) -> tuple[int, bytes] | None:
     """Store ``blocks`` then the record, in one pipelined call. Raises RemoteError on the first
     refusal (an update's carries the NS status name), UnsupportedRequest if the server does not
@@ -76,8 +82,9 @@ async def add_then_update(
 
     With ``ack``, the server's signed acknowledgement rides the same call: (the sequence it holds,
     its signature), None from a server that does not sign them. Checked by the caller
-    (:func:`rlp2p.core.ack.check_ack`)."""
-    requests = [*(encode_add(b) for b in blocks), encode_cas_update(name, record)]
+    (:func:`rlp2p.core.ack.check_ack`). ``deltas``: pages sent as page deltas (address -> delta,
+    :func:`rlp2p.wire.cas.encode_adds`), only to a server known to take them."""
+    requests = [*encode_adds(blocks, deltas), encode_cas_update(name, record)]
     if ack:
         requests.append(encode_ack_request(name))
     frames = await cas.rpc.call_many(requests)
