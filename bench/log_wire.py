@@ -20,6 +20,11 @@ library's own code, everything a publish and a sync put on the wire:
   forwarder's ack request after each target's record and each target's signed ack
   (:mod:`rlp2p.core.ack`), relayed in the Forward answer: Alice sends no confirming Fetch
   (``rlp2p/node/forward.py``; a target without acks would cost her one);
+- page deltas (:mod:`rlp2p.core.pagedelta`), as the library sends them: the publisher's new
+  head page (and the page the old head became) as DeltaAdds against the head the replica holds
+  (:func:`~rlp2p.core.pagedelta.upload_deltas`, pipelined: the one-off probe of a new peer is
+  left out), the reader's Gets of pages naming the head page he holds, answered by the server's
+  own :func:`rlp2p.wire.cas.delta_answer`; the forwarder copies pages whole to the others;
 - a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), one replica for the
   record and the others for the sequence only (``sequence_only``), else with Fetch.
 
@@ -45,6 +50,7 @@ from rlp2p.core.ack import sign_ack
 from rlp2p.core.forward import plan_forward
 from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
+from rlp2p.core.pagedelta import upload_deltas
 from rlp2p.core.publish import Holding, holding_after, lacking, usable
 from rlp2p.core.record import create_record
 from rlp2p.core.sync import SyncPlan
@@ -121,6 +127,8 @@ class PublishFrames:
     responses: tuple[bytes, ...]
     #: blocks among the Adds that are message blocks (the rest are pages)
     message_blocks: int
+    #: bytes of ``requests`` with every page whole: what a forwarder sends each other replica
+    whole: int = 0
 
     @property
     def sent(self) -> int:
@@ -158,6 +166,8 @@ class LogWire:
     replicas: int = 3
     #: the record's V1 fields, for old resolvers (None: whatever ``create_record`` writes by default)
     record_v1: bool | None = None
+    #: page deltas on the wire (the library's default); False: every page whole
+    deltas: bool = True
     _entries: list[LogEntry] = field(default_factory=list, repr=False)
     _builds: dict[int, BuiltLog] = field(default_factory=dict, repr=False)
     _publishes: dict[tuple[int, int], PublishFrames] = field(default_factory=dict, repr=False)
@@ -223,20 +233,26 @@ class LogWire:
             blocks = dict(built.blocks)
             pages = {address for address, _ in built.pages}
             missing = lacking(holding, built, self.entries(n), self.mode)
+            base = self.built(have).pages[-1][1] if self.deltas and holding is not None else None
+            deltas = upload_deltas(base, dict(built.pages), missing)
+            whole = [encode_frame(cas.encode_add(blocks[a])) for a in missing]
             self._publishes[key] = PublishFrames(
-                requests=tuple(encode_frame(cas.encode_add(blocks[a])) for a in missing),
+                requests=tuple(encode_frame(r) for r in cas.encode_adds([blocks[a] for a in missing], deltas)),
                 responses=tuple(
                     encode_frame(cas_pb2.CasResponse(address=cas_pb2.Address(id=a)).SerializeToString())
                     for a in missing
                 ),
                 message_blocks=sum(a not in pages for a in missing),
+                whole=sum(len(f) for f in whole),
             )
         frames = self._publishes[key]
         update = encode_frame(encode_cas_update(self.name, self.record(n, sequence)))
         ok = encode_frame(
             cas_pb2.CasResponse(updated=cas_pb2.UploadNameResult(status=ns_pb2.Response.OK)).SerializeToString()
         )
-        return PublishFrames(frames.requests + (update,), frames.responses + (ok,), frames.message_blocks)
+        return PublishFrames(
+            frames.requests + (update,), frames.responses + (ok,), frames.message_blocks, frames.whole + len(update)
+        )
 
     def lacks(self, have: int, n: int) -> list[bytes]:
         """The addresses a replica holding the log of ``have`` lacks of the log of ``n``."""
@@ -345,6 +361,8 @@ class LogWire:
         if key not in self._syncs:
             blocks = self.built(n).blocks  # what the replica holds of the log of n
             plan = SyncPlan(self.head(n), delivered)
+            # the head page he holds (cached from his last sync, which delivered all of it)
+            base = self.built(delivered).pages[-1] if self.deltas and delivered else None
             requests: list[bytes] = []
             responses: list[bytes] = []
             seqs: list[int] = []
@@ -353,8 +371,12 @@ class LogWire:
                 if not wanted:
                     break
                 for address in wanted:
-                    requests.append(encode_frame(cas.encode_get(address)))
-                    responses.append(encode_frame(cas.encode_content(blocks[address])))
+                    if base is not None and plan.is_page(address) and address != base[0]:
+                        requests.append(encode_frame(cas.encode_get_delta(address, [base[0]])))
+                        responses.append(encode_frame(cas.delta_answer(blocks[address], base[1])))
+                    else:
+                        requests.append(encode_frame(cas.encode_get(address)))
+                        responses.append(encode_frame(cas.encode_content(blocks[address])))
                     plan.receive(address, blocks[address])
                 seqs += [d.seq for d in plan.ready()]
             if not plan.done or seqs != list(range(delivered + 1, n + 1)):

@@ -25,13 +25,15 @@ from typing import Any
 
 from google.protobuf.message import DecodeError as _PbDecodeError
 
+from collections.abc import Mapping, Sequence
+
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.errors import DecodeError, HashMismatch, LimitExceeded, PageDeltaError
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2, remotelog_pb2
 
-__all__ = ["MAX_DELTA_BASES", "apply_checked", "apply_page_delta", "delta_base", "page_delta"]
+__all__ = ["MAX_DELTA_BASES", "apply_checked", "apply_page_delta", "delta_base", "page_delta", "upload_deltas"]
 
 _PbRemoteLog = remotelog_pb2.RemoteLog
 _PbPair = remotelog_pb2.RemoteLog.Pair
@@ -173,4 +175,20 @@ def page_delta(base: bytes, page: bytes, limits: Limits = DEFAULT_LIMITS) -> byt
             return None
     except DecodeError:
         return None
+    return out
+
+
+def upload_deltas(
+    base: bytes | None, pages: Mapping[bytes, bytes], missing: Sequence[bytes], limits: Limits = DEFAULT_LIMITS
+) -> dict[bytes, bytes]:
+    """The pages a publisher sends as deltas against ``base`` (the head page the replica holds):
+    page address -> delta, for the newest MAX_DELTA_BASES pages among ``missing`` (the new head
+    and the page the old head became are the newest; older ones share nothing with it)."""
+    if base is None:
+        return {}
+    out: dict[bytes, bytes] = {}
+    for address in [a for a in missing if a in pages][-MAX_DELTA_BASES:]:
+        delta = page_delta(base, pages[address], limits)
+        if delta is not None:
+            out[address] = delta
     return out

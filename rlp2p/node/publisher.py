@@ -59,7 +59,7 @@ from rlp2p.limits import Limits
 from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.store import PublishState
-from rlp2p.core.pagedelta import MAX_DELTA_BASES, page_delta
+from rlp2p.core.pagedelta import MAX_DELTA_BASES, upload_deltas
 from rlp2p.wire.upload import add_then_update
 
 
@@ -427,15 +427,9 @@ class Publisher:
             while len(self._heads) > MAX_DELTA_BASES:
                 del self._heads[next(iter(self._heads))]
         base = self._heads.get(have.head) if have is not None else None
-        if base is None or peer in self._delta_no:
+        if peer in self._delta_no:
             return {}
-        pages = {a for a, _ in built.pages}
-        out: dict[bytes, bytes] = {}
-        for address in [a for a in missing if a in pages][-MAX_DELTA_BASES:]:
-            delta = page_delta(base, built.blocks[address], self.limits)
-            if delta is not None:
-                out[address] = delta
-        return out
+        return upload_deltas(base, dict(built.pages), missing, self.limits)
 
     async def _probe_deltas(self, cas: Any, peer: ID, deltas: dict[bytes, bytes]) -> set[bytes]:
         """A peer not yet known to take delta Adds gets them in a call of their own, so a refusal

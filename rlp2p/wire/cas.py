@@ -88,6 +88,13 @@ def encode_delta(delta: bytes) -> bytes:
     return cas_pb2.CasResponse(delta=cas_pb2.PageDelta.FromString(delta)).SerializeToString()
 
 
+def delta_answer(data: bytes, base: bytes | None, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """A server's answer to a DeltaGet of ``data`` by a client holding ``base``: the delta when
+    there is one smaller than the block, else the block."""
+    delta = page_delta(base, data, limits) if base is not None else None
+    return encode_delta(delta) if delta is not None else encode_content(data)
+
+
 def encode_error(code: int, message: str) -> bytes:
     return cas_pb2.CasResponse(error=cas_pb2.Error(code=code, message=message[:500])).SerializeToString()  # type: ignore[arg-type]
 
@@ -300,8 +307,7 @@ class CasServer:
             if data is None:
                 frame = encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}")
             else:
-                delta = page_delta(base, data, self.limits) if base is not None else None
-                frame = encode_delta(delta) if delta is not None else encode_content(data)
+                frame = delta_answer(data, base, self.limits)
             del data, base
             self.budget.release(peer, held - min(held, len(frame)))
             held = min(held, len(frame))

@@ -32,6 +32,7 @@ from rlp2p import LogMode
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, Page, build_log
+from rlp2p.core.pagedelta import apply_checked
 from rlp2p.core.forward import Lacks
 from rlp2p.core.keys import name_to_peer_id
 from rlp2p.core.record import create_record, verify_record
@@ -263,7 +264,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
     assert wire.poll_request_size(2, True) == wire.poll_request_size(2) + 2
     # storage: its answers, and the forwarder's copies to the 2 others with their answers and acks
-    copies = 2 * (first.sent + first.answered + second.sent + second.answered)
+    # (Alice sent the second head page as a delta; the forwarder copies pages whole)
+    assert first.sent == first.whole and second.sent < second.whole
+    copies = 2 * (first.whole + first.answered + second.whole + second.answered)
     copies += 2 * (sum(wire.ack_frames(1)) + sum(wire.ack_frames(2)))
     assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
@@ -340,6 +343,9 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     for i in range(20):
         ask, told = wire.forward(i, i + 1, i + 1)
         extra += len(ask) + len(told) + 2 * sum(wire.ack_frames(i + 1))
+        # Alice sends the head page as a delta; the forwarder copies it whole to the 2 others
+        frames = wire.publish(i, i + 1, i + 1)
+        extra += 2 * (frames.whole - frames.sent)
     assert every.bytes_total - each.bytes_total == extra
     assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
@@ -465,6 +471,14 @@ def _independent_log(n: int, wire: LogWire):
     return build_log(entries, wire.mode, wire.hints)
 
 
+def _added(request, held: dict[bytes, bytes]) -> tuple[bytes, bytes]:
+    """An Add's (address, block); a DeltaAdd's applied to the base the replica holds, checked."""
+    if request.WhichOneof("method") == "add":
+        return address_of(request.add.data), request.add.data
+    d = request.add_delta
+    return d.id, apply_checked(held[d.delta.base], d.delta.SerializeToString(), d.id)
+
+
 @pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0), LogMode.fully_replicated(embed=0)])
 def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
     wire = LogWire(mode=mode)
@@ -476,7 +490,9 @@ def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
         update = cas.decode_request(update_frame)  # the record rides the CAS stream
         built = _independent_log(n, wire)
         # every Add is a block of the real log, and with what the replica held, it holds it all
-        added = {address_of(a.add.data): a.add.data for a in adds}
+        added = dict(_added(a, held) for a in adds)
+        if mode == DEFAULT_MODE and have:  # the head page went as a delta
+            assert any(a.WhichOneof("method") == "add_delta" for a in adds)
         assert len(added) == len(adds) and added.items() <= built.blocks.items()
         held.update(added)
         assert built.blocks.keys() <= held.keys()
@@ -498,8 +514,19 @@ def test_a_sync_is_what_a_real_reader_fetches_and_accepts(mode):
     wire = LogWire(mode=mode)
     for delivered, n in [(0, 7), (3, 7), (6, 9)]:
         sync = wire.sync(delivered, n)
-        gets = [cas.decode_request(f).get.id for f in _frames(b"".join(sync.requests))]
-        answers = [cas.decode_response(f).content.data for f in _frames(b"".join(sync.responses))]
+        requests = [cas.decode_request(f) for f in _frames(b"".join(sync.requests))]
+        gets = [r.get_delta.id if r.WhichOneof("method") == "get_delta" else r.get.id for r in requests]
+        # the head page he holds: the base of the delta answers
+        base = _independent_log(delivered, wire).pages[-1][1] if delivered else b""
+        answers = []
+        for address, f in zip(gets, _frames(b"".join(sync.responses)), strict=True):
+            response = cas.decode_response(f)
+            if response.WhichOneof("result") == "delta":
+                answers.append(apply_checked(base, response.delta.SerializeToString(), address))
+            else:
+                answers.append(response.content.data)
+        if delivered and mode == DEFAULT_MODE:
+            assert any(r.WhichOneof("method") == "get_delta" for r in requests)
         # a fresh reader's plan, fed these answers, delivers exactly the new messages
         plan = SyncPlan(_independent_log(n, wire).head, delivered)
         for address, data in zip(gets, answers, strict=True):
@@ -553,9 +580,10 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
             named = [parse_peer_addr(multiaddr.Multiaddr(hint[t.hint - 1])).peer_id.to_bytes() for t in request.targets]
             assert named == peers and not any(t.peer for t in request.targets)
         # every target holds what the first does: one shared list, the blocks of the upload
-        added = [cas.decode_request(f).add.data for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
+        adds = [cas.decode_request(f) for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
+        added = [a.add_delta.id if a.WhichOneof("method") == "add_delta" else address_of(a.add.data) for a in adds]
         assert all(t.plan.lacks is Lacks.SHARED for t in request.targets)
-        assert request.blocks == [address_of(d) for d in added]
+        assert request.blocks == added
         (answer,) = _frames(told)
         results = ns.decode_response(answer).forwarded.results
         assert [r.status for r in results] == [ns.Status.OK] * 2
