@@ -279,6 +279,9 @@ class SimConfig:
     #: remote log: epochs a record stays fresh after Alice signs it (the library's 7 days in
     #: epochs); past it Bob's reader asks with Fetch. None (default): never expires, no wall clock
     record_validity: int | None = None
+    #: remote log: pages on the wire as deltas against the page the receiver holds (the
+    #: library's default, rlp2p.core.pagedelta); False: every page whole, as before
+    page_deltas: bool = True
 
     def __post_init__(self) -> None:
         if self.n_messages < 0 or self.epochs < 1:
@@ -302,12 +305,14 @@ class SimConfig:
 
     def log_wire(self) -> LogWire:
         """The real bytes of this configuration's log (shared by runs of the same settings)."""
-        return _log_wire(self.payload_bytes, self.mode, self.replicas, self.record_v1)
+        return _log_wire(self.payload_bytes, self.mode, self.replicas, self.record_v1, self.page_deltas)
 
 
 @lru_cache(maxsize=16)
-def _log_wire(payload_bytes: int, mode: LogMode, replicas: int, record_v1: bool | None) -> LogWire:
-    return LogWire(payload_bytes=payload_bytes, mode=mode, replicas=replicas, record_v1=record_v1)
+def _log_wire(
+    payload_bytes: int, mode: LogMode, replicas: int, record_v1: bool | None, page_deltas: bool = True
+) -> LogWire:
+    return LogWire(payload_bytes=payload_bytes, mode=mode, replicas=replicas, record_v1=record_v1, deltas=page_deltas)
 
 
 def mvds_backoff(send_count: int, base: int, cap: int, reset: bool = False) -> int:
@@ -917,6 +922,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embed", default=embed, help=f"what pages embed, as rlp2p publish takes it (default {embed})")
     parser.add_argument("--compact-record", action="store_true", help="records without their V1 fields (the library's default)")
     parser.add_argument("--v1-record", action="store_true", help="records with their V1 fields, for old resolvers")
+    parser.add_argument("--whole-pages", action="store_true", help="every page whole on the wire (no page deltas)")
     args = parser.parse_args(argv)
     config = SimConfig(
         n_messages=args.messages,
@@ -934,6 +940,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mode=LogMode.parse(args.layout, args.embed),
         record_v1=True if args.v1_record else False if args.compact_record else None,
         record_validity=args.record_validity,
+        page_deltas=not args.whole_pages,
     )
     if args.layouts:
         modes = [LogMode.parse(*text.split("/", 1)) for text in args.layouts]

@@ -17,7 +17,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.utils.varint import encode_uvarint
 
 from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
-from rlp2p.core.pagedelta import MAX_DELTA_BASES, apply_checked, page_delta
+from rlp2p.core.pagedelta import MAX_DELTA_BASES, apply_checked, apply_page_delta, page_delta
 from rlp2p.errors import (
     AddressError,
     DecodeError,
@@ -64,10 +64,12 @@ def encode_get_delta(address: bytes, bases: Sequence[bytes]) -> bytes:
     return cas_pb2.CasRequest(get_delta=cas_pb2.DeltaGet(id=address, bases=bases)).SerializeToString()
 
 
-def encode_add_delta(address: bytes, delta: bytes) -> bytes:
-    """An Add of the page ``address`` as ``delta`` (a serialized PageDelta; oneof 36)."""
+def encode_add_delta(address: bytes | None, delta: bytes) -> bytes:
+    """An Add of a page as ``delta`` (a serialized PageDelta; oneof 36). ``address`` None: the
+    page's CID is left out (the server computes it and answers it, as for an Add; 38 bytes less),
+    else the server checks the page against it."""
     return cas_pb2.CasRequest(
-        add_delta=cas_pb2.DeltaAdd(id=address, delta=cas_pb2.PageDelta.FromString(delta))
+        add_delta=cas_pb2.DeltaAdd(id=address or b"", delta=cas_pb2.PageDelta.FromString(delta))
     ).SerializeToString()
 
 
@@ -79,7 +81,8 @@ def encode_adds(blocks: Sequence[bytes], deltas: dict[bytes, bytes] | None = Non
     for block in blocks:
         address = address_of(block)
         delta = deltas.get(address)
-        out.append(encode_add(block) if delta is None else encode_add_delta(address, delta))
+        # the CID left out: the answer names it and the caller checks it against address_of
+        out.append(encode_add(block) if delta is None else encode_add_delta(None, delta))
     return out
 
 
@@ -228,7 +231,8 @@ class CasServer:
                     push("dget", (request.get_delta.id, list(request.get_delta.bases)))
             elif method == "add_delta":
                 try:
-                    check_address(request.add_delta.id)
+                    if request.add_delta.id:
+                        check_address(request.add_delta.id)
                     check_address(request.add_delta.delta.base)
                 except AddressError as exc:
                     push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
@@ -316,8 +320,9 @@ class CasServer:
             self.budget.release(peer, held)
 
     async def _store_delta(self, address: bytes, delta: bytes, writer: str | None) -> Reply:
-        """A DeltaAdd: the base read, the delta applied, the page checked to be ``address``, then
-        stored as an Add of the whole page would be."""
+        """A DeltaAdd: the base read, the delta applied, the page checked to be ``address`` (when
+        the writer named it; else its CID computed, as for an Add), then stored as an Add of the
+        whole page would be."""
         base_address = cas_pb2.PageDelta.FromString(delta).base
         try:
             base = await self._read(base_address)
@@ -327,7 +332,11 @@ class CasServer:
         if base is None:
             return Reply(encode_error(Code.NOT_FOUND, f"no base block {address_to_text(base_address)}"))
         try:
-            page = apply_checked(base, delta, address, self.limits)
+            if address:
+                page = apply_checked(base, delta, address, self.limits)
+            else:
+                page = apply_page_delta(base, delta, self.limits)
+                address = address_of(page)
         except (DecodeError, HashMismatch) as exc:
             return Reply(encode_error(Code.BAD_REQUEST, f"page delta: {exc}"))
         del base
@@ -524,7 +533,7 @@ class CasClient:
         """Store pages given as deltas (page address -> serialized PageDelta), pipelined: per
         page None when stored, else the refusal (NOT_FOUND base, BAD_REQUEST from an old server)."""
         addresses = list(deltas)
-        frames = await self.rpc.call_many([encode_add_delta(a, deltas[a]) for a in addresses])
+        frames = await self.rpc.call_many([encode_add_delta(None, deltas[a]) for a in addresses])
         out: dict[bytes, Rlp2pError | None] = {}
         for address, frame in zip(addresses, frames, strict=True):
             response = decode_response(frame)

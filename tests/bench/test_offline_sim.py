@@ -32,7 +32,7 @@ from rlp2p import LogMode
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, Page, build_log
-from rlp2p.core.pagedelta import apply_checked
+from rlp2p.core.pagedelta import apply_checked, apply_page_delta
 from rlp2p.core.forward import Lacks
 from rlp2p.core.keys import name_to_peer_id
 from rlp2p.core.record import create_record, verify_record
@@ -476,7 +476,9 @@ def _added(request, held: dict[bytes, bytes]) -> tuple[bytes, bytes]:
     if request.WhichOneof("method") == "add":
         return address_of(request.add.data), request.add.data
     d = request.add_delta
-    return d.id, apply_checked(held[d.delta.base], d.delta.SerializeToString(), d.id)
+    assert not d.id  # left out: the server computes it
+    page = apply_page_delta(held[d.delta.base], d.delta.SerializeToString())
+    return address_of(page), page
 
 
 @pytest.mark.parametrize("mode", [DEFAULT_MODE, LogMode.paged(4, embed=0), LogMode.fully_replicated(embed=0)])
@@ -580,8 +582,9 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
             named = [parse_peer_addr(multiaddr.Multiaddr(hint[t.hint - 1])).peer_id.to_bytes() for t in request.targets]
             assert named == peers and not any(t.peer for t in request.targets)
         # every target holds what the first does: one shared list, the blocks of the upload
-        adds = [cas.decode_request(f) for f in _frames(b"".join(wire.publish(have, n, sequence).requests))[:-1]]
-        added = [a.add_delta.id if a.WhichOneof("method") == "add_delta" else address_of(a.add.data) for a in adds]
+        # (the server's answers name what it stored: a page sent as a delta carries no CID)
+        answers = _frames(b"".join(wire.publish(have, n, sequence).responses))[:-1]
+        added = [cas.decode_response(f).address.id for f in answers]
         assert all(t.plan.lacks is Lacks.SHARED for t in request.targets)
         assert request.blocks == added
         (answer,) = _frames(told)
