@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rlp2p.core.keys import generate_log_key
-from rlp2p.core.page import LogMode
+from rlp2p.core.page import LogMode, Page
 from rlp2p.wire.cas import encode_delta
 from rlp2p.wire.rpc import Reply
 
@@ -50,3 +50,17 @@ async def test_a_wrong_delta_loses_nothing(swarm, monkeypatch):
     got: list = []
     await reader.sync(publisher.name, on_message=got.append)
     assert [d.message.body for d in got] == [b"a", b"b"]
+
+
+async def test_the_page_the_old_head_became_comes_as_a_delta(swarm):
+    storage, publisher, reader = await setup(swarm, 60)
+    await publisher.append([f"later {i}".encode() for i in range(10)])  # the head fills at 64
+    await publisher.publish()
+    got: list = []
+    report = await reader.sync(publisher.name, on_message=got.append)
+    assert [d.seq for d in got] == list(range(61, 71))
+    head = await storage.astore.call(storage.store.get_block, report.head)
+    older = await storage.astore.call(storage.store.get_block, Page.decode(head).tail)
+    # the new head (6 pairs) whole; the 64-pair page as 4 new pairs on the 60 he holds
+    assert report.pages == 2
+    assert report.bytes_in < len(head) + len(older) / 4, (report.bytes_in, len(head), len(older))

@@ -7,9 +7,9 @@ import pytest
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, LogMode, build_log
-from rlp2p.core.pagedelta import page_delta
+from rlp2p.core.pagedelta import MAX_DELTA_BASES, page_delta
 from rlp2p.pb.vac import cas_pb2
-from rlp2p.wire.cas import encode_add_delta, encode_delta, encode_error
+from rlp2p.wire.cas import encode_add_delta, encode_delta, encode_error, encode_get_delta
 from rlp2p.wire.rpc import Reply
 
 MODE = LogMode.paged(64, embed=None)
@@ -115,3 +115,19 @@ async def test_add_as_a_delta_stores_the_page(peers):
         assert await cas.get(address_of(new)) == new
 
 
+
+
+async def test_too_many_bases_or_a_bad_one_is_refused_and_the_stream_serves_on(peers):
+    storage, client = peers
+    old, new = head_page(40), head_page(41)
+    async with client.cas(storage.peer_id, fresh=True) as cas:
+        await cas.add_many([old, new])
+        bases = [address_of(b"%d" % i) for i in range(MAX_DELTA_BASES + 1)]
+        frames = await cas.rpc.call_many(
+            [encode_get_delta(address_of(new), bases), encode_get_delta(address_of(new), [b"\x01junk"])]
+        )
+        assert [cas_pb2.CasResponse.FromString(f).error.code for f in frames] == [cas_pb2.Error.BAD_ADDRESS] * 2
+        # bases the server lacks, then the one it holds: the delta against that one
+        (frame,) = await cas.rpc.call_many([encode_get_delta(address_of(new), [*bases[:3], address_of(old)])])
+        assert cas_pb2.CasResponse.FromString(frame).delta.base == address_of(old)
+        assert await cas.get(address_of(new)) == new
