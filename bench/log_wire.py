@@ -373,7 +373,7 @@ class LogWire:
                 for address in wanted:
                     if base is not None and plan.is_page(address) and address != base[0]:
                         requests.append(encode_frame(cas.encode_get_delta(address, [base[0]])))
-                        responses.append(encode_frame(cas.delta_answer(blocks[address], base[1])))
+                        responses.append(encode_frame(cas.delta_answer(blocks[address], base[1], implied=True)))
                     else:
                         requests.append(encode_frame(cas.encode_get(address)))
                         responses.append(encode_frame(cas.encode_content(blocks[address])))

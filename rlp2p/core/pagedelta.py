@@ -72,7 +72,8 @@ def apply_page_delta(base: bytes, delta: bytes, limits: Limits = DEFAULT_LIMITS)
     """The page ``delta`` (a serialized ``vac.cas.PageDelta``) makes of ``base`` (a page's bytes).
 
     Raises :class:`PageDeltaError` on a malformed delta or one that does not fit ``base`` (it
-    names another base, counts beyond the base's pairs), :class:`LimitExceeded` when the delta,
+    names another base, counts beyond the base's pairs; a delta naming none is taken against
+    ``base``), :class:`LimitExceeded` when the delta,
     the base or the result would be over ``limits``. The result is not checked against any CID:
     see :func:`apply_checked`.
     """
@@ -82,7 +83,8 @@ def apply_page_delta(base: bytes, delta: bytes, limits: Limits = DEFAULT_LIMITS)
         raise LimitExceeded("base page size", len(base), limits.max_block)
     d = _parse(_PbDelta, delta, "the page delta")
     assert isinstance(d, _PbDelta)
-    if d.base != address_of(base):
+    # an empty base: the one the receiver named (a DeltaGet answer may leave it out)
+    if d.base and d.base != address_of(base):
         raise PageDeltaError("the delta names another base page")
     b = _parse(_PbRemoteLog, base, "the base page")
     assert isinstance(b, _PbRemoteLog)

@@ -91,11 +91,17 @@ def encode_delta(delta: bytes) -> bytes:
     return cas_pb2.CasResponse(delta=cas_pb2.PageDelta.FromString(delta)).SerializeToString()
 
 
-def delta_answer(data: bytes, base: bytes | None, limits: Limits = DEFAULT_LIMITS) -> bytes:
+def delta_answer(data: bytes, base: bytes | None, limits: Limits = DEFAULT_LIMITS, *, implied: bool = False) -> bytes:
     """A server's answer to a DeltaGet of ``data`` by a client holding ``base``: the delta when
-    there is one smaller than the block, else the block."""
+    there is one smaller than the block, else the block. ``implied``: the client named that one
+    base only, so the delta leaves its CID out (38 B)."""
     delta = page_delta(base, data, limits) if base is not None else None
-    return encode_delta(delta) if delta is not None else encode_content(data)
+    if delta is None:
+        return encode_content(data)
+    pb = cas_pb2.PageDelta.FromString(delta)
+    if implied:
+        pb.base = b""
+    return cas_pb2.CasResponse(delta=pb).SerializeToString()
 
 
 def encode_error(code: int, message: str) -> bytes:
@@ -311,7 +317,7 @@ class CasServer:
             if data is None:
                 frame = encode_error(Code.NOT_FOUND, f"no block {address_to_text(address)}")
             else:
-                frame = delta_answer(data, base, self.limits)
+                frame = delta_answer(data, base, self.limits, implied=len(bases) == 1)
             del data, base
             self.budget.release(peer, held - min(held, len(frame)))
             held = min(held, len(frame))
@@ -423,8 +429,8 @@ class CasClient:
 
     def __init__(self, rpc: RpcStream) -> None:
         self.rpc = rpc
-        # (address, asked as a delta) sent by send_gets, not answered yet
-        self._asked: deque[tuple[bytes, bool]] = deque()
+        # (address, the bases named: none for a plain Get) sent by send_gets, not answered yet
+        self._asked: deque[tuple[bytes, tuple[bytes, ...]]] = deque()
         #: whether to ask for deltas: False once the server refused one or answered a wrong one
         self.deltas = True
         #: pages offered as bases (CID -> bytes), the newest MAX_DELTA_BASES
@@ -460,10 +466,10 @@ class CasClient:
     async def send_gets(self, addresses: Sequence[bytes], pages: Collection[bytes] = ()) -> None:
         """Ask for ``addresses`` in one write; keep at most ``rpc.window`` in flight. Those in
         ``pages`` are asked as deltas against the offered bases, if any and deltas are on."""
-        bases = list(self.bases) if self.deltas else []
-        asked = [(a, bool(bases) and a in pages and a not in self.bases) for a in addresses]
+        bases = tuple(self.bases) if self.deltas else ()
+        asked = [(a, bases if a in pages and a not in self.bases else ()) for a in addresses]
         self._asked.extend(asked)
-        await self.rpc.send([encode_get_delta(a, bases) if delta else encode_get(a) for a, delta in asked])
+        await self.rpc.send([encode_get_delta(a, named) if named else encode_get(a) for a, named in asked])
 
     def abandon(self) -> list[bytes]:
         """Give up the Gets in flight (their answers are left unread, so the stream is not used
@@ -474,13 +480,17 @@ class CasClient:
             self.rpc.broken = True
         return asked
 
-    def _delta_result(self, address: bytes, frame: bytes, verify: bool) -> bytes | Rlp2pError | None:
+    def _delta_result(
+        self, address: bytes, named: tuple[bytes, ...], frame: bytes, verify: bool
+    ) -> bytes | Rlp2pError | None:
         """A DeltaGet's answer: the page, an error for it, or None: ask for it whole."""
         response = decode_response(frame)
         kind = response.WhichOneof("result")
         if kind == "delta":
             delta = response.delta.SerializeToString()
-            base = self.bases.get(response.delta.base)
+            # no base named in the delta: the one base we named (the server left its CID out)
+            implied = named[0] if len(named) == 1 and not response.delta.base else response.delta.base
+            base = self.bases.get(implied) if implied in named else None
             try:
                 if base is None:
                     raise ProtocolError("the delta names a base we did not offer")
@@ -508,9 +518,9 @@ class CasClient:
             frames = await self.rpc.receive()
             again: list[bytes] = []
             for frame in frames:
-                address, delta = self._asked.popleft()
+                address, named = self._asked.popleft()
                 try:
-                    result = self._delta_result(address, frame, verify) if delta else _get_result(address, frame, verify)
+                    result = self._delta_result(address, named, frame, verify) if named else _get_result(address, frame, verify)
                 except ProtocolError as exc:  # a malformed answer: that address's error
                     result = exc
                 if result is None:

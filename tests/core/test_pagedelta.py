@@ -137,6 +137,11 @@ def test_tampering_is_caught_by_the_cid_check():
     # the right delta against another base
     with pytest.raises(PageDeltaError, match="another base"):
         apply_page_delta(head(39, mode), good.SerializeToString())
+    # a delta naming no base is taken against the one given: the CID check still decides
+    good.base = b""
+    assert apply_checked(base, good.SerializeToString(), want) == page
+    with pytest.raises((HashMismatch, PageDeltaError)):
+        apply_checked(head(39, mode), good.SerializeToString(), want)
 
 
 @pytest.mark.parametrize(
