@@ -21,7 +21,8 @@ library's own code, everything a publish and a sync put on the wire:
   (:mod:`rlp2p.core.ack`), relayed in the Forward answer: Alice sends no confirming Fetch
   (``rlp2p/node/forward.py``; a target without acks would cost her one);
 - a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), one replica for the
-  record and the others for the sequence only (``sequence_only``), else with Fetch.
+  record (in compact form, ``PollQuery.compact``: 151 B for a 221 B record) and the others for
+  the sequence only (``sequence_only``), else with Fetch.
 
 Ignored, as for MVDS: the transport below (multistream-select, Noise, yamux, TCP/IP).
 
@@ -42,6 +43,7 @@ from libp2p.crypto.keys import KeyPair
 
 from rlp2p import LogMode, Message
 from rlp2p.core.ack import sign_ack
+from rlp2p.core.compact import compact_record
 from rlp2p.core.forward import plan_forward
 from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
@@ -296,17 +298,23 @@ class LogWire:
 
     def poll_request(self, held: int, sequence_only: bool = False) -> bytes:
         """A framed NS Poll of this log by a reader holding the record of sequence ``held``; with
-        ``sequence_only``, asking for the sequence only (the reader's ask of all but one replica)."""
-        return encode_frame(encode_poll([(_name_bytes(self.name), held)], [sequence_only]))
+        ``sequence_only``, asking for the sequence only (the reader's ask of all but one replica).
+        It takes compact records (PollQuery.compact), as :func:`rlp2p.wire.ns_poll.poll` asks."""
+        return encode_frame(encode_poll([(_name_bytes(self.name), held)], [sequence_only], compact=not sequence_only))
 
     def poll_answer(self, n: int, sequence: int, held: int, sequence_only: bool = False) -> bytes:
-        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record (with
-        ``sequence_only``, CHANGED with the sequence and no record)."""
+        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record in
+        compact form, as :func:`rlp2p.wire.ns_poll.answer_poll` sends it (with ``sequence_only``,
+        CHANGED with the sequence and no record)."""
         if sequence <= held:
             return encode_frame(encode_answer([(PollState.UNCHANGED if sequence == held else PollState.OLDER, b"")]))
         if sequence_only:
             return encode_frame(encode_answer([(PollState.CHANGED, b"", sequence)]))
-        return encode_frame(encode_answer([(PollState.CHANGED, self.record(n, sequence))]))
+        record = self.record(n, sequence)
+        compact = compact_record(None, record, with_value=True)
+        if compact is not None and len(compact) < len(record):
+            return encode_frame(encode_answer([ns_pb2.PollResult(state=PollState.CHANGED, compact=compact)]))
+        return encode_frame(encode_answer([(PollState.CHANGED, record)]))
 
     def poll_request_size(self, held: int, sequence_only: bool = False) -> int:
         key = ("poll", held, sequence_only)

@@ -59,12 +59,13 @@ def _fields(record: bytes) -> tuple[bytes, dict[str, Any]] | None:
     return entry.signatureV2, data
 
 
-def compact_record(previous: bytes, record: bytes, *, with_value: bool) -> bytes | None:
+def compact_record(previous: bytes | None, record: bytes, *, with_value: bool) -> bytes | None:
     """``record`` in compact form relative to ``previous`` (a record of the same log the receiver
-    holds), with its Value or without; None when the compact form would not expand back to
-    exactly ``record``."""
-    new, old = _fields(record), _fields(previous)
-    if new is None or old is None:
+    holds; None: the receiver's record is not known, so the TTL is always carried), with its Value
+    or without; None when the compact form would not expand back to exactly ``record``."""
+    new = _fields(record)
+    old = _fields(previous) if previous is not None else None
+    if new is None or (previous is not None and old is None):
         return None
     signature, data = new
     compact = CompactRecord(signature=signature, sequence=data["Sequence"])
@@ -81,7 +82,7 @@ def compact_record(previous: bytes, record: bytes, *, with_value: bool) -> bytes
         compact.validity_text = text
     if with_value:
         compact.value = data["Value"]
-    if data["TTL"] != old[1]["TTL"]:
+    if old is None or data["TTL"] != old[1]["TTL"]:
         compact.ttl = data["TTL"]
     out: bytes = compact.SerializeToString(deterministic=True)
     head = None
@@ -98,9 +99,10 @@ def compact_record(previous: bytes, record: bytes, *, with_value: bool) -> bytes
 
 
 def expand_record(
-    previous: bytes, compact: bytes, head: bytes | None = None, *, limits: Limits = DEFAULT_LIMITS
+    previous: bytes | None, compact: bytes, head: bytes | None = None, *, limits: Limits = DEFAULT_LIMITS
 ) -> bytes:
-    """The exact record bytes a compact form stands for, relative to ``previous``; ``head`` (the
+    """The exact record bytes a compact form stands for, relative to ``previous`` (None: the
+    compact form must carry its TTL); ``head`` (the
     head page's CID) supplies the Value when the compact form has none. Not verified: the caller
     verifies the result (``verify_record``). :class:`DecodeError` for malformed input, or a
     compact form without Value when no ``head`` is given."""
@@ -133,7 +135,7 @@ def expand_record(
     if message.HasField("ttl"):
         ttl = message.ttl
     else:
-        old = _fields(previous)
+        old = _fields(previous) if previous is not None else None
         if old is None:
             raise DecodeError("the record a compact one is relative to is not one rlp2p writes")
         ttl = old[1]["TTL"]

@@ -136,3 +136,14 @@ def test_previous_without_ttl_needs_one() -> None:
     assert compact is not None
     with pytest.raises(DecodeError):
         expand_record(b"junk", compact)
+
+
+def test_without_a_previous_record_the_ttl_travels() -> None:
+    compact = compact_record(None, REC, with_value=True)
+    assert compact is not None and CompactRecord.FromString(compact).HasField("ttl")
+    assert len(compact) == 151
+    assert expand_record(None, compact) == REC
+    bare = compact_record(PREV, REC, with_value=True)
+    assert bare is not None
+    with pytest.raises(DecodeError):
+        expand_record(None, bare)  # no TTL and nothing to take it from
