@@ -15,7 +15,7 @@ library's own code, everything a publish and a sync put on the wire:
   (:func:`rlp2p.wire.framing.encode_frame`); the two answers the servers build inline (a CAS
   Add's address, an NS Fetch's record) are built the same way here;
 - a publish as the publisher sends it by default: the Adds and the record's Update on the CAS
-  stream (:mod:`rlp2p.wire.upload`); with upload once, the Forward request
+  stream (:mod:`rlp2p.wire.upload`; the record in compact form, 151 B for 221); with upload once, the Forward request
   (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`), the
   forwarder's ack request after each target's record and each target's signed ack
   (:mod:`rlp2p.core.ack`), relayed in the Forward answer: Alice sends no confirming Fetch
@@ -213,11 +213,13 @@ class LogWire:
             self._records[key] = record
         return self._records[key]
 
-    def publish(self, have: int, n: int, sequence: int) -> PublishFrames:
+    def publish(self, have: int, n: int, sequence: int, *, compact: bool = True) -> PublishFrames:
         """A publish of the log of ``n`` to a replica holding the log of ``have``: the blocks the
         core says it lacks (:func:`lacking`), then the record of ``sequence`` on the same CAS
         stream (:func:`rlp2p.wire.upload.add_then_update`, the publisher's and the forwarder's
-        way to every replica that knows it)."""
+        way to every replica that knows it). The publisher sends the record in compact form
+        (UploadNameUpdate.compact: 151 B for 221); the forwarder's copies to the other replicas
+        send the whole record (``compact=False``)."""
         key = (have, n)
         if key not in self._publishes:
             holding = usable(self.holding(have), self.mode, n)
@@ -234,7 +236,7 @@ class LogWire:
                 message_blocks=sum(a not in pages for a in missing),
             )
         frames = self._publishes[key]
-        update = encode_frame(encode_cas_update(self.name, self.record(n, sequence)))
+        update = encode_frame(encode_cas_update(self.name, self.record(n, sequence), compact=compact))
         ok = encode_frame(
             cas_pb2.CasResponse(updated=cas_pb2.UploadNameResult(status=ns_pb2.Response.OK)).SerializeToString()
         )

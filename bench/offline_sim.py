@@ -561,7 +561,8 @@ def simulate_remote_log(
                     confirm_out, confirm_in = wire.confirmation(ready, sequence)
                     bytes_alice += frames.sent + len(ask) + targets * confirm_out
                     to_alice = frames.answered + len(told) + targets * confirm_in
-                    bytes_storage += targets * (frames.sent + frames.answered + sum(wire.ack_frames(sequence)))
+                    copies = wire.publish(uploaded, ready, sequence, compact=False)  # whole records
+                    bytes_storage += targets * (copies.sent + copies.answered + sum(wire.ack_frames(sequence)))
                     sends += ready - uploaded
                 else:
                     bytes_alice += replicas * frames.sent

@@ -265,7 +265,9 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
     assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
     assert wire.poll_request_size(2, True) == wire.poll_request_size(2)
     # storage: its answers, and the forwarder's copies to the 2 others with their answers and acks
-    copies = 2 * (first.sent + first.answered + second.sent + second.answered)
+    # (the forwarder's copies send the whole record, Alice the compact one)
+    copy1, copy2 = wire.publish(0, 2, 1, compact=False), wire.publish(2, 4, 2, compact=False)
+    copies = 2 * (copy1.sent + copy1.answered + copy2.sent + copy2.answered)
     copies += 2 * (sum(wire.ack_frames(1)) + sum(wire.ack_frames(2)))
     assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
@@ -343,6 +345,8 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     for i in range(20):
         ask, told = wire.forward(i, i + 1, i + 1)
         extra += len(ask) + len(told) + 2 * sum(wire.ack_frames(i + 1))
+        # the forwarder's copies carry the whole record where Alice's uploads carried it compact
+        extra += 2 * (wire.publish(i, i + 1, i + 1, compact=False).sent - wire.publish(i, i + 1, i + 1).sent)
     assert every.bytes_total - each.bytes_total == extra
     assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
@@ -489,9 +493,16 @@ def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
         assert all(Page.decode(added[a]) for a in added.keys() & pages)
         # the record: signed by the log's key, naming the real head, at this sequence
         assert update.update.name == wire.name
-        info = verify_record(wire.name, update.update.content, now=RECORD_TIME)
+        # in compact form (UploadNameUpdate.compact), rebuilt exactly by the storage peer
+        assert not update.update.content
+        info = verify_record(wire.name, expand_record(None, update.update.compact), now=RECORD_TIME)
         assert (info.head, info.sequence) == (built.head, sequence)
         assert frames.sent == sum(len(f) for f in frames.requests)
+        # the forwarder's copies send the whole record: 70 B more
+        whole = wire.publish(have, n, sequence, compact=False)
+        (whole_update,) = _frames(whole.requests[-1])
+        assert cas.decode_request(whole_update).update.content == info.raw
+        assert whole.sent - frames.sent == len(info.raw) - len(update.update.compact)
         answers = _frames(b"".join(frames.responses))
         assert [cas.decode_response(f).address.id for f in answers[:-1]] == list(added)
         assert cas.decode_response(answers[-1]).updated.status == ns.Status.OK
