@@ -156,3 +156,33 @@ async def test_a_forged_compact_record_ends_the_stream(swarm, nursery, case):
     else:  # without the previous page nothing is verified: a reason to sync, no more
         assert got[1].info is None and got[1].name == publisher.name
     assert got[1].size < len(records[1].raw) + 2 + len(encode_frame(encode_messages(picked)))
+
+
+async def test_a_1_2_frame_out_of_order_or_of_a_log_not_asked_for_is_refused():
+    from datetime import datetime, timezone
+
+    from rlp2p.core.address import address_of
+    from rlp2p.core.keys import log_name
+    from rlp2p.core.record import create_record
+    from rlp2p.errors import DecodeError
+    from rlp2p.limits import DEFAULT_LIMITS
+    from rlp2p.wire.push import _Expander
+
+    now = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    one, two = (create_record(key, address_of(b"%d" % i), i, now=now) for i in (1, 2))
+    compact = CompactPush(log=0)
+    compact.compact.MergeFromString(compact_record(one, two, with_value=True) or b"")
+    for frame in (
+        compact.SerializeToString(),  # a compact record before any whole one
+        CompactPush(log=1, whole=one).SerializeToString(),  # one log asked for: index 0 only
+        CompactPush(log=0).SerializeToString(),  # no record
+        b"\xff\xff",
+    ):
+        with pytest.raises(DecodeError):
+            await _Expander([name], None, lambda: now, DEFAULT_LIMITS).record(frame, [])
+    expander = _Expander([name], None, lambda: now, DEFAULT_LIMITS)
+    assert (await expander.record(CompactPush(log=0, whole=one).SerializeToString(), []))[1].sequence == 1
+    got = await expander.record(compact.SerializeToString(), [])
+    assert got[1].raw == two and got[2] is None  # with Value: no page needed
