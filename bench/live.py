@@ -24,10 +24,11 @@ message). The floor: a follower of a log whose every message is its own publish 
 message, the signed record that authenticates it and the message: (record + message + framing) /
 message. With a 256 B body the message is 305 B and the compact record 221 B, so the floor is
 (221 + 305 + 8) / 305 = 1.75 x, above the issue's 1.5 x limit, for any design that pushes the
-whole record with each message (``floor_bytes_over_msg`` in the result). Only a record pushed as a
-delta (its 64-byte signature, the sequence and validity; the head derived from the rebuilt page,
-the rest from the previous record) would go under it, to about 1.3 x: not built. Carol
-(push 1.1: the record and the new message, the head page rebuilt) is near it; Bob (the goal's
+whole record with each message (``floor_bytes_over_msg`` in the result). A record pushed in
+compact form (rlp2p/core/compact.py: its 64-byte signature, the sequence and validity, 77 B; the
+head derived from the rebuilt page, the rest from the previous record) goes under it: Carol (push
+1.2: a compact record, the log's index instead of its name, and the new message; the head page
+rebuilt) receives 390 B per 305 B message, 1.28 x (586 B, 1.92 x, over push 1.1); Bob (the goal's
 figure) is above it by the pubsub envelope of the announcement (and the copies beyond one from
 his mesh) and the head page he fetches (the new message embedded and the page's other pairs,
 about 70 B each).

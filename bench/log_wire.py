@@ -15,7 +15,7 @@ library's own code, everything a publish and a sync put on the wire:
   (:func:`rlp2p.wire.framing.encode_frame`); the two answers the servers build inline (a CAS
   Add's address, an NS Fetch's record) are built the same way here;
 - a publish as the publisher sends it by default: the Adds and the record's Update on the CAS
-  stream (:mod:`rlp2p.wire.upload`); with upload once, the Forward request
+  stream (:mod:`rlp2p.wire.upload`; the record in compact form, 151 B for 221); with upload once, the Forward request
   (:mod:`rlp2p.wire.forward`, its lists from :func:`rlp2p.core.forward.plan_forward`), the
   forwarder's ack request after each target's record and each target's signed ack
   (:mod:`rlp2p.core.ack`), relayed in the Forward answer: Alice sends no confirming Fetch
@@ -26,7 +26,8 @@ library's own code, everything a publish and a sync put on the wire:
   left out), the reader's Gets of pages naming the head page he holds, answered by the server's
   own :func:`rlp2p.wire.cas.delta_answer`; the forwarder copies pages whole to the others;
 - a reader holding a record asks with NS Poll (:mod:`rlp2p.wire.ns_poll`), one replica for the
-  record and the others for the sequence only (``sequence_only``), else with Fetch.
+  record (in compact form, ``PollQuery.compact``: 151 B for a 221 B record) and the others for
+  the sequence only (``sequence_only``), else with Fetch.
 
 Ignored, as for MVDS: the transport below (multistream-select, Noise, yamux, TCP/IP).
 
@@ -47,6 +48,7 @@ from libp2p.crypto.keys import KeyPair
 
 from rlp2p import LogMode, Message
 from rlp2p.core.ack import sign_ack
+from rlp2p.core.compact import compact_record
 from rlp2p.core.forward import plan_forward
 from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
@@ -221,11 +223,13 @@ class LogWire:
             self._records[key] = record
         return self._records[key]
 
-    def publish(self, have: int, n: int, sequence: int) -> PublishFrames:
+    def publish(self, have: int, n: int, sequence: int, *, compact: bool = True) -> PublishFrames:
         """A publish of the log of ``n`` to a replica holding the log of ``have``: the blocks the
         core says it lacks (:func:`lacking`), then the record of ``sequence`` on the same CAS
         stream (:func:`rlp2p.wire.upload.add_then_update`, the publisher's and the forwarder's
-        way to every replica that knows it)."""
+        way to every replica that knows it). The publisher sends the record in compact form
+        (UploadNameUpdate.compact: 151 B for 221); the forwarder's copies to the other replicas
+        send the whole record (``compact=False``)."""
         key = (have, n)
         if key not in self._publishes:
             holding = usable(self.holding(have), self.mode, n)
@@ -246,7 +250,7 @@ class LogWire:
                 whole=sum(len(f) for f in whole),
             )
         frames = self._publishes[key]
-        update = encode_frame(encode_cas_update(self.name, self.record(n, sequence)))
+        update = encode_frame(encode_cas_update(self.name, self.record(n, sequence), compact=compact))
         ok = encode_frame(
             cas_pb2.CasResponse(updated=cas_pb2.UploadNameResult(status=ns_pb2.Response.OK)).SerializeToString()
         )
@@ -312,17 +316,23 @@ class LogWire:
 
     def poll_request(self, held: int, sequence_only: bool = False) -> bytes:
         """A framed NS Poll of this log by a reader holding the record of sequence ``held``; with
-        ``sequence_only``, asking for the sequence only (the reader's ask of all but one replica)."""
-        return encode_frame(encode_poll([(_name_bytes(self.name), held)], [sequence_only]))
+        ``sequence_only``, asking for the sequence only (the reader's ask of all but one replica).
+        It takes compact records (PollQuery.compact), as :func:`rlp2p.wire.ns_poll.poll` asks."""
+        return encode_frame(encode_poll([(_name_bytes(self.name), held)], [sequence_only], compact=not sequence_only))
 
     def poll_answer(self, n: int, sequence: int, held: int, sequence_only: bool = False) -> bytes:
-        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record (with
-        ``sequence_only``, CHANGED with the sequence and no record)."""
+        """A replica's framed answer to :meth:`poll_request`: UNCHANGED, or the newer record in
+        compact form, as :func:`rlp2p.wire.ns_poll.answer_poll` sends it (with ``sequence_only``,
+        CHANGED with the sequence and no record)."""
         if sequence <= held:
             return encode_frame(encode_answer([(PollState.UNCHANGED if sequence == held else PollState.OLDER, b"")]))
         if sequence_only:
             return encode_frame(encode_answer([(PollState.CHANGED, b"", sequence)]))
-        return encode_frame(encode_answer([(PollState.CHANGED, self.record(n, sequence))]))
+        record = self.record(n, sequence)
+        compact = compact_record(None, record, with_value=True)
+        if compact is not None and len(compact) < len(record):
+            return encode_frame(encode_answer([ns_pb2.PollResult(state=PollState.CHANGED, compact=compact)]))
+        return encode_frame(encode_answer([(PollState.CHANGED, record)]))
 
     def poll_request_size(self, held: int, sequence_only: bool = False) -> int:
         key = ("poll", held, sequence_only)

@@ -566,8 +566,9 @@ def simulate_remote_log(
                     confirm_out, confirm_in = wire.confirmation(ready, sequence)
                     bytes_alice += frames.sent + len(ask) + targets * confirm_out
                     to_alice = frames.answered + len(told) + targets * confirm_in
-                    # (the forwarder copies pages whole: frames.whole)
-                    bytes_storage += targets * (frames.whole + frames.answered + sum(wire.ack_frames(sequence)))
+                    # the forwarder copies pages and records whole (Alice sent deltas and a compact record)
+                    copies = wire.publish(uploaded, ready, sequence, compact=False)
+                    bytes_storage += targets * (copies.whole + copies.answered + sum(wire.ack_frames(sequence)))
                     sends += ready - uploaded
                 else:
                     bytes_alice += replicas * frames.sent

@@ -12,7 +12,7 @@ the page as before. Pure: bytes in, bytes out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
@@ -26,22 +26,30 @@ def rebuild_head(
 ) -> bytes | None:
     """The new head page (its bytes, whose CID is ``head``), from the ``previous`` head page and
     the ``new`` messages ``(seq, serialized message)`` that follow it, or None."""
+    return next((data for data in rebuild_candidates(previous, new, limits) if address_of(data) == head), None)
+
+
+def rebuild_candidates(
+    previous: bytes, new: Sequence[tuple[int, bytes]], limits: Limits = DEFAULT_LIMITS
+) -> Iterator[bytes]:
+    """The pages the new head may be (at most 4, the likeliest first), when its CID is not known
+    yet (a compact pushed record without Value: the signature tells which one it is)."""
     try:
         page = Page.decode(previous, limits, start=None)
         if page.sealed or not page.pairs or not new:
-            return None
+            return
         newest = page.pairs[0].seq
         if [seq for seq, _ in new] != list(range(newest + 1, newest + 1 + len(new))):
-            return None
+            return
         added = tuple(
             Pair(address_of(data), Message.decode(data, limits).id, seq, data) for seq, data in reversed(new)
         )
     except Rlp2pError:
-        return None
+        return
     # how the publisher encodes embedded pairs: the previous page's own bytes tell
     flags = [f for f in (False, True) if page.encode(embedded_hashes=f) == previous]
     if not flags:
-        return None
+        return
     hashes = flags[0]
     embedded = sum(p.embedded for p in page.pairs)
     pairs = added + page.pairs
@@ -53,9 +61,8 @@ def rebuild_head(
         fresh = Page(kept[: len(added)], address_of(older.encode(embedded_hashes=hashes)), page.cas, page.first_seq)
         for candidate in (same, fresh):
             data = candidate.encode(embedded_hashes=hashes)
-            if len(data) <= limits.max_block and address_of(data) == head:
-                return data
-    return None
+            if len(data) <= limits.max_block:
+                yield data
 
 
-__all__ = ["rebuild_head"]
+__all__ = ["rebuild_candidates", "rebuild_head"]

@@ -76,7 +76,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from rlp2p.core.announce import announcement_id, judge_announcement, log_topic, topic_log
 from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import DecodeError, RecordError
-from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL, PUSH_PROTOCOL, PushServer
+from rlp2p.wire.push import PUSH_COMPACT_PROTOCOL, PUSH_MESSAGES_PROTOCOL, PUSH_PROTOCOL, PushServer
 
 if TYPE_CHECKING:
     from rlp2p.node.node import Node
@@ -227,12 +227,14 @@ class Announcements:
                 if self.push is not None:
                     self.node.host.set_stream_handler(PUSH_PROTOCOL, self.push.handle)
                     self.node.host.set_stream_handler(PUSH_MESSAGES_PROTOCOL, self.push.handle_messages)
+                    self.node.host.set_stream_handler(PUSH_COMPACT_PROTOCOL, self.push.handle_compact)
                 try:
                     yield self
                 finally:
                     if self.push is not None:
                         self.node.host.remove_stream_handler(PUSH_PROTOCOL)
                         self.node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
+                        self.node.host.remove_stream_handler(PUSH_COMPACT_PROTOCOL)
                     self._nursery = None
                     self._queue = None
                     if self.node.announcements is self:  # a stopped node announces nothing

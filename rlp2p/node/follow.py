@@ -290,6 +290,7 @@ class Follower:
                         names,
                         clock=self.reader.clock,
                         limits=self.reader.limits,
+                        pages=self._previous_pages,
                     )
                     self._push_peer = peer
                     log.info("following %d log(s) by pushes from %s", len(names), peer)
@@ -298,8 +299,17 @@ class Follower:
                         info = pushed.info
                         self.stats.pushed += 1
                         self.stats.push_bytes += pushed.size
-                        self._push_via[info.name] = peer
-                        if pushed.messages:
+                        self._push_via[pushed.name] = peer
+                        if info is None:  # a compact record we could not expand: sync instead
+                            lost = self.logs.get(pushed.name)
+                            if lost is not None:
+                                lost.wake.set()
+                            continue
+                        if pushed.page is not None:  # rebuilt, and its CID is the verified head
+                            reader = self.reader
+                            await reader.astore.call(reader.store.put_blocks, [(info.head, pushed.page)])
+                            self.stats.rebuilt += 1
+                        elif pushed.messages:
                             self._pushed[info.name] = (info.sequence, pushed.messages)
                         self._announced(info)
                 except Exception as exc:  # a dial, a stream, a bad frame: the next peer, later
@@ -404,6 +414,15 @@ class Follower:
         if page is not None:
             await reader.astore.call(reader.store.put_blocks, [(record.head, page)])
             self.stats.rebuilt += 1
+
+    async def _previous_pages(self, name: str, head: bytes) -> list[bytes]:
+        """The head pages a pushed compact record may have been built on: the page ``head`` if
+        held, then the one the reader's last sync ended on."""
+        reader = self.reader
+        state = await reader.state(name)
+        want = list(dict.fromkeys([head] + ([state.head] if state.head is not None else [])))
+        held = await reader.astore.call(reader.store.get_blocks, want)
+        return [held[h] for h in want if h in held]
 
     def _via(self, entry: _Log) -> list[ID]:
         """Who to fetch an announced record's pages from: the storage peer that delivered the

@@ -129,6 +129,8 @@ class Publisher:
         self.upload = upload
         #: peers that do not take a record on the CAS stream (they get it over NS)
         self._ns_only: set[ID] = set()
+        # peers from before compact record uploads (UploadNameUpdate field 11): whole records
+        self._whole_records: set[ID] = set()
         #: (trio time found, storage peers found in the DHT): see :meth:`candidates`
         self._candidates: tuple[float, list[ID]] | None = None
         #: what replicas acknowledged during the publish under way (peer id -> holding)
@@ -448,12 +450,17 @@ class Publisher:
         """The last blocks and the record in one pipelined call (rlp2p/wire/upload.py): (a STALE
         refusal to check over NS, whether the record was stored). A peer that does not know the
         request gets its records over NS from now on."""
+        compact = peer not in self._whole_records
         try:
-            await add_then_update(cas, blocks, self.name, record, deltas=deltas)
+            await add_then_update(cas, blocks, self.name, record, deltas=deltas, compact=compact)
         except UnsupportedRequest:
             self._ns_only.add(peer)
             return None, False
         except RemoteError as exc:
+            if compact and exc.code == "INVALID_RECORD":
+                # our own record, so a peer from before that saw none: the whole one, from now on
+                self._whole_records.add(peer)
+                return await self._add_then_update(cas, peer, [], record)
             if exc.code != "STALE":
                 raise
             return exc, False

@@ -18,6 +18,7 @@ from libp2p.utils.varint import encode_uvarint
 
 from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
 from rlp2p.core.pagedelta import MAX_DELTA_BASES, apply_checked, apply_page_delta, page_delta
+from rlp2p.core.compact import expand_record
 from rlp2p.errors import (
     AddressError,
     DecodeError,
@@ -246,7 +247,7 @@ class CasServer:
                     # after the adds before it (the base may be one of them)
                     push("dadd", (request.add_delta.id, request.add_delta.delta.SerializeToString()))
             elif method == "update" and self.name_update is not None:
-                push("update", (request.update.name, request.update.content))  # after the adds before it
+                push("update", (request.update.name, _update_record(request.update, self.limits)))  # after the adds before it
             elif method == "ack" and self.acker is not None:
                 push("ack", request.ack.name)  # after the update before it
             else:
@@ -576,4 +577,16 @@ class CasClient:
         return addresses
 
 
+def _update_record(update: Any, limits: Limits) -> bytes:
+    """An UploadNameUpdate's record: its content, or the record its compact form (field 11) stands
+    for, unverified (judged next as any record); empty when that is malformed (refused next)."""
+    if update.content or not update.compact:
+        return bytes(update.content)
+    try:
+        return expand_record(None, update.compact, limits=limits)
+    except Rlp2pError:
+        return b""
+
+
 __all__ = ["CAS_PROTOCOL", "BlockBackend", "CasClient", "CasServer"]
+

@@ -238,12 +238,20 @@ class NsClient:
         allow_expired: bool = True,
         stats: PollStats | None = None,
         sequence_only: Sequence[bool] | None = None,
+        compact: bool = True,
     ) -> list[PeerAnswer]:
         """For each (log name, sequence held or None): UNCHANGED, NOT_HELD, or CHANGED with the
         verified newer record, or FAILED for a bad record (:mod:`rlp2p.wire.ns_poll`); falls
         back to Fetch on a peer without the extension. ``sequence_only[i]``: NEWER with the
-        sequence instead of the record."""
+        sequence instead of the record. ``compact``: records may come in compact form."""
         when = self.clock() if now is None else now
         return await poll(
-            self.rpc, entries, self.limits, now=when, allow_expired=allow_expired, stats=stats, sequence_only=sequence_only
+            self.rpc,
+            entries,
+            self.limits,
+            now=when,
+            allow_expired=allow_expired,
+            stats=stats,
+            sequence_only=sequence_only,
+            compact=compact,
         )

@@ -14,7 +14,11 @@ asks again for the logs left unanswered. A log
 asked with ``sequence_only`` (PollLog field 10, the pollrecord extension) is answered, when newer,
 CHANGED with the sequence held (PollResult field 10) and no record: the reader polling its fanout
 takes the record from one replica only (:func:`rlp2p.core.poll.record_asks`); a server from
-before ignores the field and sends the record. A
+before ignores the field and sends the record. A poll with ``compact`` (PollQuery field 11, the
+compactrec extension) is answered, for a record that compacts, CHANGED with PollResult.compact in
+place of the record: a ``CompactRecord`` with Value and TTL (rlp2p/core/compact.py), 151 B
+instead of 221, from which the reader rebuilds the exact record with the log's name alone and
+verifies it as any record; a server from before ignores the field and sends records. A
 server without the extension answers BAD_REQUEST (py servers before it, the js storage peer in
 interop/): :func:`poll` then falls back to the spec's Fetch, pipelined on the same stream.
 """
@@ -28,6 +32,7 @@ from typing import Any
 
 from libp2p.peer.id import ID
 
+from rlp2p.core.compact import compact_record, expand_record
 from rlp2p.core.keys import name_to_peer_id
 from rlp2p.core.poll import NOT_HELD, OLDER, UNCHANGED, PeerAnswer, State, held_sequence, split
 from rlp2p.core.record import verify_record
@@ -54,9 +59,12 @@ MAX_POLL_FRAME = 48 * 1024
 # --- codec ---------------------------------------------------------------------------------------
 
 
-def encode_poll(entries: Sequence[tuple[bytes, int | None]], sequence_only: Sequence[bool] | None = None) -> bytes:
+def encode_poll(
+    entries: Sequence[tuple[bytes, int | None]], sequence_only: Sequence[bool] | None = None, *, compact: bool = False
+) -> bytes:
     """A Poll of ``(binary log id, held sequence or None)``; ``sequence_only[i]`` asks for entry
-    ``i``'s sequence only (the pollrecord extension, PollLog field 10)."""
+    ``i``'s sequence only (the pollrecord extension, PollLog field 10); ``compact`` takes compact
+    records (PollQuery field 11)."""
     logs = []
     for i, (log_id, sequence) in enumerate(entries):
         entry = ns_pb2.PollLog(log=log_id)
@@ -65,14 +73,17 @@ def encode_poll(entries: Sequence[tuple[bytes, int | None]], sequence_only: Sequ
         if sequence_only is not None and sequence_only[i]:
             entry.sequence_only = True
         logs.append(entry)
-    return ns_pb2.NsRequest(poll=ns_pb2.PollQuery(logs=logs)).SerializeToString()
+    return ns_pb2.NsRequest(poll=ns_pb2.PollQuery(logs=logs, compact=compact)).SerializeToString()
 
 
-def encode_answer(results: Sequence[tuple[int, bytes] | tuple[int, bytes, int]]) -> bytes:
+def encode_answer(results: Sequence[tuple[int, bytes] | tuple[int, bytes, int] | ns_pb2.PollResult]) -> bytes:
     """A Poll answer of ``(state, record)`` (record empty unless CHANGED), or ``(CHANGED, b"",
-    sequence)``: the sequence only, for a log asked with ``sequence_only``."""
+    sequence)``: the sequence only, for a log asked with ``sequence_only``; or PollResults."""
     out = []
     for result in results:
+        if isinstance(result, ns_pb2.PollResult):
+            out.append(result)
+            continue
         item = ns_pb2.PollResult(state=result[0], record=result[1])  # type: ignore[arg-type]
         if len(result) > 2:
             item.sequence = result[2]  # type: ignore[misc]
@@ -98,7 +109,7 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
         names.append(ID(entry.log).to_base58())
     cap = min(limits.max_answer_bytes_per_stream, MAX_POLL_ANSWER)
     get_many: GetRecords | None = getattr(backend, "get_records", None)
-    results: list[tuple[int, bytes] | tuple[int, bytes, int]] = []
+    results: list[tuple[int, bytes] | tuple[int, bytes, int] | ns_pb2.PollResult] = []
     size = 0
     try:
         for start in range(0, len(names), READ_CHUNK):
@@ -126,6 +137,13 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
                 if entry.sequence_only and sequence is not None:
                     results.append((PollState.CHANGED, b"", sequence))  # a dozen bytes, not the record
                     size += RESULT_OVERHEAD + 4
+                    continue
+                compact = compact_record(None, record, with_value=True) if query.compact else None
+                if compact is not None and len(compact) < len(record):
+                    if results and size + len(compact) + RESULT_OVERHEAD > cap:
+                        return encode_answer(results)
+                    results.append(ns_pb2.PollResult(state=PollState.CHANGED, compact=compact))
+                    size += len(compact) + RESULT_OVERHEAD
                     continue
                 if results and size + len(record) + RESULT_OVERHEAD > cap:
                     return encode_answer(results)  # the client asks again for the rest
@@ -158,11 +176,13 @@ async def poll(
     allow_expired: bool = True,
     stats: PollStats | None = None,
     sequence_only: Sequence[bool] | None = None,
+    compact: bool = True,
 ) -> list[PeerAnswer]:
     """Poll one peer for ``entries`` (log name, held sequence or None); an answer per entry, in
     order, every record verified (a bad one is FAILED for its log, not for the others).
     ``sequence_only[i]`` asks for entry ``i``'s sequence only: NEWER with the sequence, or the
-    record from a server without the extension (judged as usual).
+    record from a server without the extension (judged as usual). ``compact`` takes records in
+    compact form (rebuilt, then verified as any record).
 
     All requests go pipelined on ``rpc`` (one round trip) unless the answer was cut by the
     server's budget; a server without Poll is asked with Fetch instead (one more round trip).
@@ -179,7 +199,15 @@ async def poll(
         groups = [[todo[i] for i in group] for group in split([ids[i] for i in todo], limits.max_poll_names, MAX_POLL_FRAME)]
         only = sequence_only
         frames = await rpc.call_many(
-            [encode_poll([ids[i] for i in group], None if only is None else [only[i] for i in group]) for group in groups]
+            [
+                encode_poll(
+                    [ids[i] for i in group],
+                    None if only is None else [only[i] for i in group],
+                    # a query for sequences only gets no record: the flag would be 2 wasted bytes
+                    compact=compact and (only is None or not all(only[i] for i in group)),
+                )
+                for group in groups
+            ]
         )
         stats.round_trips += 1
         stats.requests += len(groups)
@@ -199,7 +227,7 @@ async def poll(
                 raise ProtocolError(f"poll of {len(group)} logs answered with {len(results)} results")
             for index, result in zip(group, results, strict=False):
                 asked_only = sequence_only is not None and sequence_only[index]
-                answers[index] = _judge(entries[index], result, limits, now, allow_expired, asked_only)
+                answers[index] = _judge(entries[index], result, limits, now, allow_expired, asked_only, compact)
             left += group[len(results) :]
         todo = left
     if todo:
@@ -214,6 +242,7 @@ def _judge(
     now: datetime,
     allow_expired: bool,
     sequence_only: bool = False,
+    compact: bool = False,
 ) -> PeerAnswer:
     name, held = entry
     if result.state == PollState.CHANGED and not result.record and result.HasField("sequence"):
@@ -228,8 +257,11 @@ def _judge(
         return OLDER
     if result.state != PollState.CHANGED:
         return PeerAnswer(State.FAILED, error=f"poll: unknown state {result.state}")
+    if result.compact and (result.record or not compact):
+        return PeerAnswer(State.FAILED, error="poll: a compact record where it was not asked for")
     try:
-        info = verify_record(name, result.record, now=now, limits=limits, allow_expired=allow_expired)
+        record = expand_record(None, result.compact, limits=limits) if result.compact else result.record
+        info = verify_record(name, record, now=now, limits=limits, allow_expired=allow_expired)
     except (RecordError, DecodeError) as exc:
         return PeerAnswer(State.FAILED, error=f"record: {type(exc).__name__}: {exc}")
     return PeerAnswer(State.CHANGED, info)

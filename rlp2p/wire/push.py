@@ -20,6 +20,21 @@ them (rlp2p/core/rebuild.py) and checks it against the record's CID: no fetch at
 it is trusted: a rebuilt page that does not hash to the record's head is dropped. A reader opens
 1.1 and falls back to 1.0 (a peer that speaks only that).
 
+``/rlp2p/push/1.2.0`` is 1.1 with records in compact form (rlp2p/core/compact.py): each record
+frame is a ``CompactPush`` (proto/vac/compact.proto) naming the log by its index in the names
+frame (after dropping repeated names) instead of its 52-byte name, and carrying the whole record
+the first time a log's record goes down the stream, then a ``CompactRecord`` relative to the
+record pushed before on the stream: without Value when the follower can rebuild the new head page
+from the previous one and the messages beside it (the storage peer checks it with
+:func:`rebuild_head` on the previous head page it holds), else with Value; the whole record
+when it does not compact (V1 fields, a pubKey). 221 B become 77 B (144 with Value). The follower
+expands it against the record it holds and verifies it like any record: without Value it tries
+the head pages the previous page and the messages may make (at most 4) and keeps the one whose
+CID the signature covers. It gets the previous page from the one it rebuilt last on the stream,
+else from its store (``pages``); when it has neither, it syncs the log instead (the record is
+not trusted, only a reason to sync). A record that cannot be verified although the follower had
+the page it was built on is forged: the stream ends. A reader opens 1.2, then 1.1, then 1.0.
+
 The reader verifies each record exactly as it verifies a gossiped announcement or a fetched
 record; a bad one ends the stream (the peer is hostile). A slow reader loses pushes (the queue
 per stream is ``PUSH_QUEUE``), never memory: its safety-net poll catches up.
@@ -36,10 +51,16 @@ from dataclasses import dataclass
 import trio
 from libp2p.custom_types import TProtocol
 
+from google.protobuf.message import DecodeError as _PbDecodeError
+
+from rlp2p.core.address import address_of
 from rlp2p.core.announce import log_topic, topic_log
+from rlp2p.core.compact import compact_record, expand_record
 from rlp2p.core.page import Page
+from rlp2p.core.rebuild import rebuild_candidates, rebuild_head
 from rlp2p.core.record import RecordInfo, verify_record
-from rlp2p.errors import DecodeError, LimitExceeded, ProtocolError, Rlp2pError
+from rlp2p.errors import DecodeError, InvalidRecord, LimitExceeded, ProtocolError, Rlp2pError
+from rlp2p.pb.vac.compact_pb2 import CompactPush
 from rlp2p.limits import Limits
 from rlp2p.wire.framing import FramedStream, encode_frame
 
@@ -48,6 +69,15 @@ log = logging.getLogger(__name__)
 PUSH_PROTOCOL = TProtocol("/rlp2p/push/1.0.0")
 #: 1.0.0 with each record's new embedded messages beside it
 PUSH_MESSAGES_PROTOCOL = TProtocol("/rlp2p/push/1.1.0")
+#: 1.1.0 with compact records
+PUSH_COMPACT_PROTOCOL = TProtocol("/rlp2p/push/1.2.0")
+#: head pages a storage peer keeps at hand for its push streams (the newest and the one before)
+PUSH_PAGES = 4
+#: answers of "can a follower rebuild this head" a storage peer keeps (one per record and
+#: messages pushed, shared by its streams)
+PUSH_REBUILDS = 16
+#: bytes a 1.2 record frame adds to a record at most (the log's index and protobuf tags)
+COMPACT_PUSH_OVERHEAD = 16
 #: messages one messages frame carries at most, and its bytes at most
 MAX_PUSH_MESSAGES = 16
 PUSH_MESSAGES_BYTES = 64 * 1024
@@ -180,8 +210,9 @@ class PushServer:
         self.limits = limits
         self.held = held
         self.block = block
-        # the head page of the newest record pushed: every stream of its log reads it, once
-        self._page: tuple[bytes, bytes] | None = None
+        # the newest head pages pushed: every stream of a log reads them, once
+        self._pages: dict[bytes, bytes] = {}
+        self._rebuilds: dict[tuple[bytes, bytes, tuple[int, ...]], bool] = {}
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         self.streams = 0
         self.dropped = 0
@@ -201,19 +232,58 @@ class PushServer:
         """``/rlp2p/push/1.1.0``: records with their new embedded messages."""
         await self.handle(stream, messages=True)
 
-    async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> bytes:
-        if self._page is None or self._page[0] != info.head:
-            page = await self.block(info.head) if self.block is not None else None
-            if page is None:
-                return encode_frame(b"")
-            self._page = (info.head, page)
-        page = self._page[1]
+    async def handle_compact(self, stream: Any) -> None:
+        """``/rlp2p/push/1.2.0``: 1.1 with compact records."""
+        await self.handle(stream, messages=True, compact=True)
+
+    async def _page(self, head: bytes) -> bytes | None:
+        page = self._pages.get(head)
+        if page is None and self.block is not None:
+            page = await self.block(head)
+            if page is not None:
+                self._pages[head] = page
+                while len(self._pages) > PUSH_PAGES:
+                    del self._pages[next(iter(self._pages))]
+        return page
+
+    async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> tuple[bytes, list[tuple[int, bytes]]]:
+        page = await self._page(info.head)
+        if page is None:
+            return encode_frame(b""), []
         picked, newest = new_messages(page, sent.get(info.name), self.limits)
         if newest:
             sent[info.name] = max(newest, sent.get(info.name, 0))
-        return encode_frame(encode_messages(picked))
+        return encode_frame(encode_messages(picked)), picked
 
-    async def handle(self, stream: Any, *, messages: bool = False) -> None:
+    async def _rebuildable(self, previous: RecordInfo, info: RecordInfo, picked: list[tuple[int, bytes]]) -> bool:
+        """Whether a follower holding ``previous``'s head page rebuilds ``info``'s from ``picked``."""
+        key = (previous.head, info.head, tuple(seq for seq, _ in picked))
+        known = self._rebuilds.get(key)
+        if known is None:
+            page = await self._page(previous.head) if picked else None
+            known = page is not None and rebuild_head(page, picked, info.head, self.limits) is not None
+            self._rebuilds[key] = known
+            while len(self._rebuilds) > PUSH_REBUILDS:
+                del self._rebuilds[next(iter(self._rebuilds))]
+        return known
+
+    async def _record_frame(
+        self, index: int, info: RecordInfo, previous: RecordInfo | None, picked: list[tuple[int, bytes]]
+    ) -> bytes:
+        """A 1.2 record frame: compact relative to ``previous`` (pushed before on this stream) when
+        it expands back exactly, else the whole record."""
+        push = CompactPush(log=index)
+        compact = None
+        if previous is not None and previous.sequence < info.sequence:
+            bare = await self._rebuildable(previous, info, picked)
+            compact = compact_record(previous.raw, info.raw, with_value=not bare)
+        if compact is not None:
+            push.compact.MergeFromString(compact)
+        else:
+            push.whole = info.raw
+        return encode_frame(push.SerializeToString())
+
+    async def handle(self, stream: Any, *, messages: bool = False, compact: bool = False) -> None:
         if self.streams >= MAX_PUSH_STREAMS:
             await _reset(stream)
             return
@@ -237,16 +307,33 @@ class PushServer:
 
                 nursery.start_soon(until_closed)
                 empty = encode_frame(b"") if messages else b""
+                index = {name: i for i, name in enumerate(names)}
+                # 1.2: the record pushed last on this stream, per log (at most the names asked)
+                last: dict[str, RecordInfo] = {}
                 if self.held is not None:
                     for name in names[:HELD_ON_OPEN]:
                         raw = await self.held(name)
-                        if raw is not None:
-                            await stream.write(encode_frame(name.encode() + b"\0" + raw) + empty)
+                        if raw is None:
+                            continue
+                        if compact:
+                            try:  # verified already; kept to compact the next record against
+                                last[name] = verify_record(name, raw, limits=self.limits, allow_expired=True)
+                            except Rlp2pError:
+                                continue
+                            frame = encode_frame(CompactPush(log=index[name], whole=raw).SerializeToString())
+                        else:
+                            frame = encode_frame(name.encode() + b"\0" + raw)
+                        await stream.write(frame + empty)
                 # newest seq whose message this stream carried, per log (at most the names asked)
                 sent: dict[str, int] = {}
                 async for info in receive:
-                    extra = await self._messages(info, sent) if messages else b""
-                    await stream.write(encode_frame(encode_push(info)) + extra)
+                    extra, picked = await self._messages(info, sent) if messages else (b"", [])
+                    if compact:
+                        record = await self._record_frame(index[info.name], info, last.get(info.name), picked)
+                        last[info.name] = info
+                    else:
+                        record = encode_frame(encode_push(info))
+                    await stream.write(record + extra)
         except (DecodeError, ProtocolError) as exc:
             log.info("refused a push stream: %s", exc)
         except Exception as exc:  # the reader went away mid-write: nothing to keep
@@ -266,34 +353,127 @@ class PushServer:
 @dataclass(frozen=True)
 class Pushed:
     """A verified record, the messages pushed beside it (not verified: see rebuild), and the
-    bytes its frames took."""
+    bytes its frames took. Over 1.2, ``page`` is the new head page when the record came without
+    Value and was verified against it; ``info`` is None when it could not be expanded (the
+    follower lacks the previous head page): a reason to sync ``name``, nothing more."""
 
-    info: RecordInfo
+    info: RecordInfo | None
     messages: list[tuple[int, bytes]]
     size: int
+    name: str = ""
+    page: bytes | None = None
+
+
+#: a follower's previous head pages for a log: ``(name, head CID)`` -> the page with that CID if
+#: held, then any other it holds as the log's head
+Pages = Callable[[str, bytes], Awaitable[list[bytes]]]
+
+
+class _Expander:
+    """A follower's side of 1.2: the record of each log pushed last on the stream, and the head
+    page rebuilt last (one: a follower of many logs reads the others from its store)."""
+
+    def __init__(self, names: list[str], pages: Pages | None, clock: Callable[[], Any], limits: Limits) -> None:
+        self.names = names
+        self.pages = pages
+        self.clock = clock
+        self.limits = limits
+        self.last: dict[str, RecordInfo] = {}
+        self.page: tuple[bytes, bytes] | None = None
+        # logs whose last record could not be expanded: the storage peer's previous record is
+        # not ours, so a failure to expand the next one proves nothing against it
+        self.lost: set[str] = set()
+
+    async def record(
+        self, frame: bytes, messages: list[tuple[int, bytes]]
+    ) -> tuple[str, RecordInfo | None, bytes | None]:
+        try:
+            push = CompactPush.FromString(frame)
+        except _PbDecodeError as exc:
+            raise DecodeError(f"not a push record frame: {exc}") from exc
+        if push.log >= len(self.names):
+            raise DecodeError(f"pushed a record of log {push.log}, of {len(self.names)} asked for")
+        name = self.names[push.log]
+        kind = push.WhichOneof("record")
+        page = None
+        if kind == "whole":
+            info: RecordInfo | None = verify_record(name, push.whole, now=self.clock(), limits=self.limits)
+        elif kind == "compact":
+            previous = self.last.get(name)
+            if previous is None:
+                raise DecodeError("a compact record before any whole one of its log")
+            compact = push.compact.SerializeToString()
+            if push.compact.value:
+                info = verify_record(name, expand_record(previous.raw, compact, limits=self.limits), now=self.clock(), limits=self.limits)
+            else:
+                info, page = await self._by_page(name, previous, compact, messages)
+        else:
+            raise DecodeError("a push record frame without a record")
+        if info is None:
+            self.lost.add(name)
+        else:
+            self.lost.discard(name)
+            self.last[name] = info
+            if page is not None:
+                self.page = (info.head, page)
+        return name, info, page
+
+    async def _by_page(
+        self, name: str, previous: RecordInfo, compact: bytes, messages: list[tuple[int, bytes]]
+    ) -> tuple[RecordInfo | None, bytes | None]:
+        """The record whose head is one of the pages rebuilt from the previous head page, and it."""
+        if self.page is not None and self.page[0] == previous.head:
+            pages = [self.page[1]]
+        else:
+            pages = await self.pages(name, previous.head) if self.pages is not None else []
+        exact = bool(pages) and address_of(pages[0]) == previous.head and name not in self.lost
+        now = self.clock()
+        for base in pages:
+            for page in rebuild_candidates(base, messages, self.limits):
+                raw = expand_record(previous.raw, compact, address_of(page), limits=self.limits)
+                try:
+                    return verify_record(name, raw, now=now, limits=self.limits), page
+                except InvalidRecord:
+                    continue
+        if exact:  # the storage peer rebuilt it from this very page, it says: it lies
+            raise InvalidRecord(f"a compact record of {name} pushed without Value matches no head page")
+        return None, None
 
 
 async def pushed_records(
-    open_stream: Callable[[str], Any], names: list[str], *, clock: Callable[[], Any], limits: Limits
+    open_stream: Callable[[str], Any],
+    names: list[str],
+    *,
+    clock: Callable[[], Any],
+    limits: Limits,
+    pages: Pages | None = None,
 ) -> AsyncIterator[Pushed]:
-    """A reader's side: ask for ``names`` (over 1.1, else 1.0: ``open_stream(protocol)``), then
-    yield each verified record pushed with the messages beside it (none over 1.0), until the
-    stream ends. A bad frame raises (:class:`DecodeError`, :class:`RecordError`, ProtocolError)."""
-    messages = True
+    """A reader's side: ask for ``names`` (over 1.2, else 1.1, else 1.0:
+    ``open_stream(protocol)``), then yield each verified record pushed with the messages beside
+    it (none over 1.0), until the stream ends. A bad frame raises (:class:`DecodeError`,
+    :class:`RecordError`, ProtocolError). ``pages`` gives 1.2 the previous head pages the
+    follower holds (without it, a record pushed without Value is a reason to sync, no more)."""
+    names = list(dict.fromkeys(names))  # the storage peer numbers them so
+    stream = None
+    older = 0  # 0: 1.2, 1: 1.1, 2: 1.0
+    for protocol in (PUSH_COMPACT_PROTOCOL, PUSH_MESSAGES_PROTOCOL, PUSH_PROTOCOL):
+        try:
+            stream = await open_stream(protocol)
+            break
+        except Exception:  # an older peer (or none: then the last one raises)
+            if protocol is PUSH_PROTOCOL:
+                raise
+            older += 1
+    compact, messages = older == 0, older < 2
     try:
-        stream = await open_stream(PUSH_MESSAGES_PROTOCOL)
-    except Exception:  # a peer that speaks only 1.0 (or none: then this raises again)
-        messages = False
-        stream = await open_stream(PUSH_PROTOCOL)
-    try:
-        record_limit = limits.max_record + limits.max_name + 1
+        record_limit = limits.max_record + (COMPACT_PUSH_OVERHEAD if compact else limits.max_name + 1)
         framed = FramedStream(stream, max(record_limit, PUSH_MESSAGES_BYTES) if messages else record_limit)
         await framed.write_frame(encode_names(names))
         wanted = set(names)
+        expander = _Expander(names, pages, clock, limits)
         while (frame := await framed.read_frame()) is not None:
             if len(frame) > record_limit:
                 raise LimitExceeded("push record frame", len(frame), record_limit)
-            info = decode_push(frame, wanted, now=clock(), limits=limits)
             pushed: list[tuple[int, bytes]] = []
             size = len(encode_frame(frame))
             if messages:
@@ -302,7 +482,12 @@ async def pushed_records(
                     break
                 pushed = decode_messages(extra, limits)
                 size += len(encode_frame(extra))
-            yield Pushed(info, pushed, size)
+            if compact:
+                name, info, page = await expander.record(frame, pushed)
+                yield Pushed(info, pushed, size, name, page)
+            else:
+                info = decode_push(frame, wanted, now=clock(), limits=limits)
+                yield Pushed(info, pushed, size, info.name)
     finally:
         with trio.CancelScope(shield=True):
             await _reset(stream)
@@ -318,6 +503,7 @@ async def _reset(stream: Any) -> None:
 __all__ = [
     "MAX_PUSH_MESSAGES",
     "MAX_PUSH_NAMES",
+    "PUSH_COMPACT_PROTOCOL",
     "PUSH_MESSAGES_PROTOCOL",
     "PUSH_PROTOCOL",
     "Pushed",

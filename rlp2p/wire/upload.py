@@ -5,6 +5,11 @@ so the Update is judged after every block before it was stored (a new log's comp
 finds them), exactly as the NS server would judge it. A server that does not know the request
 answers BAD_REQUEST and keeps the stream: :func:`add_then_update` raises UnsupportedRequest and
 the caller sends the record over /vac/ns/1.0.0 (the blocks are stored already).
+
+With ``compact``, the Update carries the record as a ``CompactRecord`` with Value and TTL
+(UploadNameUpdate field 11, rlp2p/core/compact.py: 151 B for a 221 B record) which the server
+rebuilds and judges as the record itself. A server from before sees an empty record and answers
+INVALID_RECORD: the publisher then sends the whole record (rlp2p/node/publisher.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.address import address_of
+from rlp2p.core.compact import compact_record
 from rlp2p.errors import ProtocolError, RemoteError, UnsupportedRequest
 from rlp2p.pb.vac import cas_pb2, ns_pb2
 from rlp2p.wire.cas import CasClient, encode_adds
@@ -48,7 +54,11 @@ def serve_ack(held: Callable[[str], Awaitable[int]], sign: Callable[[str, int], 
     return ack
 
 
-def encode_cas_update(name: str, record: bytes) -> bytes:
+def encode_cas_update(name: str, record: bytes, *, compact: bool = False) -> bytes:
+    """An Update of ``record``; with ``compact``, in compact form when it has one."""
+    short = compact_record(None, record, with_value=True) if compact else None
+    if short is not None and len(short) < len(record):
+        return cas_pb2.CasRequest(update=cas_pb2.UploadNameUpdate(name=name, compact=short)).SerializeToString()
     return cas_pb2.CasRequest(update=cas_pb2.UploadNameUpdate(name=name, content=record)).SerializeToString()
 
 
@@ -75,6 +85,7 @@ async def add_then_update(
     *,
     ack: bool = False,
     deltas: dict[bytes, bytes] | None = None,
+    compact: bool = False,
 ) -> tuple[int, bytes] | None:
     """Store ``blocks`` then the record, in one pipelined call. Raises RemoteError on the first
     refusal (an update's carries the NS status name), UnsupportedRequest if the server does not
@@ -83,8 +94,9 @@ async def add_then_update(
     With ``ack``, the server's signed acknowledgement rides the same call: (the sequence it holds,
     its signature), None from a server that does not sign them. Checked by the caller
     (:func:`rlp2p.core.ack.check_ack`). ``deltas``: pages sent as page deltas (address -> delta,
-    :func:`rlp2p.wire.cas.encode_adds`), only to a server known to take them."""
-    requests = [*encode_adds(blocks, deltas), encode_cas_update(name, record)]
+    :func:`rlp2p.wire.cas.encode_adds`), only to a server known to take them; ``compact``: the
+    record as a CompactRecord (UploadNameUpdate.compact), only to a server known to take it."""
+    requests = [*encode_adds(blocks, deltas), encode_cas_update(name, record, compact=compact)]
     if ack:
         requests.append(encode_ack_request(name))
     frames = await cas.rpc.call_many(requests)

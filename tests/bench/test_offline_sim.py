@@ -30,6 +30,7 @@ from bench.offline_sim import (
 )
 from rlp2p import LogMode
 from rlp2p.core.address import address_of
+from rlp2p.core.compact import expand_record
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, Page, build_log
 from rlp2p.core.pagedelta import apply_checked, apply_page_delta
@@ -260,18 +261,22 @@ def test_log_bytes_are_every_upload_forward_confirmation_poll_page_and_block():
         + 3 * wire.poll_answer_size(4, 2, 2)  # epoch 6: he holds sequence 2: NS Poll, "unchanged"
     )
     assert run.bytes_to_bob == to_bob
-    # the record asked of one replica, the sequence only of the other two (2 bytes more each)
+    # the record asked of one replica (in compact form: PollQuery.compact, 2 bytes), the sequence
+    # only of the other two (PollLog.sequence_only, 2 bytes each)
     assert run.bytes_bob == 6 * wire.fetch_request() + sync.sent + wire.poll_request_size(2) + 2 * wire.poll_request_size(2, True)
-    assert wire.poll_request_size(2, True) == wire.poll_request_size(2) + 2
+    assert wire.poll_request_size(2, True) == wire.poll_request_size(2)
     # storage: its answers, and the forwarder's copies to the 2 others with their answers and acks
-    # (Alice sent the second head page as a delta; the forwarder copies pages whole)
+    # (Alice sent the second head page as a delta and the record compact; the forwarder copies
+    # pages and records whole)
     assert first.sent == first.whole and second.sent < second.whole
-    copies = 2 * (first.whole + first.answered + second.whole + second.answered)
+    copy1, copy2 = wire.publish(0, 2, 1, compact=False), wire.publish(2, 4, 2, compact=False)
+    copies = 2 * (copy1.whole + copy1.answered + copy2.whole + copy2.answered)
     copies += 2 * (sum(wire.ack_frames(1)) + sum(wire.ack_frames(2)))
     assert run.bytes_storage == to_bob + to_alice + copies
     assert run.delivered_at == (5, 5, 5, 5)
     assert wire.poll_answer_size(4, 2, 2) < 10 < len(wire.record(4, 2)) < wire.fetch_response(4, 2)
-    assert wire.poll_answer_size(4, 2, 1) > len(wire.record(4, 2))  # a changed log: the record
+    # a changed log: the record, in compact form (151 of its 221 B)
+    assert len(wire.record(4, 2)) > wire.poll_answer_size(4, 2, 1) > 151
 
     # uploading to each replica, fetching on every poll: 3 uploads, the record every time
     each = simulate_remote_log(replace(config, upload_once=False, conditional=False), alice, bob, created, wire)
@@ -343,17 +348,18 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
     for i in range(20):
         ask, told = wire.forward(i, i + 1, i + 1)
         extra += len(ask) + len(told) + 2 * sum(wire.ack_frames(i + 1))
-        # Alice sends the head page as a delta; the forwarder copies it whole to the 2 others
-        frames = wire.publish(i, i + 1, i + 1)
-        extra += 2 * (frames.whole - frames.sent)
+        # Alice sends the head page as a delta and the record compact; the forwarder copies
+        # both whole to the 2 others
+        extra += 2 * (wire.publish(i, i + 1, i + 1, compact=False).whole - wire.publish(i, i + 1, i + 1).sent)
     assert every.bytes_total - each.bytes_total == extra
     assert every.bytes_to_bob == each.bytes_to_bob and every.bob_multiplier == each.bob_multiplier
 
     # a fanout of 1: Bob asks one replica a poll instead of 3 (the syncs stay the same)
     one = simulate_remote_log(replace(base, fanout=1), always, always, created)
     syncs = sum(wire.sync(i, i + 1).sent for i in range(20))
-    # (the two others' polls ask the sequence only: 2 bytes more each; epoch 0's is a Fetch)
-    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) + 2 * 2 * (base.epochs - 1) > 0
+    # (the two others' polls ask the sequence only, 2 bytes, as the one asked for the record
+    # says it takes compact records, 2 bytes; epoch 0's is a Fetch)
+    assert every.bytes_bob - one.bytes_bob == 2 * (one.bytes_bob - syncs) > 0
     assert one.bob_multiplier < every.bob_multiplier
 
     # without NS Poll, every poll fetches the whole record from each of the 3
@@ -370,7 +376,7 @@ def test_poll_interval_upload_once_and_fanout_move_the_bytes_they_should():
         for i in range(1, 20)
     )
     # one record a poll, not one a replica: a changed poll gets the record and two ~10-byte answers
-    assert wire.poll_answer_size(2, 2, 1, True) < 12 < len(wire.record(2, 2)) < wire.poll_answer_size(2, 2, 1)
+    assert wire.poll_answer_size(2, 2, 1, True) < 12 < 151 < wire.poll_answer_size(2, 2, 1) < len(wire.record(2, 2))
 
 
 # --- both ------------------------------------------------------------------------------------
@@ -503,9 +509,16 @@ def test_a_publish_is_the_real_blocks_and_a_real_signed_record(mode):
         assert all(Page.decode(added[a]) for a in added.keys() & pages)
         # the record: signed by the log's key, naming the real head, at this sequence
         assert update.update.name == wire.name
-        info = verify_record(wire.name, update.update.content, now=RECORD_TIME)
+        # in compact form (UploadNameUpdate.compact), rebuilt exactly by the storage peer
+        assert not update.update.content
+        info = verify_record(wire.name, expand_record(None, update.update.compact), now=RECORD_TIME)
         assert (info.head, info.sequence) == (built.head, sequence)
         assert frames.sent == sum(len(f) for f in frames.requests)
+        # the forwarder's copies send the whole record: 70 B more
+        whole = wire.publish(have, n, sequence, compact=False)
+        (whole_update,) = _frames(whole.requests[-1])
+        assert cas.decode_request(whole_update).update.content == info.raw
+        assert whole.sent - frames.sent == len(info.raw) - len(update.update.compact)
         answers = _frames(b"".join(frames.responses))
         assert [cas.decode_response(f).address.id for f in answers[:-1]] == list(added)
         assert cas.decode_response(answers[-1]).updated.status == ns.Status.OK
@@ -597,10 +610,12 @@ def test_the_forward_and_the_poll_are_the_real_frames(mode):
         (poll,) = _frames(wire.poll_request(sequence - 1))
         (entry,) = ns.decode_request(poll).poll.logs
         assert (entry.log, entry.sequence) == (name_to_peer_id(wire.name).to_bytes(), sequence - 1)
+        assert ns.decode_request(poll).poll.compact
         (changed,) = _frames(wire.poll_answer(n, sequence, sequence - 1))
         (result,) = ns.decode_response(changed).polled.results
-        assert result.state == PollState.CHANGED
-        assert verify_record(wire.name, result.record, now=RECORD_TIME).sequence == sequence
+        assert result.state == PollState.CHANGED and not result.record  # in compact form
+        record = expand_record(None, result.compact)
+        assert verify_record(wire.name, record, now=RECORD_TIME).sequence == sequence
         (same,) = _frames(wire.poll_answer(n, sequence, sequence))
         assert [r.state for r in ns.decode_response(same).polled.results] == [PollState.UNCHANGED]
         # the others of the fanout: asked for the sequence only, answered with it and no record

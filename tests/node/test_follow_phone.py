@@ -11,7 +11,7 @@ from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
 from rlp2p.node.follow import Follower
-from rlp2p.wire.push import PUSH_MESSAGES_PROTOCOL
+from rlp2p.wire.push import PUSH_COMPACT_PROTOCOL, PUSH_MESSAGES_PROTOCOL
 
 NO_POLL = 3600.0
 MODE = LogMode.paged(16, embed=1)
@@ -22,6 +22,7 @@ async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool, push_1_0_only
     if push_1_0_only:  # storage peers of an older release
         for node in storage:
             node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
+            node.host.remove_stream_handler(PUSH_COMPACT_PROTOCOL)
     peers = [node.peer_id for node in storage]
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)

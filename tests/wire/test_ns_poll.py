@@ -46,10 +46,15 @@ async def test_an_answer_cut_at_the_servers_budget_is_asked_again_for_the_rest(s
     stats = PollStats()
     now = datetime.now(timezone.utc)
     async with client.ns(storage.peer_id) as ns:
-        answers = await ns.poll([(name, 3) for name, _ in held] + [(held[0][0], 4)], now=now, stats=stats)
+        answers = await ns.poll([(name, 3) for name, _ in held] + [(held[0][0], 4)], now=now, stats=stats, compact=False)
+        compact_stats = PollStats()
+        compact = await ns.poll([(name, 3) for name, _ in held], now=now, stats=compact_stats)
     assert [a.state for a in answers] == [State.CHANGED] * 10 + [State.UNCHANGED]
     assert [a.info.raw for a in answers[:10]] == [record for _, record in held]
     assert stats.round_trips == 3 and not stats.fell_back  # 4 + 4 + 2 records (and the 2-byte unchanged)
+    # compact records (151 B): 6 + 4, each rebuilt to the exact record
+    assert [a.info.raw for a in compact] == [record for _, record in held]
+    assert compact_stats.round_trips == 2
 
 
 async def test_a_bad_record_fails_its_log_only(swarm):
@@ -107,3 +112,39 @@ def test_a_sequence_where_the_record_was_asked_for_is_a_failed_answer():
     name = logs(1)[0][0]
     assert _judge((name, 3), result, DEFAULT_LIMITS, now, True).state is State.FAILED
     assert _judge((name, 3), result, DEFAULT_LIMITS, now, True, True).sequence == 9
+
+
+async def test_compact_records_in_a_poll_answer_are_smaller_and_rebuild_the_exact_record(swarm):
+    (storage,) = await swarm.add_storage(1)
+    client = await swarm.start_node("client")
+    held = logs(3)
+    for name, record in held:
+        storage.store.put_record(name, record, 4)
+    ids = [(name_to_peer_id(name).to_bytes(), 3) for name, _ in held]
+    async with client.ns(storage.peer_id) as ns:
+        whole, compact = await ns.rpc.call_many([encode_poll(ids), encode_poll(ids, compact=True)])
+        answers = await ns.poll([(name, 3) for name, _ in held])
+    assert all(r.record and not r.compact for r in decode_response(whole).polled.results)
+    assert all(r.compact and not r.record for r in decode_response(compact).polled.results)
+    assert len(whole) - len(compact) == 3 * (221 - 151)
+    assert [a.info.raw for a in answers] == [record for _, record in held]
+
+
+def test_a_compact_poll_answer_is_verified_and_only_taken_when_asked_for():
+    from rlp2p.core.compact import compact_record
+    from rlp2p.wire.ns_poll import _judge
+
+    ((name, record),) = logs(1)
+    now = datetime.now(timezone.utc)
+    compact = compact_record(None, record, with_value=True)
+    assert compact is not None
+    good = ns_pb2.PollResult(state=PollState.CHANGED, compact=compact)
+    assert _judge((name, 3), good, DEFAULT_LIMITS, now, True, compact=True).info.raw == record
+    assert _judge((name, 3), good, DEFAULT_LIMITS, now, True, compact=False).state is State.FAILED
+    forged = ns_pb2.PollResult(state=PollState.CHANGED, compact=compact[:5] + bytes([compact[5] ^ 1]) + compact[6:])
+    assert "InvalidRecord" in _judge((name, 3), forged, DEFAULT_LIMITS, now, True, compact=True).error
+    junk = ns_pb2.PollResult(state=PollState.CHANGED, compact=b"\xff\xff")
+    assert "DecodeError" in _judge((name, 3), junk, DEFAULT_LIMITS, now, True, compact=True).error
+    # a server from before ignores the field and sends the record: taken as ever
+    whole = ns_pb2.PollResult(state=PollState.CHANGED, record=record)
+    assert _judge((name, 3), whole, DEFAULT_LIMITS, now, True, compact=True).info.raw == record

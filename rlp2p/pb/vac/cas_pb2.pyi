@@ -78,12 +78,14 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class UploadNameUpdate(_message.Message):
-    __slots__ = ("name", "content")
+    __slots__ = ("name", "content", "compact")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     name: str
     content: bytes
-    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+    compact: bytes
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ..., compact: _Optional[bytes] = ...) -> None: ...
 
 class UploadNameResult(_message.Message):
     __slots__ = ("status", "error")

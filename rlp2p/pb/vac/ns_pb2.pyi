@@ -104,10 +104,12 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[_Union[Error.Code, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class PollQuery(_message.Message):
-    __slots__ = ("logs",)
+    __slots__ = ("logs", "compact")
     LOGS_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     logs: _containers.RepeatedCompositeFieldContainer[PollLog]
-    def __init__(self, logs: _Optional[_Iterable[_Union[PollLog, _Mapping]]] = ...) -> None: ...
+    compact: bool
+    def __init__(self, logs: _Optional[_Iterable[_Union[PollLog, _Mapping]]] = ..., compact: bool = ...) -> None: ...
 
 class PollLog(_message.Message):
     __slots__ = ("log", "sequence", "sequence_only")
@@ -126,7 +128,7 @@ class PollAnswer(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[PollResult, _Mapping]]] = ...) -> None: ...
 
 class PollResult(_message.Message):
-    __slots__ = ("state", "record", "sequence")
+    __slots__ = ("state", "record", "sequence", "compact")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNCHANGED: _ClassVar[PollResult.State]
@@ -140,10 +142,12 @@ class PollResult(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     state: PollResult.State
     record: bytes
     sequence: int
-    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ..., sequence: _Optional[int] = ...) -> None: ...
+    compact: bytes
+    def __init__(self, state: _Optional[_Union[PollResult.State, str]] = ..., record: _Optional[bytes] = ..., sequence: _Optional[int] = ..., compact: _Optional[bytes] = ...) -> None: ...
 
 class ForwardRequest(_message.Message):
     __slots__ = ("name", "sequence", "targets", "blocks")
