@@ -592,6 +592,8 @@ class Publisher:
                             missing = [a for a in missing if a not in stored]
                             deltas = {} if peer not in self._delta_ok else {a: d for a, d in deltas.items() if a not in stored}
                             result.blocks_sent += len(stored)
+                            if not missing and peer not in self._ns_only:  # the probe took them all
+                                stale, sent_record = await self._add_then_update(cas, peer, [], record)
                         for start in range(0, len(missing), UPLOAD_BATCH):
                             chunk = missing[start : start + UPLOAD_BATCH]
                             blocks = [built.blocks[a] for a in chunk]
