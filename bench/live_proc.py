@@ -1,0 +1,179 @@
+"""The processes of the live section's push path: ``python -m bench.live_proc storage|follower``.
+
+``bench/live.py`` starts each storage peer and Carol (the push follower) as its own OS process
+with this module, so Carol's latency is her path (the storage peer that pushes, the wire, her
+node), not one process's CPU for every node of the bench. Each process prints one JSON object a
+line on stdout: first ``{"addr": ...}`` (storage) or ``{"ready": ..., "rtt": [...]}`` (follower),
+then one event a line, each stamped with ``time.monotonic()`` (``CLOCK_MONOTONIC``: one clock for
+every process on a Linux machine, unlike trio's clock, which is per run):
+
+* storage: ``accept`` (the record is committed and ``Node._on_new_record`` hands it to the
+  announcer and the push streams: where ``push_ms`` starts), ``page`` (the push stream has the
+  head page's new messages), ``written`` (the push frames are written to the stream);
+* follower: ``frame`` (a pushed record and its messages read and verified), ``rebuilt`` (the
+  head page rebuilt and stored), ``message`` (``on_message``), ``report`` (a sync's bytes).
+
+The hooks wrap methods of this process's own classes; nothing in ``rlp2p`` changes for them.
+SIGTERM or SIGINT stops a process cleanly; its parent (the section) stops every one it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+#: round trips Carol times on an open echo stream to her push peer before the messages
+RTT_SAMPLES = 50
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, "t": time.monotonic(), **fields}), flush=True)
+
+
+def _hook_storage() -> None:
+    """Stamp acceptance, the messages frame ready, and the push write (this process only)."""
+    from rlp2p.node.node import Node
+    from rlp2p.wire.push import PushServer
+
+    on_new_record = Node._on_new_record
+
+    async def accepted(self: Node, info: Any) -> None:
+        emit("accept", seq=info.sequence, record_bytes=len(info.raw))
+        await on_new_record(self, info)
+
+    messages = PushServer._messages
+
+    async def page(self: PushServer, info: Any, sent: dict[str, int]) -> bytes:
+        out = await messages(self, info, sent)
+        emit("page", seq=info.sequence)
+        self._writing = info.sequence  # type: ignore[attr-defined]
+        return out
+
+    handle = PushServer.handle
+
+    async def handled(self: PushServer, stream: Any, *, messages: bool = False) -> None:
+        write = stream.write
+
+        async def timed_write(data: bytes) -> None:
+            await write(data)
+            seq = getattr(self, "_writing", None)
+            if seq is not None:
+                emit("written", seq=seq, bytes=len(data))
+                self._writing = None  # type: ignore[attr-defined]
+
+        stream.write = timed_write
+        await handle(self, stream, messages=messages)
+
+    Node._on_new_record = accepted  # type: ignore[method-assign]
+    PushServer._messages = page  # type: ignore[method-assign]
+    PushServer.handle = handled  # type: ignore[method-assign]
+
+
+async def storage(data: Path, bootstrap: list[str]) -> None:
+    from bench.probes import install
+    from rlp2p.node.node import Node, NodeConfig
+
+    _hook_storage()
+    node = Node.open(data, config=NodeConfig(storage=True, bootstrap=tuple(bootstrap)))
+    try:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with node:
+                install(node.host)
+                print(json.dumps({"addr": node.addrs[0]}), flush=True)
+                async for _ in signals:
+                    break
+    finally:
+        node.close_store()
+
+
+async def follower(data: Path, name: str, peers: list[str]) -> None:
+    """Carol: ``follow(mesh=False)`` on a node without gossipsub, from ``peers`` in that order."""
+    from bench.common import peer_info
+    from bench.probes import EchoStream
+    from rlp2p.node.follow import Follower
+    from rlp2p.node.node import Node, NodeConfig
+    import rlp2p.node.follow as follow_module
+
+    records = follow_module.pushed_records
+
+    async def stamped(*args: Any, **kwargs: Any) -> Any:
+        async for pushed in records(*args, **kwargs):
+            emit("frame", seq=pushed.info.sequence, bytes=pushed.size, messages=len(pushed.messages))
+            yield pushed
+
+    follow_module.pushed_records = stamped  # type: ignore[assignment]
+    rebuild = Follower._rebuild
+
+    async def rebuilt(self: Follower, entry: Any, record: Any) -> None:
+        await rebuild(self, entry, record)
+        emit("rebuilt", seq=record.sequence)
+
+    Follower._rebuild = rebuilt  # type: ignore[method-assign]
+
+    node = Node.open(data, config=NodeConfig(announce=False))
+    infos = [peer_info(p) for p in peers]
+    try:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with node, trio.open_nursery() as nursery:
+                for info in infos:
+                    node.host.get_peerstore().add_addrs(info.peer_id, info.addrs, 3600)
+                carol: Follower
+
+                def on_message(delivery: Any) -> None:
+                    emit("message", seq=delivery.seq, size=len(delivery.data), rebuilt=carol.stats.rebuilt, syncs=carol.stats.syncs)
+
+                carol = Follower(
+                    node.reader(storage_peers=[i.peer_id for i in infos]),
+                    [name],
+                    on_message=on_message,
+                    poll_interval=24 * 3600.0,
+                    on_report=lambda r: emit("report", seq=r.record_seq, bytes_in=r.bytes_in),
+                    mesh=False,
+                )
+                nursery.start_soon(carol.run)
+                await carol.caught_up.wait()
+                echo = await EchoStream.open(node.host, infos[0].peer_id)
+                try:
+                    await echo.ping()
+                    rtts = [await echo.ping() for _ in range(RTT_SAMPLES)]
+                finally:
+                    await echo.close()
+                print(json.dumps({"ready": True, "rtt": rtts}), flush=True)
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+    finally:
+        node.close_store()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("role", choices=["storage", "follower"])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--bootstrap", action="append", default=[])
+    parser.add_argument("--name", help="the log to follow (follower)")
+    parser.add_argument("--peer", action="append", default=[], help="a storage peer's /p2p/ address (follower)")
+    args = parser.parse_args(argv)
+    from rlp2p.p2p.host import quiet_libp2p_logs
+    import logging
+
+    quiet_libp2p_logs(logging.CRITICAL)
+    if args.role == "storage":
+        trio.run(storage, args.data, args.bootstrap)
+    else:
+        if not args.name or not args.peer:
+            parser.error("a follower needs --name and --peer")
+        trio.run(partial(follower, args.data, args.name, args.peer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
