@@ -384,9 +384,9 @@ def _process_result(n: int, storage: list[_Proc], carol: _Proc, rtts: list[float
     steps = [
         ("accept_to_push_peer_accept", None, (push_peer, "accept")),
         ("to_messages_frame_ready", (push_peer, "accept"), (push_peer, "page")),
-        ("to_frames_written", (push_peer, "page"), (push_peer, "written")),
-        ("to_carol_read_verified", (push_peer, "written"), (carol, "frame")),
-        ("to_page_rebuilt", (carol, "frame"), (carol, "rebuilt")),
+        ("to_write_started", (push_peer, "page"), (push_peer, "writing")),
+        ("to_carol_read_verified", (push_peer, "writing"), (carol, "frame")),
+        ("to_page_rebuilt", (carol, "frame"), (carol, "rebuilt")),  # (offered to the sync)
         ("to_on_message", (carol, "rebuilt"), (carol, "message")),
     ]
     breakdown: dict[str, Any] = {}

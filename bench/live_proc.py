@@ -9,7 +9,8 @@ every process on a Linux machine, unlike trio's clock, which is per run):
 
 * storage: ``accept`` (the record is committed and ``Node._on_new_record`` hands it to the
   announcer and the push streams: where ``push_ms`` starts), ``page`` (the push stream has the
-  head page's new messages), ``written`` (the push frames are written to the stream);
+  head page's new messages), ``writing`` and ``written`` (the push frames handed to the stream,
+  and its write returned: after the reader may have read them);
 * follower: ``frame`` (a pushed record and its messages read and verified), ``rebuilt`` (the
   head page rebuilt and stored), ``message`` (``on_message``), ``report`` (a sync's bytes).
 
@@ -63,10 +64,12 @@ def _hook_storage() -> None:
         write = stream.write
 
         async def timed_write(data: bytes) -> None:
-            await write(data)
             seq = getattr(self, "_writing", None)
             if seq is not None:
-                emit("written", seq=seq, bytes=len(data))
+                emit("writing", seq=seq, bytes=len(data))
+            await write(data)
+            if seq is not None:
+                emit("written", seq=seq)
                 self._writing = None  # type: ignore[attr-defined]
 
         stream.write = timed_write

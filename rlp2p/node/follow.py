@@ -384,25 +384,30 @@ class Follower:
         return await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
 
     async def _rebuild(self, entry: _Log, record: RecordInfo) -> None:
-        """Put the record's head page into the reader's store, rebuilt from the page it holds
-        and the messages pushed beside the record (rlp2p/core/rebuild.py), so the sync takes it
-        from there instead of fetching it. A page that does not hash to the record's head is
-        not kept: the sync fetches as before."""
+        """Hand the sync the record's head page, rebuilt from the page the reader holds and the
+        messages pushed beside the record (rlp2p/core/rebuild.py), so it takes it from memory
+        instead of fetching it: one store read here, no write (the sync caches the page with
+        its delivery). A page that does not hash to the record's head is not offered: the sync
+        fetches as before."""
         pushed = self._pushed.pop(entry.name, None)
         if pushed is None or pushed[0] != record.sequence:
             return
         reader = self.reader
-        state = await reader.state(entry.name)
-        if state.head is None or state.head == record.head:
-            return
-        held = await reader.astore.call(reader.store.get_blocks, [state.head])
-        previous = held.get(state.head)
+        store = reader.store
+
+        def held() -> tuple[Any, bytes | None]:  # the state and its head page, in one trip
+            state = store.get_reader_state(entry.name)
+            if state.head is None or state.head == record.head:
+                return state, None
+            return state, store.get_blocks([state.head]).get(state.head)
+
+        state, previous = await reader.astore.call(held)
         if previous is None:
             return
         new = [(seq, data) for seq, data in pushed[1] if seq > state.delivered_seq]
         page = rebuild_head(previous, new, record.head, reader.limits)
         if page is not None:
-            await reader.astore.call(reader.store.put_blocks, [(record.head, page)])
+            reader.offer_block(record.head, page)
             self.stats.rebuilt += 1
 
     def _via(self, entry: _Log) -> list[ID]:
