@@ -64,6 +64,10 @@ FRAMING_BYTES = 8
 #: messages published one by one (``--quick``: QUICK_MESSAGES)
 MESSAGES, QUICK_MESSAGES = 100, 10
 RTT_SAMPLES = 50
+#: seconds between one message's delivery and the next publish: the latency of a message, not of
+#: a queue (the previous message's tails, a follower's acknowledgement, a replica's DHT provide,
+#: are over), as in a chat whose messages are seconds apart
+GAP = 0.1
 #: bound on one message's way from Alice to Bob
 DELIVERY_TIMEOUT = 60.0
 #: the goals of issue 12 (results["goals"])
@@ -173,6 +177,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             publish_seconds: list[float] = []
             for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=7), start=2):
                 ctx.say(f"live: message {i - 1}/{n}")
+                await trio.sleep(GAP)
                 await publisher.append([body])
                 started = time.perf_counter()
                 await publisher.publish()
@@ -358,6 +363,7 @@ async def run_processes(ctx: Context, n: int) -> dict[str, Any]:
                 rtts = (await carol.started())["rtt"]
                 for i, body in enumerate(bodies(n, ctx.config.body_bytes, seed=11), start=2):
                     ctx.say(f"live (processes): message {i - 1}/{n}")
+                    await trio.sleep(GAP)
                     await publisher.append([body])
                     await publisher.publish()
                     with trio.fail_after(DELIVERY_TIMEOUT):

@@ -78,6 +78,9 @@ CONVERGE_TRIES = 5
 MAX_FOLLOWED = 1024
 #: replicas an announced record is fetched from, in turn, before an ordinary sync
 MAX_VIA = 3
+#: head pages a push follower keeps in memory to rebuild the next one from (one per log, the
+#: most recently rebuilt; larger ones are read back from the store when needed)
+KEPT_PAGES, KEPT_PAGE_BYTES = 64, 64 * 1024
 #: joining a log's topic: tries, and the waits between them, before following it by syncs alone
 REJOIN = Backoff(first=0.5, cap=30.0, tries=8)
 
@@ -99,6 +102,9 @@ class _Log:
     replicas: list[ID] = field(default_factory=list)
     #: subscribed to the log's topic (mesh mode)
     joined: bool = False
+    #: the head page and delivered seq the last successful sync ended on
+    head: bytes | None = None
+    delivered: int = 0
 
 
 @dataclass
@@ -162,6 +168,8 @@ class Follower:
         self._push_via: dict[str, ID] = {}
         # per log: the newest pushed record's sequence and the messages pushed beside it
         self._pushed: dict[str, tuple[int, list[tuple[int, bytes]]]] = {}
+        # per log: the head page last rebuilt, (CID, bytes), at most KEPT_PAGES (oldest out)
+        self._pages: dict[str, tuple[bytes, bytes]] = {}
         # a private log is followed by its capability string, given where its name goes
         caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
         self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
@@ -350,6 +358,7 @@ class Follower:
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)
+            entry.head, entry.delivered = report.head, report.delivered_seq
             if entry.record is not None and entry.record.sequence <= entry.held:
                 entry.record = None
             used = [ID.from_base58(p) for p in report.peers_used]
@@ -386,29 +395,38 @@ class Follower:
     async def _rebuild(self, entry: _Log, record: RecordInfo) -> None:
         """Hand the sync the record's head page, rebuilt from the page the reader holds and the
         messages pushed beside the record (rlp2p/core/rebuild.py), so it takes it from memory
-        instead of fetching it: one store read here, no write (the sync caches the page with
-        its delivery). A page that does not hash to the record's head is not offered: the sync
+        instead of fetching it: no store write (the sync caches the page with its delivery), and
+        no read when the previous page is the one rebuilt last (kept in memory). A page that does not hash to the record's head is not offered: the sync
         fetches as before."""
         pushed = self._pushed.pop(entry.name, None)
         if pushed is None or pushed[0] != record.sequence:
             return
         reader = self.reader
         store = reader.store
+        kept = self._pages.pop(entry.name, None)
+        if kept is not None and kept[0] == entry.head:  # the page the last sync ended on: no I/O
+            previous: bytes | None = kept[1]
+            delivered = entry.delivered
+        else:
 
-        def held() -> tuple[Any, bytes | None]:  # the state and its head page, in one trip
-            state = store.get_reader_state(entry.name)
-            if state.head is None or state.head == record.head:
-                return state, None
-            return state, store.get_blocks([state.head]).get(state.head)
+            def held() -> tuple[int, bytes | None]:  # the state and its head page, in one trip
+                state = store.get_reader_state(entry.name)
+                if state.head is None or state.head == record.head:
+                    return state.delivered_seq, None
+                return state.delivered_seq, store.get_blocks([state.head]).get(state.head)
 
-        state, previous = await reader.astore.call(held)
+            delivered, previous = await reader.astore.call(held)
         if previous is None:
             return
-        new = [(seq, data) for seq, data in pushed[1] if seq > state.delivered_seq]
+        new = [(seq, data) for seq, data in pushed[1] if seq > delivered]
         page = rebuild_head(previous, new, record.head, reader.limits)
         if page is not None:
             reader.offer_block(record.head, page)
             self.stats.rebuilt += 1
+            if len(page) <= KEPT_PAGE_BYTES:
+                while len(self._pages) >= KEPT_PAGES:
+                    del self._pages[next(iter(self._pages))]
+                self._pages[entry.name] = (record.head, page)
 
     def _via(self, entry: _Log) -> list[ID]:
         """Who to fetch an announced record's pages from: the storage peer that delivered the

@@ -131,7 +131,9 @@ class Node:
         self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
         self.admission = Admission(self.config.admission, now=self._now)
         self.invite_server = InviteServer(self.admission, self.host.get_id().to_base58(), self._now, self.config.limits)
-        self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
+        self.gate = StorageGate(
+            store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record, on_blocks=self._on_blocks
+        )
         self.cas_server.gate = self.ns_server.gate = self.gate
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
@@ -358,6 +360,12 @@ class Node:
     def _now(self) -> float:
         """Unix seconds by the node's clock: when a block or record was stored here."""
         return self.config.clock().timestamp()
+
+    def _on_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        # the push streams keep the newest small blocks: the head page of a record about to be
+        # accepted is pushed from memory, not read back through a worker thread
+        if self.announcements is not None and self.announcements.push is not None:
+            self.announcements.push.saw_blocks(items)
 
     async def _on_new_record(self, info: RecordInfo) -> None:
         self.forwarder.record_stored(info.name, info.sequence)

@@ -62,6 +62,9 @@ MAX_PUSH_STREAMS = 256
 HELD_ON_OPEN = 64
 #: seconds a storage peer waits for the names frame
 HELLO_TIMEOUT = 10.0
+#: blocks stored last that a storage peer keeps in memory while someone follows by push, and the
+#: largest kept: a record's head page arrives just before the record, and is pushed from here
+RECENT_BLOCKS, RECENT_BLOCK_BYTES = 8, PUSH_MESSAGES_BYTES
 
 
 def encode_names(names: list[str]) -> bytes:
@@ -183,6 +186,8 @@ class PushServer:
         # the head page of the newest record pushed: every stream of its log reads it, once
         self._page: tuple[bytes, bytes] | None = None
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
+        # the newest blocks stored (insertion order: oldest first), while anyone watches
+        self._recent: dict[bytes, bytes] = {}
         self.streams = 0
         self.dropped = 0
 
@@ -194,6 +199,18 @@ class PushServer:
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self.dropped += 1
 
+    def saw_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Blocks just stored: keep the newest small ones (a head page whose record comes next)."""
+        if not self._watchers:
+            self._recent.clear()
+            return
+        for address, data in items:
+            if len(data) <= RECENT_BLOCK_BYTES:
+                self._recent.pop(address, None)
+                self._recent[address] = data
+        while len(self._recent) > RECENT_BLOCKS:
+            del self._recent[next(iter(self._recent))]
+
     def watching(self, name: str) -> int:
         return len(self._watchers.get(name, ()))
 
@@ -203,7 +220,9 @@ class PushServer:
 
     async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> bytes:
         if self._page is None or self._page[0] != info.head:
-            page = await self.block(info.head) if self.block is not None else None
+            page = self._recent.get(info.head)
+            if page is None and self.block is not None:
+                page = await self.block(info.head)
             if page is None:
                 return encode_frame(b"")
             self._page = (info.head, page)
