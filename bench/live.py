@@ -393,7 +393,9 @@ def _process_result(n: int, storage: list[_Proc], carol: _Proc, rtts: list[float
         ("to_write_started", (push_peer, "page"), (push_peer, "writing")),
         ("to_carol_read_verified", (push_peer, "writing"), (carol, "frame")),
         ("to_page_rebuilt", (carol, "frame"), (carol, "rebuilt")),  # (offered to the sync)
-        ("to_on_message", (carol, "rebuilt"), (carol, "message")),
+        ("to_inbox_commit", (carol, "rebuilt"), (carol, "commit")),
+        ("inbox_commit", (carol, "commit"), (carol, "committed")),
+        ("to_on_message", (carol, "committed"), (carol, "message")),
     ]
     breakdown: dict[str, Any] = {}
     for label, start, end in steps:

@@ -24,6 +24,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -35,8 +36,14 @@ import trio
 RTT_SAMPLES = 50
 
 
+_out = threading.Lock()  # one line at a time: the store's hooks emit from its worker thread
+
+
 def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, "t": time.monotonic(), **fields}), flush=True)
+    line = json.dumps({"event": event, "t": time.monotonic(), **fields}) + "\n"
+    with _out:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def _hook_storage() -> None:
@@ -97,13 +104,28 @@ async def storage(data: Path, bootstrap: list[str]) -> None:
         node.close_store()
 
 
-async def follower(data: Path, name: str, peers: list[str]) -> None:
-    """Carol: ``follow(mesh=False)`` on a node without gossipsub, from ``peers`` in that order."""
+async def follower(data: Path, name: str, peers: list[str], synchronous: str) -> None:
+    """Carol: ``follow(mesh=False)`` on a node without gossipsub, from ``peers`` in that order,
+    her store opened with ``synchronous`` (FULL, the default: each commit fsynced)."""
     from bench.common import peer_info
     from bench.probes import EchoStream
     from rlp2p.node.follow import Follower
     from rlp2p.node.node import Node, NodeConfig
+    from rlp2p.store import open_store
+    from rlp2p.store.lock import lock_data_dir
+    from rlp2p.store.sqlite import SQLiteStore
     import rlp2p.node.follow as follow_module
+
+    deliver = SQLiteStore.deliver
+
+    def committed(self: SQLiteStore, name: str, items: Any, *args: Any, **kwargs: Any) -> Any:
+        # the inbox transaction before on_message (its fsync with FULL), in the store's thread
+        emit("commit", seq=items[-1][0] if items else 0)
+        out = deliver(self, name, items, *args, **kwargs)
+        emit("committed", seq=items[-1][0] if items else 0)
+        return out
+
+    SQLiteStore.deliver = committed  # type: ignore[method-assign]
 
     records = follow_module.pushed_records
 
@@ -121,7 +143,8 @@ async def follower(data: Path, name: str, peers: list[str]) -> None:
 
     Follower._rebuild = rebuilt  # type: ignore[method-assign]
 
-    node = Node.open(data, config=NodeConfig(announce=False))
+    lock = lock_data_dir(data)
+    node = Node(open_store(data, synchronous=synchronous), config=NodeConfig(announce=False))  # type: ignore[arg-type]
     infos = [peer_info(p) for p in peers]
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -155,6 +178,7 @@ async def follower(data: Path, name: str, peers: list[str]) -> None:
                 nursery.cancel_scope.cancel()
     finally:
         node.close_store()
+        lock.release()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", action="append", default=[])
     parser.add_argument("--name", help="the log to follow (follower)")
     parser.add_argument("--peer", action="append", default=[], help="a storage peer's /p2p/ address (follower)")
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL", help="the follower's store (default FULL)")
     args = parser.parse_args(argv)
     from rlp2p.p2p.host import quiet_libp2p_logs
     import logging
@@ -174,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.name or not args.peer:
             parser.error("a follower needs --name and --peer")
-        trio.run(partial(follower, args.data, args.name, args.peer))
+        trio.run(partial(follower, args.data, args.name, args.peer, args.synchronous))
     return 0
 
 

@@ -605,8 +605,9 @@ class Reader:
                             missing += more_missing
                         pages += look.offered  # offered blocks are not in the store yet
                         look.offered.clear()
-                    if plan.cas and not hinted:
+                    if missing and plan.cas and not hinted:
                         # the head page names the CAS peers that hold the log: fall-overs of last resort
+                        # (parsed only once something must be fetched: not for a pushed message)
                         hinted = True
                         # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
                         add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
