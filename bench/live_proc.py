@@ -125,7 +125,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
         emit("committed", seq=items[-1][0] if items else 0)
         return out
 
-    SQLiteStore.deliver = committed  # type: ignore[method-assign]
+    SQLiteStore.deliver = committed  # type: ignore[method-assign, assignment]
 
     records = follow_module.pushed_records
 
