@@ -328,7 +328,7 @@ async def _spawn(nursery: trio.Nursery, label: str, *args: str) -> _Proc:
     return proc
 
 
-async def run_processes(ctx: Context, n: int) -> dict[str, Any]:
+async def run_processes(ctx: Context, n: int, synchronous: str = "FULL") -> dict[str, Any]:
     """Carol's push path with the storage peers and Carol each in its own process (see the notes).
 
     Alice stays in the bench's process (her publish is not on the path measured: the clock
@@ -357,7 +357,8 @@ async def run_processes(ctx: Context, n: int) -> dict[str, Any]:
                 await publisher.publish()
                 peer_args = [a for addr in addrs for a in ("--peer", addr)]
                 carol = await _spawn(
-                    nursery, "carol", "follower", "--data", str(root / "carol"), "--name", publisher.name, *peer_args
+                    nursery, "carol", "follower", "--data", str(root / "carol"), "--name", publisher.name,
+                    "--synchronous", synchronous, *peer_args,
                 )
                 procs.append(carol)
                 rtts = (await carol.started())["rtt"]

@@ -137,6 +137,7 @@ class Node:
         self.cas_server.gate = self.ns_server.gate = self.gate
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
+        self.forwarder.before_targets = self._push_first
         self.ns_server.forward = self.forwarder.handle
         self.cas_server.acker = self.forwarder.acker  # signed acks of what this peer holds
         # a publish's record may come on the CAS stream after its blocks (one round trip)
@@ -360,6 +361,12 @@ class Node:
     def _now(self) -> float:
         """Unix seconds by the node's clock: when a block or record was stored here."""
         return self.config.clock().timestamp()
+
+    async def _push_first(self) -> None:
+        # a forward waits (a few ms, bounded) for the push streams to write the record it
+        # follows: the followers' latency is not the forward's CPU (bench/live.py)
+        if self.announcements is not None and self.announcements.push is not None:
+            await self.announcements.push.written()
 
     def _on_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         # the push streams keep the newest small blocks: the head page of a record about to be

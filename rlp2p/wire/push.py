@@ -65,6 +65,9 @@ HELLO_TIMEOUT = 10.0
 #: blocks stored last that a storage peer keeps in memory while someone follows by push, and the
 #: largest kept: a record's head page arrives just before the record, and is pushed from here
 RECENT_BLOCKS, RECENT_BLOCK_BYTES = 8, PUSH_MESSAGES_BYTES
+#: seconds other work of a storage peer (a forward to the other replicas) waits, at most, for
+#: the records queued to push streams to be written first (see PushServer.written)
+PUSH_FIRST = 0.05
 
 
 def encode_names(names: list[str]) -> bytes:
@@ -188,6 +191,10 @@ class PushServer:
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         # the newest blocks stored (insertion order: oldest first), while anyone watches
         self._recent: dict[bytes, bytes] = {}
+        # per stream (its send channel's id): records queued and not written yet
+        self._backlog: dict[int, int] = {}
+        self._drained = trio.Event()
+        self._drained.set()
         self.streams = 0
         self.dropped = 0
 
@@ -198,6 +205,25 @@ class PushServer:
                 send.send_nowait(info)
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self.dropped += 1
+            else:
+                self._backlog[id(send)] = self._backlog.get(id(send), 0) + 1
+                if self._drained.is_set():
+                    self._drained = trio.Event()
+
+    def _wrote(self, key: int, ended: bool = False) -> None:
+        if ended:
+            self._backlog.pop(key, None)
+        elif self._backlog.get(key, 0) > 0:
+            self._backlog[key] -= 1
+        if not any(self._backlog.values()):
+            self._drained.set()
+
+    async def written(self) -> None:
+        """Until every record queued to a push stream is written (at most ``PUSH_FIRST``
+        seconds): a storage peer's other work on a new record (the forward to the other
+        replicas) waits for it, so a follower's push is not queued behind that work's CPU."""
+        with trio.move_on_after(PUSH_FIRST):
+            await self._drained.wait()
 
     def saw_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
         """Blocks just stored: keep the newest small ones (a head page whose record comes next)."""
@@ -266,6 +292,7 @@ class PushServer:
                 async for info in receive:
                     extra = await self._messages(info, sent) if messages else b""
                     await stream.write(encode_frame(encode_push(info)) + extra)
+                    self._wrote(id(send))
         except (DecodeError, ProtocolError) as exc:
             log.info("refused a push stream: %s", exc)
         except Exception as exc:  # the reader went away mid-write: nothing to keep
@@ -279,6 +306,7 @@ class PushServer:
                     if not watchers:
                         del self._watchers[name]
             send.close()
+            self._wrote(id(send), ended=True)
             await _reset(stream)
 
 
