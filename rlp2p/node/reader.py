@@ -299,10 +299,11 @@ class Reader:
         peers: list[ID] | None = None
         # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
         # peer instead of the record); an expired one goes by Fetch, which looks further
-        held_fresh = _fresh(name, state, now, self.limits)
         if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
             peers, best, holders = via, announced, via  # verified by the caller; no fan-out
         else:
+            # (a signature check: not on an announced record's path)
+            held_fresh = _fresh(name, state, now, self.limits)
             if polled is None and self.conditional and held_fresh:
                 peers = await self.find_peers(name)
                 if peers:
