@@ -13,8 +13,8 @@ arrived) to 3 named storage peers. Two followers of the log:
   (``CLOCK_MONOTONIC``, one clock for every process of a Linux machine; trio's clock is per run)
   and print it; the latency runs from the first storage peer's ``accept`` (the record committed,
   ``Node._on_new_record`` handing it to the push streams and the announcer) to Carol's
-  ``on_message``, and 7f splits it: the pushing peer's messages frame ready and its write
-  started, Carol's frame read and verified, the page rebuilt, her inbox commit (its fsync: her
+  ``on_message``, and 7f splits it: the pushing peer's write started (the messages frame
+  built), Carol's frame read and verified, the page rebuilt, her inbox commit (its fsync: her
   store is ``synchronous=FULL``, the default) and ``on_message``. The round trip beside it is
   timed by Carol on an open echo stream to her pushing peer.
 * Bob, the gossipsub mesh follower (``Follower``), in the bench's process with every other node
@@ -399,8 +399,7 @@ def _process_result(n: int, storage: list[_Proc], carol: _Proc, rtts: list[float
     # each step of the path, per message, from the first acceptance on
     steps = [
         ("accept_to_push_peer_accept", None, (push_peer, "accept")),
-        ("to_messages_frame_ready", (push_peer, "accept"), (push_peer, "page")),
-        ("to_write_started", (push_peer, "page"), (push_peer, "writing")),
+        ("to_write_started", (push_peer, "accept"), (push_peer, "writing")),
         ("to_carol_read_verified", (push_peer, "writing"), (carol, "frame")),
         ("to_page_rebuilt", (carol, "frame"), (carol, "rebuilt")),  # (offered to the sync)
         ("to_inbox_commit", (carol, "rebuilt"), (carol, "commit")),

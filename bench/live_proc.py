@@ -7,14 +7,13 @@ line on stdout: first ``{"addr": ...}`` (storage) or ``{"ready": ..., "rtt": [..
 then one event a line, each stamped with ``time.monotonic()`` (``CLOCK_MONOTONIC``: one clock for
 every process on a Linux machine, unlike trio's clock, which is per run):
 
-* storage: ``accept`` (the record is committed and ``Node._on_new_record`` hands it to the
-  announcer and the push streams: where ``push_ms`` starts), ``page`` (the push stream has the
-  head page's new messages), ``writing`` and ``written`` (the push frames handed to the stream,
-  and its write returned: after the reader may have read them);
+* storage: ``accept`` (the record is committed and the node hands it to its announcer, which
+  hands it to the push streams: where ``push_ms`` starts), ``writing`` and ``written`` (the push
+  frames handed to the stream, and its write returned: after the reader may have read them);
 * follower: ``frame`` (a pushed record and its messages read and verified), ``rebuilt`` (the
   head page rebuilt and stored), ``message`` (``on_message``), ``report`` (a sync's bytes).
 
-The hooks wrap methods of this process's own classes; nothing in ``rlp2p`` changes for them.
+The hooks wrap public methods of this process's own classes; nothing in ``rlp2p`` changes.
 SIGTERM or SIGINT stops a process cleanly; its parent (the section) stops every one it started.
 """
 
@@ -26,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -47,23 +47,16 @@ def emit(event: str, **fields: Any) -> None:
 
 
 def _hook_storage() -> None:
-    """Stamp acceptance, the messages frame ready, and the push write (this process only)."""
-    from rlp2p.node.node import Node
+    """Stamp the push writes of this process's push server (public methods wrapped)."""
     from rlp2p.wire.push import PushServer
 
-    on_new_record = Node._on_new_record
+    queued: deque[int] = deque(maxlen=64)  # seqs pushed, not yet written (one stream here)
+    push = PushServer.push
 
-    async def accepted(self: Node, info: Any) -> None:
-        emit("accept", seq=info.sequence, record_bytes=len(info.raw))
-        await on_new_record(self, info)
-
-    messages = PushServer._messages
-
-    async def page(self: PushServer, info: Any, sent: dict[str, int]) -> bytes:
-        out = await messages(self, info, sent)
-        emit("page", seq=info.sequence)
-        self._writing = info.sequence  # type: ignore[attr-defined]
-        return out
+    def pushed(self: PushServer, info: Any) -> None:
+        if self.watching(info.name):
+            queued.append(info.sequence)
+        push(self, info)
 
     handle = PushServer.handle
 
@@ -71,20 +64,31 @@ def _hook_storage() -> None:
         write = stream.write
 
         async def timed_write(data: bytes) -> None:
-            seq = getattr(self, "_writing", None)
+            seq = queued.popleft() if queued else None  # (the held record on opening: none)
             if seq is not None:
                 emit("writing", seq=seq, bytes=len(data))
             await write(data)
             if seq is not None:
                 emit("written", seq=seq)
-                self._writing = None  # type: ignore[attr-defined]
 
         stream.write = timed_write
         await handle(self, stream, messages=messages)
 
-    Node._on_new_record = accepted  # type: ignore[method-assign]
-    PushServer._messages = page  # type: ignore[method-assign]
+    PushServer.push = pushed  # type: ignore[method-assign]
     PushServer.handle = handled  # type: ignore[method-assign]
+
+
+def _stamp_acceptance(node: Any) -> None:
+    """``accept``: the node's announcer is handed the record it just committed (the first thing
+    ``Node`` does with a newer record; the push streams get it in the same call)."""
+    announcements = node.announcements
+    announce = announcements.announce
+
+    def accepted(info: Any) -> None:
+        emit("accept", seq=info.sequence, record_bytes=len(info.raw))
+        announce(info)
+
+    announcements.announce = accepted
 
 
 async def storage(data: Path, bootstrap: list[str]) -> None:
@@ -97,6 +101,7 @@ async def storage(data: Path, bootstrap: list[str]) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with node:
                 install(node.host)
+                _stamp_acceptance(node)
                 print(json.dumps({"addr": node.addrs[0]}), flush=True)
                 async for _ in signals:
                     break
@@ -111,6 +116,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
     from bench.probes import EchoStream
     from rlp2p.node.follow import Follower
     from rlp2p.node.node import Node, NodeConfig
+    from rlp2p.node.reader import Reader
     from rlp2p.store import open_store
     from rlp2p.store.lock import lock_data_dir
     from rlp2p.store.sqlite import SQLiteStore
@@ -128,20 +134,26 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
     SQLiteStore.deliver = committed  # type: ignore[method-assign, assignment]
 
     records = follow_module.pushed_records
+    heads: dict[bytes, int] = {}  # head page CID -> seq of the records pushed (bounded below)
 
     async def stamped(*args: Any, **kwargs: Any) -> Any:
         async for pushed in records(*args, **kwargs):
             emit("frame", seq=pushed.info.sequence, bytes=pushed.size, messages=len(pushed.messages))
+            if len(heads) >= 64:
+                heads.clear()
+            heads[pushed.info.head] = pushed.info.sequence
             yield pushed
 
     follow_module.pushed_records = stamped  # type: ignore[assignment]
-    rebuild = Follower._rebuild
+    offer = Reader.offer_block
 
-    async def rebuilt(self: Follower, entry: Any, record: Any) -> None:
-        await rebuild(self, entry, record)
-        emit("rebuilt", seq=record.sequence)
+    def offered(self: Reader, address: bytes, data: bytes) -> None:
+        # the follower rebuilt the head page and hands it to its sync
+        offer(self, address, data)
+        if address in heads:
+            emit("rebuilt", seq=heads.pop(address))
 
-    Follower._rebuild = rebuilt  # type: ignore[method-assign]
+    Reader.offer_block = offered  # type: ignore[method-assign]
 
     lock = lock_data_dir(data)
     node = Node(open_store(data, synchronous=synchronous), config=NodeConfig(announce=False))  # type: ignore[arg-type]
