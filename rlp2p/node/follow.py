@@ -396,8 +396,8 @@ class Follower:
         """Hand the sync the record's head page, rebuilt from the page the reader holds and the
         messages pushed beside the record (rlp2p/core/rebuild.py), so it takes it from memory
         instead of fetching it: no store write (the sync caches the page with its delivery), and
-        no read when the previous page is the one rebuilt last (kept in memory). A page that does not hash to the record's head is not offered: the sync
-        fetches as before."""
+        no read when the previous page is the one rebuilt last (kept in memory). A page that
+        does not hash to the record's head is not offered: the sync fetches as before."""
         pushed = self._pushed.pop(entry.name, None)
         if pushed is None or pushed[0] != record.sequence:
             return
