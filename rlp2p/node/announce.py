@@ -322,6 +322,8 @@ class Announcements:
     async def _publisher(self, receive: trio.MemoryReceiveChannel[RecordInfo]) -> None:
         async for info in receive:
             try:
+                if self.push is not None:  # the push streams' writes first (bench/live.py)
+                    await self.push.written()
                 if self.node.config.storage:
                     await self._relay(info.name)
                 await self.pubsub.publish(log_topic(info.name), info.raw)

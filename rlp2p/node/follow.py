@@ -78,6 +78,9 @@ CONVERGE_TRIES = 5
 MAX_FOLLOWED = 1024
 #: replicas an announced record is fetched from, in turn, before an ordinary sync
 MAX_VIA = 3
+#: head pages a push follower keeps in memory to rebuild the next one from (one per log, the
+#: most recently rebuilt; larger ones are read back from the store when needed)
+KEPT_PAGES, KEPT_PAGE_BYTES = 64, 64 * 1024
 #: joining a log's topic: tries, and the waits between them, before following it by syncs alone
 REJOIN = Backoff(first=0.5, cap=30.0, tries=8)
 
@@ -99,6 +102,9 @@ class _Log:
     replicas: list[ID] = field(default_factory=list)
     #: subscribed to the log's topic (mesh mode)
     joined: bool = False
+    #: the head page and delivered seq the last successful sync ended on
+    head: bytes | None = None
+    delivered: int = 0
 
 
 @dataclass
@@ -162,6 +168,8 @@ class Follower:
         self._push_via: dict[str, ID] = {}
         # per log: the newest pushed record's sequence and the messages pushed beside it
         self._pushed: dict[str, tuple[int, list[tuple[int, bytes]]]] = {}
+        # per log: the head page last rebuilt, (CID, bytes), at most KEPT_PAGES (oldest out)
+        self._pages: dict[str, tuple[bytes, bytes]] = {}
         # a private log is followed by its capability string, given where its name goes
         caps = [Capability.parse(n) if Capability.looks_like(n) else None for n in names]
         self.logs = {c.name if c else n: _Log(c.name if c else n, c) for n, c in zip(names, caps, strict=True)}
@@ -306,8 +314,8 @@ class Follower:
                                 lost.wake.set()
                             continue
                         if pushed.page is not None:  # rebuilt, and its CID is the verified head
-                            reader = self.reader
-                            await reader.astore.call(reader.store.put_blocks, [(info.head, pushed.page)])
+                            # to the sync in memory: stored with its delivery, not before
+                            self.reader.offer_block(info.head, pushed.page)
                             self.stats.rebuilt += 1
                         elif pushed.messages:
                             self._pushed[info.name] = (info.sequence, pushed.messages)
@@ -360,6 +368,7 @@ class Follower:
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)
+            entry.head, entry.delivered = report.head, report.delivered_seq
             if entry.record is not None and entry.record.sequence <= entry.held:
                 entry.record = None
             used = [ID.from_base58(p) for p in report.peers_used]
@@ -394,26 +403,40 @@ class Follower:
         return await self.reader.sync(entry.name, on_message=self.on_message, capability=entry.capability)
 
     async def _rebuild(self, entry: _Log, record: RecordInfo) -> None:
-        """Put the record's head page into the reader's store, rebuilt from the page it holds
-        and the messages pushed beside the record (rlp2p/core/rebuild.py), so the sync takes it
-        from there instead of fetching it. A page that does not hash to the record's head is
-        not kept: the sync fetches as before."""
+        """Hand the sync the record's head page, rebuilt from the page the reader holds and the
+        messages pushed beside the record (rlp2p/core/rebuild.py), so it takes it from memory
+        instead of fetching it: no store write (the sync caches the page with its delivery), and
+        no read when the previous page is the one rebuilt last (kept in memory). A page that
+        does not hash to the record's head is not offered: the sync fetches as before."""
         pushed = self._pushed.pop(entry.name, None)
         if pushed is None or pushed[0] != record.sequence:
             return
         reader = self.reader
-        state = await reader.state(entry.name)
-        if state.head is None or state.head == record.head:
-            return
-        held = await reader.astore.call(reader.store.get_blocks, [state.head])
-        previous = held.get(state.head)
+        store = reader.store
+        kept = self._pages.pop(entry.name, None)
+        if kept is not None and kept[0] == entry.head:  # the page the last sync ended on: no I/O
+            previous: bytes | None = kept[1]
+            delivered = entry.delivered
+        else:
+
+            def held() -> tuple[int, bytes | None]:  # the state and its head page, in one trip
+                state = store.get_reader_state(entry.name)
+                if state.head is None or state.head == record.head:
+                    return state.delivered_seq, None
+                return state.delivered_seq, store.get_blocks([state.head]).get(state.head)
+
+            delivered, previous = await reader.astore.call(held)
         if previous is None:
             return
-        new = [(seq, data) for seq, data in pushed[1] if seq > state.delivered_seq]
+        new = [(seq, data) for seq, data in pushed[1] if seq > delivered]
         page = rebuild_head(previous, new, record.head, reader.limits)
         if page is not None:
-            await reader.astore.call(reader.store.put_blocks, [(record.head, page)])
+            reader.offer_block(record.head, page)
             self.stats.rebuilt += 1
+            if len(page) <= KEPT_PAGE_BYTES:
+                while len(self._pages) >= KEPT_PAGES:
+                    del self._pages[next(iter(self._pages))]
+                self._pages[entry.name] = (record.head, page)
 
     async def _previous_pages(self, name: str, head: bytes) -> list[bytes]:
         """The head pages a pushed compact record may have been built on: the page ``head`` if

@@ -131,10 +131,13 @@ class Node:
         self.ns_server = NsServer(self.astore, self.config.limits, clock=self.config.clock)
         self.admission = Admission(self.config.admission, now=self._now)
         self.invite_server = InviteServer(self.admission, self.host.get_id().to_base58(), self._now, self.config.limits)
-        self.gate = StorageGate(store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record)
+        self.gate = StorageGate(
+            store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record, on_blocks=self._on_blocks
+        )
         self.cas_server.gate = self.ns_server.gate = self.gate
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
+        self.forwarder.before_targets = self._push_first
         self.ns_server.forward = self.forwarder.handle
         self.cas_server.acker = self.forwarder.acker  # signed acks of what this peer holds
         # a publish's record may come on the CAS stream after its blocks (one round trip)
@@ -358,6 +361,18 @@ class Node:
     def _now(self) -> float:
         """Unix seconds by the node's clock: when a block or record was stored here."""
         return self.config.clock().timestamp()
+
+    async def _push_first(self) -> None:
+        # a forward waits (a few ms, bounded) for the push streams to write the record it
+        # follows: the followers' latency is not the forward's CPU (bench/live.py)
+        if self.announcements is not None and self.announcements.push is not None:
+            await self.announcements.push.written()
+
+    def _on_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        # the push streams keep the newest small blocks: the head page of a record about to be
+        # accepted is pushed from memory, not read back through a worker thread
+        if self.announcements is not None and self.announcements.push is not None:
+            self.announcements.push.saw_blocks(items)
 
     async def _on_new_record(self, info: RecordInfo) -> None:
         self.forwarder.record_stored(info.name, info.sequence)

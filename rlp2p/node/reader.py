@@ -76,6 +76,8 @@ DELIVER_BATCH = 2048
 WALK_MISSES = 2
 #: walked pages cached in one transaction (a sync cut off fetches at most these again)
 PAGE_CACHE_BATCH = 16
+#: blocks handed to the next syncs in memory (Reader.offer_block) and not taken yet, at most
+MAX_OFFERED = 16
 #: extra local-cache lookups per round, while pages from the cache open more to fetch
 CACHE_PASSES = 16
 
@@ -141,11 +143,12 @@ class _Cursor:
 class _CacheLook:
     """What a sync still looks for in the local cache (see _from_cache)."""
 
-    __slots__ = ("blocks", "walk_misses")
+    __slots__ = ("blocks", "walk_misses", "offered")
 
     def __init__(self) -> None:
         self.blocks = True
         self.walk_misses = 0  # pages of the walk not found in a row
+        self.offered: list[tuple[bytes, bytes]] = []  # offered blocks the plan took, to cache
 
     def walk(self) -> bool:
         return self.walk_misses < WALK_MISSES
@@ -189,6 +192,17 @@ class Reader:
         #: time and traffic): the record from the DHT when no storage peer gives one, and blocks
         #: over Bitswap from the head page's providers when no storage peer has them (docs/ipfs.md)
         self.ipfs = ipfs
+        # blocks offered for the next sync (offer_block), taken from memory before the store
+        self._offered: dict[bytes, bytes] = {}
+
+    def offer_block(self, address: bytes, data: bytes) -> None:
+        """Hand the next sync that wants ``address`` its bytes in memory, as if cached: a page
+        a follower rebuilt (rlp2p/node/follow.py) is then neither written nor read before its
+        messages are delivered; the sync caches it with the pages it walked. Checked like a
+        cached block (a wrong one is fetched); at most ``MAX_OFFERED`` wait."""
+        if len(self._offered) >= MAX_OFFERED:
+            self._offered.clear()
+        self._offered[address] = data
 
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
@@ -285,10 +299,11 @@ class Reader:
         peers: list[ID] | None = None
         # a reader holding a fresh record asks only whether there is newer (NS Poll, ~50 B a
         # peer instead of the record); an expired one goes by Fetch, which looks further
-        held_fresh = _fresh(name, state, now, self.limits)
         if announced is not None and via and announced.name == name and announced.sequence > state.record_seq:
             peers, best, holders = via, announced, via  # verified by the caller; no fan-out
         else:
+            # (a signature check: not on an announced record's path)
+            held_fresh = _fresh(name, state, now, self.limits)
             if polled is None and self.conditional and held_fresh:
                 peers = await self.find_peers(name)
                 if peers:
@@ -593,8 +608,11 @@ class Reader:
                                 break
                             more_missing, hits = await self._from_cache(plan, more, look)
                             missing += more_missing
-                    if plan.cas and not hinted:
+                        pages += look.offered  # offered blocks are not in the store yet
+                        look.offered.clear()
+                    if missing and plan.cas and not hinted:
                         # the head page names the CAS peers that hold the log: fall-overs of last resort
+                        # (parsed only once something must be fetched: not for a pushed message)
                         hinted = True
                         # (a hint is the page writer's word: at most MAX_HINTS of them are tried)
                         add_hints(remaining, self.peers.peers_from_hints(hint_budget(plan.cas)), peers)
@@ -698,8 +716,10 @@ class Reader:
                 return look.walk()
             return look.blocks or plan.is_page(address)
 
-        asked = [a for a in wants if asking(a)]
+        offered = {a: self._offered.pop(a) for a in wants if a in self._offered}
+        asked = [a for a in wants if a not in offered and asking(a)]
         cached = await self.astore.call(self.store.get_blocks, asked) if asked else {}
+        cached.update(offered)
         missing = []
         block_asked = block_hits = 0
         for address in wants:
@@ -712,11 +732,13 @@ class Reader:
                 missing.append(address)
                 continue
             try:
-                plan.receive(address, data)
+                used = plan.receive(address, data)
             except (Rlp2pError, ValueError):
                 missing.append(address)  # a bad cached copy: fetch it again
             else:
                 block_hits += not page
+                if used and address in offered:
+                    look.offered.append((address, data))
         if block_asked and not block_hits:
             look.blocks = False
         return missing, len(wants) - len(missing)

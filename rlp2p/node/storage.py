@@ -70,12 +70,16 @@ class StorageGate:
         now: Callable[[], float],
         limits: Limits = DEFAULT_LIMITS,
         on_new_record: Callable[[RecordInfo], Awaitable[None]] | None = None,
+        on_blocks: Callable[[list[tuple[bytes, bytes]]], None] | None = None,
     ) -> None:
         self.store = store
         self.admission = admission
         self.now = now  # Unix seconds by the node's clock
         self.limits = limits
         self.on_new_record = on_new_record
+        #: told of every admitted batch of blocks once stored (never blocks: the push keeps the
+        #: head page a record about to come names, rlp2p/wire/push.py)
+        self.on_blocks = on_blocks
         self._walks = trio.CapacityLimiter(WALKS)
 
     def _counted(self, exc: WriteRefused) -> WriteRefused:
@@ -89,14 +93,16 @@ class StorageGate:
             if writer is None:  # a stream whose peer cannot be told: admitted as a stranger, not charged
                 adm.check_blocks(None, PeerUsage(), sum(len(d) for _, d in items))
                 await _call(self.store.put_blocks, items)
-                return
+            else:
 
-            def admit(usage: tuple[int, int], others: tuple[int, int], new_bytes: int) -> None:
-                adm.check_blocks(writer, PeerUsage(*usage), new_bytes, PeerUsage(*others))
+                def admit(usage: tuple[int, int], others: tuple[int, int], new_bytes: int) -> None:
+                    adm.check_blocks(writer, PeerUsage(*usage), new_bytes, PeerUsage(*others))
 
-            await _call(self.store.put_blocks_as, items, writer, self.now(), admit, adm.config.allow)
+                await _call(self.store.put_blocks_as, items, writer, self.now(), admit, adm.config.allow)
         except WriteRefused as exc:
             raise self._counted(exc) from None
+        if self.on_blocks is not None:
+            self.on_blocks(items)
 
     async def put_record(self, writer: str | None, info: RecordInfo) -> None:
         adm = self.admission

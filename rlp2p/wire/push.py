@@ -92,6 +92,12 @@ MAX_PUSH_STREAMS = 256
 HELD_ON_OPEN = 64
 #: seconds a storage peer waits for the names frame
 HELLO_TIMEOUT = 10.0
+#: blocks stored last that a storage peer keeps in memory while someone follows by push, and the
+#: largest kept: a record's head page arrives just before the record, and is pushed from here
+RECENT_BLOCKS, RECENT_BLOCK_BYTES = 8, PUSH_MESSAGES_BYTES
+#: seconds other work of a storage peer (a forward to the other replicas) waits, at most, for
+#: the records queued to push streams to be written first (see PushServer.written)
+PUSH_FIRST = 0.05
 
 
 def encode_names(names: list[str]) -> bytes:
@@ -214,6 +220,12 @@ class PushServer:
         self._pages: dict[bytes, bytes] = {}
         self._rebuilds: dict[tuple[bytes, bytes, tuple[int, ...]], bool] = {}
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
+        # the newest blocks stored (insertion order: oldest first), while anyone watches
+        self._recent: dict[bytes, bytes] = {}
+        # per stream (its send channel's id): records queued and not written yet
+        self._backlog: dict[int, int] = {}
+        self._drained = trio.Event()
+        self._drained.set()
         self.streams = 0
         self.dropped = 0
 
@@ -224,6 +236,44 @@ class PushServer:
                 send.send_nowait(info)
             except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
                 self.dropped += 1
+            else:
+                self._backlog[id(send)] = self._backlog.get(id(send), 0) + 1
+        self._update_drained()
+
+    def _wrote(self, key: int, ended: bool = False) -> None:
+        if ended:
+            self._backlog.pop(key, None)
+        elif self._backlog.get(key, 0) > 0:
+            self._backlog[key] -= 1
+        self._update_drained()
+
+    def _update_drained(self) -> None:
+        # a stream still writing an older record is slow (or a reader that does not read):
+        # nothing waits for it, so it costs the storage peer's other work at most one
+        # PUSH_FIRST, not one per record (O(streams), at most MAX_PUSH_STREAMS)
+        if all(queued != 1 for queued in self._backlog.values()):
+            self._drained.set()
+        elif self._drained.is_set():
+            self._drained = trio.Event()
+
+    async def written(self) -> None:
+        """Until the streams that were keeping up have written the record just queued (at most
+        ``PUSH_FIRST`` seconds): a storage peer's other work on a new record (the forward to the
+        other replicas) waits for it, so a follower's push is not queued behind that work's CPU."""
+        with trio.move_on_after(PUSH_FIRST):
+            await self._drained.wait()
+
+    def saw_blocks(self, items: list[tuple[bytes, bytes]]) -> None:
+        """Blocks just stored: keep the newest small ones (a head page whose record comes next)."""
+        if not self._watchers:
+            self._recent.clear()
+            return
+        for address, data in items:
+            if len(data) <= RECENT_BLOCK_BYTES:
+                self._recent.pop(address, None)
+                self._recent[address] = data
+        while len(self._recent) > RECENT_BLOCKS:
+            del self._recent[next(iter(self._recent))]
 
     def watching(self, name: str) -> int:
         return len(self._watchers.get(name, ()))
@@ -238,8 +288,11 @@ class PushServer:
 
     async def _page(self, head: bytes) -> bytes | None:
         page = self._pages.get(head)
-        if page is None and self.block is not None:
-            page = await self.block(head)
+        if page is None:
+            # the blocks just stored first (a record's head page arrives just before it)
+            page = self._recent.get(head)
+            if page is None and self.block is not None:
+                page = await self.block(head)
             if page is not None:
                 self._pages[head] = page
                 while len(self._pages) > PUSH_PAGES:
@@ -334,6 +387,7 @@ class PushServer:
                     else:
                         record = encode_frame(encode_push(info))
                     await stream.write(record + extra)
+                    self._wrote(id(send))
         except (DecodeError, ProtocolError) as exc:
             log.info("refused a push stream: %s", exc)
         except Exception as exc:  # the reader went away mid-write: nothing to keep
@@ -347,6 +401,7 @@ class PushServer:
                     if not watchers:
                         del self._watchers[name]
             send.close()
+            self._wrote(id(send), ended=True)
             await _reset(stream)
 
 
