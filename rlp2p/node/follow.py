@@ -316,6 +316,7 @@ class Follower:
                         if pushed.page is not None:  # rebuilt, and its CID is the verified head
                             # to the sync in memory: stored with its delivery, not before
                             self.reader.offer_block(info.head, pushed.page)
+                            self._keep_page(info.name, info.head, pushed.page)
                             self.stats.rebuilt += 1
                         elif pushed.messages:
                             self._pushed[info.name] = (info.sequence, pushed.messages)
@@ -433,14 +434,23 @@ class Follower:
         if page is not None:
             reader.offer_block(record.head, page)
             self.stats.rebuilt += 1
-            if len(page) <= KEPT_PAGE_BYTES:
-                while len(self._pages) >= KEPT_PAGES:
-                    del self._pages[next(iter(self._pages))]
-                self._pages[entry.name] = (record.head, page)
+            self._keep_page(entry.name, record.head, page)
+
+    def _keep_page(self, name: str, head: bytes, page: bytes) -> None:
+        """The head page rebuilt last for ``name``: the next rebuild starts from it, no store read."""
+        self._pages.pop(name, None)
+        if len(page) <= KEPT_PAGE_BYTES:
+            while len(self._pages) >= KEPT_PAGES:
+                del self._pages[next(iter(self._pages))]
+            self._pages[name] = (head, page)
 
     async def _previous_pages(self, name: str, head: bytes) -> list[bytes]:
         """The head pages a pushed compact record may have been built on: the page ``head`` if
-        held, then the one the reader's last sync ended on."""
+        held (kept in memory when rebuilt last, else from the store), then the one the reader's
+        last sync ended on."""
+        kept = self._pages.get(name)
+        if kept is not None and kept[0] == head:
+            return [kept[1]]
         reader = self.reader
         state = await reader.state(name)
         want = list(dict.fromkeys([head] + ([state.head] if state.head is not None else [])))

@@ -63,7 +63,7 @@ async def test_a_wrong_offered_page_is_fetched_instead(swarm):
     seen = []
     await reader.sync(publisher.name, on_message=lambda d: seen.append(d.message.body))
     assert seen == [b"m2"]
-    assert storage.cas_server.backend.asked == [head]
+    assert storage.cas_server.backend.asked.count(head) == 1  # (a DeltaGet reads the base named too)
     assert bob.store.get_blocks([head]) == {head: page}
 
 
