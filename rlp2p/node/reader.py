@@ -347,8 +347,7 @@ class Reader:
         try:
             # the head page we hold is the base of a page delta for the new head page (and for
             # the older page it became when it filled): rlp2p.core.pagedelta
-            held = await astore.call(self.store.get_blocks, [state.head]) if state.head else {}
-            await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack, held)
+            await self._drive(name, plan, order, report, cursor, on_message, progress, auto_ack, state.head)
         finally:
             report.pages, report.blocks = plan.pages_fetched, plan.blocks_fetched
             report.gone = plan.gone
@@ -511,7 +510,7 @@ class Reader:
         on_message: OnMessage | None,
         progress: Callable[[int, int], None] | None,
         auto_ack: bool,
-        bases: dict[bytes, bytes] | None = None,
+        base: bytes | None = None,
     ) -> None:
         """Stream Gets to one replica at a time: up to ``batch`` in flight, refilled from the
         plan as answers come (a refill waits for half the window to be free, so a write
@@ -525,6 +524,7 @@ class Reader:
             counted = (0, 0, 0)  # current's bytes in, out and streams already in the report
             remaining = list(peers)
             hinted = False
+            bases: dict[bytes, bytes] | None = None  # the page deltas' base, read at the first fetch
             fetched: list[tuple[bytes, bytes]] = []  # message blocks fetched this round
             pending: list[Delivery] = []  # ready, recorded in the inbox in batches
             refill_at = max(1, self.batch // 2)  # free slots that make a refill worth a write
@@ -636,7 +636,9 @@ class Reader:
                             try:
                                 current = await stack.enter_async_context(self.peers.cas(current_peer))
                                 current.bases.clear()  # a kept stream may hold another sync's
-                                current.offer_bases(bases or {})
+                                if bases is None:  # read once something must be fetched
+                                    bases = await self.astore.call(self.store.get_blocks, [base]) if base else {}
+                                current.offer_bases(bases)
                                 counted = (current.rpc.bytes_in, current.rpc.bytes_out, 0)
                                 report.peers_used.append(current_peer.to_string())
                             except Rlp2pError as exc:
