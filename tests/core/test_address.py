@@ -75,3 +75,24 @@ def test_overlong_text_is_refused_before_decoding(prefix):
         address_from_text(prefix + "2" * 10_000)
     with pytest.raises(AddressError, match="at most"):
         address_from_text(prefix + "2" * MAX_ADDRESS_TEXT)
+
+
+@given(st.binary(max_size=256))
+def test_fast_text_form_is_the_library_one(data):
+    # address_to_text / address_from_text spell our base32 with the stdlib: the same text as
+    # py-cid, and every other spelling still goes through py-cid
+    address = address_of(data)
+    text = address_to_text(address)
+    assert text == parse_address(address).encode("base32").decode("ascii")
+    assert address_from_text(text) == cid.from_string(text).buffer == address
+    for base in ("base32upper", "base58btc", "base36"):
+        assert address_from_text(cid.from_bytes(address).encode(base).decode("ascii")) == address
+
+
+def test_a_base32_text_of_another_cid_is_refused():
+    other = cid.from_bytes(b"\x01\x70\x12\x20" + bytes(32)).encode("base32").decode("ascii")  # dag-pb
+    assert len(other) == len(address_to_text(address_of(b"")))
+    with pytest.raises(AddressError):
+        address_from_text(other)
+    with pytest.raises(AddressError):
+        address_from_text("b" + "1" * (len(other) - 1))  # not base32 at all
