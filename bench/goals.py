@@ -16,11 +16,9 @@ from bench.measure import ratio, table
 
 def goal(value: float | None, limit: float, *, at_least: bool = False, digits: int = 3) -> dict[str, Any]:
     """``{"value", "limit", "ratio"}`` (ratio = value / limit), plus ``"at_least": True`` for a floor."""
-    entry: dict[str, Any] = {
-        "value": None if value is None else round(value, digits),
-        "limit": limit,
-        "ratio": ratio(value, limit, 3),
-    }
+    shown = None if value is None else round(value, digits)
+    # the ratio of the value shown: a reader recomputing it from results.json gets the same
+    entry: dict[str, Any] = {"value": shown, "limit": limit, "ratio": ratio(shown, limit, 3)}
     if at_least:
         entry["at_least"] = True
     return entry
