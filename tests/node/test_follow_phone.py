@@ -17,11 +17,14 @@ NO_POLL = 3600.0
 MODE = LogMode.paged(16, embed=1)
 
 
-async def setup(swarm, nursery, *, mesh: bool, bob_announce: bool, push_1_0_only: bool = False, **kwargs):
+async def setup(
+    swarm, nursery, *, mesh: bool, bob_announce: bool, push_1_0_only: bool = False, push_1_1_only: bool = False, **kwargs
+):
     storage = await swarm.add_storage(2)
-    if push_1_0_only:  # storage peers of an older release
-        for node in storage:
+    for node in storage:  # storage peers of an older release
+        if push_1_0_only:
             node.host.remove_stream_handler(PUSH_MESSAGES_PROTOCOL)
+        if push_1_0_only or push_1_1_only:
             node.host.remove_stream_handler(PUSH_COMPACT_PROTOCOL)
     peers = [node.peer_id for node in storage]
     alice = await swarm.start_node("alice")

@@ -13,43 +13,28 @@ from rlp2p.core.page import LogMode
 from rlp2p.core.rebuild import rebuild_head
 from rlp2p.core.record import verify_record
 from rlp2p.errors import InvalidRecord
-from rlp2p.node.follow import Follower
 from rlp2p.pb.vac.compact_pb2 import CompactPush
-from rlp2p.testing import follow_in, until
+from rlp2p.testing import until
 from rlp2p.wire.framing import FramedStream, encode_frame
 from rlp2p.wire.push import (
     PUSH_COMPACT_PROTOCOL,
-        encode_messages,
+    encode_messages,
     new_messages,
     pushed_records,
 )
+from tests.node import test_follow_phone as phone
 
-NO_POLL = 3600.0
 MODE = LogMode.paged(16, embed=1)
 BODY = 256
 
 
 async def follow(swarm, nursery, *, push_1_1_only: bool = False):
-    storage = await swarm.add_storage(2)
-    if push_1_1_only:  # storage peers of an older release
-        for node in storage:
-            node.host.remove_stream_handler(PUSH_COMPACT_PROTOCOL)
-    peers = [node.peer_id for node in storage]
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), replica_peers=peers, mode=MODE)
-    await publisher.append([b"m1".ljust(BODY, b".")])
-    await publisher.publish()
-    bob = await swarm.start_node("bob", announce=False)
-    seen: list[int] = []
-    follower = Follower(
-        bob.reader(storage_peers=peers),
-        [publisher.name],
-        on_message=lambda d: seen.append(d.seq),
-        poll_interval=NO_POLL,
-        mesh=False,
+    """A follower outside the mesh of a log of one message (tests/node/test_follow_phone.py),
+    once the storage peer pushed it the record it holds."""
+    storage, publisher, _, follower, scope, seen, watching = await phone.setup(
+        swarm, nursery, mesh=False, bob_announce=False, push_1_1_only=push_1_1_only
     )
-    scope = await follow_in(nursery, follower)
-    await until(lambda: sum(node.announcements.push.watching(publisher.name) for node in storage) == 1)
+    await until(lambda: watching() == 1)
     await until(lambda: follower.stats.pushed == 1)  # the held record, whole
     return storage, publisher, follower, scope, seen
 
