@@ -261,6 +261,8 @@ def _row_key(command: str) -> str:
     return key + (" < /dev/null" if command.endswith("< /dev/null") else "")
 
 
+# a long run (scripts/long-runs.sh, in CI): some thirty CLI processes one after the other, 70 s
+@pytest.mark.long
 def test_each_row_of_the_readme_command_table_holds(cli, storage_peers) -> None:
     rows = table_rows()
     keys = [_row_key(command) for command, _ in rows]
