@@ -98,6 +98,13 @@ def compact_record(previous: bytes | None, record: bytes, *, with_value: bool) -
     return out if same else None
 
 
+def standalone_compact(record: bytes) -> bytes | None:
+    """``record`` in the compact form a receiver needs nothing else for (its Value and TTL
+    carried: an uploaded record, a poll answer), when it has one smaller than the record."""
+    compact = compact_record(None, record, with_value=True)
+    return compact if compact is not None and len(compact) < len(record) else None
+
+
 def expand_record(
     previous: bytes | None, compact: bytes, head: bytes | None = None, *, limits: Limits = DEFAULT_LIMITS
 ) -> bytes:
@@ -149,4 +156,4 @@ def expand_record(
     return raw
 
 
-__all__ = ["MAX_SIGNATURE", "compact_record", "expand_record"]
+__all__ = ["MAX_SIGNATURE", "compact_record", "expand_record", "standalone_compact"]

@@ -32,7 +32,7 @@ from typing import Any
 
 from libp2p.peer.id import ID
 
-from rlp2p.core.compact import compact_record, expand_record
+from rlp2p.core.compact import expand_record, standalone_compact
 from rlp2p.core.keys import name_to_peer_id
 from rlp2p.core.poll import NOT_HELD, OLDER, UNCHANGED, PeerAnswer, State, held_sequence, split
 from rlp2p.core.record import verify_record
@@ -138,17 +138,15 @@ async def answer_poll(backend: Any, query: ns_pb2.PollQuery, limits: Limits) -> 
                     results.append((PollState.CHANGED, b"", sequence))  # a dozen bytes, not the record
                     size += RESULT_OVERHEAD + 4
                     continue
-                compact = compact_record(None, record, with_value=True) if query.compact else None
-                if compact is not None and len(compact) < len(record):
-                    if results and size + len(compact) + RESULT_OVERHEAD > cap:
-                        return encode_answer(results)
-                    results.append(ns_pb2.PollResult(state=PollState.CHANGED, compact=compact))
-                    size += len(compact) + RESULT_OVERHEAD
-                    continue
-                if results and size + len(record) + RESULT_OVERHEAD > cap:
+                compact = standalone_compact(record) if query.compact else None
+                sent = record if compact is None else compact
+                if results and size + len(sent) + RESULT_OVERHEAD > cap:
                     return encode_answer(results)  # the client asks again for the rest
-                results.append((PollState.CHANGED, record))
-                size += len(record) + RESULT_OVERHEAD
+                if compact is None:
+                    results.append((PollState.CHANGED, record))
+                else:
+                    results.append(ns_pb2.PollResult(state=PollState.CHANGED, compact=compact))
+                size += len(sent) + RESULT_OVERHEAD
     except Rlp2pError as exc:
         log.warning("ns: reading records for a poll failed: %s", exc)
         return encode_error(Code.UNAVAILABLE, "storage failed")

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from rlp2p.core.ack import MAX_ACK_SIGNATURE
 from rlp2p.core.address import address_of
-from rlp2p.core.compact import compact_record
+from rlp2p.core.compact import standalone_compact
 from rlp2p.errors import ProtocolError, RemoteError, UnsupportedRequest
 from rlp2p.pb.vac import cas_pb2, ns_pb2
 from rlp2p.wire.cas import CasClient, encode_adds
@@ -56,8 +56,8 @@ def serve_ack(held: Callable[[str], Awaitable[int]], sign: Callable[[str, int], 
 
 def encode_cas_update(name: str, record: bytes, *, compact: bool = False) -> bytes:
     """An Update of ``record``; with ``compact``, in compact form when it has one."""
-    short = compact_record(None, record, with_value=True) if compact else None
-    if short is not None and len(short) < len(record):
+    short = standalone_compact(record) if compact else None
+    if short is not None:
         return cas_pb2.CasRequest(update=cas_pb2.UploadNameUpdate(name=name, compact=short)).SerializeToString()
     return cas_pb2.CasRequest(update=cas_pb2.UploadNameUpdate(name=name, content=record)).SerializeToString()
 

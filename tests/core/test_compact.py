@@ -4,7 +4,7 @@ import cbor2
 import pytest
 
 from rlp2p.core.address import address_of
-from rlp2p.core.compact import compact_record, expand_record
+from rlp2p.core.compact import compact_record, expand_record, standalone_compact
 from rlp2p.core.keys import generate_log_key, log_name
 from rlp2p.core.record import _IpnsEntry, create_record, verify_record
 from rlp2p.errors import DecodeError, InvalidRecord, LimitExceeded
@@ -147,3 +147,10 @@ def test_without_a_previous_record_the_ttl_travels() -> None:
     assert bare is not None
     with pytest.raises(DecodeError):
         expand_record(None, bare)  # no TTL and nothing to take it from
+
+
+def test_the_standalone_form_is_the_one_without_a_previous_record() -> None:
+    # what an upload and a poll answer carry: Value and TTL, expandable from nothing else
+    assert standalone_compact(REC) == compact_record(None, REC, with_value=True)
+    assert expand_record(None, standalone_compact(REC)) == REC
+    assert standalone_compact(create_record(KEY, HEAD2, 2, now=NOW, v1_compatible=True)) is None
