@@ -87,9 +87,13 @@ def encode_adds(blocks: Sequence[bytes], deltas: dict[bytes, bytes] | None = Non
     return out
 
 
-def encode_delta(delta: bytes) -> bytes:
-    """``CasResponse(delta=...)``: the answer to a DeltaGet when a delta is smaller."""
-    return cas_pb2.CasResponse(delta=cas_pb2.PageDelta.FromString(delta)).SerializeToString()
+def encode_delta(delta: bytes, *, implied: bool = False) -> bytes:
+    """``CasResponse(delta=...)``: the answer to a DeltaGet when a delta is smaller. ``implied``:
+    the client named that one base only, so the delta leaves its CID out (38 B)."""
+    pb = cas_pb2.PageDelta.FromString(delta)
+    if implied:
+        pb.base = b""
+    return cas_pb2.CasResponse(delta=pb).SerializeToString()
 
 
 def delta_answer(data: bytes, base: bytes | None, limits: Limits = DEFAULT_LIMITS, *, implied: bool = False) -> bytes:
@@ -97,12 +101,7 @@ def delta_answer(data: bytes, base: bytes | None, limits: Limits = DEFAULT_LIMIT
     there is one smaller than the block, else the block. ``implied``: the client named that one
     base only, so the delta leaves its CID out (38 B)."""
     delta = page_delta(base, data, limits) if base is not None else None
-    if delta is None:
-        return encode_content(data)
-    pb = cas_pb2.PageDelta.FromString(delta)
-    if implied:
-        pb.base = b""
-    return cas_pb2.CasResponse(delta=pb).SerializeToString()
+    return encode_content(data) if delta is None else encode_delta(delta, implied=implied)
 
 
 def encode_error(code: int, message: str) -> bytes:
@@ -245,7 +244,8 @@ class CasServer:
                     push("reply", Reply(encode_error(Code.BAD_ADDRESS, str(exc))))
                 else:
                     # after the adds before it (the base may be one of them)
-                    push("dadd", (request.add_delta.id, request.add_delta.delta.SerializeToString()))
+                    delta = request.add_delta.delta
+                    push("dadd", (request.add_delta.id, delta.base, delta.SerializeToString()))
             elif method == "update" and self.name_update is not None:
                 push("update", (request.update.name, _update_record(request.update, self.limits)))  # after the adds before it
             elif method == "ack" and self.acker is not None:
@@ -267,8 +267,8 @@ class CasServer:
                     async for reply in self._load_delta(address, bases, peer):
                         yield reply
             elif kind == "dadd":
-                for address, delta in items:
-                    yield await self._store_delta(address, delta, writer)
+                for address, base, delta in items:
+                    yield await self._store_delta(address, base, delta, writer)
             elif kind == "update" and self.name_update is not None:
                 for name, record in items:
                     yield Reply(await self.name_update(name, record, writer))
@@ -326,11 +326,10 @@ class CasServer:
         finally:
             self.budget.release(peer, held)
 
-    async def _store_delta(self, address: bytes, delta: bytes, writer: str | None) -> Reply:
+    async def _store_delta(self, address: bytes, base_address: bytes, delta: bytes, writer: str | None) -> Reply:
         """A DeltaAdd: the base read, the delta applied, the page checked to be ``address`` (when
         the writer named it; else its CID computed, as for an Add), then stored as an Add of the
         whole page would be."""
-        base_address = cas_pb2.PageDelta.FromString(delta).base
         try:
             base = await self._read(base_address)
         except Rlp2pError as exc:

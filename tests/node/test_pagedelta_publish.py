@@ -58,7 +58,7 @@ async def test_upload_once_sends_the_delta_to_the_forwarder(swarm):
 async def test_an_old_server_gets_the_page_whole(swarm, monkeypatch):
     storage, publisher, first = await setup(swarm, 40)
 
-    async def refuse(self, address, delta, writer):  # a server without the extension
+    async def refuse(self, address, base, delta, writer):  # a server without the extension
         return Reply(encode_error(cas_pb2.Error.BAD_REQUEST, "unknown or missing method"))
 
     monkeypatch.setattr(type(storage[0].cas_server), "_store_delta", refuse)
@@ -72,7 +72,7 @@ async def test_a_lost_base_after_the_probe_is_sent_whole(swarm, monkeypatch):
     storage, publisher, _ = await setup(swarm, 40)
     await publish_one(publisher, b"one")  # the peer took a delta: pipelined from now on
 
-    async def lost(self, address, delta, writer):  # its retention dropped the base meanwhile
+    async def lost(self, address, base, delta, writer):  # its retention dropped the base meanwhile
         return Reply(encode_error(cas_pb2.Error.NOT_FOUND, "no base block"))
 
     monkeypatch.setattr(type(storage[0].cas_server), "_store_delta", lost)
