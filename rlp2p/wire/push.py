@@ -30,9 +30,9 @@ from the previous one and the messages beside it (the storage peer checks it wit
 when it does not compact (V1 fields, a pubKey). 221 B become 77 B (144 with Value). The follower
 expands it against the record it holds and verifies it like any record: without Value it tries
 the head pages the previous page and the messages may make (at most 4) and keeps the one whose
-CID the signature covers. It gets the previous page from the one it rebuilt last on the stream,
-else from its store (``pages``); when it has neither, it syncs the log instead (the record is
-not trusted, only a reason to sync). A record that cannot be verified although the follower had
+CID the signature covers. It gets the previous page from ``pages`` (the follower's: the page it
+rebuilt last for the log, kept in memory, else from its store); when it has none, it syncs the
+log instead (the record is not trusted, only a reason to sync). A record that cannot be verified although the follower had
 the page it was built on is forged: the stream ends. A reader opens 1.2, then 1.1, then 1.0.
 
 The reader verifies each record exactly as it verifies a gossiped announcement or a fetched
@@ -425,8 +425,8 @@ Pages = Callable[[str, bytes], Awaitable[list[bytes]]]
 
 
 class _Expander:
-    """A follower's side of 1.2: the record of each log pushed last on the stream, and the head
-    page rebuilt last (one: a follower of many logs reads the others from its store)."""
+    """A follower's side of 1.2: the record of each log pushed last on the stream (the previous
+    head pages come from ``pages``: the follower keeps those it rebuilt in memory)."""
 
     def __init__(self, names: list[str], pages: Pages | None, clock: Callable[[], Any], limits: Limits) -> None:
         self.names = names
@@ -434,7 +434,6 @@ class _Expander:
         self.clock = clock
         self.limits = limits
         self.last: dict[str, RecordInfo] = {}
-        self.page: tuple[bytes, bytes] | None = None
         # logs whose last record could not be expanded: the storage peer's previous record is
         # not ours, so a failure to expand the next one proves nothing against it
         self.lost: set[str] = set()
@@ -469,18 +468,13 @@ class _Expander:
         else:
             self.lost.discard(name)
             self.last[name] = info
-            if page is not None:
-                self.page = (info.head, page)
         return name, info, page
 
     async def _by_page(
         self, name: str, previous: RecordInfo, compact: bytes, messages: list[tuple[int, bytes]]
     ) -> tuple[RecordInfo | None, bytes | None]:
         """The record whose head is one of the pages rebuilt from the previous head page, and it."""
-        if self.page is not None and self.page[0] == previous.head:
-            pages = [self.page[1]]
-        else:
-            pages = await self.pages(name, previous.head) if self.pages is not None else []
+        pages = await self.pages(name, previous.head) if self.pages is not None else []
         exact = bool(pages) and address_of(pages[0]) == previous.head and name not in self.lost
         now = self.clock()
         for base in pages:
