@@ -60,7 +60,7 @@ import trio
 from bench.common import Context, bodies, know_peers, mode_label, peer_info
 from bench.goals import goal
 from bench.measure import ratio, summary, table
-from bench.probes import EchoStream
+from bench.probes import rtt_baseline
 from rlp2p import LogMode, SyncReport, generate_log_key
 from rlp2p.node.follow import Follower
 
@@ -169,12 +169,7 @@ async def run(ctx: Context) -> dict[str, Any]:
             await phone.caught_up.wait()
             await trio.sleep(ctx.config.settle_seconds)  # the mesh forms, the catch-up's gossip ends
 
-            echo = await EchoStream.open(bob.host, replicas[0].peer_id)
-            try:
-                await echo.ping()
-                rtts = [await echo.ping() for _ in range(RTT_SAMPLES)]
-            finally:
-                await echo.close()
+            rtts = await rtt_baseline(bob.host, replicas[0].peer_id, RTT_SAMPLES)
 
             gossip_before, sync_before = bob.announcements.stats.bytes_in, sync_bytes[0]
             parts_before = dict(sync_parts) | {f"gossip_{k}": v for k, v in gossip_parts.items()}

@@ -113,7 +113,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
     """Carol: ``follow(mesh=False)`` on a node without gossipsub, from ``peers`` in that order,
     her store opened with ``synchronous`` (FULL, the default: each commit fsynced)."""
     from bench.common import peer_info
-    from bench.probes import EchoStream
+    from bench.probes import rtt_baseline
     from rlp2p.node.follow import Follower
     from rlp2p.node.node import Node, NodeConfig
     from rlp2p.node.reader import Reader
@@ -180,12 +180,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
                 )
                 nursery.start_soon(carol.run)
                 await carol.caught_up.wait()
-                echo = await EchoStream.open(node.host, infos[0].peer_id)
-                try:
-                    await echo.ping()
-                    rtts = [await echo.ping() for _ in range(RTT_SAMPLES)]
-                finally:
-                    await echo.close()
+                rtts = await rtt_baseline(node.host, infos[0].peer_id, RTT_SAMPLES)
                 print(json.dumps({"ready": True, "rtt": rtts}), flush=True)
                 async for _ in signals:
                     break
