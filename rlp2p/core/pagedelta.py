@@ -33,7 +33,7 @@ from rlp2p.errors import DecodeError, HashMismatch, LimitExceeded, PageDeltaErro
 from rlp2p.limits import DEFAULT_LIMITS, Limits
 from rlp2p.pb.vac import cas_pb2, remotelog_pb2
 
-__all__ = ["MAX_DELTA_BASES", "apply_checked", "apply_page_delta", "delta_base", "page_delta", "upload_deltas"]
+__all__ = ["MAX_DELTA_BASES", "apply_checked", "apply_page_delta", "page_delta", "upload_deltas"]
 
 _PbRemoteLog = remotelog_pb2.RemoteLog
 _PbPair = remotelog_pb2.RemoteLog.Pair
@@ -121,13 +121,6 @@ def apply_checked(base: bytes, delta: bytes, address: bytes, limits: Limits = DE
     if address_of(out) != address:
         raise HashMismatch("the page made by the delta is not the page asked for")
     return out
-
-
-def delta_base(delta: bytes) -> bytes:
-    """The base page's CID a serialized delta names (PageDeltaError if it does not parse)."""
-    d = _parse(_PbDelta, delta, "the page delta")
-    assert isinstance(d, _PbDelta)
-    return d.base
 
 
 def page_delta(base: bytes, page: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes | None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from rlp2p.core.address import address_of
 from rlp2p.core.message import Message
 from rlp2p.core.page import LogEntry, LogMode, Page, build_log
-from rlp2p.core.pagedelta import apply_checked, apply_page_delta, delta_base, page_delta
+from rlp2p.core.pagedelta import apply_checked, apply_page_delta, page_delta
 from rlp2p.errors import DecodeError, HashMismatch, LimitExceeded, PageDeltaError
 from rlp2p.limits import Limits
 from rlp2p.pb.vac import cas_pb2
@@ -38,7 +38,7 @@ def roundtrip(base: bytes, page: bytes) -> bytes:
     assert delta is not None
     assert len(delta) < len(page)
     assert apply_checked(base, delta, address_of(page)) == page
-    assert delta_base(delta) == address_of(base)
+    assert cas_pb2.PageDelta.FromString(delta).base == address_of(base)
     return delta
 
 
