@@ -48,7 +48,7 @@ from libp2p.crypto.keys import KeyPair
 
 from rlp2p import LogMode, Message
 from rlp2p.core.ack import sign_ack
-from rlp2p.core.compact import compact_record
+from rlp2p.core.compact import standalone_compact
 from rlp2p.core.forward import plan_forward
 from rlp2p.core.keys import log_name, name_to_peer_id
 from rlp2p.core.page import BuiltLog, LogEntry, build_log
@@ -329,8 +329,8 @@ class LogWire:
         if sequence_only:
             return encode_frame(encode_answer([(PollState.CHANGED, b"", sequence)]))
         record = self.record(n, sequence)
-        compact = compact_record(None, record, with_value=True)
-        if compact is not None and len(compact) < len(record):
+        compact = standalone_compact(record)
+        if compact is not None:
             return encode_frame(encode_answer([ns_pb2.PollResult(state=PollState.CHANGED, compact=compact)]))
         return encode_frame(encode_answer([(PollState.CHANGED, record)]))
 
