@@ -29,6 +29,9 @@ from rlp2p.limits import DEFAULT_HOST_LIMITS, HostLimits
 log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "/ip4/127.0.0.1/tcp/0"
+#: how long a yamux frame's send may take once started (its caller's cancel waits for it); past
+#: it the connection is closed, since a frame cut short cannot be taken back
+FRAME_SEND_TIMEOUT = 30.0
 
 # Sharp edge: py-libp2p's logger has no handler and does not propagate, so Python's last-resort
 # handler prints its warnings on the stderr of any application embedding us. A NullHandler keeps
@@ -60,6 +63,7 @@ def make_host(
         resource_manager=resource_manager(limits),
     )
     _cap_yamux_window(limits.max_stream_window)
+    _cancel_safe_yamux_writes()
     network: Any = host.get_network()  # the Swarm: its retry_config is not on the interface
     network.retry_config = RetryConfig(max_retries=dial_retries)
     if isinstance(network, Swarm):
@@ -106,6 +110,36 @@ def _cap_yamux_window(size: int) -> None:
     if not getattr(yamux, "_rlp2p_capped", False) or size > yamux.MAX_WINDOW_SIZE:
         yamux.MAX_WINDOW_SIZE = max(size, default)
         yamux._rlp2p_capped = True  # type: ignore[attr-defined]
+
+
+def _cancel_safe_yamux_writes() -> None:
+    """Sharp edge: py-libp2p 0.8.1's yamux encrypts a frame (taking the next Noise nonce) and then
+    sends it, and trio checks for a cancel before each socket send; a caller cancelled in between
+    (a deadline passing while it waited for the connection's write lock) sends nothing, the peer
+    is a nonce behind, fails to authenticate every later frame and drops the connection, while
+    this side still lists it: streams opened on it fail ("Failed to create stream"). Seen as a
+    publish losing a replica under load. Here a frame, once its send starts, is sent whole (the
+    caller's cancel takes effect right after), within ``FRAME_SEND_TIMEOUT``, else the connection
+    is closed. Class-wide, like the window cap. docs/upstream.md has the case
+    (tests/node/test_cancelled_writes.py)."""
+    import libp2p.stream_muxer.yamux.yamux as yamux
+
+    if getattr(yamux.Yamux, "_rlp2p_cancel_safe", False):
+        return
+
+    async def write_frame(self: Any, data: bytes) -> None:
+        async with self._write_lock:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(FRAME_SEND_TIMEOUT) as sending:
+                    await self.secured_conn.write(data)
+                if sending.cancelled_caught:
+                    self.event_shutting_down.set()
+                    await _close_quietly(self.secured_conn)
+                    raise yamux.MuxedStreamError(f"a frame's send took over {FRAME_SEND_TIMEOUT:g} s: connection closed")
+        await trio.lowlevel.checkpoint()
+
+    yamux.Yamux._write_frame = write_frame  # type: ignore[method-assign]
+    yamux.Yamux._rlp2p_cancel_safe = True  # type: ignore[attr-defined]
 
 
 def _give_inbound_slots_back(swarm: Swarm) -> None:
