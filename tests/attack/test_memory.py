@@ -83,7 +83,13 @@ async def test_pipelined_gets_never_read(tmp_path) -> None:
     async def attack(attacker, proc, addresses, hold):
         stream = await _open_cas(attacker, proc)
         data = b"".join(encode_frame(encode_get(addresses[0])) for _ in range(10_000))
-        await stream.write(data)  # 400 KB of requests: yamux lets them through
+        # 400 KB of requests, as fast as yamux lets them through: once the server stops reading
+        # (its answers pile up unread), no credit comes back and the rest waits
+        for at in range(0, len(data), 16 * 1024):
+            with trio.move_on_after(2) as stalled:
+                await stream.write(data[at : at + 16 * 1024])
+            if stalled.cancelled_caught:
+                break
         await hold()  # never read: the answers pile up on the server's side, if anywhere
         with trio.CancelScope(shield=True):
             await stream.reset()

@@ -59,7 +59,10 @@ async def test_a_follower_outside_the_mesh_gets_pushes_from_one_storage_peer(swa
         await publisher.publish()
         await until(lambda n=n: len(seen) >= n)
     assert seen == [1, 2, 3]
-    assert follower.stats.announcements >= 2 and follower.stats.direct >= 2
+    # each record came pushed; which sync delivers m2 depends on timing (the held record's push
+    # may land during the first sync and wake a second, ordinary one that finds m2 itself)
+    await until(lambda: follower.stats.pushed >= 3)
+    assert follower.stats.announcements >= 2 and follower.stats.direct >= 1
     scope.cancel()
 
 
