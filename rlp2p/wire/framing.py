@@ -25,8 +25,18 @@ READ_CHUNK = 64 * 1024
 MAX_READ = 1024 * 1024
 
 
+#: the varints of 0..16383 (one or two bytes), precomputed: a bulk Get of 4 KiB blocks prefixes
+#: every answer, and libp2p's encode_uvarint costs a few microseconds a call
+_SMALL_VARINTS = [encode_uvarint(n) for n in range(1 << 14)]
+
+
+def uvarint(value: int) -> bytes:
+    """``value`` as an unsigned varint (libp2p's ``encode_uvarint``, from a table when small)."""
+    return _SMALL_VARINTS[value] if 0 <= value < 16384 else encode_uvarint(value)
+
+
 def encode_frame(payload: bytes) -> bytes:
-    return encode_uvarint(len(payload)) + payload
+    return uvarint(len(payload)) + payload
 
 
 #: frames up to this size are joined into one write (a yamux write costs more than a copy); a
@@ -66,6 +76,21 @@ class FrameDecoder:
     def _parse_prefix(self) -> None:
         if self._expected is not None:
             return
+        buffer = self._buffer
+        # one- and two-byte prefixes (frames under 16 KiB) decoded inline: once per frame
+        if buffer and buffer[0] < 0x80:
+            length, end = buffer[0], 0
+        elif len(buffer) > 1 and buffer[1] < 0x80:
+            length, end = (buffer[0] & 0x7F) | (buffer[1] << 7), 1
+        else:
+            self._parse_long_prefix()
+            return
+        if length > self.max_frame:
+            raise FrameTooLarge("frame length", length, self.max_frame)
+        self._expected = length
+        self._prefix_len = end + 1
+
+    def _parse_long_prefix(self) -> None:
         end = next((i for i, b in enumerate(self._buffer[:MAX_VARINT_BYTES]) if b < 0x80), None)
         if end is None:
             if len(self._buffer) >= MAX_VARINT_BYTES:
@@ -173,7 +198,7 @@ class FramedStream:
         parts: list[bytes] = []
         size = 0
         for payload in payloads:
-            parts.append(encode_uvarint(len(payload)))
+            parts.append(uvarint(len(payload)))
             if len(payload) > COALESCE:
                 await self._write(b"".join(parts))
                 await self._write(payload)
