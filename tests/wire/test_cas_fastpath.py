@@ -88,3 +88,37 @@ def test_short_prefixes_decode_as_long_ones(size: int) -> None:
         decoder.feed(stream[i : i + 1])
     assert [decoder.next_frame() for _ in range(3)] == [payload] * 3
     assert decoder.next_frame() is None and decoder.at_boundary()
+
+
+def test_get_blocks_upto_on_a_real_store(tmp_path) -> None:
+    from rlp2p.store import open_store
+
+    store = open_store(tmp_path)
+    try:
+        blocks = [os.urandom(n) for n in (100, 200, 300)]
+        addresses = [address_of(b) for b in blocks]
+        store.put_blocks(list(zip(addresses, blocks, strict=True)))
+        missing = address_of(b"not stored")
+        assert store.get_blocks_upto([*addresses, missing], 600) == (dict(zip(addresses, blocks, strict=True)), True)
+        found, whole = store.get_blocks_upto(addresses, 599)
+        assert not whole and sum(map(len, found.values())) <= 599
+        assert all(store.get_block(a) == d for a, d in found.items())
+        assert store.get_blocks_upto([], 0) == ({}, True)
+    finally:
+        store.close()
+
+
+async def test_get_blocks_within_counts_an_address_asked_twice(tmp_path) -> None:
+    from rlp2p.node.backend import AsyncStore
+    from rlp2p.store import open_store
+
+    store = open_store(tmp_path)
+    try:
+        blocks = [os.urandom(n) for n in (100, 200)]
+        a, b = (address_of(x) for x in blocks)
+        store.put_blocks([(a, blocks[0]), (b, blocks[1])])
+        # both fit once (300 bytes), but the answers hold a's bytes twice: the prefix stops before b
+        found, taken, next_size = await AsyncStore(store).get_blocks_within([a, a, b], 300)
+        assert (found, taken, next_size) == ({a: blocks[0]}, 2, 200)
+    finally:
+        store.close()
