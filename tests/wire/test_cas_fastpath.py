@@ -122,3 +122,34 @@ async def test_get_blocks_within_counts_an_address_asked_twice(tmp_path) -> None
         assert (found, taken, next_size) == ({a: blocks[0]}, 2, 200)
     finally:
         store.close()
+
+
+class Held:
+    """A BlockBackend over a dict."""
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        self.blocks = {address_of(b): b for b in blocks}
+
+    async def get_blocks(self, addresses):
+        return {a: self.blocks[a] for a in addresses if a in self.blocks}
+
+    async def put_blocks(self, items):
+        self.blocks.update(items)
+
+
+async def test_the_server_answers_gets_in_any_shape_alike() -> None:
+    from rlp2p.wire.cas import CasServer
+
+    block = os.urandom(4096)
+    address = address_of(block)
+    server = CasServer(Held([block]))
+    plain = encode_get(address)
+    # the same Get as another writer may send it: an unknown field after, or the id given twice
+    # (protobuf keeps the last): both go the protobuf way and get the same answer
+    unknown = plain + b"\x80\x05\x00"  # field 80, varint 0
+    twice = cas_pb2.CasRequest(get=cas_pb2.Address(id=b"x" * 36)).SerializeToString() + plain
+    short = encode_get(address[:-1])  # the shortcut's shape, not an address: BAD_ADDRESS
+    replies = [r async for r in server.handle_frames([plain, unknown, twice, short], peer="p")]
+    answers = [cas_pb2.CasResponse.FromString(r.frame) for r in replies]
+    assert [a.content.data for a in answers[:3]] == [block] * 3
+    assert answers[3].error.code == cas_pb2.Error.BAD_ADDRESS and replies[3].keep_open
