@@ -37,6 +37,12 @@ class AsyncStore:
         how many addresses the prefix has, the size of the first address left out or 0)``."""
 
         def run() -> tuple[dict[bytes, bytes], int, int]:
+            upto = getattr(self.store, "get_blocks_upto", None)
+            if upto is not None:
+                found, whole = upto(addresses, max_bytes)
+                if whole:  # the common case: one read; the prefix from the sizes it gave
+                    return _prefix_within(addresses, found, {a: len(d) for a, d in found.items()}, max_bytes)
+                del found
             sizes = self.store.block_sizes(addresses)
             total = 0
             for taken, address in enumerate(addresses):
@@ -70,3 +76,17 @@ class AsyncStore:
         await self.call(self.store.put_record, info.name, info.raw, info.sequence)
         if self.on_new_record is not None:
             await self.on_new_record(info)
+
+
+def _prefix_within(
+    addresses: list[bytes], found: dict[bytes, bytes], sizes: dict[bytes, int], max_bytes: int
+) -> tuple[dict[bytes, bytes], int, int]:
+    """``get_blocks_within``'s answer from blocks already read (every held one among addresses)."""
+    total = 0
+    for taken, address in enumerate(addresses):
+        size = sizes.get(address, 0)
+        if total + size > max_bytes:
+            kept = set(addresses[:taken])
+            return {a: d for a, d in found.items() if a in kept}, taken, size
+        total += size
+    return found, len(addresses), 0

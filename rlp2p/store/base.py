@@ -125,6 +125,14 @@ class BlockStore(abc.ABC):
         """The size of each block held among ``addresses`` (a server plans its answers by it)."""
         return {a: len(d) for a, d in self.get_blocks(addresses).items()}
 
+    def get_blocks_upto(self, addresses: Iterable[bytes], max_bytes: int) -> tuple[dict[bytes, bytes], bool]:
+        """``(the blocks held among addresses, True)`` when their bytes add up to at most
+        ``max_bytes``; else ``(some of them, at most max_bytes in all, False)``."""
+        addresses = list(addresses)
+        if sum(self.block_sizes(addresses).values()) > max_bytes:
+            return {}, False
+        return self.get_blocks(addresses), True
+
     @abc.abstractmethod
     def block_stats(self) -> tuple[int, int]:
         """``(number of blocks, total bytes of their data)``."""

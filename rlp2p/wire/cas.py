@@ -14,7 +14,6 @@ from functools import partial
 from typing import Any, Protocol
 
 from libp2p.custom_types import TProtocol
-from libp2p.utils.varint import encode_uvarint
 
 from rlp2p.core.address import address_of, address_to_text, check_address, verify_block
 from rlp2p.core.pagedelta import MAX_DELTA_BASES, apply_checked, apply_page_delta, page_delta
@@ -42,6 +41,7 @@ from rlp2p.wire.rpc import (
     stream_peer,
 )
 from rlp2p.wire.admit import WriteGate, peer_of
+from rlp2p.wire.framing import uvarint
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,59 @@ def encode_add(data: bytes) -> bytes:
     return cas_pb2.CasRequest(add=cas_pb2.Content(data=data)).SerializeToString()
 
 
+def _wrap(field_tag: bytes, data: bytes) -> bytes:
+    """``<envelope field field_tag>(<inner field 1>=data)`` serialized, as protobuf writes it (an
+    empty ``data`` is left out of the inner message): CasRequest.get / CasResponse.content are
+    built by hand on the bulk Get path (tests/wire compare the bytes with the generated classes)."""
+    if not data:
+        return field_tag + b"\x00"
+    data_len = uvarint(len(data))
+    return b"".join((field_tag, uvarint(1 + len(data_len) + len(data)), b"\x0a", data_len, data))
+
+
+def _varint_at(frame: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` of at most 3 bytes (under 2 MiB) and where it ends; (-1, pos) when
+    there is none such (the caller then leaves the frame to protobuf). Unrolled: it runs twice
+    per block of a bulk Get."""
+    if pos < len(frame) - 2:
+        b0 = frame[pos]
+        if b0 < 0x80:
+            return b0, pos + 1
+        b1 = frame[pos + 1]
+        if b1 < 0x80:
+            return (b0 & 0x7F) | (b1 << 7), pos + 2
+        b2 = frame[pos + 2]
+        if b2 < 0x80:
+            return (b0 & 0x7F) | ((b1 & 0x7F) << 7) | (b2 << 14), pos + 3
+    return -1, pos
+
+
+def _unwrap(field_tag: int, frame: bytes) -> bytes | None:
+    """The inner field 1 of a frame that is exactly ``_wrap(field_tag, data)`` (what our peers
+    and protobuf write for a Get or its Content answer), else None: the caller parses it with
+    protobuf. A shortcut, never a second parser: any other shape goes the generated way."""
+    if not frame or frame[0] != field_tag:
+        return None
+    inner, pos = _varint_at(frame, 1)
+    if pos + inner != len(frame):  # the envelope spans the frame (also false for inner -1)
+        return None
+    if inner == 0:
+        return b""
+    if frame[pos] != 0x0A:
+        return None
+    length, pos = _varint_at(frame, pos + 1)
+    if length < 0 or pos + length != len(frame):
+        return None
+    return frame[pos:]
+
+
+#: field 2 (get / content), length-delimited
+_TAG_2 = 0x12
+
+
 def encode_get(address: bytes) -> bytes:
-    return cas_pb2.CasRequest(get=cas_pb2.Address(id=address)).SerializeToString()
+    """``CasRequest(get=Address(id=address))`` serialized."""
+    return _wrap(b"\x12", address)
 
 
 def encode_get_delta(address: bytes, bases: Sequence[bytes]) -> bytes:
@@ -111,11 +162,7 @@ def encode_error(code: int, message: str) -> bytes:
 def encode_content(data: bytes) -> bytes:
     """``CasResponse(content=Content(data=data))`` serialized, with one copy of ``data`` rather
     than protobuf's two (the bytes are the same: a test compares them)."""
-    if not data:
-        return b"\x12\x00"
-    data_len = encode_uvarint(len(data))
-    inner = 1 + len(data_len) + len(data)
-    return b"".join((b"\x12", encode_uvarint(inner), b"\x0a", data_len, data))
+    return _wrap(b"\x12", data)
 
 
 error_for = refusal(encode_error, Code.TOO_LARGE, Code.BAD_REQUEST, Code.UNAVAILABLE)
@@ -204,6 +251,15 @@ class CasServer:
                 runs.append((kind, [item]))
 
         for frame in frames:
+            address = _unwrap(_TAG_2, frame)  # a plain Get, the bulk of a reader's requests
+            if address is not None:
+                try:
+                    check_address(address)
+                except AddressError:
+                    pass  # refused below, as protobuf parses it
+                else:
+                    push("get", address)
+                    continue
             try:
                 request = decode_request(frame)
             except DecodeError as exc:
@@ -403,6 +459,14 @@ class CasServer:
 
 def _get_result(address: bytes, frame: bytes, verify: bool = True) -> bytes | Rlp2pError:
     """The block a Get answer holds (verified unless ``verify`` is off), or the error it stands for."""
+    data = _unwrap(_TAG_2, frame)  # a Content answer as everyone writes it: no protobuf object
+    if data is not None:
+        if verify:
+            try:
+                verify_block(address, data)
+            except HashMismatch as exc:
+                return exc
+        return data
     response = decode_response(frame)
     kind = response.WhichOneof("result")
     if kind == "content":

@@ -25,8 +25,18 @@ READ_CHUNK = 64 * 1024
 MAX_READ = 1024 * 1024
 
 
+#: the varints of 0..16383 (one or two bytes), precomputed: a bulk Get of 4 KiB blocks prefixes
+#: every answer, and libp2p's encode_uvarint costs a few microseconds a call
+_SMALL_VARINTS = [encode_uvarint(n) for n in range(1 << 14)]
+
+
+def uvarint(value: int) -> bytes:
+    """``value`` as an unsigned varint (libp2p's ``encode_uvarint``, from a table when small)."""
+    return _SMALL_VARINTS[value] if 0 <= value < 16384 else encode_uvarint(value)
+
+
 def encode_frame(payload: bytes) -> bytes:
-    return encode_uvarint(len(payload)) + payload
+    return uvarint(len(payload)) + payload
 
 
 #: frames up to this size are joined into one write (a yamux write costs more than a copy); a
@@ -40,12 +50,15 @@ class FrameDecoder:
     def __init__(self, max_frame: int) -> None:
         self.max_frame = max_frame
         self._buffer = bytearray()
+        # where the frame being read starts in _buffer: frames taken out only move it, and the
+        # bytes before it are dropped at the next feed (one move per read, not one per frame)
+        self._pos = 0
         self._expected: int | None = None  # body length of the frame being read
         self._prefix_len = 0
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer)
+        return len(self._buffer) - self._pos
 
     def declared(self) -> int | None:
         """The body length the frame being read declares, once its prefix is parsed."""
@@ -56,23 +69,47 @@ class FrameDecoder:
         """How many more bytes the current frame needs (at least 1 while incomplete)."""
         if self._expected is None:
             return 1
-        return max(1, self._prefix_len + self._expected - len(self._buffer))
+        return max(1, self._prefix_len + self._expected - self.buffered)
 
     def feed(self, data: bytes) -> None:
+        if self._pos == len(self._buffer):  # a fresh frame: refuse an oversize prefix before buffering more
+            self._buffer = bytearray(data)
+            self._pos = 0
+            if self._expected is None:
+                self._parse_prefix()
+            return
+        if self._pos:
+            del self._buffer[: self._pos]
+            self._pos = 0
         self._buffer += data
-        if self._expected is None and len(self._buffer) == len(data):
-            self._parse_prefix()  # a fresh frame: refuse an oversize prefix before buffering more
 
     def _parse_prefix(self) -> None:
         if self._expected is not None:
             return
-        end = next((i for i, b in enumerate(self._buffer[:MAX_VARINT_BYTES]) if b < 0x80), None)
+        buffer, pos = self._buffer, self._pos
+        left = len(buffer) - pos
+        # one- and two-byte prefixes (frames under 16 KiB) decoded inline: once per frame
+        if left and buffer[pos] < 0x80:
+            length, end = buffer[pos], 0
+        elif left > 1 and buffer[pos + 1] < 0x80:
+            length, end = (buffer[pos] & 0x7F) | (buffer[pos + 1] << 7), 1
+        else:
+            self._parse_long_prefix()
+            return
+        if length > self.max_frame:
+            raise FrameTooLarge("frame length", length, self.max_frame)
+        self._expected = length
+        self._prefix_len = end + 1
+
+    def _parse_long_prefix(self) -> None:
+        head = self._buffer[self._pos : self._pos + MAX_VARINT_BYTES]
+        end = next((i for i, b in enumerate(head) if b < 0x80), None)
         if end is None:
-            if len(self._buffer) >= MAX_VARINT_BYTES:
+            if len(head) >= MAX_VARINT_BYTES:
                 raise ProtocolError("frame length prefix is not a valid varint")
             return
         try:
-            length = decode_uvarint(bytes(self._buffer[: end + 1]))
+            length = decode_uvarint(bytes(head[: end + 1]))
         except Exception as exc:  # libp2p's ParseError on overflow
             raise ProtocolError(f"frame length prefix is not a valid varint: {exc}") from exc
         if length > self.max_frame:
@@ -89,22 +126,24 @@ class FrameDecoder:
         self._parse_prefix()
         if self._expected is None:
             return None
-        total = self._prefix_len + self._expected
-        if len(self._buffer) < total:
+        start = self._pos + self._prefix_len
+        end = start + self._expected
+        if len(self._buffer) < end:
             return None
         with memoryview(self._buffer) as view:
-            frame = bytes(view[self._prefix_len : total])  # one copy, not a slice and a copy
-        if len(self._buffer) == total:
+            frame = bytes(view[start:end])  # one copy, not a slice and a copy
+        if len(self._buffer) == end:
             self._buffer = bytearray()  # do not keep a large frame's allocation
+            self._pos = 0
         else:
-            del self._buffer[:total]  # cheap at the front (CPython moves the start, shrinks by half)
+            self._pos = end
         self._expected = None
         self._prefix_len = 0
         return frame
 
     def at_boundary(self) -> bool:
         """True when no partial frame is buffered (a clean place for the stream to end)."""
-        return not self._buffer
+        return self._pos == len(self._buffer)
 
 
 class FramedStream:
@@ -173,7 +212,7 @@ class FramedStream:
         parts: list[bytes] = []
         size = 0
         for payload in payloads:
-            parts.append(encode_uvarint(len(payload)))
+            parts.append(uvarint(len(payload)))
             if len(payload) > COALESCE:
                 await self._write(b"".join(parts))
                 await self._write(payload)

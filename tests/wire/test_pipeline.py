@@ -84,3 +84,17 @@ async def test_abandoned_gets_are_handed_back_and_the_stream_not_reused(peers):
     async with client.cas(storage.peer_id) as cas:
         assert cas.rpc is not kept  # its unread answers would answer the next caller's requests
         assert await cas.get(addresses[0]) == blocks[0]
+
+
+async def test_blocks_of_every_prefix_size_come_back_whole_and_checked(peers):
+    # 0 B (protobuf's own shape), 1 to 3 byte lengths (the hand-read shape), and one over 2 MiB
+    # (read by protobuf again), all in one pipelined batch between real hosts
+    storage, client = peers
+    blocks = [b"", b"x", bytes(range(256)) * 16, bytes(70_000), bytes(3 << 20)]
+    addresses = [address_of(b) for b in blocks]
+    await storage.astore.call(storage.store.put_blocks, list(zip(addresses, blocks, strict=True)))
+    missing = address_of(b"not stored")
+    async with client.cas(storage.peer_id, fresh=True) as cas:
+        got = await cas.get_many([*addresses, missing])
+    assert [got[a] for a in addresses] == blocks
+    assert isinstance(got[missing], RemoteError) and got[missing].code == "NOT_FOUND"
