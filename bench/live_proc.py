@@ -131,7 +131,18 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
         emit("committed", seq=items[-1][0] if items else 0)
         return out
 
+    deliver_head = SQLiteStore.deliver_head
+
+    def committed_head(self: SQLiteStore, name: str, record: bytes, seq: int, head: bytes, page: bytes, items: Any, **kwargs: Any) -> bool:
+        # the same transaction on the pushed path (Reader.deliver_pushed: no sync)
+        emit("commit", seq=items[-1][0] if items else 0)
+        out = deliver_head(self, name, record, seq, head, page, items, **kwargs)
+        if out:
+            emit("committed", seq=items[-1][0] if items else 0)
+        return out
+
     SQLiteStore.deliver = committed  # type: ignore[method-assign, assignment]
+    SQLiteStore.deliver_head = committed_head  # type: ignore[method-assign]
 
     records = follow_module.pushed_records
     heads: dict[bytes, int] = {}  # head page CID -> seq of the records pushed (bounded below)
