@@ -142,7 +142,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
         return out
 
     SQLiteStore.deliver = committed  # type: ignore[method-assign, assignment]
-    SQLiteStore.deliver_head = committed_head  # type: ignore[method-assign]
+    SQLiteStore.deliver_head = committed_head  # type: ignore[method-assign, assignment]
 
     records = follow_module.pushed_records
     heads: dict[bytes, int] = {}  # head page CID -> seq of the records pushed (bounded below)

@@ -239,9 +239,10 @@ class Reader:
         try:
             if on_message is None:
                 cursor.handed = last  # the inbox is the delivery
-            for delivery in ready if on_message is not None else ():
-                await _call(on_message, delivery)
-                cursor.handed = delivery.seq
+            else:
+                for delivery in ready:
+                    await _call(on_message, delivery)
+                    cursor.handed = delivery.seq
         except BaseException:
             # what on_message returned for stays acknowledged, as in sync
             with trio.CancelScope(shield=True):
