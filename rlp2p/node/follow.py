@@ -28,7 +28,11 @@ cancelled:
    the sync, and its restart is picked up by the next one.
 
 Only ``Reader.sync`` moves a reader forward, so order and exactly-once delivery are what it gives:
-one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it.
+one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it. The
+one exception keeps the same contract: with ``mesh=False``, a pushed record whose rebuilt head
+page is the whole next state (every new message in it) is delivered by
+``Reader.deliver_pushed`` in the log's own task, in place of that sync: one store transaction
+(checked against the state the last sync or delivery ended on), then ``on_message``.
 Cancelling ``follow`` at any point loses nothing from the inbox and delivers nothing twice: the
 next follow or sync carries on from the delivered seq. A message recorded in the inbox whose
 ``on_message`` did not return for (a cancellation, or the rest of a batch recorded at once) is
