@@ -11,7 +11,9 @@ import trio
 from rlp2p.core.keys import generate_log_key
 from rlp2p.core.page import LogMode
 from rlp2p.core.record import verify_record
+from rlp2p.pb.vac.compact_pb2 import CompactPush
 from rlp2p.testing import until
+from rlp2p.wire.framing import FrameDecoder, encode_frame
 from tests.node import test_follow_phone as phone
 
 MODE = LogMode.paged(4, embed=1)  # small pages: a new head page every 4 messages
@@ -149,3 +151,38 @@ async def test_a_cancel_between_the_commit_and_on_message_loses_nothing(swarm, n
     report = await reader.deliver_pushed(info, bob.store.get_reader_state(name), on_message=on_message)
     assert report is not None and report.new_messages == 1 and seen == [3, 4]
     assert (await reader.sync(name, on_message=on_message)).redelivered == 0 and seen == [3, 4]
+
+
+async def test_a_forged_push_delivers_nothing_and_the_next_stream_brings_the_record(swarm, nursery):
+    storage, publisher, bob, follower, scope, seen, watching = await phone.setup(swarm, nursery, mesh=False, bob_announce=False)
+    await until(lambda: watching() == 1)
+    await publish(publisher, seen, 2)  # a page rebuilt and kept: the next record comes without Value
+    pusher = next(node for node in storage if node.announcements.push.watching(publisher.name)).announcements.push
+    honest = pusher._record_frame
+    forged: list[int] = []
+
+    async def forging(index, info, previous, picked):
+        frame = await honest(index, info, previous, picked)
+        decoder = FrameDecoder(1 << 16)
+        decoder.feed(frame)
+        push = CompactPush.FromString(decoder.next_frame() or b"")
+        if not forged and push.WhichOneof("record") == "compact":
+            forged.append(info.sequence)
+            push.compact.signature = bytes([push.compact.signature[0] ^ 1]) + push.compact.signature[1:]
+            frame = encode_frame(push.SerializeToString())
+        return frame
+
+    pusher._record_frame = forging
+    delivered = follower.stats.pushed_delivered
+    await publisher.append([b"m3"])
+    await publisher.publish()
+    # the forged frame ends the stream and delivers nothing; the next stream (the other storage
+    # peer) opens with the record it holds, whole, and m3 comes by a sync
+    await until(lambda: len(seen) >= 3)
+    assert forged and seen == [1, 2, 3] and follower.stats.pushed_delivered == delivered
+    assert [seq for seq, _, _ in bob.store.delivered(publisher.name)] == [1, 2, 3]
+    state = bob.store.get_reader_state(publisher.name)
+    # the genuine record of m3, as its storage peers hold it
+    assert verify_record(publisher.name, state.record).sequence == forged[0]
+    assert state.record in {node.store.get_record(publisher.name).record for node in storage}
+    scope.cancel()
