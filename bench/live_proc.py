@@ -11,7 +11,9 @@ every process on a Linux machine, unlike trio's clock, which is per run):
   hands it to the push streams: where ``push_ms`` starts), ``writing`` and ``written`` (the push
   frames handed to the stream, and its write returned: after the reader may have read them);
 * follower: ``frame`` (a pushed record and its messages read and verified), ``rebuilt`` (the
-  head page rebuilt and stored), ``message`` (``on_message``), ``report`` (a sync's bytes).
+  head page rebuilt and offered), ``commit`` and ``committed`` (her store transaction before
+  ``on_message``: the inbox's in a sync, or ``deliver_head`` when the pushed page is delivered
+  without one), ``message`` (``on_message``), ``report`` (a sync's or a delivery's bytes).
 
 The hooks wrap public methods of this process's own classes; nothing in ``rlp2p`` changes.
 SIGTERM or SIGINT stops a process cleanly; its parent (the section) stops every one it started.
@@ -131,7 +133,18 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
         emit("committed", seq=items[-1][0] if items else 0)
         return out
 
+    deliver_head = SQLiteStore.deliver_head
+
+    def committed_head(self: SQLiteStore, name: str, record: bytes, seq: int, head: bytes, page: bytes, items: Any, **kwargs: Any) -> bool:
+        # the same transaction on the pushed path (Reader.deliver_pushed: no sync)
+        emit("commit", seq=items[-1][0] if items else 0)
+        out = deliver_head(self, name, record, seq, head, page, items, **kwargs)
+        if out:
+            emit("committed", seq=items[-1][0] if items else 0)
+        return out
+
     SQLiteStore.deliver = committed  # type: ignore[method-assign, assignment]
+    SQLiteStore.deliver_head = committed_head  # type: ignore[method-assign, assignment]
 
     records = follow_module.pushed_records
     heads: dict[bytes, int] = {}  # head page CID -> seq of the records pushed (bounded below)

@@ -28,7 +28,11 @@ cancelled:
    the sync, and its restart is picked up by the next one.
 
 Only ``Reader.sync`` moves a reader forward, so order and exactly-once delivery are what it gives:
-one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it.
+one sync per log at a time, each batch recorded in the inbox before ``on_message`` sees it. The
+one exception keeps the same contract: with ``mesh=False``, a pushed record whose rebuilt head
+page is the whole next state (every new message in it) is delivered by
+``Reader.deliver_pushed`` in the log's own task, in place of that sync: one store transaction
+(checked against the state the last sync or delivery ended on), then ``on_message``.
 Cancelling ``follow`` at any point loses nothing from the inbox and delivers nothing twice: the
 next follow or sync carries on from the delivered seq. A message recorded in the inbox whose
 ``on_message`` did not return for (a cancellation, or the rest of a batch recorded at once) is
@@ -53,6 +57,7 @@ from rlp2p.core.backoff import Backoff
 from rlp2p.core.private import Capability
 from rlp2p.core.record import RecordInfo
 from rlp2p.errors import Rlp2pError
+from rlp2p.store import ReaderState
 from rlp2p.wire.cas import CAS_PROTOCOL
 from rlp2p.core.rebuild import rebuild_head
 from rlp2p.wire.push import pushed_records
@@ -105,6 +110,7 @@ class _Log:
     #: the head page and delivered seq the last successful sync ended on
     head: bytes | None = None
     delivered: int = 0
+    acked: int = 0
 
 
 @dataclass
@@ -121,6 +127,9 @@ class FollowStats:
     push_bytes: int = 0
     #: head pages rebuilt from the previous one and the pushed messages (not fetched)
     rebuilt: int = 0
+    #: pushed records delivered from their rebuilt page alone, without a sync
+    #: (``Reader.deliver_pushed``)
+    pushed_delivered: int = 0
     #: topic subscriptions made, and attempts that failed (retried with ``REJOIN``'s back-off)
     joins: int = 0
     join_failures: int = 0
@@ -369,7 +378,7 @@ class Follower:
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)
-            entry.head, entry.delivered = report.head, report.delivered_seq
+            entry.head, entry.delivered, entry.acked = report.head, report.delivered_seq, report.acked_seq
             if entry.record is not None and entry.record.sequence <= entry.held:
                 entry.record = None
             used = [ID.from_base58(p) for p in report.peers_used]
@@ -390,10 +399,19 @@ class Follower:
 
     async def _sync(self, entry: _Log) -> SyncReport:
         record = entry.record
-        via = self._via(entry) if record is not None and record.sequence > entry.held else []
+        fresh = record is not None and record.sequence > entry.held
+        if record is not None and fresh:
+            await self._rebuild(entry, record)  # (1.2 offered the page it rebuilt already)
+            if not self.mesh and entry.capability is None and entry.head is not None:
+                # the pushed page may be the whole next state: delivered without a sync
+                after = ReaderState(None, entry.held, entry.head, entry.delivered, entry.acked)
+                report = await self.reader.deliver_pushed(record, after, on_message=self.on_message)
+                if report is not None:
+                    self.stats.pushed_delivered += 1
+                    return report
+        via = self._via(entry) if fresh else []
         if record is not None and via:
             self.stats.direct += 1
-            await self._rebuild(entry, record)
             try:
                 return await self.reader.sync(
                     entry.name, on_message=self.on_message, capability=entry.capability, announced=record, via=via

@@ -378,6 +378,9 @@ class Node:
         self.forwarder.record_stored(info.name, info.sequence)
         if self.announcements is not None:
             self.announcements.announce(info)
+            # the push streams write it before this task answers the writer (a few ms at most,
+            # bounded): a follower's push is not queued behind the answer's CPU (bench/live.py)
+            await self._push_first()
         if self._announce_queue is not None and info.name not in self._queued:
             wait = self._announced_at.get(info.name, -ANNOUNCE_SPACING) + ANNOUNCE_SPACING - trio.current_time()
             if wait > 0 and self._nursery is not None:

@@ -204,6 +204,57 @@ class Reader:
             self._offered.clear()
         self._offered[address] = data
 
+    async def deliver_pushed(
+        self, record: RecordInfo, after: ReaderState, *, on_message: OnMessage | None = None
+    ) -> SyncReport | None:
+        """Deliver a pushed ``record`` (verified) whose head page was offered (:meth:`offer_block`)
+        without a sync, when that page is the whole next state of a reader that is at ``after``
+        (the state its last sync ended on: head, delivered and acknowledged seq):
+        :func:`rlp2p.core.pushed.pushed_deliveries`. The messages, the record and the page go
+        to the store in one transaction (which checks ``after`` is still the state), then to
+        ``on_message``, acknowledged as :meth:`sync` does (``auto_ack``; a cancellation between
+        the two loses nothing: the next sync hands them over again). None when it does not
+        apply and nothing was done: the caller syncs."""
+        from rlp2p.core.pushed import pushed_deliveries
+
+        name = record.name
+        page = self._offered.get(record.head)
+        if page is None or after.head is None or after.acked_seq != after.delivered_seq or record.sequence <= after.record_seq:
+            return None
+        ready = pushed_deliveries(record.head, page, after.delivered_seq, self.limits)
+        if ready is None:
+            return None
+        items = [(d.seq, d.id, d.data) for d in ready]
+        store = self.store
+        if not await self.astore.call(
+            store.deliver_head, name, record.raw, record.sequence, record.head, page, items, after_head=after.head
+        ):
+            return None
+        self._offered.pop(record.head, None)
+        last = ready[-1].seq
+        report = SyncReport(name=name, new_messages=len(ready), first_seq=ready[0].seq, last_seq=last)
+        report.record_seq, report.head, report.delivered_seq = record.sequence, record.head, last
+        report.pages = 1  # (taken from memory, as a sync counts an offered page)
+        cursor = _Cursor(after.acked_seq)
+        try:
+            if on_message is None:
+                cursor.handed = last  # the inbox is the delivery
+            else:
+                for delivery in ready:
+                    await _call(on_message, delivery)
+                    cursor.handed = delivery.seq
+        except BaseException:
+            # what on_message returned for stays acknowledged, as in sync
+            with trio.CancelScope(shield=True):
+                try:
+                    await self._commit_ack(name, cursor)
+                except Rlp2pError as exc:
+                    log.warning("could not record the acknowledgements of %s: %s", name, exc)
+            raise
+        await self._commit_ack(name, cursor)
+        report.acked_seq = cursor.committed
+        return report
+
     async def find_peers(self, name: str) -> list[ID]:
         if self.storage_peers is not None:
             return list(self.storage_peers)

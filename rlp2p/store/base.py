@@ -358,6 +358,26 @@ class ReaderStateStore(abc.ABC):
         jumps there (never backwards) and the items continue from it.
         """
 
+    def deliver_head(
+        self,
+        log: str,
+        record: bytes,
+        record_seq: int,
+        head: bytes,
+        page: bytes,
+        items: Sequence[tuple[int, bytes, bytes]],
+        *,
+        after_head: bytes,
+    ) -> bool:
+        """A pushed record's whole next state in one transaction: the ``items`` into the inbox,
+        ``record`` (sequence ``record_seq``, head page ``head`` = ``page``, which is cached) as
+        the accepted record, ``delivered_seq`` to the last item. Only when the held head is
+        ``after_head``, ``record_seq`` is higher than the held one's, nothing delivered waits
+        for an acknowledgement and the items continue from ``delivered_seq + 1``; otherwise
+        nothing is written and False is returned (the caller syncs instead). This default
+        writes nothing: a store without it is synced."""
+        return False
+
     @abc.abstractmethod
     def ack(self, log: str, seq: int) -> int:
         """The application has everything up to ``seq``: advance ``acked_seq`` (never backwards;

@@ -7,7 +7,18 @@ from collections.abc import Sequence
 
 from rlp2p.errors import StaleRecord, StoreError
 from rlp2p.store.base import ReaderState, ReaderStateStore
-from rlp2p.store.db import SQLiteDb, _blob, _int, _limit, _one, _opt_bytes, _text, _u64_from_db, _u64_to_db
+from rlp2p.store.db import (
+    SQLiteDb,
+    _blob,
+    _block_row,
+    _int,
+    _limit,
+    _one,
+    _opt_bytes,
+    _text,
+    _u64_from_db,
+    _u64_to_db,
+)
 
 __all__ = ["SQLiteReaderState"]
 
@@ -103,6 +114,45 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
                 "WHERE log = ?",
                 (last, ack or 0, log),
             )
+
+    def deliver_head(
+        self,
+        log: str,
+        record: bytes,
+        record_seq: int,
+        head: bytes,
+        page: bytes,
+        items: Sequence[tuple[int, bytes, bytes]],
+        *,
+        after_head: bytes,
+    ) -> bool:
+        log = _text(log, "log")
+        record, head, after_head = _blob(record, "record"), _blob(head, "head"), _blob(after_head, "after_head")
+        stored_seq = _u64_to_db(record_seq, "record_seq")
+        block = _block_row(head, page)
+        rows = [
+            (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
+            for seq, mid, data in items
+        ]
+        if not rows:
+            return False
+        with self._write() as conn:
+            row = _one(
+                conn, "SELECT record_seq, head, delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,)
+            )
+            if row is None or _opt_bytes(row[1]) != after_head or record_seq <= _u64_from_db(row[0]):
+                return False
+            delivered, acked = int(row[2]), int(row[3])
+            # nothing to hand over again first, and the items continue the inbox exactly
+            if acked != delivered or [r[1] for r in rows] != list(range(delivered + 1, delivered + 1 + len(rows))):
+                return False
+            conn.executemany("INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows)
+            conn.execute("INSERT OR IGNORE INTO blocks (address, data, size) VALUES (?, ?, ?)", block)
+            conn.execute(
+                "UPDATE reader_state SET record = ?, record_seq = ?, head = ?, delivered_seq = ? WHERE log = ?",
+                (record, stored_seq, head, rows[-1][1], log),
+            )
+            return True
 
     def ack(self, log: str, seq: int) -> int:
         log = _text(log, "log")
