@@ -14,8 +14,10 @@ arrived) to 3 named storage peers. Two followers of the log:
   and print it; the latency runs from the first storage peer's ``accept`` (the record committed,
   ``Node._on_new_record`` handing it to the push streams and the announcer) to Carol's
   ``on_message``, and 7f splits it: the pushing peer's write started (the messages frame
-  built), Carol's frame read and verified, the page rebuilt, her inbox commit (its fsync: her
-  store is ``synchronous=FULL``, the default) and ``on_message``. The round trip beside it is
+  built), Carol's frame read and verified, the page rebuilt, her inbox commit (without fsync:
+  a reader's deliveries are ``synchronous=NORMAL``, what ``Node.open`` gives a node that is not a
+  storage peer; ``--deliveries FULL`` in live_proc.py for the durable setting) and
+  ``on_message``. The round trip beside it is
   timed by Carol on an open echo stream to her pushing peer.
 * Bob, the gossipsub mesh follower (``Follower``), in the bench's process with every other node
   (7a-7c), and Carol again there (7d): kept beside, clearly not the goal's path. Bob's way is an
@@ -334,7 +336,7 @@ async def _spawn(nursery: trio.Nursery, label: str, *args: str) -> _Proc:
     return proc
 
 
-async def run_processes(ctx: Context, n: int, synchronous: str = "FULL") -> dict[str, Any]:
+async def run_processes(ctx: Context, n: int, deliveries: str = "NORMAL") -> dict[str, Any]:
     """Carol's push path with the storage peers and Carol each in its own process (see the notes).
 
     Alice stays in the bench's process (her publish is not on the path measured: the clock
@@ -364,7 +366,7 @@ async def run_processes(ctx: Context, n: int, synchronous: str = "FULL") -> dict
                 peer_args = [a for addr in addrs for a in ("--peer", addr)]
                 carol = await _spawn(
                     nursery, "carol", "follower", "--data", str(root / "carol"), "--name", publisher.name,
-                    "--synchronous", synchronous, *peer_args,
+                    "--deliveries", deliveries, *peer_args,
                 )
                 procs.append(carol)
                 rtts = (await carol.started())["rtt"]

@@ -111,9 +111,10 @@ async def storage(data: Path, bootstrap: list[str]) -> None:
         node.close_store()
 
 
-async def follower(data: Path, name: str, peers: list[str], synchronous: str) -> None:
+async def follower(data: Path, name: str, peers: list[str], deliveries: str) -> None:
     """Carol: ``follow(mesh=False)`` on a node without gossipsub, from ``peers`` in that order,
-    her store opened with ``synchronous`` (FULL, the default: each commit fsynced)."""
+    her store's deliveries ``deliveries`` (NORMAL, as ``Node.open`` opens a node that is not a
+    storage peer: no fsync; FULL: each fsynced)."""
     from bench.common import peer_info
     from bench.probes import rtt_baseline
     from rlp2p.node.follow import Follower
@@ -171,7 +172,7 @@ async def follower(data: Path, name: str, peers: list[str], synchronous: str) ->
     Reader.offer_block = offered  # type: ignore[method-assign]
 
     lock = lock_data_dir(data)
-    node = Node(open_store(data, synchronous=synchronous), config=NodeConfig(announce=False))  # type: ignore[arg-type]
+    node = Node(open_store(data, deliveries=deliveries), config=NodeConfig(announce=False))  # type: ignore[arg-type]
     infos = [peer_info(p) for p in peers]
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", action="append", default=[])
     parser.add_argument("--name", help="the log to follow (follower)")
     parser.add_argument("--peer", action="append", default=[], help="a storage peer's /p2p/ address (follower)")
-    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL", help="the follower's store (default FULL)")
+    parser.add_argument("--deliveries", choices=["FULL", "NORMAL"], default="NORMAL", help="the follower's deliveries (default NORMAL, as Node.open)")
     args = parser.parse_args(argv)
     from rlp2p.p2p.host import quiet_libp2p_logs
     import logging
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.name or not args.peer:
             parser.error("a follower needs --name and --peer")
-        trio.run(partial(follower, args.data, args.name, args.peer, args.synchronous))
+        trio.run(partial(follower, args.data, args.name, args.peer, args.deliveries))
     return 0
 
 

@@ -72,6 +72,9 @@ class NodeConfig:
     bootstrap: Sequence[str] = ()
     #: serve CAS and NS from the store, announce and republish the logs held
     storage: bool = False
+    #: fsync each of a reader's deliveries (``Node.open``'s store): off, a power cut may undo the
+    #: last ones, which the next sync delivers again (rlp2p/store/sqlite.py); storage peers always do
+    durable_deliveries: bool = False
     #: run the DHT in server mode (default: storage peers are servers, others clients)
     dht_server: bool | None = None
     #: seconds for one network operation (a dial, a batch of requests, a DHT query)
@@ -184,7 +187,9 @@ class Node:
         """
         data_dir = Path(data_dir)
         lock = lock_data_dir(data_dir)
-        store = open_store(data_dir)
+        config = kwargs.get("config") or NodeConfig()
+        durable = config.storage or config.durable_deliveries
+        store = open_store(data_dir, deliveries="FULL" if durable else "NORMAL")
         if kwargs.get("key_pair") is None and kwargs.get("host") is None:
             key_file = data_dir / NODE_KEY_FILE
             if not key_file.exists():

@@ -50,12 +50,17 @@ class SQLiteDb:
         return self._conn is None
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and one transaction; commit on success, roll back on anything else."""
+    def _transaction(self, *, write: bool, relaxed: bool = False) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and one transaction; commit on success, roll back on anything else.
+        ``relaxed``: commit without fsync when the store's ``deliveries`` is NORMAL (see
+        SQLiteStore); the connection goes back to its own setting after."""
         with self._lock:
             conn = self._conn
             if conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
+            relax = relaxed and getattr(self, "deliveries", "FULL") != getattr(self, "synchronous", "FULL")
+            if relax:
+                conn.execute(f"PRAGMA synchronous = {self.deliveries}")  # type: ignore[attr-defined]
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
@@ -70,9 +75,17 @@ class SQLiteDb:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"{self.path}: {exc}") from exc
                 raise
+            finally:
+                if relax:
+                    conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # type: ignore[attr-defined]
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction(write=True)
+
+    def _delivery(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A reader's write (inbox, delivered and acknowledged seqs, held record, cached pages):
+        a power cut may undo it, and the next sync delivers the same messages again."""
+        return self._transaction(write=True, relaxed=True)
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction(write=False)

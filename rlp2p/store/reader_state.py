@@ -56,7 +56,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
         record = _blob(record, "record")
         stored_seq = _u64_to_db(record_seq, "record_seq")
         head = None if head is None else _blob(head, "head")
-        with self._write() as conn:
+        with self._delivery() as conn:
             row = _one(conn, "SELECT record_seq FROM reader_state WHERE log = ?", (log,))
             have = 0 if row is None else _u64_from_db(row[0])
             if record_seq < have:
@@ -90,7 +90,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
             if ack is not None:
                 self.ack(log, ack)
             return
-        with self._write() as conn:
+        with self._delivery() as conn:
             row = _one(conn, "SELECT delivered_seq FROM reader_state WHERE log = ?", (log,))
             delivered = 0 if row is None else int(row[0])
             if gone_to is not None:
@@ -136,7 +136,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
         ]
         if not rows:
             return False
-        with self._write() as conn:
+        with self._delivery() as conn:
             row = _one(
                 conn, "SELECT record_seq, head, delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,)
             )
@@ -157,7 +157,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
     def ack(self, log: str, seq: int) -> int:
         log = _text(log, "log")
         seq = _int(seq, "seq")
-        with self._write() as conn:
+        with self._delivery() as conn:
             row = _one(conn, "SELECT delivered_seq, acked_seq FROM reader_state WHERE log = ?", (log,))
             delivered, acked = (0, 0) if row is None else (int(row[0]), int(row[1]))
             if seq > delivered:

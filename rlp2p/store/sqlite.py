@@ -19,6 +19,12 @@ Design choices, in short:
   an acknowledgement lost to a power cut would be a lie. ``synchronous="NORMAL"`` saves that
   fsync and is still consistent after any crash, but a power loss may undo the last commits; use
   it only where that is acceptable (e.g. a reader-only node, whose state a re-sync restores).
+  ``deliveries`` sets the same for a reader's writes alone (inbox, delivered and acknowledged
+  seqs, its held record and cached pages; ``Node.open`` uses NORMAL unless the node is a storage
+  peer or ``NodeConfig.durable_deliveries``): a power cut may undo the last deliveries, which the
+  next sync delivers again (exactly once across process crashes, at least once across power
+  loss), never a publisher's or a storage peer's write. The WAL is written in order and each FULL
+  commit fsyncs all of it, so what may be lost is only deliveries after the last FULL commit.
 - **Schema versioning.** ``PRAGMA user_version`` holds the schema version and
   ``PRAGMA application_id`` marks the file as rlp2p's. A new file gets the schema on first open; a
   newer version than this code knows, or somebody else's database, is refused with StoreError
@@ -192,6 +198,7 @@ def open_store(
     *,
     synchronous: Synchronous = "FULL",
     busy_timeout: float = 5.0,
+    deliveries: Synchronous | None = None,
 ) -> SQLiteStore:
     """Open (creating if needed) the store in a node's data folder, ``data_dir/rlp2p.sqlite3``.
 
@@ -202,7 +209,7 @@ def open_store(
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the data folder {data_dir}: {exc}") from exc
-    return SQLiteStore(data_dir / DB_FILENAME, synchronous=synchronous, busy_timeout=busy_timeout)
+    return SQLiteStore(data_dir / DB_FILENAME, synchronous=synchronous, busy_timeout=busy_timeout, deliveries=deliveries)
 
 
 class SQLiteStore(SQLiteBlocks, SQLiteRecords, SQLitePublisherLog, SQLiteReaderState, Store):
@@ -215,18 +222,22 @@ class SQLiteStore(SQLiteBlocks, SQLiteRecords, SQLitePublisherLog, SQLiteReaderS
         *,
         synchronous: Synchronous = "FULL",
         busy_timeout: float = 5.0,
+        deliveries: Synchronous | None = None,
     ) -> None:
         """Open the database file at ``path``, creating it and its schema if needed.
 
         ``busy_timeout`` (seconds) is how long a write waits for another connection to the same
-        file to release its lock before failing with StoreError.
+        file to release its lock before failing with StoreError. ``deliveries``: the
+        ``synchronous`` of a reader's writes (default: ``synchronous``; see the module doc).
         """
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {synchronous!r}")
+        for setting in (synchronous, deliveries or synchronous):
+            if setting not in ("FULL", "NORMAL"):
+                raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', not {setting!r}")
         if busy_timeout < 0:
             raise ValueError(f"busy_timeout must be >= 0, not {busy_timeout}")
         self.path = Path(path)
         self.synchronous: Synchronous = synchronous
+        self.deliveries: Synchronous = deliveries or synchronous
         self._lock = threading.Lock()
         try:
             conn = sqlite3.connect(
