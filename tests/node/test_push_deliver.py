@@ -15,16 +15,10 @@ from rlp2p.pb.vac.compact_pb2 import CompactPush
 from rlp2p.testing import until
 from rlp2p.wire.framing import FrameDecoder, encode_frame
 from tests.node import test_follow_phone as phone
+from tests.node.test_push_path import publish
 
 MODE = LogMode.paged(4, embed=1)  # small pages: a new head page every 4 messages
 NUMBERS = itertools.count(100)
-
-
-async def publish(publisher, seen, *numbers):
-    for n in numbers:
-        await publisher.append([f"m{n}".encode()])
-        await publisher.publish()
-        await until(lambda n=n: len(seen) >= n)
 
 
 async def test_pushed_messages_are_delivered_once_in_order_without_a_sync_and_after_a_restart(swarm, nursery):

@@ -118,18 +118,13 @@ async def test_a_bulk_transfer_gets_credit_back_in_large_steps(window_updates) -
 
 
 async def test_a_write_cancelled_before_it_is_sent_leaves_the_connection_usable() -> None:
-    server, client = make_host(), make_host()
-    server.set_stream_handler(ECHO, echo)
-    listen = [multiaddr.Multiaddr("/ip4/127.0.0.1/tcp/0")]
-    async with server.run(listen_addrs=listen), client.run(listen_addrs=listen):
-        info = parse_peer_addr(full_addrs(server)[0])
-        await client.connect(info)
-        assert await round_trip(client, info.peer_id, b"before") == b"before"
+    async with two_hosts() as (client, peer):
+        assert await round_trip(client, peer, b"before") == b"before"
 
         # the cancel lands after the victim got yamux's write lock and before it sent: hold the
         # lock, let the victim queue for it, then hand it over and cancel in one step
-        stream = await client.new_stream(info.peer_id, [ECHO])
-        muxed = client.get_network().get_connections(info.peer_id)[0].muxed_conn
+        stream = await client.new_stream(peer, [ECHO])
+        muxed = client.get_network().get_connections(peer)[0].muxed_conn
         outcome: list[str] = []
 
         async def victim(task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -155,8 +150,5 @@ async def test_a_write_cancelled_before_it_is_sent_leaves_the_connection_usable(
 
         # later frames on the same connection still authenticate: a new stream works
         for n in range(3):
-            assert await round_trip(client, info.peer_id, b"after %d" % n) == b"after %d" % n
-        assert len(client.get_network().get_connections(info.peer_id)) == 1
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await client.get_network().close()
-            await server.get_network().close()
+            assert await round_trip(client, peer, b"after %d" % n) == b"after %d" % n
+        assert len(client.get_network().get_connections(peer)) == 1
