@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def _bodies(out: str) -> list[str]:
     import base64
@@ -12,6 +14,9 @@ def _bodies(out: str) -> list[str]:
     return [base64.b64decode(line["body"]).decode() for line in lines if "body" in line]
 
 
+# about 40 s of processes: a long run (scripts/long-runs.sh, in CI); tests/node covers the
+# same logic in process in the default suite
+@pytest.mark.long
 def test_share_sync_rotate(cli, storage_peers) -> None:
     key, name = cli.keygen()
     publish = ["publish", "--key", str(key), "--data", "alice", "--bootstrap", storage_peers[0], "--private"]

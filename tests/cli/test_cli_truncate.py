@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def _lines(n: int, start: int = 1) -> bytes:
     return b"".join(f"message {i}\n".encode() for i in range(start, start + n))
 
 
+# about 40 s of processes: a long run (scripts/long-runs.sh, in CI); tests/node covers the
+# same logic in process in the default suite
+@pytest.mark.long
 def test_truncate_then_readers_get_the_rest_and_a_note(cli, storage_peers) -> None:
     key, name = cli.keygen()
     boot = ["--bootstrap", storage_peers[0]]
