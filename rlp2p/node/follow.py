@@ -111,6 +111,8 @@ class _Log:
     head: bytes | None = None
     delivered: int = 0
     acked: int = 0
+    #: a sync (or a pushed delivery) of the log is under way
+    syncing: bool = False
 
 
 @dataclass
@@ -339,9 +341,10 @@ class Follower:
 
     @property
     def idle(self) -> bool:
-        """Every log synced up to the newest record announced, and no sync asked for."""
+        """Every log synced up to the newest record announced, no sync asked for and none under
+        way (timers, the poll's and the mesh check's, may still start one later)."""
         return self.caught_up.is_set() and all(
-            e.announced <= e.held and not e.wake.is_set() for e in self.logs.values()
+            e.announced <= e.held and not e.wake.is_set() and not e.syncing for e in self.logs.values()
         )
 
     def _announced(self, info: RecordInfo) -> None:
@@ -364,9 +367,11 @@ class Follower:
         behind = 0
         while True:
             entry.wake = trio.Event()  # before the sync: an announcement during it wakes the next
+            entry.syncing = True
             try:
                 report = await self._sync(entry)
             except Rlp2pError as exc:
+                entry.syncing = False
                 self.stats.failures += 1
                 log.info("sync of %s failed, again in %.1f s: %s", entry.name, retry, exc)
                 if self.on_error is not None:
@@ -375,6 +380,8 @@ class Follower:
                     await entry.wake.wait()
                 retry = min(retry * 2, RETRY_MAX)
                 continue
+            finally:  # (cancelled too) the state below is set before the next checkpoint
+                entry.syncing = False
             retry = RETRY_MIN
             self.stats.syncs += 1
             entry.held = max(entry.held, report.record_seq)

@@ -182,6 +182,35 @@ async def test_a_follower_without_announcements_polls(swarm, nursery):
     scope.cancel()
 
 
+async def test_a_follower_is_not_idle_while_a_sync_is_under_way(swarm, nursery):
+    """A poll's sync (no announcement: nothing else says work is going on) holds ``idle`` false
+    until it ends; here its on_message waits for the test."""
+    await swarm.add_storage(1)
+    alice = await swarm.start_node("alice")
+    publisher = alice.publisher(generate_log_key(), replicas=1)
+    await publisher.append([b"one"])
+    await publisher.publish()
+    bob = await swarm.start_node("bob", announce=False)
+    seen: list[int] = []
+    release = trio.Event()
+
+    async def on_message(delivery) -> None:
+        seen.append(delivery.seq)
+        if delivery.seq == 2:
+            await release.wait()
+
+    follower = Follower(bob.reader(), [publisher.name], on_message=on_message, poll_interval=0.2)
+    scope = await follow_in(nursery, follower)
+    await until(lambda: follower.idle)
+    await publisher.append([b"two"])
+    await publisher.publish()
+    await until(lambda: seen == [1, 2])  # the poll's sync, held in on_message
+    assert follower.stats.announcements == 0 and not follower.idle
+    release.set()
+    await until(lambda: follower.idle)
+    scope.cancel()
+
+
 async def test_a_follower_whose_only_storage_peer_restarted_resumes_without_the_poll(swarm, nursery):
     (storage,) = await swarm.add_storage(1)
     key = generate_log_key()
