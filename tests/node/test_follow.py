@@ -166,13 +166,18 @@ async def test_cancelling_follow_mid_sync_loses_nothing(swarm, nursery):
     scope.cancel()
 
 
-async def test_a_follower_without_announcements_polls(swarm, nursery):
+async def without_announcements(swarm):
+    """A log of one message on one storage peer, and Bob without gossipsub (he can only poll)."""
     await swarm.add_storage(1)
     alice = await swarm.start_node("alice")
     publisher = alice.publisher(generate_log_key(), replicas=1)
     await publisher.append([b"one"])
     await publisher.publish()
-    bob = await swarm.start_node("bob", announce=False)
+    return publisher, await swarm.start_node("bob", announce=False)
+
+
+async def test_a_follower_without_announcements_polls(swarm, nursery):
+    publisher, bob = await without_announcements(swarm)
     seen: list[int] = []
     follower, scope = await start_follower(nursery, bob.reader(), [publisher.name], seen, poll_interval=0.2)
     await publisher.append([b"two"])
@@ -185,12 +190,7 @@ async def test_a_follower_without_announcements_polls(swarm, nursery):
 async def test_a_follower_is_not_idle_while_a_sync_is_under_way(swarm, nursery):
     """A poll's sync (no announcement: nothing else says work is going on) holds ``idle`` false
     until it ends; here its on_message waits for the test."""
-    await swarm.add_storage(1)
-    alice = await swarm.start_node("alice")
-    publisher = alice.publisher(generate_log_key(), replicas=1)
-    await publisher.append([b"one"])
-    await publisher.publish()
-    bob = await swarm.start_node("bob", announce=False)
+    publisher, bob = await without_announcements(swarm)
     seen: list[int] = []
     release = trio.Event()
 
