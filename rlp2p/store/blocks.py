@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from rlp2p.errors import NotFound
 from rlp2p.store.base import AdmitBlocks, BlockStore
 from rlp2p.store.db import (
+    _INSERT_BLOCK,
     SQLiteDb,
     _blob,
     _block_row,
@@ -31,9 +32,7 @@ class SQLiteBlocks(SQLiteDb, BlockStore):
         # built before the transaction: a bad item fails before anything is locked or written
         rows = [_block_row(address, data) for address, data in items]
         with self._write() as conn:
-            cur = conn.executemany(
-                "INSERT OR IGNORE INTO blocks (address, data, size) VALUES (?, ?, ?)", rows
-            )
+            cur = conn.executemany(_INSERT_BLOCK, rows)
             # rowcount sums the rows inserted; ignored duplicates count 0
             return max(cur.rowcount, 0)
 

@@ -32,6 +32,9 @@ class SQLiteDb:
     path: Path
     _lock: threading.Lock
     _conn: sqlite3.Connection | None
+    #: the connection's ``PRAGMA synchronous``, and the one of a reader's writes (``_delivery``)
+    synchronous: str
+    deliveries: str
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -58,9 +61,9 @@ class SQLiteDb:
             conn = self._conn
             if conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
-            relax = relaxed and getattr(self, "deliveries", "FULL") != getattr(self, "synchronous", "FULL")
+            relax = relaxed and self.deliveries != self.synchronous
             if relax:
-                conn.execute(f"PRAGMA synchronous = {self.deliveries}")  # type: ignore[attr-defined]
+                conn.execute(f"PRAGMA synchronous = {self.deliveries}")
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
@@ -77,7 +80,7 @@ class SQLiteDb:
                 raise
             finally:
                 if relax:
-                    conn.execute(f"PRAGMA synchronous = {self.synchronous}")  # type: ignore[attr-defined]
+                    conn.execute(f"PRAGMA synchronous = {self.synchronous}")
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction(write=True)
@@ -132,6 +135,10 @@ def _blob(value: Any, what: str) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+
+
+#: a block row as :func:`_block_row` makes it (a block held already stays as it is)
+_INSERT_BLOCK = "INSERT OR IGNORE INTO blocks (address, data, size) VALUES (?, ?, ?)"
 
 
 def _block_row(address: Any, data: Any) -> tuple[bytes, bytes, int]:

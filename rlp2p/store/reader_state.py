@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rlp2p.errors import StaleRecord, StoreError
 from rlp2p.store.base import ReaderState, ReaderStateStore
 from rlp2p.store.db import (
+    _INSERT_BLOCK,
     SQLiteDb,
     _blob,
     _block_row,
@@ -21,6 +22,13 @@ from rlp2p.store.db import (
 )
 
 __all__ = ["SQLiteReaderState"]
+
+_INSERT_INBOX = "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)"
+
+
+def _inbox_rows(log: str, items: Sequence[tuple[int, bytes, bytes]]) -> list[tuple[str, int, bytes, bytes]]:
+    """Inbox rows of ``(seq, message id, data)`` items, checked before any transaction."""
+    return [(log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data")) for seq, mid, data in items]
 
 
 class SQLiteReaderState(SQLiteDb, ReaderStateStore):
@@ -81,10 +89,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
         gone_to: int | None = None,
     ) -> None:
         log = _text(log, "log")
-        rows = [
-            (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
-            for seq, mid, data in items
-        ]
+        rows = _inbox_rows(log, items)
         ack = None if acked_seq is None else _int(acked_seq, "acked_seq")
         if not rows:
             if ack is not None:
@@ -106,9 +111,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
                 raise StoreError(f"deliver to {log}: cannot ack seq {ack} beyond {last}; nothing delivered")
             # the inbox row references reader_state: make sure the log has one
             conn.execute("INSERT OR IGNORE INTO reader_state (log) VALUES (?)", (log,))
-            conn.executemany(
-                "INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows
-            )
+            conn.executemany(_INSERT_INBOX, rows)
             conn.execute(
                 "UPDATE reader_state SET delivered_seq = ?, acked_seq = max(acked_seq, ?) "
                 "WHERE log = ?",
@@ -130,10 +133,7 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
         record, head, after_head = _blob(record, "record"), _blob(head, "head"), _blob(after_head, "after_head")
         stored_seq = _u64_to_db(record_seq, "record_seq")
         block = _block_row(head, page)
-        rows = [
-            (log, _int(seq, "seq"), _blob(mid, "message_id"), _blob(data, "data"))
-            for seq, mid, data in items
-        ]
+        rows = _inbox_rows(log, items)
         if not rows:
             return False
         with self._delivery() as conn:
@@ -146,8 +146,8 @@ class SQLiteReaderState(SQLiteDb, ReaderStateStore):
             # nothing to hand over again first, and the items continue the inbox exactly
             if acked != delivered or [r[1] for r in rows] != list(range(delivered + 1, delivered + 1 + len(rows))):
                 return False
-            conn.executemany("INSERT INTO inbox (log, seq, message_id, data) VALUES (?, ?, ?, ?)", rows)
-            conn.execute("INSERT OR IGNORE INTO blocks (address, data, size) VALUES (?, ?, ?)", block)
+            conn.executemany(_INSERT_INBOX, rows)
+            conn.execute(_INSERT_BLOCK, block)
             conn.execute(
                 "UPDATE reader_state SET record = ?, record_seq = ?, head = ?, delivered_seq = ? WHERE log = ?",
                 (record, stored_seq, head, rows[-1][1], log),
