@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -236,22 +236,13 @@ class Reader:
         report.record_seq, report.head, report.delivered_seq = record.sequence, record.head, last
         report.pages = 1  # (taken from memory, as a sync counts an offered page)
         cursor = _Cursor(after.acked_seq)
-        try:
+        async with self._acknowledging(name, cursor, True):
             if on_message is None:
                 cursor.handed = last  # the inbox is the delivery
             else:
                 for delivery in ready:
                     await _call(on_message, delivery)
                     cursor.handed = delivery.seq
-        except BaseException:
-            # what on_message returned for stays acknowledged, as in sync
-            with trio.CancelScope(shield=True):
-                try:
-                    await self._commit_ack(name, cursor)
-                except Rlp2pError as exc:
-                    log.warning("could not record the acknowledgements of %s: %s", name, exc)
-            raise
-        await self._commit_ack(name, cursor)
         report.acked_seq = cursor.committed
         return report
 
@@ -310,22 +301,11 @@ class Reader:
         store, astore = self.store, self.astore
         state = await astore.call(store.get_reader_state, name)
         cursor = _Cursor(state.acked_seq)
-        try:
+        async with self._acknowledging(name, cursor, auto_ack):
             await self._redeliver(name, state, cursor, report, on_message, auto_ack)
             await self._sync_new(
                 name, state, cursor, report, on_message, progress, auto_ack, keyring, announced, list(via), polled
             )
-        except BaseException:
-            if auto_ack:
-                # what on_message returned for stays acknowledged, whatever stopped the sync
-                with trio.CancelScope(shield=True):
-                    try:
-                        await self._commit_ack(name, cursor)
-                    except Rlp2pError as exc:  # the original error matters more
-                        log.warning("could not record the acknowledgements of %s: %s", name, exc)
-            raise
-        if auto_ack:
-            await self._commit_ack(name, cursor)
         after = await astore.call(store.get_reader_state, name)
         report.delivered_seq, report.acked_seq = after.delivered_seq, after.acked_seq
         report.seconds = time.monotonic() - started
@@ -438,6 +418,23 @@ class Reader:
             after = batch[-1].seq
             if auto_ack:
                 await self._commit_ack(name, cursor)
+
+    @asynccontextmanager
+    async def _acknowledging(self, name: str, cursor: _Cursor, auto_ack: bool) -> AsyncIterator[None]:
+        """With ``auto_ack``, commit what ``on_message`` returned for (``cursor``) when the block
+        ends, also when it fails or is cancelled (shielded): it stays acknowledged."""
+        try:
+            yield
+        except BaseException:
+            if auto_ack:
+                with trio.CancelScope(shield=True):
+                    try:
+                        await self._commit_ack(name, cursor)
+                    except Rlp2pError as exc:  # the original error matters more
+                        log.warning("could not record the acknowledgements of %s: %s", name, exc)
+            raise
+        if auto_ack:
+            await self._commit_ack(name, cursor)
 
     async def _commit_ack(self, name: str, cursor: _Cursor) -> None:
         due = cursor.due()
