@@ -37,20 +37,18 @@ class AsyncStore:
         how many addresses the prefix has, the size of the first address left out or 0)``."""
 
         def run() -> tuple[dict[bytes, bytes], int, int]:
-            upto = getattr(self.store, "get_blocks_upto", None)
+            upto = getattr(self.store, "get_blocks_upto", None)  # (a store may be any BlockStore-like)
             if upto is not None:
                 found, whole = upto(addresses, max_bytes)
-                if whole:  # the common case: one read; the prefix from the sizes it gave
-                    return _prefix_within(addresses, found, {a: len(d) for a, d in found.items()}, max_bytes)
+                if whole:  # the common case: one read; the prefix from the sizes of what it read
+                    taken, left_out = _prefix_within(addresses, {a: len(d) for a, d in found.items()}, max_bytes)
+                    if taken < len(addresses):  # (an address asked twice counts twice)
+                        kept = set(addresses[:taken])
+                        found = {a: d for a, d in found.items() if a in kept}
+                    return found, taken, left_out
                 del found
-            sizes = self.store.block_sizes(addresses)
-            total = 0
-            for taken, address in enumerate(addresses):
-                size = sizes.get(address, 0)
-                if total + size > max_bytes:
-                    return self.store.get_blocks(addresses[:taken]) if taken else {}, taken, size
-                total += size
-            return self.store.get_blocks(addresses), len(addresses), 0
+            taken, left_out = _prefix_within(addresses, self.store.block_sizes(addresses), max_bytes)
+            return self.store.get_blocks(addresses[:taken]) if taken else {}, taken, left_out
 
         return await self.call(run)
 
@@ -78,15 +76,13 @@ class AsyncStore:
             await self.on_new_record(info)
 
 
-def _prefix_within(
-    addresses: list[bytes], found: dict[bytes, bytes], sizes: dict[bytes, int], max_bytes: int
-) -> tuple[dict[bytes, bytes], int, int]:
-    """``get_blocks_within``'s answer from blocks already read (every held one among addresses)."""
+def _prefix_within(addresses: list[bytes], sizes: dict[bytes, int], max_bytes: int) -> tuple[int, int]:
+    """How many of ``addresses`` fit in ``max_bytes`` by ``sizes`` (absent ones count 0), and the
+    size of the first one left out (0 when all fit)."""
     total = 0
     for taken, address in enumerate(addresses):
         size = sizes.get(address, 0)
         if total + size > max_bytes:
-            kept = set(addresses[:taken])
-            return {a: d for a, d in found.items() if a in kept}, taken, size
+            return taken, size
         total += size
-    return found, len(addresses), 0
+    return len(addresses), 0
