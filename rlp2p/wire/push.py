@@ -62,7 +62,7 @@ from rlp2p.core.record import RecordInfo, verify_record
 from rlp2p.errors import DecodeError, InvalidRecord, LimitExceeded, ProtocolError, Rlp2pError
 from rlp2p.pb.vac.compact_pb2 import CompactPush
 from rlp2p.limits import Limits
-from rlp2p.wire.framing import FramedStream, encode_frame
+from rlp2p.wire.framing import FramedStream, encode_frame, uvarint
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +126,6 @@ def encode_push(info: RecordInfo) -> bytes:
     return info.name.encode() + b"\0" + info.raw
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:
     value = shift = 0
     for i in range(at, min(at + 10, len(data))):
@@ -146,7 +137,7 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
 
 
 def encode_messages(messages: list[tuple[int, bytes]]) -> bytes:
-    return b"".join(_varint(seq) + _varint(len(data)) + data for seq, data in messages)
+    return b"".join(uvarint(seq) + uvarint(len(data)) + data for seq, data in messages)
 
 
 def decode_messages(frame: bytes, limits: Limits) -> list[tuple[int, bytes]]:
