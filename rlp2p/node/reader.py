@@ -56,6 +56,7 @@ from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.p2p.bitswap import BitswapCas, IpfsSource
 from rlp2p.store import ReaderState
+from rlp2p.store.db import INLINE_ITEMS
 from rlp2p.wire.cas import CasClient
 
 if TYPE_CHECKING:
@@ -226,8 +227,9 @@ class Reader:
             return None
         items = [(d.seq, d.id, d.data) for d in ready]
         store = self.store
-        if not await self.astore.call(
-            store.deliver_head, name, record.raw, record.sequence, record.head, page, items, after_head=after.head
+        if not await self.astore.deliver(
+            store.deliver_head, name, record.raw, record.sequence, record.head, page, items, after_head=after.head,
+            small=len(items) <= INLINE_ITEMS,
         ):
             return None
         self._offered.pop(record.head, None)
@@ -608,7 +610,7 @@ class Reader:
                 ack = cursor.due() if auto_ack else None
                 # the first delivery past a truncation records the gap in the same transaction
                 gone_to = plan.gone[1] if plan.gone and report.first_seq is None else None
-                await astore.call(store.deliver, name, items, ack, gone_to=gone_to)
+                await astore.deliver(store.deliver, name, items, ack, gone_to=gone_to, small=len(items) <= INLINE_ITEMS)
                 if ack is not None:
                     cursor.committed = ack
                 if report.first_seq is None:

@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rlp2p.errors import StoreError
 
-__all__ = ["SQLiteDb"]
+__all__ = ["INLINE_ITEMS", "INLINE_RUN", "SQLiteDb"]
 
+T = TypeVar("T")
+
+#: a reader's deliveries run on the caller's thread (``run_inline``) at most this many in a row:
+#: the next write goes to a worker thread, where SQLite's WAL checkpoint (a few ms of fsync) may run
+INLINE_RUN = 32
+#: and only deliveries of at most this many messages (a sync's larger batches take the thread)
+INLINE_ITEMS = 16
+
+#: SQLite's default ``wal_autocheckpoint`` (pages), restored after an inline delivery
+_AUTOCHECKPOINT = 1000
 _U64_LIMIT = 1 << 64
 _I64_LIMIT = 1 << 63
 #: addresses per ``IN (...)`` query, well under SQLite's variable limit on every version (999)
@@ -30,11 +40,15 @@ class SQLiteDb:
     """The shared connection and its transactions; set up by ``SQLiteStore.__init__``."""
 
     path: Path
-    _lock: threading.Lock
+    _lock: threading.RLock
     _conn: sqlite3.Connection | None
     #: the connection's ``PRAGMA synchronous``, and the one of a reader's writes (``_delivery``)
     synchronous: str
     deliveries: str
+    #: set while ``run_inline`` runs a delivery on the caller's thread (the lock held), and the
+    #: deliveries run so since the last write in a worker thread
+    _inline: bool = False
+    _inline_run: int = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -62,8 +76,14 @@ class SQLiteDb:
             if conn is None:
                 raise StoreError(f"{self.path}: the store is closed")
             relax = relaxed and self.deliveries != self.synchronous
+            if self._inline and write and not relax:
+                raise StoreError("only a reader's deliveries without fsync run inline")
             if relax:
                 conn.execute(f"PRAGMA synchronous = {self.deliveries}")
+                if self._inline:  # the checkpoint is left to the next write in a worker thread
+                    conn.execute("PRAGMA wal_autocheckpoint = 0")
+            if write and not self._inline:
+                self._inline_run = 0
             try:
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 yield conn
@@ -81,6 +101,8 @@ class SQLiteDb:
             finally:
                 if relax:
                     conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                    if self._inline:
+                        conn.execute(f"PRAGMA wal_autocheckpoint = {_AUTOCHECKPOINT}")
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction(write=True)
@@ -92,6 +114,30 @@ class SQLiteDb:
 
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._transaction(write=False)
+
+    def run_inline(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[bool, T | None]:
+        """Run a reader's delivery ``fn(*args, **kwargs)`` on the calling thread (an event loop)
+        when that is quick: the store's deliveries commit without fsync (``deliveries`` NORMAL,
+        FULL otherwise), no other call holds the store, and fewer than ``INLINE_RUN`` ran so in
+        a row. ``(True, result)`` when it ran (its exceptions propagate), ``(False, None)`` when it
+        did not: the caller runs it in a worker thread. The transaction leaves the WAL
+        checkpoint to the next write that does not run inline, so the loop never waits on fsync."""
+        if self.deliveries == self.synchronous or self._inline_run >= INLINE_RUN:
+            return False, None
+        if not self._lock.acquire(blocking=False):
+            return False, None
+        try:
+            if self._inline:  # (re-entered from inside a delivery: not a quick call)
+                return False, None
+            self._inline = True
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                self._inline = False
+                self._inline_run += 1
+            return True, result
+        finally:
+            self._lock.release()
 
     # --- usage accounting shared by blocks and records (admission of remote writers) ----------
 

@@ -3,7 +3,7 @@
 Design choices, in short:
 
 - **One connection, one lock.** A :class:`SQLiteStore` opens a single connection
-  (``check_same_thread=False``) and serialises every call with a :class:`threading.Lock`. The
+  (``check_same_thread=False``) and serialises every call with a :class:`threading.RLock`. The
   node calls the store from trio's worker threads, which come and go, so a connection per thread
   would leak connections or need its own bookkeeping. One connection is simple and correct; the
   price is that a read waits behind a write's commit, which is fine for calls this short.
@@ -238,7 +238,8 @@ class SQLiteStore(SQLiteBlocks, SQLiteRecords, SQLitePublisherLog, SQLiteReaderS
         self.path = Path(path)
         self.synchronous: Synchronous = synchronous
         self.deliveries: Synchronous = deliveries or synchronous
-        self._lock = threading.Lock()
+        # re-entrant: run_inline holds it around a delivery that takes it again
+        self._lock = threading.RLock()
         try:
             conn = sqlite3.connect(
                 self.path,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import pytest
 import trio
 
 from rlp2p.core.keys import generate_log_key
@@ -114,8 +115,11 @@ async def test_what_is_not_the_whole_next_state_changes_nothing_and_the_sync_del
     assert seen == [3, 4] and report.new_messages == 2
 
 
-async def test_a_cancel_between_the_commit_and_on_message_loses_nothing(swarm, nursery):
+@pytest.mark.parametrize("inline", [True, False], ids=["on-the-loop", "in-a-thread"])
+async def test_a_cancel_between_the_commit_and_on_message_loses_nothing(swarm, nursery, inline):
     storage, publisher, bob, reader = await reader_at(swarm, 2)
+    if not inline:  # the store busy: the delivery takes a worker thread
+        bob.store.run_inline = lambda *args, **kwargs: (False, None)
     name = publisher.name
     info, page = await publish_and_take(storage, publisher)
     reader.offer_block(info.head, page)
@@ -129,7 +133,11 @@ async def test_a_cancel_between_the_commit_and_on_message_loses_nothing(swarm, n
 
         def then_cancel(*args, **kwargs):  # the transaction commits, then the follower is cancelled
             out = committed(*args, **kwargs)
-            trio.from_thread.run_sync(cancelled.cancel)
+            if inline:
+                assert trio.lowlevel.current_task()  # (on the event loop)
+                cancelled.cancel()
+            else:
+                trio.from_thread.run_sync(cancelled.cancel)
             return out
 
         bob.store.deliver_head = then_cancel
