@@ -56,6 +56,8 @@ MAX_PROVIDED = 100_000
 #: seconds between a storage peer's DHT announcements of one log's new records: a log published
 #: every few seconds costs one DHT put per interval, not one per message (the newest record wins)
 ANNOUNCE_SPACING = 2.0
+#: records whose pushes are worked out at once while their commits run (more are pushed without)
+MAX_PREPARING = 8
 
 
 
@@ -138,6 +140,8 @@ class Node:
             store, self.admission, self._now, self.config.limits, on_new_record=self._on_new_record, on_blocks=self._on_blocks
         )
         self.cas_server.gate = self.ns_server.gate = self.gate
+        self.gate.before_record = self._before_record
+        self._preparing = 0
         # upload once: this peer forwards a publisher's log to her other replicas
         self.forwarder = Forwarder(self)
         self.forwarder.before_targets = self._push_first
@@ -378,6 +382,23 @@ class Node:
         # accepted is pushed from memory, not read back through a worker thread
         if self.announcements is not None and self.announcements.push is not None:
             self.announcements.push.saw_blocks(items)
+
+    def _before_record(self, info: RecordInfo) -> None:
+        # the push streams work out a record's frames while the store commits it (its accept
+        # then leaves only their writes: bench/live.py)
+        push = self.announcements.push if self.announcements is not None else None
+        if push is None or not push.watching(info.name) or self._nursery is None or self._preparing >= MAX_PREPARING:
+            return
+        self._preparing += 1
+        self._nursery.start_soon(self._prepare_push, push, info)
+
+    async def _prepare_push(self, push: Any, info: RecordInfo) -> None:
+        try:
+            await push.prepare(info)
+        except Exception:  # an optimisation only: the streams work it out themselves
+            log.exception("preparing the pushes of %s seq %d failed", info.name, info.sequence)
+        finally:
+            self._preparing -= 1
 
     async def _on_new_record(self, info: RecordInfo) -> None:
         self.forwarder.record_stored(info.name, info.sequence)

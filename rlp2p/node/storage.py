@@ -80,6 +80,9 @@ class StorageGate:
         #: told of every admitted batch of blocks once stored (never blocks: the push keeps the
         #: head page a record about to come names, rlp2p/wire/push.py)
         self.on_blocks = on_blocks
+        #: told of a record about to be stored, before its commit (never blocks: the push streams
+        #: work out their frames while the commit runs, PushServer.prepare)
+        self.before_record: Callable[[RecordInfo], None] | None = None
         self._walks = trio.CapacityLimiter(WALKS)
 
     def _counted(self, exc: WriteRefused) -> WriteRefused:
@@ -127,6 +130,8 @@ class StorageGate:
                     writer, info.name, new_name=new_name, usage=PeerUsage(*usage), log_bytes=log_bytes, others=PeerUsage(*others)
                 )
 
+            if self.before_record is not None:
+                self.before_record(info)
             await _call(self.store.put_record_as, info.name, info.raw, info.sequence, writer, self.now(), admit, adm.config.allow)
         except WriteRefused as exc:
             raise self._counted(exc) from None

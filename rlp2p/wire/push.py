@@ -162,24 +162,42 @@ def decode_messages(frame: bytes, limits: Limits) -> list[tuple[int, bytes]]:
 def new_messages(page: bytes, after: int | None, limits: Limits) -> tuple[list[tuple[int, bytes]], int]:
     """The embedded messages of a head ``page`` newer than seq ``after`` (None: the newest
     only), oldest first, within the frame's bounds; and the page's newest seq (0: none)."""
+    embedded, newest = embedded_messages(page, limits)
+    return pick_messages(embedded, newest, after), newest
+
+
+def embedded_messages(page: bytes, limits: Limits) -> tuple[list[tuple[int, bytes]], int]:
+    """A head ``page``'s newest embedded messages ``(seq, message)``, newest first (at most
+    ``MAX_PUSH_MESSAGES``, up to the first pair without its message), and its newest seq (0:
+    none, or not a head page)."""
     try:
         decoded = Page.decode(page, limits, start=None)
     except Rlp2pError:
         return [], 0
     if not decoded.pairs or decoded.sealed:
         return [], 0
-    newest = decoded.pairs[0].seq
+    embedded = []
+    for pair in decoded.pairs[:MAX_PUSH_MESSAGES]:
+        if pair.data is None:
+            break
+        embedded.append((pair.seq, pair.data))
+    return embedded, decoded.pairs[0].seq
+
+
+def pick_messages(embedded: list[tuple[int, bytes]], newest: int, after: int | None) -> list[tuple[int, bytes]]:
+    """Of ``embedded`` (newest first, see :func:`embedded_messages`), those newer than seq
+    ``after`` (None: the newest only) that fit a messages frame, oldest first."""
     floor = newest - 1 if after is None else after
     picked: list[tuple[int, bytes]] = []
     size = 0
-    for pair in decoded.pairs[:MAX_PUSH_MESSAGES]:
-        if pair.seq <= floor or pair.data is None:
+    for seq, data in embedded:
+        if seq <= floor:
             break
-        size += len(pair.data) + 20
+        size += len(data) + 20
         if size > PUSH_MESSAGES_BYTES:
             break
-        picked.append((pair.seq, pair.data))
-    return picked[::-1], newest
+        picked.append((seq, data))
+    return picked[::-1]
 
 
 def decode_push(frame: bytes, names: set[str], *, now: Any, limits: Limits) -> RecordInfo:
@@ -209,7 +227,13 @@ class PushServer:
         self.block = block
         # the newest head pages pushed: every stream of a log reads them, once
         self._pages: dict[bytes, bytes] = {}
+        # their embedded messages (embedded_messages), decoded once for every stream
+        self._embedded: dict[bytes, tuple[list[tuple[int, bytes]], int]] = {}
         self._rebuilds: dict[tuple[bytes, bytes, tuple[int, ...]], bool] = {}
+        # compact records made (compact_record): (previous, record, without Value) -> bytes
+        self._compacts: dict[tuple[bytes, bytes, bool], bytes | None] = {}
+        # the record pushed last per log watched: what the next one is compacted against
+        self._newest: dict[str, RecordInfo] = {}
         self._watchers: dict[str, set[trio.MemorySendChannel[RecordInfo]]] = {}
         # the newest blocks stored (insertion order: oldest first), while anyone watches
         self._recent: dict[bytes, bytes] = {}
@@ -222,6 +246,8 @@ class PushServer:
 
     def push(self, info: RecordInfo) -> None:
         """Hand ``info`` to every stream that asked for its log (never blocks)."""
+        if info.name in self._watchers:
+            self._newest[info.name] = info
         for send in list(self._watchers.get(info.name, ())):
             try:
                 send.send_nowait(info)
@@ -290,14 +316,52 @@ class PushServer:
                     del self._pages[next(iter(self._pages))]
         return page
 
+    async def prepare(self, info: RecordInfo) -> None:
+        """Work out what the push streams will write for ``info``, a record about to be stored
+        (the storage peer runs this while the store commits it): its head page's messages, and
+        whether and how it is compacted against the record pushed last. The streams take these
+        from memory once the record is pushed, so a follower's push waits for no CPU but the
+        write's. Only for a log someone watches; nothing here is a decision (each stream checks
+        its own state against these, and works out anything else itself)."""
+        previous = self._newest.get(info.name)
+        if not self.watching(info.name) or previous is None or previous.sequence >= info.sequence:
+            return
+        embedded = await self._embedded_of(info.head)
+        before = await self._embedded_of(previous.head)
+        if embedded is None:
+            return
+        # a stream that pushed the previous record carried its page's messages up to its newest
+        picked = pick_messages(*embedded, before[1] if before is not None and before[1] else None)
+        bare = await self._rebuildable(previous, info, picked)
+        self._compact(previous, info, bare)
+
+    async def _embedded_of(self, head: bytes) -> tuple[list[tuple[int, bytes]], int] | None:
+        known = self._embedded.get(head)
+        if known is None:
+            page = await self._page(head)
+            if page is None:
+                return None
+            known = self._embedded[head] = embedded_messages(page, self.limits)
+            while len(self._embedded) > PUSH_PAGES:
+                del self._embedded[next(iter(self._embedded))]
+        return known
+
     async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> tuple[bytes, list[tuple[int, bytes]]]:
-        page = await self._page(info.head)
-        if page is None:
+        embedded = await self._embedded_of(info.head)
+        if embedded is None:
             return encode_frame(b""), []
-        picked, newest = new_messages(page, sent.get(info.name), self.limits)
+        picked, newest = pick_messages(*embedded, sent.get(info.name)), embedded[1]
         if newest:
             sent[info.name] = max(newest, sent.get(info.name, 0))
         return encode_frame(encode_messages(picked)), picked
+
+    def _compact(self, previous: RecordInfo, info: RecordInfo, bare: bool) -> bytes | None:
+        key = (previous.raw, info.raw, bare)
+        if key not in self._compacts:
+            self._compacts[key] = compact_record(previous.raw, info.raw, with_value=not bare)
+            while len(self._compacts) > PUSH_REBUILDS:
+                del self._compacts[next(iter(self._compacts))]
+        return self._compacts[key]
 
     async def _rebuildable(self, previous: RecordInfo, info: RecordInfo, picked: list[tuple[int, bytes]]) -> bool:
         """Whether a follower holding ``previous``'s head page rebuilds ``info``'s from ``picked``."""
@@ -320,7 +384,7 @@ class PushServer:
         compact = None
         if previous is not None and previous.sequence < info.sequence:
             bare = await self._rebuildable(previous, info, picked)
-            compact = compact_record(previous.raw, info.raw, with_value=not bare)
+            compact = self._compact(previous, info, bare)
         if compact is not None:
             push.compact.MergeFromString(compact)
         else:
@@ -391,6 +455,7 @@ class PushServer:
                     watchers.discard(send)
                     if not watchers:
                         del self._watchers[name]
+                        self._newest.pop(name, None)
             send.close()
             self._wrote(id(send), ended=True)
             await _reset(stream)
@@ -549,7 +614,9 @@ __all__ = [
     "Pushed",
     "decode_messages",
     "encode_messages",
+    "embedded_messages",
     "new_messages",
+    "pick_messages",
     "PushServer",
     "decode_names",
     "decode_push",

@@ -64,13 +64,17 @@ def test_messages_frames_round_trip_and_refuse_what_is_out_of_bounds():
 def test_a_storage_peer_picks_the_embedded_messages_a_stream_has_not_carried():
     from rlp2p.core.message import Message
     from rlp2p.core.page import LogEntry, LogMode, build_log
-    from rlp2p.wire.push import new_messages
+    from rlp2p.wire.push import embedded_messages, new_messages as picked
+
+    def new_messages(page, after):
+        return picked(page, after, DEFAULT_LIMITS)
 
     log = [LogEntry.from_message(i, Message(group_id=b"g", timestamp=i, body=b"x" * i)) for i in range(1, 6)]
     built = build_log(log, LogMode.paged(16, embed=3))
     head = dict(built.pages)[built.head]
-    assert new_messages(head, None, DEFAULT_LIMITS) == ([(5, log[4].data)], 5)  # first push: the newest
-    assert new_messages(head, 3, DEFAULT_LIMITS) == ([(4, log[3].data), (5, log[4].data)], 5)
-    assert new_messages(head, 1, DEFAULT_LIMITS) == ([(3, log[2].data), (4, log[3].data), (5, log[4].data)], 5)  # embedded only
-    assert new_messages(head, 5, DEFAULT_LIMITS) == ([], 5)
-    assert new_messages(b"junk", None, DEFAULT_LIMITS) == ([], 0)
+    assert embedded_messages(head, DEFAULT_LIMITS) == ([(5, log[4].data), (4, log[3].data), (3, log[2].data)], 5)
+    assert new_messages(head, None) == ([(5, log[4].data)], 5)  # first push: the newest
+    assert new_messages(head, 3) == ([(4, log[3].data), (5, log[4].data)], 5)
+    assert new_messages(head, 1) == ([(3, log[2].data), (4, log[3].data), (5, log[4].data)], 5)  # embedded only
+    assert new_messages(head, 5) == ([], 5)
+    assert new_messages(b"junk", None) == ([], 0)

@@ -83,3 +83,66 @@ def test_recent_blocks_are_kept_only_while_someone_watches_and_bounded():
     assert list(server._recent.items()) == blocks[-RECENT_BLOCKS:]
     server.saw_blocks([(b"big", bytes(RECENT_BLOCK_BYTES + 1))])  # too large to keep
     assert b"big" not in server._recent
+
+
+async def test_a_record_prepared_while_it_commits_is_pushed_with_the_same_frames_and_no_work(monkeypatch):
+    """PushServer.prepare (run while the store commits a record) leaves each stream only the
+    assembly of its frames: the same bytes as a server that did not prepare, without compacting
+    or rebuilding again."""
+    import rlp2p.wire.push as push_module
+    from rlp2p.core.message import Message
+    from rlp2p.core.page import LogEntry, LogMode, build_log
+
+    key = generate_log_key()
+    name = log_name(key.public_key)
+    entries = [LogEntry.from_message(i, Message(group_id=b"g", timestamp=i, body=bytes([i]) * 200)) for i in range(1, 6)]
+    logs = [build_log(entries[:n], LogMode.paged(16, embed=1)) for n in (4, 5)]
+    infos = [
+        verify_record(name, create_record(key, built.head, seq, now=NOW, validity=timedelta(days=1)), now=NOW)
+        for seq, built in zip((4, 5), logs, strict=True)
+    ]
+    servers = [PushServer(DEFAULT_LIMITS), PushServer(DEFAULT_LIMITS)]
+    for server in servers:
+        send, _ = trio.open_memory_channel(4)
+        server._watchers[name] = {send}
+        server.saw_blocks([(built.head, dict(built.pages)[built.head]) for built in logs])
+        server.push(infos[0])
+    prepared, plain = servers
+
+    await prepared.prepare(infos[1])
+    made = {"compact": 0, "rebuild": 0}
+    real_compact, real_rebuild = push_module.compact_record, push_module.rebuild_head
+
+    def counted(what, fn):
+        def run(*args, **kwargs):
+            made[what] += 1
+            return fn(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(push_module, "compact_record", counted("compact", real_compact))
+    monkeypatch.setattr(push_module, "rebuild_head", counted("rebuild", real_rebuild))
+
+    async def frames(server):
+        sent = {name: 4}  # the stream pushed record 4 and its message
+        extra, picked = await server._messages(infos[1], sent)
+        return await server._record_frame(0, infos[1], infos[0], picked) + extra
+
+    ours = await frames(prepared)
+    assert made == {"compact": 0, "rebuild": 0}
+    assert ours == await frames(plain) and made == {"compact": 1, "rebuild": 1}
+    # without Value: the follower rebuilds the head page from the one message beside it
+    assert len(ours) < len(infos[1].raw) + 2 * 200
+
+
+async def test_nothing_is_prepared_for_a_log_nobody_watches_or_a_record_not_newer():
+    server = PushServer(DEFAULT_LIMITS)
+    info = record()
+    await server.prepare(info)  # nobody watches
+    assert server._compacts == {} and server._embedded == {}
+    send, _ = trio.open_memory_channel(4)
+    server._watchers[info.name] = {send}
+    await server.prepare(info)  # no record pushed before it: nothing to compact against
+    server.push(info)
+    await server.prepare(info)  # not newer than the one pushed
+    assert server._compacts == {} and server._embedded == {}
