@@ -10,6 +10,7 @@ py-libp2p's ``PrivateKey.serialize`` writes it; encoding and decoding are left t
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -54,6 +55,15 @@ def name_to_peer_id(name: str, *, limits: Limits = DEFAULT_LIMITS) -> ID:
     # checked before decoding: base58 decoding is quadratic in the length
     if len(name) > limits.max_name:
         raise LimitExceeded("log name length", len(name), limits.max_name)
+    return _parsed_name(name)
+
+
+#: log names parsed lately: every record verified parses its log's name (about 0.1 ms each)
+PARSED_NAMES = 1024
+
+
+@functools.lru_cache(maxsize=PARSED_NAMES)  # (a name refused raises: never cached)
+def _parsed_name(name: str) -> ID:
     try:
         raw = base58.b58decode(name.encode("ascii"))
         decoded = multihash.decode(raw)
