@@ -89,6 +89,25 @@ def test_name_length_is_limited_before_decoding():
     name = log_name(generate_log_key().public_key)
     with pytest.raises(LimitExceeded):
         name_to_peer_id(name, limits=Limits(max_name=len(name) - 1))
+    assert name_to_peer_id(name) == ID.from_pubkey(ID.from_base58(name).extract_public_key())
+    with pytest.raises(LimitExceeded):  # parsed once already: the limit still comes first
+        name_to_peer_id(name, limits=Limits(max_name=len(name) - 1))
+
+
+def test_a_name_parsed_lately_is_not_decoded_again_and_a_bad_one_always_is(monkeypatch):
+    from rlp2p.core import keys
+
+    name = log_name(generate_log_key().public_key)
+    decoded: list[bytes] = []
+    real = keys.base58.b58decode
+    monkeypatch.setattr(keys.base58, "b58decode", lambda data: decoded.append(data) or real(data))
+    first = name_to_peer_id(name)
+    assert name_to_peer_id(name) is first and len(decoded) == 1
+    for _ in range(2):  # a refused name is never remembered
+        with pytest.raises(DecodeError):
+            name_to_peer_id("12D3KooW0OIl")  # not base58
+    assert len(decoded) == 3
+    assert keys._parsed_name.cache_info().maxsize == keys.PARSED_NAMES  # bounded
 
 
 # --- key files -------------------------------------------------------------------------------

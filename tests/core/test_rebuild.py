@@ -54,3 +54,28 @@ def test_anything_else_is_none_never_a_wrong_page():
     assert rebuild_head(head_page(before), [(5, b"\xff" * 10)], after.head) is None  # not a message
     assert rebuild_head(b"not a page", new, after.head) is None
     assert rebuild_head(head_page(before), [], after.head) is None
+
+
+def test_the_page_rebuilt_last_is_not_decoded_again_and_the_layouts_kept_are_bounded(monkeypatch):
+    """A follower rebuilds each head from the one it rebuilt last: that page's layout is kept
+    from when it was built, so it is neither decoded nor re-encoded to learn its flags."""
+    from rlp2p.core import rebuild
+    from rlp2p.core.page import Page
+
+    mode = LogMode.paged(16, embed=1)
+    log = entries(8)
+    pages = [head_page(build_log(log[:n], mode, CAS)) for n in range(1, 9)]
+    rebuild._LAYOUTS._known.clear()  # (other tests may have built the same pages)
+    decoded: list[bytes] = []
+    real = Page.decode
+    monkeypatch.setattr(Page, "decode", staticmethod(lambda data, *a, **k: decoded.append(data) or real(data, *a, **k)))
+    previous = pages[0]
+    for n in range(1, 8):
+        after = build_log(log[: n + 1], mode, CAS)
+        previous = rebuild_head(previous, [(n + 1, log[n].data)], after.head)
+        assert previous == pages[n]
+    assert decoded == [pages[0]]  # only the first, which this process never built
+    assert len(rebuild._LAYOUTS._known) <= rebuild.LAYOUTS
+    big = b"\x00" * (rebuild.LAYOUT_BYTES + 1)  # not a page, and too large to keep
+    assert list(rebuild.rebuild_candidates(big, [(1, log[0].data)])) == []
+    assert all(len(data) <= rebuild.LAYOUT_BYTES for data, _ in rebuild._LAYOUTS._known)
