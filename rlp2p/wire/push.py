@@ -76,6 +76,9 @@ PUSH_PAGES = 4
 #: answers of "can a follower rebuild this head" a storage peer keeps (one per record and
 #: messages pushed, shared by its streams)
 PUSH_REBUILDS = 16
+#: logs whose last pushed record a storage peer keeps to prepare the next one against (past it,
+#: the streams of a log quiet the longest compact its next record themselves)
+PUSH_NEWEST = 1024
 #: bytes a 1.2 record frame adds to a record at most (the log's index and protobuf tags)
 COMPACT_PUSH_OVERHEAD = 16
 #: messages one messages frame carries at most, and its bytes at most
@@ -247,7 +250,10 @@ class PushServer:
     def push(self, info: RecordInfo) -> None:
         """Hand ``info`` to every stream that asked for its log (never blocks)."""
         if info.name in self._watchers:
+            self._newest.pop(info.name, None)
             self._newest[info.name] = info
+            while len(self._newest) > PUSH_NEWEST:  # (the oldest first: a log quiet since)
+                del self._newest[next(iter(self._newest))]
         for send in list(self._watchers.get(info.name, ())):
             try:
                 send.send_nowait(info)

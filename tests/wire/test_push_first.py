@@ -146,3 +146,17 @@ async def test_nothing_is_prepared_for_a_log_nobody_watches_or_a_record_not_newe
     server.push(info)
     await server.prepare(info)  # not newer than the one pushed
     assert server._compacts == {} and server._embedded == {}
+
+
+def test_the_records_kept_to_prepare_against_are_bounded(monkeypatch):
+    import rlp2p.wire.push as push_module
+
+    monkeypatch.setattr(push_module, "PUSH_NEWEST", 3)
+    server = PushServer(DEFAULT_LIMITS)
+    infos = [record() for _ in range(5)]
+    for info in infos:
+        send, _ = trio.open_memory_channel(4)
+        server._watchers[info.name] = {send}
+        server.push(info)
+    server.push(infos[2])  # pushed again: the newest now
+    assert list(server._newest) == [infos[3].name, infos[4].name, infos[2].name]
