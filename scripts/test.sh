@@ -10,6 +10,16 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# the interop tests' npm packages (pinned by interop/package-lock.json) are installed here, not
+# inside the suite's first js test (about 45 s on a fresh clone); without Node.js they skip
+.venv/bin/python - <<'PY'
+from interop.jsnode import JsNodeUnavailable, ensure_npm_deps
+
+try:
+    ensure_npm_deps()
+except JsNodeUnavailable:
+    pass
+PY
 # one worker more than cores: many tests wait on child processes and sockets (8.7 min with 3
 # workers on 2 cores against 10.3 with 2)
 WORKERS=${RLP2P_TEST_WORKERS:-$(( $(nproc) + 1 ))}
