@@ -13,6 +13,10 @@ from rlp2p.store import Store
 
 T = TypeVar("T")
 
+#: a reader's deliveries of at most this many messages may run on the event loop (a sync's larger
+#: batches take the worker thread)
+INLINE_ITEMS = 16
+
 
 class AsyncStore:
     """Async facade over a synchronous :class:`Store`; also the CAS and NS servers' backend."""
@@ -24,12 +28,13 @@ class AsyncStore:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await trio.to_thread.run_sync(partial(fn, *args, **kwargs))
 
-    async def deliver(self, fn: Callable[..., T], *args: Any, small: bool, **kwargs: Any) -> T:
-        """A reader's delivery ``fn`` (``deliver``, ``deliver_head``): when ``small``, on the
-        event loop if the store runs it without waiting or fsync (``SQLiteStore.run_inline``: a
-        few hundred microseconds, two thread switches fewer before ``on_message``); else in the
-        worker thread as :meth:`call`."""
-        inline = getattr(self.store, "run_inline", None) if small else None  # (any Store may be)
+    async def deliver(self, fn: Callable[..., T], *args: Any, messages: int, **kwargs: Any) -> T:
+        """A reader's delivery ``fn`` (``deliver``, ``deliver_head``) of ``messages`` messages:
+        of at most ``INLINE_ITEMS``, on the event loop if the store runs it without waiting or
+        fsync (``SQLiteStore.run_inline``: a few hundred microseconds, two thread switches fewer
+        before ``on_message``); else in the worker thread as :meth:`call`."""
+        quick = messages <= INLINE_ITEMS
+        inline = getattr(self.store, "run_inline", None) if quick else None  # (any Store may be)
         if inline is not None:
             ran, result = inline(fn, *args, **kwargs)
             if ran:

@@ -56,7 +56,6 @@ from rlp2p.node.backend import AsyncStore
 from rlp2p.node.peers import Peers
 from rlp2p.p2p.bitswap import BitswapCas, IpfsSource
 from rlp2p.store import ReaderState
-from rlp2p.store.db import INLINE_ITEMS
 from rlp2p.wire.cas import CasClient
 
 if TYPE_CHECKING:
@@ -229,7 +228,7 @@ class Reader:
         store = self.store
         if not await self.astore.deliver(
             store.deliver_head, name, record.raw, record.sequence, record.head, page, items, after_head=after.head,
-            small=len(items) <= INLINE_ITEMS,
+            messages=len(items),
         ):
             return None
         self._offered.pop(record.head, None)
@@ -610,7 +609,7 @@ class Reader:
                 ack = cursor.due() if auto_ack else None
                 # the first delivery past a truncation records the gap in the same transaction
                 gone_to = plan.gone[1] if plan.gone and report.first_seq is None else None
-                await astore.deliver(store.deliver, name, items, ack, gone_to=gone_to, small=len(items) <= INLINE_ITEMS)
+                await astore.deliver(store.deliver, name, items, ack, gone_to=gone_to, messages=len(items))
                 if ack is not None:
                     cursor.committed = ack
                 if report.first_seq is None:

@@ -18,15 +18,13 @@ from typing import Any, TypeVar
 
 from rlp2p.errors import StoreError
 
-__all__ = ["INLINE_ITEMS", "INLINE_RUN", "SQLiteDb"]
+__all__ = ["INLINE_RUN", "SQLiteDb"]
 
 T = TypeVar("T")
 
 #: a reader's deliveries run on the caller's thread (``run_inline``) at most this many in a row:
 #: the next write goes to a worker thread, where SQLite's WAL checkpoint (a few ms of fsync) may run
 INLINE_RUN = 32
-#: and only deliveries of at most this many messages (a sync's larger batches take the thread)
-INLINE_ITEMS = 16
 
 #: SQLite's default ``wal_autocheckpoint`` (pages), restored after an inline delivery
 _AUTOCHECKPOINT = 1000

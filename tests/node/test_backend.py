@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rlp2p.node.backend import AsyncStore
+from rlp2p.node.backend import INLINE_ITEMS, AsyncStore
 from rlp2p.store import open_store
 
 LOG = "12D3KooWLogName"
@@ -29,17 +29,18 @@ async def test_a_small_delivery_runs_on_the_loop_and_a_large_one_in_a_thread(tmp
     with open_store(tmp_path, deliveries="NORMAL") as store:
         astore = AsyncStore(store)
         on_main = deliveries_on(store)
-        await astore.deliver(store.deliver, LOG, [(1, b"id1", b"m1")], small=True)
-        await astore.deliver(store.deliver, LOG, [(2, b"id2", b"m2")], small=False)
+        await astore.deliver(store.deliver, LOG, [(1, b"id1", b"m1")], messages=1)
+        large = [(seq, b"id%d" % seq, b"m") for seq in range(2, INLINE_ITEMS + 3)]
+        await astore.deliver(store.deliver, LOG, large, messages=len(large))
         assert on_main == [True, False]
-        assert store.get_reader_state(LOG).delivered_seq == 2
+        assert store.get_reader_state(LOG).delivered_seq == INLINE_ITEMS + 2
 
 
 async def test_a_durable_store_delivers_in_a_thread(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:
         astore = AsyncStore(store)
         on_main = deliveries_on(store)
-        await astore.deliver(store.deliver, LOG, [(1, b"id1", b"m1")], small=True)
+        await astore.deliver(store.deliver, LOG, [(1, b"id1", b"m1")], messages=1)
         assert on_main == [False] and store.get_reader_state(LOG).delivered_seq == 1
 
 
@@ -50,5 +51,5 @@ async def test_a_store_without_run_inline_delivers_in_a_thread(tmp_path: Path) -
             deliver = store.deliver
 
         on_main = deliveries_on(Plain)
-        await AsyncStore(Plain()).deliver(Plain.deliver, LOG, [(1, b"id1", b"m1")], small=True)  # type: ignore[arg-type]
+        await AsyncStore(Plain()).deliver(Plain.deliver, LOG, [(1, b"id1", b"m1")], messages=1)  # type: ignore[arg-type]
         assert on_main == [False]
