@@ -162,13 +162,6 @@ def decode_messages(frame: bytes, limits: Limits) -> list[tuple[int, bytes]]:
     return out
 
 
-def new_messages(page: bytes, after: int | None, limits: Limits) -> tuple[list[tuple[int, bytes]], int]:
-    """The embedded messages of a head ``page`` newer than seq ``after`` (None: the newest
-    only), oldest first, within the frame's bounds; and the page's newest seq (0: none)."""
-    embedded, newest = embedded_messages(page, limits)
-    return pick_messages(embedded, newest, after), newest
-
-
 def embedded_messages(page: bytes, limits: Limits) -> tuple[list[tuple[int, bytes]], int]:
     """A head ``page``'s newest embedded messages ``(seq, message)``, newest first (at most
     ``MAX_PUSH_MESSAGES``, up to the first pair without its message), and its newest seq (0:
@@ -221,6 +214,12 @@ Held = Callable[[str], Awaitable[bytes | None]]
 Block = Callable[[bytes], Awaitable[bytes | None]]
 
 
+def _trim(cache: dict[Any, Any], most: int) -> None:
+    """Drop the oldest entries (insertion order) of ``cache`` past ``most``."""
+    while len(cache) > most:
+        del cache[next(iter(cache))]
+
+
 class PushServer:
     """A storage peer's side: who asked for which log, and a queue per stream."""
 
@@ -252,8 +251,7 @@ class PushServer:
         if info.name in self._watchers:
             self._newest.pop(info.name, None)
             self._newest[info.name] = info
-            while len(self._newest) > PUSH_NEWEST:  # (the oldest first: a log quiet since)
-                del self._newest[next(iter(self._newest))]
+            _trim(self._newest, PUSH_NEWEST)  # (the oldest first: a log quiet since)
         for send in list(self._watchers.get(info.name, ())):
             try:
                 send.send_nowait(info)
@@ -295,8 +293,7 @@ class PushServer:
             if len(data) <= RECENT_BLOCK_BYTES:
                 self._recent.pop(address, None)
                 self._recent[address] = data
-        while len(self._recent) > RECENT_BLOCKS:
-            del self._recent[next(iter(self._recent))]
+        _trim(self._recent, RECENT_BLOCKS)
 
     def watching(self, name: str) -> int:
         return len(self._watchers.get(name, ()))
@@ -318,8 +315,7 @@ class PushServer:
                 page = await self.block(head)
             if page is not None:
                 self._pages[head] = page
-                while len(self._pages) > PUSH_PAGES:
-                    del self._pages[next(iter(self._pages))]
+                _trim(self._pages, PUSH_PAGES)
         return page
 
     async def prepare(self, info: RecordInfo) -> None:
@@ -333,9 +329,9 @@ class PushServer:
         if not self.watching(info.name) or previous is None or previous.sequence >= info.sequence:
             return
         embedded = await self._embedded_of(info.head)
-        before = await self._embedded_of(previous.head)
         if embedded is None:
             return
+        before = await self._embedded_of(previous.head)
         # a stream that pushed the previous record carried its page's messages up to its newest
         picked = pick_messages(*embedded, before[1] if before is not None and before[1] else None)
         bare = await self._rebuildable(previous, info, picked)
@@ -348,8 +344,7 @@ class PushServer:
             if page is None:
                 return None
             known = self._embedded[head] = embedded_messages(page, self.limits)
-            while len(self._embedded) > PUSH_PAGES:
-                del self._embedded[next(iter(self._embedded))]
+            _trim(self._embedded, PUSH_PAGES)
         return known
 
     async def _messages(self, info: RecordInfo, sent: dict[str, int]) -> tuple[bytes, list[tuple[int, bytes]]]:
@@ -365,8 +360,7 @@ class PushServer:
         key = (previous.raw, info.raw, bare)
         if key not in self._compacts:
             self._compacts[key] = compact_record(previous.raw, info.raw, with_value=not bare)
-            while len(self._compacts) > PUSH_REBUILDS:
-                del self._compacts[next(iter(self._compacts))]
+            _trim(self._compacts, PUSH_REBUILDS)
         return self._compacts[key]
 
     async def _rebuildable(self, previous: RecordInfo, info: RecordInfo, picked: list[tuple[int, bytes]]) -> bool:
@@ -377,8 +371,7 @@ class PushServer:
             page = await self._page(previous.head) if picked else None
             known = page is not None and rebuild_head(page, picked, info.head, self.limits) is not None
             self._rebuilds[key] = known
-            while len(self._rebuilds) > PUSH_REBUILDS:
-                del self._rebuilds[next(iter(self._rebuilds))]
+            _trim(self._rebuilds, PUSH_REBUILDS)
         return known
 
     async def _record_frame(
@@ -621,7 +614,6 @@ __all__ = [
     "decode_messages",
     "encode_messages",
     "embedded_messages",
-    "new_messages",
     "pick_messages",
     "PushServer",
     "decode_names",

@@ -18,8 +18,9 @@ from rlp2p.testing import until
 from rlp2p.wire.framing import FramedStream, encode_frame
 from rlp2p.wire.push import (
     PUSH_COMPACT_PROTOCOL,
+    embedded_messages,
     encode_messages,
-    new_messages,
+    pick_messages,
     pushed_records,
 )
 from tests.node import test_follow_phone as phone
@@ -93,7 +94,7 @@ async def test_a_forged_compact_record_ends_the_stream(swarm, nursery, case):
     assert compact is not None
     if case == "forged":
         compact = compact[:5] + bytes([compact[5] ^ 1]) + compact[6:]  # inside the signature
-    picked, _ = new_messages(pages[1], 2, storage[0].config.limits)
+    picked = pick_messages(*embedded_messages(pages[1], storage[0].config.limits), 2)
     assert [seq for seq, _ in picked] == [3]
     assert rebuild_head(pages[0], picked, records[1].head) == pages[1]  # an honest peer sends it so
 

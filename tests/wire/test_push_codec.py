@@ -64,10 +64,11 @@ def test_messages_frames_round_trip_and_refuse_what_is_out_of_bounds():
 def test_a_storage_peer_picks_the_embedded_messages_a_stream_has_not_carried():
     from rlp2p.core.message import Message
     from rlp2p.core.page import LogEntry, LogMode, build_log
-    from rlp2p.wire.push import embedded_messages, new_messages as picked
+    from rlp2p.wire.push import embedded_messages, pick_messages
 
     def new_messages(page, after):
-        return picked(page, after, DEFAULT_LIMITS)
+        embedded, newest = embedded_messages(page, DEFAULT_LIMITS)
+        return pick_messages(embedded, newest, after), newest
 
     log = [LogEntry.from_message(i, Message(group_id=b"g", timestamp=i, body=b"x" * i)) for i in range(1, 6)]
     built = build_log(log, LogMode.paged(16, embed=3))
